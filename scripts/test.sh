@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite: what README's test command and .ci/run run.
+# Installs what the tests need (etcd from Debian) when missing, type-checks, then runs every
+# test file with Node's test runner. Each test file starts and stops its own etcd / systemd
+# instances (test/support/) and ends them by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v etcd >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: etcd is missing; installing Debian's etcd-server" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client) >&2
+  else
+    echo "test: etcd is not installed and cannot be installed here (need root and apt-get): install etcd-server" >&2
+    exit 1
+  fi
+fi
+
+npx tsc -p . --noEmit
+
+mapfile -t files < <(find test -name '*.test.ts' | sort)
+if [ "${#files[@]}" -eq 0 ]; then echo "test: no test files found" >&2; exit 1; fi
+exec node --import tsx --test --test-concurrency="${TEST_CONCURRENCY:-2}" --test-reporter=spec "${files[@]}"

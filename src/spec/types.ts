@@ -1,0 +1,52 @@
+import type { FleetConstraints } from '../unit/types.js';
+
+export const DESIRED_STATES = ['inactive', 'loaded', 'launched'] as const;
+export type DesiredStateName = (typeof DESIRED_STATES)[number];
+
+/** fleet.yaml after validation, defaults applied. */
+export interface FleetSpec {
+  /** Directory of the unit files, relative to the repo root, normalised, '' for the root. */
+  path: string;
+  defaults: { state: DesiredStateName };
+  allowEmpty: boolean;
+  units: Record<string, FleetSpecUnit>;
+}
+
+export interface FleetSpecUnit {
+  state?: DesiredStateName;
+  /** Only for templates (`foo@.service`): instance names (a number N in YAML means 1..N). */
+  instances?: string[];
+  /** Where in fleet.yaml this entry is, for diagnostics. */
+  line: number;
+  column: number;
+}
+
+/** One file of a commit's unit directory, as read from git (untrusted). */
+export interface RepoFile {
+  /** Path relative to the repo root, '/'-separated. */
+  path: string;
+  /** File name (last path component): the unit name for unit files. */
+  name: string;
+  content: Uint8Array;
+}
+
+/** What one unit should be, cluster-wide. Deterministic for a given commit. */
+export interface DesiredUnit {
+  /** Full unit name; for template instances the instance name (web@1.service). */
+  name: string;
+  /** Canonical serialization of the unit file (for an instance: its template's content). */
+  content: string;
+  /** sha256 hex of `content`. */
+  hash: string;
+  state: DesiredStateName;
+  /** [X-Fleet] with specifiers expanded for this unit's name. */
+  constraints: FleetConstraints;
+  /** Repo path of the file this unit comes from (the template's for instances). */
+  source: string;
+}
+
+/** The whole cluster's desired state for one commit. `units` is sorted by name. */
+export interface DesiredState {
+  commit: string;
+  units: DesiredUnit[];
+}
