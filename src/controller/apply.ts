@@ -1,0 +1,146 @@
+/**
+ * Writes one commit's desired state to the store so that every observer sees all of it or none
+ * of it, whatever its size:
+ *   1. unit bodies and shards that the store lacks (content-addressed, invisible until referenced),
+ *      in transactions of at most MAX_TXN_OPS operations;
+ *   2. one transaction that flips DESIRED_ROOT and the controller status, guarded on the root's
+ *      mod revision (two controllers cannot interleave);
+ *   3. garbage: bodies and shards referenced by neither the new root nor the one it replaced.
+ * Applying the same commit again writes nothing.
+ */
+import type { Diagnostic } from '../diag.js';
+import type { DesiredState } from '../spec/types.js';
+import {
+  BODIES_PREFIX, CONTROLLER_STATUS, DESIRED_ROOT, SHARDS_PREFIX, bodyKey, shardKey,
+  type ControllerStatus, type DesiredRoot, type DesiredShard,
+} from '../store/keys.js';
+import { MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
+import { layoutDesired, rootOf, sameContent } from './layout.js';
+
+export interface ApplyOptions {
+  /** Clock, for tests. */
+  now?: () => Date;
+  /**
+   * Called when the store already holds another commit: may `candidate` replace `applied`?
+   * The controller answers with git ancestry (no force-push unless allowed).
+   */
+  mayReplace?: (applied: string, candidate: string) => Promise<boolean>;
+}
+
+export type ApplyOutcome =
+  | { result: 'applied'; commit: string; writes: number; previous: string | null }
+  | { result: 'unchanged'; commit: string }
+  | { result: 'superseded'; commit: string; applied: string; reason: string };
+
+const BODY_PREFIX_LEN = BODIES_PREFIX.length;
+const SHARD_PREFIX_LEN = SHARDS_PREFIX.length;
+
+export async function readRoot(store: Store): Promise<{ root: DesiredRoot | null; modRevision: number }> {
+  const kv = await store.get(DESIRED_ROOT);
+  if (!kv) return { root: null, modRevision: 0 };
+  return { root: JSON.parse(kv.value) as DesiredRoot, modRevision: kv.modRevision };
+}
+
+export async function readStatus(store: Store): Promise<ControllerStatus> {
+  const kv = await store.get(CONTROLLER_STATUS);
+  return kv ? (JSON.parse(kv.value) as ControllerStatus) : { applied: null, refused: null };
+}
+
+/** Read every unit of a root (shards fetched by key; they are immutable). */
+export async function readDesiredEntries(store: Store, root: DesiredRoot): Promise<DesiredShard['units']> {
+  const out: DesiredShard['units'] = [];
+  const shards = await Promise.all(Object.values(root.shards).map((h) => store.get(shardKey(h))));
+  for (const kv of shards) if (kv) out.push(...(JSON.parse(kv.value) as DesiredShard).units);
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+async function writeBatched(store: Store, ops: Op[]): Promise<void> {
+  for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
+    await store.txn([], ops.slice(i, i + MAX_TXN_OPS));
+  }
+}
+
+export async function applyDesired(store: Store, desired: DesiredState, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
+  const now = opts.now ?? (() => new Date());
+  const layout = layoutDesired(desired);
+  for (let attempt = 0; ; attempt++) {
+    const { root: current, modRevision } = await readRoot(store);
+    const status = await readStatus(store);
+    const at = now().toISOString();
+    const next = rootOf(desired.commit, at, layout);
+    if (current && sameContent(current, next)) {
+      // Same commit, same content: nothing to write (a refusal of a later commit stays recorded).
+      return { result: 'unchanged', commit: desired.commit };
+    }
+    if (current && current.commit !== desired.commit && opts.mayReplace) {
+      if (!(await opts.mayReplace(current.commit, desired.commit))) {
+        return {
+          result: 'superseded', commit: desired.commit, applied: current.commit,
+          reason: `${desired.commit} does not descend from the applied commit ${current.commit}`,
+        };
+      }
+    }
+
+    // 1. What the store lacks: shards not in the current root, bodies not referenced by it.
+    const haveShards = new Set(current ? Object.values(current.shards) : []);
+    const haveBodies = new Set<string>();
+    if (current) for (const e of await readDesiredEntries(store, current)) haveBodies.add(e.hash);
+    const ops: Op[] = [];
+    for (const [hash, text] of layout.bodies) if (!haveBodies.has(hash)) ops.push({ op: 'put', key: bodyKey(hash), value: text });
+    for (const s of layout.shards.values()) if (!haveShards.has(s.hash)) ops.push({ op: 'put', key: shardKey(s.hash), value: s.json });
+    await writeBatched(store, ops);
+
+    // 2. The flip: one transaction, guarded on the root we read.
+    const guard: Compare = { key: DESIRED_ROOT, target: 'modRevision', op: '==', value: modRevision };
+    const newStatus: ControllerStatus = { applied: { commit: desired.commit, at }, refused: refusalToKeep(status, desired.commit) };
+    const flip = await store.txn([guard], [
+      { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
+      { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
+    ]);
+    if (!flip.succeeded) {
+      if (attempt >= 5) throw new Error('desired state changed under the controller five times in a row; giving up this pass');
+      continue; // another controller applied meanwhile: re-read and decide again
+    }
+
+    // 3. Garbage: keep what the new and the previous root reference.
+    const removed = await collectGarbage(store, next, current, layout.bodies);
+    return { result: 'applied', commit: desired.commit, writes: ops.length + 2 + removed, previous: current?.commit ?? null };
+  }
+}
+
+/** A refusal stays on record only while it is about a commit other than the one now applied. */
+function refusalToKeep(status: ControllerStatus, applied: string): ControllerStatus['refused'] {
+  return status.refused && status.refused.commit !== applied ? status.refused : null;
+}
+
+async function collectGarbage(store: Store, next: DesiredRoot, previous: DesiredRoot | null, nextBodies: Map<string, string>): Promise<number> {
+  const keepShards = new Set([...Object.values(next.shards), ...(previous ? Object.values(previous.shards) : [])]);
+  const keepBodies = new Set(nextBodies.keys());
+  if (previous) for (const e of await readDesiredEntries(store, previous)) keepBodies.add(e.hash);
+  const ops: Op[] = [];
+  const shardKeys = await store.range(SHARDS_PREFIX, { keysOnly: true });
+  for (const kv of shardKeys.kvs) if (!keepShards.has(kv.key.slice(SHARD_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
+  const bodyKeys = await store.range(BODIES_PREFIX, { keysOnly: true });
+  for (const kv of bodyKeys.kvs) if (!keepBodies.has(kv.key.slice(BODY_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
+  await writeBatched(store, ops);
+  return ops.length;
+}
+
+/**
+ * Record that a commit was refused (lint errors, invalid fleet.yaml, empty, force-push). Changes
+ * nothing else; refusing the same commit again for the same reason writes nothing.
+ */
+export async function recordRefusal(store: Store, commit: string, reason: string, diagnostics: Diagnostic[], now: () => Date = () => new Date()): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const kv = await store.get(CONTROLLER_STATUS);
+    const status: ControllerStatus = kv ? JSON.parse(kv.value) : { applied: null, refused: null };
+    if (status.refused && status.refused.commit === commit && status.refused.reason === reason) return false;
+    const next: ControllerStatus = { applied: status.applied, refused: { commit, at: now().toISOString(), reason, diagnostics } };
+    const guard: Compare = kv
+      ? { key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: kv.modRevision }
+      : { key: CONTROLLER_STATUS, target: 'createRevision', op: '==', value: 0 };
+    const r = await store.txn([guard], [{ op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(next) }]);
+    if (r.succeeded) return true;
+  }
+  throw new Error('controller status changed under the controller five times in a row');
+}
