@@ -71,3 +71,24 @@ export function parseFormat<T extends string>(value: string | undefined, allowed
   if (!allowed.includes(v)) throw new UsageError(`--format: "${value}" is not one of ${allowed.join(', ')}`);
   return v;
 }
+
+/** Open the store, run `fn`, always close; an unreachable etcd becomes one clear line (exit 1). */
+export async function withStore<T>(flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
+  const store = await openEtcdStore(flags);
+  try {
+    return await fn(store);
+  } catch (e) {
+    const { StoreUnavailableError } = await import('../store/store.js');
+    if (e instanceof StoreUnavailableError) {
+      const { CliError } = await import('./errors.js');
+      throw new CliError(`cannot reach etcd at ${etcdEndpoints(flags).join(',')}: ${e.message}`);
+    }
+    throw e;
+  } finally {
+    await store.close();
+  }
+}
+
+export function writeOut(text: string): void {
+  process.stdout.write(text);
+}

@@ -11,7 +11,7 @@
 import type { Diagnostic } from '../diag.js';
 import type { DesiredState } from '../spec/types.js';
 import {
-  BODIES_PREFIX, CONTROLLER_STATUS, DESIRED_ROOT, SHARDS_PREFIX, bodyKey, shardKey,
+  BODIES_PREFIX, CONTROLLER_STATUS, DESIRED_ROOT, SHARDS_PREFIX, bodyKey, shardKey, shardOf,
   type ControllerStatus, type DesiredRoot, type DesiredShard,
 } from '../store/keys.js';
 import { MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
@@ -52,6 +52,14 @@ export async function readDesiredEntries(store: Store, root: DesiredRoot): Promi
   const shards = await Promise.all(Object.values(root.shards).map((h) => store.get(shardKey(h))));
   for (const kv of shards) if (kv) out.push(...(JSON.parse(kv.value) as DesiredShard).units);
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Read one unit's entry: only its shard is fetched. */
+export async function readDesiredEntry(store: Store, root: DesiredRoot, name: string): Promise<DesiredShard['units'][number] | null> {
+  const h = root.shards[shardOf(name)];
+  if (!h) return null;
+  const kv = await store.get(shardKey(h));
+  return kv ? ((JSON.parse(kv.value) as DesiredShard).units.find((u) => u.name === name) ?? null) : null;
 }
 
 async function writeBatched(store: Store, ops: Op[]): Promise<void> {

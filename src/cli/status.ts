@@ -1,0 +1,84 @@
+/** `gitfleet status [UNIT]`: the cluster at a glance, or one unit everywhere it is. */
+import { paint, useColor } from '../render/color.js';
+import { renderTable } from '../render/table.js';
+import { CliError } from './errors.js';
+import { withStore, writeOut, type StoreFlags } from './common.js';
+import { machineLabel, readClusterView, type ClusterView } from './view.js';
+
+interface StatusFlags extends StoreFlags {
+  format: 'text' | 'json';
+}
+
+export interface StatusSummary {
+  applied: { commit: string; at: string } | null;
+  refused: { commit: string; at: string; reason: string; diagnostics: unknown[] } | null;
+  leader: string | null;
+  machines: number;
+  units: { launched: number; loaded: number; inactive: number; failed: number };
+}
+
+export function summarize(view: ClusterView): StatusSummary {
+  const units = { launched: 0, loaded: 0, inactive: 0, failed: 0 };
+  for (const u of view.units) units[u.state]++;
+  const failed = new Set(view.reports.filter((r) => r.report.active === 'failed').map((r) => r.unit));
+  units.failed = failed.size;
+  return { applied: view.status.applied, refused: view.status.refused, leader: view.leader, machines: view.machines.length, units };
+}
+
+export function renderSummary(s: StatusSummary, view: ClusterView, color: boolean): string {
+  const lines: string[] = [];
+  lines.push(`applied:   ${s.applied ? `${s.applied.commit.slice(0, 12)} at ${s.applied.at}` : 'nothing yet'}`);
+  if (s.refused) {
+    lines.push(`${paint(color, 'red', 'refused')}:   ${s.refused.commit.slice(0, 12)} at ${s.refused.at}: ${s.refused.reason}`);
+    for (const d of s.refused.diagnostics.slice(0, 20) as { file: string; line: number; column: number; severity: string; rule: string; message: string }[]) {
+      lines.push(`           ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
+    }
+    if (s.refused.diagnostics.length > 20) lines.push(`           ... and ${s.refused.diagnostics.length - 20} more`);
+  }
+  lines.push(`leader:    ${s.leader ?? paint(color, 'yellow', 'none (no engine is running)')}`);
+  lines.push(`machines:  ${s.machines}`);
+  const u = s.units;
+  lines.push(`units:     ${u.launched} launched, ${u.loaded} loaded, ${u.inactive} inactive, ${u.failed ? paint(color, 'red', `${u.failed} failed`) : '0 failed'}`);
+  if (view.unscheduled.size) {
+    lines.push(`${paint(color, 'yellow', 'unscheduled')}:`);
+    for (const [unit, reason] of [...view.unscheduled].sort()) lines.push(`           ${unit}: ${reason}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function run(unit: string | undefined, flags: StatusFlags): Promise<number> {
+  const view = await withStore(flags, (s) => readClusterView(s));
+  const color = useColor();
+  if (unit === undefined) {
+    const s = summarize(view);
+    writeOut(flags.format === 'json' ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, view, color));
+    return s.refused && (!s.applied || s.refused.at > s.applied.at) ? 1 : 0;
+  }
+  const desired = view.units.find((u) => u.name === unit);
+  const reports = view.reports.filter((r) => r.unit === unit);
+  if (!desired && reports.length === 0) throw new CliError(`unit ${unit} is not in the applied commit and no machine reports it`);
+  const scheduled = view.schedule.get(unit) ?? [];
+  if (flags.format === 'json') {
+    writeOut(JSON.stringify({
+      unit,
+      desiredState: desired?.state ?? null,
+      hash: desired?.hash ?? null,
+      targetMachines: scheduled.map((s) => s.machine),
+      unscheduled: view.unscheduled.get(unit) ?? null,
+      reports: reports.map((r) => ({ machine: r.machine, ...r.report })),
+    }, null, 2) + '\n');
+    return 0;
+  }
+  const addr = new Map(view.machines.map((m) => [m.id, m.address]));
+  const out: string[] = [];
+  out.push(`${unit}`);
+  out.push(`  desired: ${desired ? `${desired.state} (hash ${desired.hash.slice(0, 12)})` : 'not in the applied commit (being removed)'}`);
+  const reason = view.unscheduled.get(unit);
+  out.push(`  target:  ${scheduled.length ? scheduled.map((s) => machineLabel(s.machine, addr.get(s.machine), false)).join(', ') : reason ? `none: ${reason}` : desired?.constraints.global ? 'every matching machine (Global)' : 'none'}`);
+  writeOut(out.join('\n') + '\n');
+  if (reports.length) {
+    const rows = reports.map((r) => [machineLabel(r.machine, addr.get(r.machine), false), r.report.load, r.report.active, r.report.sub, r.report.hash.slice(0, 12), desired && r.report.hash && r.report.hash !== desired.hash ? 'outdated' : '']);
+    writeOut(renderTable(['machine', 'load', 'active', 'sub', 'hash', ''], rows, { color, stateColumns: [1, 2, 3] }));
+  }
+  return 0;
+}
