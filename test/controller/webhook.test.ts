@@ -50,7 +50,7 @@ test('the webhook server triggers on a good signature only, and only for the fol
   const hook = await startWebhook({ listen: '127.0.0.1:0', secret, branch: () => 'main', onPush: () => pushes++, log: silentLogger });
   try {
     const post = (b: Buffer, headers: Record<string, string>) =>
-      fetch(hook.url + 'hook', { method: 'POST', body: b, headers: { 'content-type': 'application/json', ...headers } });
+      fetch(hook.url + 'hook', { method: 'POST', body: new Uint8Array(b), headers: { 'content-type': 'application/json', ...headers } });
     const bad = await post(body, { 'x-hub-signature-256': `sha256=${hmac(body, 'wrong')}`, 'x-github-event': 'push' });
     assert.equal(bad.status, 401);
     assert.equal(pushes, 0);

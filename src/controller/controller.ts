@@ -1,0 +1,182 @@
+/**
+ * The controller: follows one branch of one repository and turns each new head commit into the
+ * cluster's desired state (apply.ts), or records why it refused it. Triggers: a watch on the
+ * local repository's refs, a poll of a remote, a verified webhook, and a slow resync; all of
+ * them only ask the loop for a pass, which re-resolves the branch (level-triggered, coalesced:
+ * after a burst of pushes the newest commit wins).
+ */
+import { EventEmitter } from 'node:events';
+import type { Diagnostic } from '../diag.js';
+import { hasErrors } from '../diag.js';
+import type { Logger } from '../log.js';
+import type { DesiredState } from '../spec/types.js';
+import { descendsFrom, fetchRemote, headBranch, locateRepo, resolveBranch, type RepoLocation } from '../source/location.js';
+import { watchRefs, type RefWatch } from '../source/refwatch.js';
+import type { Store } from '../store/store.js';
+import { ReconcileLoop } from '../util/loop.js';
+import { applyDesired, readRoot, recordRefusal, type ApplyOutcome } from './apply.js';
+import { startWebhook, type WebhookServer } from './webhook.js';
+
+/** Reads one commit into a desired state (or the diagnostics that refuse it). */
+export type CommitLoader = (gitdir: string, commit: string, path: string | undefined) => Promise<{ desired: DesiredState | null; diagnostics: Diagnostic[] }>;
+
+export interface ControllerOptions {
+  store: Store;
+  repo: string;
+  branch?: string;
+  path?: string;
+  /** Where remote repositories are mirrored. */
+  stateDir: string;
+  load: CommitLoader;
+  /** Poll a remote every this many seconds (0: never). Default 30. */
+  pollSeconds?: number;
+  /** Serve the webhook on HOST:PORT (needs webhookSecret). */
+  listen?: string;
+  webhookSecret?: string;
+  allowForcePush?: boolean;
+  /** Safety-net resync for local repositories, ms. Default 60 s. */
+  resyncMs?: number;
+  log: Logger;
+}
+
+export type PassOutcome =
+  | { kind: 'applied'; commit: string; writes: number }
+  | { kind: 'unchanged'; commit: string }
+  | { kind: 'refused'; commit: string; reason: string; diagnostics: Diagnostic[] }
+  | { kind: 'no-branch'; branch: string };
+
+export class Controller extends EventEmitter {
+  readonly loc: RepoLocation;
+  private branch: string | null;
+  private readonly loop: ReconcileLoop;
+  private refWatch: RefWatch | null = null;
+  private poll: NodeJS.Timeout | null = null;
+  private webhook: WebhookServer | null = null;
+  /** The last commit this controller fully handled (applied or refused), to skip re-reading it. */
+  private handled: string | null = null;
+  private fetchWanted = true;
+  lastOutcome: PassOutcome | null = null;
+
+  constructor(private readonly opts: ControllerOptions) {
+    super();
+    this.loc = locateRepo(opts.repo, opts.stateDir);
+    this.branch = opts.branch ?? null;
+    this.loop = new ReconcileLoop('controller', () => this.pass().then(() => undefined), {
+      resyncMs: this.loc.kind === 'local' ? (opts.resyncMs ?? 60_000) : 0,
+      backoff: { minMs: 250, maxMs: 10_000 },
+      log: opts.log,
+    });
+  }
+
+  get webhookUrl(): string | null {
+    return this.webhook?.url ?? null;
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.opts;
+    if (this.loc.kind === 'local') {
+      this.branch ??= await headBranch(this.loc.gitdir);
+      if (!this.branch) throw new Error(`${this.loc.display}: HEAD is detached; pass --branch`);
+      this.refWatch = watchRefs(this.loc.gitdir, () => this.loop.trigger('ref changed'), (e) => log.warn('ref watch error', { error: e }));
+      await this.refWatch.ready;
+    } else {
+      const secs = this.opts.pollSeconds ?? 30;
+      if (secs > 0) {
+        this.poll = setInterval(() => this.triggerFetch('poll'), secs * 1000);
+      }
+    }
+    if (this.opts.listen) {
+      if (!this.opts.webhookSecret) throw new Error('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
+      this.webhook = await startWebhook({
+        listen: this.opts.listen, secret: this.opts.webhookSecret, branch: () => this.branch, log,
+        onPush: () => this.triggerFetch('webhook'),
+      });
+      log.info('webhook listening', { url: this.webhook.url });
+    }
+    log.info('following', { repo: this.loc.display, branch: this.branch ?? '(remote default)', path: this.opts.path ?? '(fleet.yaml at root)' });
+    this.loop.start();
+  }
+
+  /** For remotes: fetch on the next pass. */
+  triggerFetch(reason: string): void {
+    this.fetchWanted = true;
+    this.loop.trigger(reason);
+  }
+
+  /** Resolve after the current and any coalesced passes are done. */
+  idle(): Promise<void> {
+    return this.loop.idle();
+  }
+
+  get failures(): number {
+    return this.loop.failures;
+  }
+
+  async stop(): Promise<void> {
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
+    await this.refWatch?.close();
+    await this.webhook?.close();
+    await this.loop.stop();
+  }
+
+  /** One pass: find the head, and apply or refuse it. Throws (and is retried) when the store fails. */
+  async pass(): Promise<PassOutcome> {
+    const { store, log } = this.opts;
+    let commit: string | null;
+    if (this.loc.kind === 'remote') {
+      if (this.fetchWanted || !this.branch) {
+        const r = await fetchRemote(this.loc, this.branch);
+        this.branch = r.branch;
+        this.fetchWanted = false;
+        commit = r.commit;
+      } else {
+        commit = await resolveBranch(this.loc.gitdir, this.branch);
+      }
+    } else {
+      commit = await resolveBranch(this.loc.gitdir, this.branch!);
+    }
+    if (!commit) {
+      const out: PassOutcome = { kind: 'no-branch', branch: this.branch ?? '' };
+      this.record(out);
+      return out;
+    }
+    if (commit === this.handled) {
+      // Already handled; but the store may have lost it (etcd restored from an old backup, wiped).
+      const { root } = await readRoot(store);
+      if (root?.commit === commit || this.lastOutcome?.kind === 'refused') return this.lastOutcome!;
+    }
+
+    const { desired, diagnostics } = await this.opts.load(this.loc.gitdir, commit, this.opts.path);
+    let out: PassOutcome;
+    if (!desired || hasErrors(diagnostics)) {
+      const errors = diagnostics.filter((d) => d.severity === 'error');
+      const reason = `${errors.length} error${errors.length === 1 ? '' : 's'} in the commit (${[...new Set(errors.map((d) => d.rule))].join(', ')})`;
+      await recordRefusal(store, commit, reason, errors);
+      out = { kind: 'refused', commit, reason, diagnostics: errors };
+    } else {
+      const r: ApplyOutcome = await applyDesired(store, desired, {
+        mayReplace: this.opts.allowForcePush ? async () => true : (applied, candidate) => descendsFrom(this.loc.gitdir, candidate, applied),
+      });
+      if (r.result === 'superseded') {
+        const reason = `not a descendant of the applied commit ${r.applied.slice(0, 12)} (force-push?); restart the controller with --allow-force-push to apply it`;
+        await recordRefusal(store, commit, reason, []);
+        out = { kind: 'refused', commit, reason, diagnostics: [] };
+      } else if (r.result === 'applied') {
+        out = { kind: 'applied', commit, writes: r.writes };
+      } else {
+        out = { kind: 'unchanged', commit };
+      }
+    }
+    this.handled = commit;
+    this.record(out);
+    if (out.kind === 'refused') log.warn('refused', { commit: commit.slice(0, 12), reason: out.reason });
+    else log.info(out.kind, { commit: commit.slice(0, 12) });
+    return out;
+  }
+
+  private record(out: PassOutcome): void {
+    this.lastOutcome = out;
+    this.emit('outcome', out);
+  }
+}
