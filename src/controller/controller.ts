@@ -134,7 +134,9 @@ export class Controller extends EventEmitter {
         commit = await resolveBranch(this.loc.gitdir, this.branch);
       }
     } else {
-      commit = await resolveBranch(this.loc.gitdir, this.branch!);
+      this.branch ??= await headBranch(this.loc.gitdir);
+      if (!this.branch) throw new Error(`${this.loc.display}: HEAD is detached; pass --branch`);
+      commit = await resolveBranch(this.loc.gitdir, this.branch);
     }
     if (!commit) {
       const out: PassOutcome = { kind: 'no-branch', branch: this.branch ?? '' };
