@@ -40,6 +40,11 @@ export interface DesiredEntry {
   hash: string;
   state: DesiredStateName;
   constraints: FleetConstraints;
+  /**
+   * For a .timer/.socket/.path unit whose `Unit=` names the unit it activates: that unit. Absent
+   * means the name convention (foo.timer -> foo.service). The engine places the two together.
+   */
+  triggers?: string;
 }
 
 /** A shard: units sorted by name. */
