@@ -10,3 +10,39 @@ export {
   getSection,
   LONG_LINE_MAX,
 } from './parse.js';
+export { serializeUnit, unitHash, canonicalize, sha256Hex, type CanonicalUnit } from './serialize.js';
+export {
+  isValidUnitName,
+  unitNameError,
+  unitType,
+  parseUnitName,
+  isTemplate,
+  isInstance,
+  templateOf,
+  instantiate,
+  escape,
+  unescape,
+  UnitNameError,
+  UNIT_NAME_MAX,
+  type UnitName,
+} from './names.js';
+export {
+  findSpecifiers,
+  isKnownSpecifier,
+  isDeprecatedSpecifier,
+  expandFleetSpecifiers,
+  KNOWN_SPECIFIERS,
+  DEPRECATED_SPECIFIERS,
+  type SpecifierUse,
+} from './specifiers.js';
+export {
+  parseFleetSection,
+  machineOfCycleDiagnostics,
+  splitFleetValue,
+  FLEET_SECTION,
+  TEMPLATE_SAMPLE_INSTANCE,
+  type FleetSection,
+  type FleetValue,
+  type FleetKey,
+  type FleetUnitRef,
+} from './xfleet.js';
