@@ -90,6 +90,12 @@ export interface MachineRecord {
   metadata: Record<string, string>;
   version: string;
   startedAt: string;
+  /**
+   * Identifies the agent process lineage that wrote the record (boot id + a token kept in the
+   * agent's state dir): an agent restarting on the same machine takes its own live record over,
+   * while a second machine with the same id (a cloned /etc/machine-id) is refused. Optional.
+   */
+  instance?: string;
 }
 
 /** What systemd says of one unit on one machine. */
