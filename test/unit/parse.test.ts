@@ -383,6 +383,10 @@ describe('parseUnit agrees with systemd-analyze verify', () => {
     noncharacter: bytes('[Service]\nExecStart=/bin/true\nFoo=', [0xef, 0xbf, 0xbf], '\n'),
     key_spaces: '[Service]\nExecStart=/bin/true\n  Foo   =  1\nFoo Bar=1\n',
     case: '[Service]\nexecstart=/bin/true\nExecStart=/bin/true\n',
+    lone_backslash: '[Service]\nExecStart=/bin/true\n\\\nFoo=1\nBar=2\n',
+    cont_over_comment: '[Service]\nExecStart=/bin/true\nFoo=1\\\n# c\nBar=2\nBaz=3\n',
+    bom_header_later: bytes('[Service]\nExecStart=/bin/true\n', [0xef, 0xbb, 0xbf], '[Unit]\nFoo=1\n'),
+    blank_cont: '[Service]\nExecStart=/bin/true\n  \\\n  \nFoo=1\n',
     long_line: '[Service]\nExecStart=/bin/true\nFoo=' + 'x'.repeat(LONG_LINE_MAX) + '\n',
   };
 
