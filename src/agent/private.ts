@@ -15,7 +15,7 @@
  * user bus at $XDG_RUNTIME_DIR/bus; we are ready when Manager.SystemState is running/degraded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, chmodSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SystemdManager } from './systemd.js';
 
@@ -59,6 +59,13 @@ export interface PrivateSystemdOptions {
 }
 
 const SYSTEMD_BINARIES = ['/lib/systemd/systemd', '/usr/lib/systemd/systemd'];
+/** Written into the instance directory once systemd runs: what attachPrivateSystemd() needs. */
+const RECORD = 'systemd.json';
+interface InstanceRecord {
+  pid: number;
+  cgroupDirs: string[];
+  cgroupParents: string[];
+}
 
 /** Start a private systemd user instance (see the module comment) and wait until it runs. */
 export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<PrivateSystemd> {
@@ -167,6 +174,7 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
       }
       await killCgroupProcesses(cgroupDirs);
       removeCgroups(cgroupDirs, cgroupParents);
+      rmSync(join(dir, RECORD), { force: true });
     })();
     return stopping;
   };
@@ -181,6 +189,9 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
     await stop({ timeoutMs: 2_000 });
     throw new Error(`private systemd ${name}: ${(e as Error).message}`);
   }
+  // For attachPrivateSystemd(): a later owner (the agent restarted) finds and reuses this instance.
+  const record: InstanceRecord = { pid, cgroupDirs, cgroupParents };
+  writeFileSync(join(dir, RECORD), JSON.stringify(record));
 
   return {
     name,
@@ -198,6 +209,96 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
     },
     stop,
   };
+}
+
+/**
+ * Reuse an instance a previous owner started and left running (an agent that exited with
+ * onExit 'leave' keeps its units, so their systemd keeps running): found by its record in
+ * `baseDir/name`, checked to be alive, to be systemd, to live in its own cgroup, and to answer.
+ * Null when there is nothing to attach to. stop() works as for a started instance (by PID).
+ */
+export async function attachPrivateSystemd(opts: PrivateSystemdOptions): Promise<PrivateSystemd | null> {
+  const dir = resolve(opts.baseDir, opts.name);
+  let rec: InstanceRecord;
+  try {
+    rec = JSON.parse(readFileSync(join(dir, RECORD), 'utf8')) as InstanceRecord;
+  } catch {
+    return null;
+  }
+  const alive = () => {
+    try {
+      const comm = readFileSync(`/proc/${rec.pid}/comm`, 'utf8').trim();
+      const cg = readFileSync(`/proc/${rec.pid}/cgroup`, 'utf8');
+      return comm === 'systemd' && cg.includes(`/gitfleet-${opts.name}/`) && !/\) Z /.test(readFileSync(`/proc/${rec.pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) {
+    // Its systemd is gone: clean what it left so a new one can start under the same name.
+    await killCgroupProcesses(rec.cgroupDirs);
+    removeCgroups(rec.cgroupDirs, rec.cgroupParents);
+    rmSync(join(dir, RECORD), { force: true });
+    return null;
+  }
+  const runtimeDir = join(dir, 'rt');
+  const busAddress = `unix:path=${join(runtimeDir, 'bus')}`;
+  const started = Date.now();
+  await waitRunning(busAddress, opts.readyTimeoutMs ?? 5_000, () => (alive() ? null : 'exited while attaching'));
+  const waitGone = async (ms: number) => {
+    const deadline = Date.now() + ms;
+    while (alive()) {
+      if (Date.now() > deadline) return false;
+      await sleep(20);
+    }
+    return true;
+  };
+  let stopping: Promise<void> | null = null;
+  return {
+    name: opts.name,
+    pid: rec.pid,
+    dir,
+    runtimeDir,
+    busAddress,
+    unitDir: join(runtimeDir, 'systemd', 'user'),
+    cgroupDirs: rec.cgroupDirs,
+    cgroupParents: rec.cgroupParents,
+    env: { XDG_RUNTIME_DIR: runtimeDir, DBUS_SESSION_BUS_ADDRESS: busAddress },
+    startupMs: Date.now() - started,
+    get exited() {
+      return !alive();
+    },
+    stop(o: { timeoutMs?: number } = {}) {
+      stopping ??= (async () => {
+        if (alive()) {
+          try {
+            process.kill(rec.pid, 'SIGTERM');
+          } catch {
+            // already gone
+          }
+          if (!(await waitGone(o.timeoutMs ?? 10_000))) {
+            try {
+              process.kill(rec.pid, 'SIGKILL');
+            } catch {
+              // already gone
+            }
+            await waitGone(5_000);
+          }
+        }
+        await killCgroupProcesses(rec.cgroupDirs);
+        removeCgroups(rec.cgroupDirs, rec.cgroupParents);
+        rmSync(join(dir, RECORD), { force: true });
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** attachPrivateSystemd() when a previous instance still runs, else startPrivateSystemd(). */
+export async function startOrAttachPrivateSystemd(opts: PrivateSystemdOptions): Promise<PrivateSystemd & { attached: boolean }> {
+  const found = await attachPrivateSystemd(opts);
+  if (found) return Object.assign(found, { attached: true });
+  return Object.assign(await startPrivateSystemd(opts), { attached: false });
 }
 
 /** Poll (bus socket, then SystemState) until systemd runs; `dead()` says why it never will. */

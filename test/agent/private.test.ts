@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startPrivateSystemd } from '../../src/agent/private.js';
+import { dirname, join } from 'node:path';
+import { attachPrivateSystemd, startOrAttachPrivateSystemd, startPrivateSystemd } from '../../src/agent/private.js';
 import { eventually, startSystemd } from '../support/systemd.js';
 
 const alive = (pid: number) => {
@@ -68,4 +68,18 @@ test('a test process that exits without stopping its instance leaves nothing run
   await eventually('systemd and its unit process gone', () => !alive(info.pid) && !alive(info.unitPid), 3_000);
   for (const d of info.cgroupDirs) assert.equal(existsSync(d), false, `${d} removed`);
   assert.equal(existsSync(info.dir), false, 'instance directory removed');
+});
+
+test('a later owner attaches to an instance left running, and can stop it; nothing to attach to afterwards', async (t) => {
+  const inst = await startSystemd(t);
+  const base = dirname(inst.dir);
+  const again = await startOrAttachPrivateSystemd({ baseDir: base, name: inst.name });
+  assert.equal(again.attached, true);
+  assert.equal(again.pid, inst.pid);
+  assert.equal(again.busAddress, inst.busAddress);
+  await again.stop();
+  assert.equal(alive(inst.pid) && !again.exited, false);
+  await eventually('systemd gone', () => !alive(inst.pid));
+  for (const d of inst.cgroupDirs) assert.equal(existsSync(d), false, `${d} removed`);
+  assert.equal(await attachPrivateSystemd({ baseDir: base, name: inst.name }), null);
 });
