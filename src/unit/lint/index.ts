@@ -1,0 +1,111 @@
+/**
+ * gitfleet's unit-file linter (shared/LINT.md's rule catalogue). Pure: content in, diagnostics out.
+ *
+ *     lintUnitFile(name, content, ctx) -> { unit, diagnostics }
+ *
+ * runs NAM01 on the file name, the parser (SYN01-06), the per-assignment rules (options.ts), the
+ * whole-unit rules (units.ts) and the [X-Fleet] checks (FLT01-03, src/unit/xfleet.ts).
+ * lintUnitFiles() does the same for a set of files of one repo, adding what needs all of them.
+ */
+import { sortDiagnostics, type Diagnostic } from '../../diag.js';
+import { unitNameError, unitType } from '../names.js';
+import { parseUnit } from '../parse.js';
+import type { ParsedUnit } from '../types.js';
+import { machineOfCycleDiagnostics, parseFleetSection, type FleetUnitRef } from '../xfleet.js';
+import { checkOptions } from './options.js';
+import { Reporter } from './report.js';
+import { checkUnit } from './units.js';
+
+export { RULES, ruleInfo, type RuleInfo } from './rules.js';
+
+export interface LintContext {
+  /** Path shown in diagnostics (relative to the repo root, or as given on the command line). */
+  file: string;
+  /**
+   * Unit file names present in the repo (templates as `foo@.service`). Enables the repo rules:
+   * DEP02, TRG02, TRG03. Without it those rules stay silent.
+   */
+  repoUnits?: ReadonlySet<string>;
+  /** The unit's desired state from fleet.yaml, for INS01. */
+  state?: 'inactive' | 'loaded' | 'launched';
+}
+
+export interface LintResult {
+  /** The parsed unit; null when systemd would refuse the file outright (fatal syntax error). */
+  unit: ParsedUnit | null;
+  diagnostics: Diagnostic[];
+}
+
+/**
+ * Lint one unit file. `name` is the unit's file name (`web@.service`); `content` its bytes (preferred:
+ * invalid UTF-8 is then detected exactly) or text. Never throws: a bug in a rule becomes a warning
+ * naming the rule, so a linter bug cannot block a deploy.
+ */
+export function lintUnitFile(name: string, content: Uint8Array | string, ctx: LintContext): LintResult {
+  const r = new Reporter(ctx.file);
+  const guard = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      r.at(0, 0, 'LINT', 'warning', `gitfleet's ${what} checks failed on this file (a gitfleet bug; please report it): ${(e as Error)?.message ?? String(e)}`);
+    }
+  };
+
+  const nameError = unitNameError(name);
+  if (nameError) r.at(0, 0, 'NAM01', 'error', `file name ${JSON.stringify(name)} is not a valid unit name: ${nameError}`);
+  const type = unitType(name);
+
+  const holder: { unit?: ParsedUnit } = {};
+  guard('syntax', () => {
+    holder.unit = parseUnit(content, ctx.file);
+  });
+  const parsed = holder.unit;
+  if (!parsed) return { unit: null, diagnostics: sortDiagnostics(r.diagnostics) };
+  r.diagnostics.push(...parsed.diagnostics);
+  if (parsed.fatal) return { unit: null, diagnostics: sortDiagnostics(r.diagnostics) };
+
+  guard('key and value', () => checkOptions(parsed, name, nameError ? null : type, r));
+  if (!nameError) guard('unit', () => checkUnit(parsed, name, type, ctx, r));
+  guard('[X-Fleet]', () => {
+    r.diagnostics.push(...parseFleetSection(parsed, name).diagnostics);
+  });
+  return { unit: parsed, diagnostics: sortDiagnostics(r.diagnostics) };
+}
+
+export interface RepoUnitFile {
+  /** Unit file name (`web@.service`). */
+  name: string;
+  /** Path for diagnostics. */
+  file: string;
+  content: Uint8Array | string;
+  state?: LintContext['state'];
+}
+
+/**
+ * Lint every unit file of one repo: lintUnitFile() on each with the repo's unit names (for DEP02,
+ * TRG02, TRG03), plus the checks across units (FLT02 for MachineOf= cycles).
+ */
+export function lintUnitFiles(files: readonly RepoUnitFile[]): { units: Map<string, ParsedUnit>; diagnostics: Diagnostic[] } {
+  const repoUnits = new Set(files.map((f) => f.name));
+  const units = new Map<string, ParsedUnit>();
+  const diagnostics: Diagnostic[] = [];
+  const fleet: FleetUnitRef[] = [];
+  for (const f of files) {
+    const res = lintUnitFile(f.name, f.content, { file: f.file, repoUnits, state: f.state });
+    diagnostics.push(...res.diagnostics);
+    if (res.unit) {
+      units.set(f.name, res.unit);
+      try {
+        fleet.push({ name: f.name, fleet: parseFleetSection(res.unit, f.name) });
+      } catch {
+        // already reported by lintUnitFile's guard
+      }
+    }
+  }
+  try {
+    diagnostics.push(...machineOfCycleDiagnostics(fleet));
+  } catch (e) {
+    diagnostics.push({ file: '', line: 0, column: 0, rule: 'LINT', severity: 'warning', message: `gitfleet's MachineOf= cycle check failed (a gitfleet bug): ${(e as Error).message}` });
+  }
+  return { units, diagnostics: sortDiagnostics(diagnostics) };
+}
