@@ -12,6 +12,7 @@ import { unitNameError, unitType } from '../names.js';
 import { parseUnit } from '../parse.js';
 import type { ParsedUnit } from '../types.js';
 import { machineOfCycleDiagnostics, parseFleetSection, type FleetUnitRef } from '../xfleet.js';
+import { keyType } from './keys.js';
 import { checkOptions } from './options.js';
 import { Reporter } from './report.js';
 import { checkUnit } from './units.js';
@@ -54,6 +55,11 @@ export function lintUnitFile(name: string, content: Uint8Array | string, ctx: Li
   const nameError = unitNameError(name);
   if (nameError) r.at(0, 0, 'NAM01', 'error', `file name ${JSON.stringify(name)} is not a valid unit name: ${nameError}`);
   const type = unitType(name);
+  if (content.length === 0) {
+    // systemd's null_or_empty_path(): a 0-byte unit file is a masked unit (like a link to /dev/null).
+    r.at(0, 0, 'MSK01', 'warning', 'empty file: systemd treats a 0-byte unit file as masked, so this unit can never start');
+    return { unit: parseUnit(content, ctx.file), diagnostics: sortDiagnostics(r.diagnostics) };
+  }
 
   const holder: { unit?: ParsedUnit } = {};
   guard('syntax', () => {
@@ -61,7 +67,7 @@ export function lintUnitFile(name: string, content: Uint8Array | string, ctx: Li
   });
   const parsed = holder.unit;
   if (!parsed) return { unit: null, diagnostics: sortDiagnostics(r.diagnostics) };
-  r.diagnostics.push(...parsed.diagnostics);
+  r.diagnostics.push(...parsed.diagnostics.filter((d) => !isExecSeparator(parsed, d)));
   if (parsed.fatal) return { unit: null, diagnostics: sortDiagnostics(r.diagnostics) };
 
   guard('key and value', () => checkOptions(parsed, name, nameError ? null : type, r));
@@ -70,6 +76,16 @@ export function lintUnitFile(name: string, content: Uint8Array | string, ctx: Li
     r.diagnostics.push(...parseFleetSection(parsed, name).diagnostics);
   });
   return { unit: parsed, diagnostics: sortDiagnostics(r.diagnostics) };
+}
+
+/**
+ * The parser's SYN06 ("';' after a value is not a comment") is wrong for Exec lines, where a lone
+ * ';' separates commands (`ExecStart=/bin/a ; /bin/b`): those findings are dropped.
+ */
+function isExecSeparator(unit: ParsedUnit, d: Diagnostic): boolean {
+  if (d.rule !== 'SYN06' || !d.message.startsWith("';'")) return false;
+  return unit.sections.some((s) =>
+    s.options.some((o) => o.line === d.line && keyType(s.name, o.key) === 'PATH [ARGUMENT [...]]'));
 }
 
 export interface RepoUnitFile {

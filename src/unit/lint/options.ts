@@ -98,7 +98,7 @@ function checkValue(o: UnitOption, kt: string, name: string, type: UnitType | nu
       checkUnitList(o, name, r, { what: 'socket', suffix: 'socket', noTemplate: true });
       break;
     case 'UNIT':
-      checkUnitList(o, name, r, { what: 'unit to activate', single: true, noTemplate: true, notType: type });
+      checkUnitList(o, name, r, { what: 'unit to activate', single: true, noTemplate: true, templateOnlyWarns: true, notType: type });
       break;
     case 'SLICE':
       checkUnitList(o, name, r, { what: 'slice', single: true, suffix: 'slice', noTemplate: true });
@@ -127,6 +127,8 @@ interface UnitListOpts {
   single?: boolean;
   suffix?: string;
   noTemplate?: boolean;
+  /** systemd loads the unit with a template here and only fails when it activates: warn. */
+  templateOnlyWarns?: boolean;
   /** The unit may not name a unit of its own type (a timer cannot trigger a timer). */
   notType?: UnitType | null;
 }
@@ -150,7 +152,8 @@ function checkUnitList(o: UnitOption, name: string, r: Reporter, opts: UnitListO
     if (opts.suffix && p && p.type !== opts.suffix) {
       r.option(o, 'VAL08', sev, `${o.key}= must name a .${opts.suffix} unit, not ${shown}`);
     } else if (opts.noTemplate && isTemplate(x.text)) {
-      r.option(o, 'VAL08', sev, `${o.key}= may not name a template (${shown}); name an instance such as ${x.text.replace('@.', '@NAME.')}`);
+      r.option(o, 'VAL08', opts.templateOnlyWarns ? 'warning' : sev,
+        `${o.key}= names a template (${shown}), which cannot be started; name an instance such as ${x.text.replace('@.', '@NAME.')}`);
     } else if (opts.notType && p && p.type === opts.notType) {
       r.option(o, 'VAL08', sev, `${o.key}= names ${shown}: a .${opts.notType} unit cannot activate another .${opts.notType} unit`);
     }

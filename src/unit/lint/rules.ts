@@ -53,6 +53,7 @@ export const RULES: readonly RuleInfo[] = [
   { id: 'INS01', severity: 'warning', summary: 'launched unit whose [Install] section names nothing' },
   { id: 'INS02', severity: 'error', summary: 'invalid unit name in [Install], or an Alias= of another unit type' },
   { id: 'NAM01', severity: 'error', summary: 'file name is not a valid unit name' },
+  { id: 'MSK01', severity: 'warning', summary: 'empty (0-byte) file: systemd treats it as a masked unit' },
   { id: 'NAM02', severity: 'error', summary: 'mount/automount unit name does not match Where=' },
   { id: 'FLT01', severity: 'warning', summary: 'unknown or deprecated [X-Fleet] key', source: 'src/unit/xfleet.ts' },
   { id: 'FLT02', severity: 'error', summary: 'invalid [X-Fleet] combination (Global with MachineOf, MachineID with others, ...)', source: 'src/unit/xfleet.ts' },

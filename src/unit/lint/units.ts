@@ -65,7 +65,8 @@ function checkService(unit: ParsedUnit, r: Reporter): void {
   const starts = effectiveOptions(unit, 'Service', 'ExecStart');
   const hasStop = effectiveValues(unit, 'Service', 'ExecStop').length > 0;
   const typeOpt = lastValid(unit, 'Service', 'Type', SERVICE_TYPES);
-  const stype = typeOpt?.value ?? 'simple';
+  // Without Type=, systemd picks oneshot for a service without ExecStart= (service_add_extras).
+  const stype = typeOpt?.value ?? (starts.length > 0 ? 'simple' : 'oneshot');
   const success = lastOption(unit, 'Unit', 'SuccessAction');
   const hasSuccessAction = success !== undefined && success.value !== '' && success.value !== 'none';
   const remain = boolValue(lastOption(unit, 'Service', 'RemainAfterExit')) === true;
