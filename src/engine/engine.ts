@@ -32,6 +32,8 @@ export interface EngineOptions {
   /** Safety-net resync period, seconds (default 30; 0 disables). */
   resyncSeconds?: number;
   log?: Logger;
+  /** Called after every pass that ran as leader (metrics, benchmarks). */
+  onPass?: (report: PassReport) => void;
 }
 
 /** What the last pass did (for tests, status and the benchmark). */
@@ -58,6 +60,7 @@ const OPS_PER_TXN = MAX_TXN_OPS - 1;
 export class Engine {
   private readonly store: Store;
   private readonly log: Logger;
+  private readonly onPass: ((r: PassReport) => void) | undefined;
   private readonly election: LeaderElection;
   private readonly loop: ReconcileLoop;
   private watches: Watch[] = [];
@@ -75,6 +78,7 @@ export class Engine {
   constructor(opts: EngineOptions) {
     this.store = opts.store;
     this.log = opts.log ?? createLogger('engine');
+    this.onPass = opts.onPass;
     const resync = opts.resyncSeconds ?? 30;
     this.loop = new ReconcileLoop('engine', () => this.pass(), {
       resyncMs: resync > 0 ? resync * 1000 : 0,
@@ -280,6 +284,7 @@ export class Engine {
       writeMs: t3 - t2,
     };
     if (ops > 0) this.log.info('engine pass wrote changes', { ops, txns, ms: Math.round(t3 - t0) });
+    this.onPass?.(this.lastPass);
   }
 
   /** Every desired unit of `root`, fetching only shards not already cached. */
