@@ -1,0 +1,147 @@
+/**
+ * The desired state of a commit (pure): every unit to run, with canonical content, hash, state and
+ * [X-Fleet] constraints. Deterministic for given files. Any error finding means no desired state:
+ * nothing from such a commit is ever deployed.
+ */
+import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag.js';
+import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './types.js';
+import { FLEET_YAML, instanceName } from './fleetyaml.js';
+import { analyzeRepo, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
+import { serializeUnit, sha256Hex } from '../unit/serialize.js';
+import { isTemplate, templateOf } from '../unit/names.js';
+import type { ParsedUnit } from '../unit/types.js';
+import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection, type FleetUnitRef } from '../unit/xfleet.js';
+
+export interface DesiredResult {
+  /** null when any diagnostic is an error. */
+  desired: DesiredState | null;
+  /** Every finding, sorted (file, line, column, rule). Warnings do not block. */
+  diagnostics: Diagnostic[];
+  /** The analysis it was built from (parsed units, spec): for callers that render more. */
+  analysis: RepoAnalysis;
+}
+
+/**
+ * Build the desired state of `commit` from its files (see analyzeRepo for what `files` and
+ * `fleetYaml` are). Template files are never units themselves; their instances (fleet.yaml
+ * `instances`, or entries named `tmpl@inst.type`) are, with the template's canonical content and
+ * constraints parsed under the instance's name (so `%i` expands). A file named like an instance
+ * (`web@1.service`) is its own unit and takes precedence over the template, as in systemd.
+ */
+export function buildDesired(
+  files: readonly RepoFile[],
+  fleetYaml: RepoFile | null,
+  commit: string,
+  opts: AnalyzeOptions & { extraDiagnostics?: readonly Diagnostic[] } = {},
+): DesiredResult {
+  const analysis = analyzeRepo(files, fleetYaml, opts);
+  const diagnostics: Diagnostic[] = [...(opts.extraDiagnostics ?? []), ...analysis.diagnostics];
+  const seen = new Set(diagnostics.map(diagKey));
+  const add = (d: Diagnostic): void => {
+    const k = diagKey(d);
+    if (!seen.has(k)) {
+      seen.add(k);
+      diagnostics.push(d);
+    }
+  };
+  const { spec } = analysis;
+  if (!spec || hasErrors(diagnostics)) return { desired: null, diagnostics: sortDiagnostics(diagnostics), analysis };
+
+  const files_ = new Map(analysis.units.map((u) => [u.name, u]));
+  const units = new Map<string, DesiredUnit>();
+
+  // Instances asked for: template -> instance -> state.
+  const wanted = new Map<string, Map<string, DesiredStateName>>();
+  const want = (tmpl: string, unitName: string, state: DesiredStateName): void => {
+    let m = wanted.get(tmpl);
+    if (!m) wanted.set(tmpl, (m = new Map()));
+    m.set(unitName, state);
+  };
+  for (const [name, entry] of Object.entries(spec.units)) {
+    if (isTemplate(name)) {
+      for (const i of entry.instances ?? []) {
+        const inst = instanceName(name, i);
+        // An explicit `web@blue.service:` entry sets that instance's state; it is applied below.
+        if (!spec.units[inst]) want(name, inst, entry.state ?? spec.defaults.state);
+      }
+    } else if (!files_.has(name)) {
+      const tmpl = templateOf(name);
+      if (tmpl) want(tmpl, name, entry.state ?? spec.units[tmpl]?.state ?? spec.defaults.state);
+    }
+  }
+
+  const fleetRefs: FleetUnitRef[] = [];
+  // Findings already made at a place (by the template's lint) are not repeated per instance.
+  const seenAt = new Set(diagnostics.map(posKey));
+  for (const u of analysis.units) {
+    if (!u.unit) continue; // unreachable without an error diagnostic; kept for type narrowing
+    const content = serializeUnit(u.unit);
+    const hash = sha256Hex(content);
+    if (!isTemplate(u.name)) {
+      const fleet = u.fleet ?? fleetOrError(u.unit, u.name, u.path, add);
+      if (!fleet) continue;
+      fleetRefs.push({ name: u.name, fleet });
+      units.set(u.name, { name: u.name, content, hash, state: u.state, constraints: fleet.constraints, source: u.path });
+      continue;
+    }
+    for (const [inst, state] of wanted.get(u.name) ?? []) {
+      if (files_.has(inst)) {
+        add({
+          file: files_.get(inst)!.path, line: 0, column: 0, rule: 'YML01', severity: 'warning',
+          message: `${inst} is both a unit file and an instance of ${u.name} in fleet.yaml: the file is used, as systemd would`,
+        });
+        continue;
+      }
+      const fleet = fleetOrError(u.unit, inst, u.path, add);
+      if (!fleet) continue;
+      // The template's own X-Fleet findings are in the lint already; an instance can add new ones
+      // (e.g. %i expanding to something invalid).
+      for (const d of fleet.diagnostics) if (!seenAt.has(posKey(d))) add(d);
+      fleetRefs.push({ name: inst, fleet });
+      units.set(inst, { name: inst, content, hash, state, constraints: fleet.constraints, source: u.path });
+    }
+  }
+  // MachineOf cycles across every unit that would run, instances included.
+  for (const d of machineOfCycleDiagnostics(fleetRefs)) add(d);
+
+  if (units.size === 0 && !spec.allowEmpty) {
+    add({
+      file: fleetYaml?.path ?? (opts.base ? `${opts.base}/${FLEET_YAML}` : FLEET_YAML), line: 0, column: 0, rule: 'EMPTY01', severity: 'error',
+      message: `this commit has no units to run under '${analysis.unitDir || '.'}': refused, because applying it would destroy every unit in the cluster (set allowEmpty: true in fleet.yaml to allow it)`,
+    });
+  }
+  sortDiagnostics(diagnostics);
+  if (hasErrors(diagnostics)) return { desired: null, diagnostics, analysis };
+  const sorted = [...units.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return { desired: { commit, units: sorted }, diagnostics, analysis };
+}
+
+/** buildDesired over what a reader returned (src/source/git.ts, src/source/fsrepo.ts). */
+export function desiredFromSnapshot(snap: RepoSnapshot, commit: string): DesiredResult {
+  return buildDesired(snap.files, snap.fleetYaml, commit, {
+    base: snap.base,
+    rejected: snap.rejected,
+    extraDiagnostics: snap.diagnostics,
+  });
+}
+
+/** [X-Fleet] of `name`; a failure is a gitfleet bug and must block the deploy, not misplace units. */
+function fleetOrError(unit: ParsedUnit, name: string, path: string, add: (d: Diagnostic) => void): FleetSection | null {
+  try {
+    return parseFleetSection(unit, name);
+  } catch (e) {
+    add({
+      file: path, line: 0, column: 0, rule: 'LINT', severity: 'error',
+      message: `cannot read [X-Fleet] of ${name} (a gitfleet bug; please report it): ${(e as Error)?.message ?? String(e)}`,
+    });
+    return null;
+  }
+}
+
+function posKey(d: Diagnostic): string {
+  return `${d.file}\0${d.line}\0${d.column}\0${d.rule}`;
+}
+
+function diagKey(d: Diagnostic): string {
+  return `${d.file}\0${d.line}\0${d.column}\0${d.rule}\0${d.message}`;
+}

@@ -1,0 +1,165 @@
+/**
+ * A unit repository at one commit (or one directory), analysed: fleet.yaml read, unit files found
+ * under its `path`, each file linted with the repo as context, and fleet.yaml checked against the
+ * files that exist (YML02, YML03). Pure: the readers in src/source/ do the I/O.
+ */
+import { posix } from 'node:path';
+import type { Diagnostic } from '../diag.js';
+import type { ParsedUnit } from '../unit/types.js';
+import type { DesiredStateName, FleetSpec, RepoFile } from './types.js';
+import { FLEET_YAML, defaultFleetSpec, instanceName, parseFleetYaml } from './fleetyaml.js';
+import { lintUnitFile } from '../unit/lint/index.js';
+import { isTemplate, templateOf } from '../unit/names.js';
+import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection } from '../unit/xfleet.js';
+import { closest } from './suggest.js';
+
+/** What a reader (git commit or directory) hands to the pure analysis. */
+export interface RepoSnapshot {
+  /** Directory of fleet.yaml relative to the repo root ('' = root): `--path`. */
+  base: string;
+  /** fleet.yaml at `base`, or null when there is none (or it was refused: see diagnostics). */
+  fleetYaml: RepoFile | null;
+  /** Unit-suffixed files under the unit directory that passed the reader's checks. */
+  files: RepoFile[];
+  /** Paths of unit-suffixed entries the reader refused (symlinks, binary, too large, ...). */
+  rejected: string[];
+  /** The reader's findings (SRC*, SYN04). */
+  diagnostics: Diagnostic[];
+}
+
+export interface AnalyzeOptions {
+  /** Where fleet.yaml would be when `fleetYaml` is null (default ''): the unit directory then. */
+  base?: string;
+  /** Paths of unit files the reader refused; their names count as present for YML02. */
+  rejected?: readonly string[];
+}
+
+export interface AnalyzedUnit {
+  /** Unit name (the file name). */
+  name: string;
+  /** Repo path of the file. */
+  path: string;
+  file: RepoFile;
+  /** null when systemd could not load the file at all (the diagnostics say why). */
+  unit: ParsedUnit | null;
+  /** The linter's findings for this file. */
+  diagnostics: Diagnostic[];
+  /** Desired state from fleet.yaml (entry, else defaults); for a template, its entry's state if any. */
+  state: DesiredStateName;
+  /** Parsed [X-Fleet] under the file's own name (templates: as a sample instance); null when unit is. */
+  fleet: FleetSection | null;
+}
+
+export interface RepoAnalysis {
+  /** null when fleet.yaml is invalid. */
+  spec: FleetSpec | null;
+  /** Directory the unit files were taken from, relative to the repo root ('' = root). */
+  unitDir: string;
+  /** One entry per unit file under unitDir, sorted by name (duplicate names: the first path only). */
+  units: AnalyzedUnit[];
+  /** Every finding: fleet.yaml, duplicate names, fleet.yaml vs files, and each file's lint. */
+  diagnostics: Diagnostic[];
+}
+
+/**
+ * Analyse a repository's files. `files` may hold files outside the unit directory (they are
+ * ignored); `fleetYaml` null means the default spec (every unit file, launched).
+ */
+export function analyzeRepo(files: readonly RepoFile[], fleetYaml: RepoFile | null, opts: AnalyzeOptions = {}): RepoAnalysis {
+  const diagnostics: Diagnostic[] = [];
+  const base = opts.base ?? (fleetYaml ? dirOf(fleetYaml.path) : '');
+  let spec: FleetSpec | null;
+  if (fleetYaml) {
+    const r = parseFleetYaml(fleetYaml.content, fleetYaml.path);
+    spec = r.spec;
+    diagnostics.push(...r.diagnostics);
+  } else spec = defaultFleetSpec(base);
+  // With an invalid fleet.yaml, still lint the files next to it so one run reports everything.
+  const unitDir = spec ? spec.path : base;
+  const effective = spec ?? defaultFleetSpec(base);
+  const fleetYamlPath = fleetYaml?.path ?? (base ? `${base}/${FLEET_YAML}` : FLEET_YAML);
+
+  // Unit files under unitDir; a name may appear once (two files named alike in subdirectories
+  // would be two different units with one name).
+  const byName = new Map<string, RepoFile>();
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    if (!isUnder(f.path, unitDir)) continue;
+    const first = byName.get(f.name);
+    if (first) {
+      diagnostics.push({
+        file: f.path, line: 0, column: 0, rule: 'SRC06', severity: 'error',
+        message: `unit ${f.name} is also defined by ${first.path}: each unit name may appear once under '${unitDir || '.'}'`,
+      });
+      continue;
+    }
+    byName.set(f.name, f);
+  }
+  const rejectedNames = new Set((opts.rejected ?? []).filter((p) => isUnder(p, unitDir)).map((p) => posix.basename(p)));
+
+  // Names the linter may treat as present: files, refused files, and the instances fleet.yaml asks for.
+  const repoUnits = new Set<string>([...byName.keys(), ...rejectedNames]);
+  for (const [name, entry] of Object.entries(effective.units)) {
+    if (isTemplate(name) && byName.has(name)) for (const i of entry.instances ?? []) repoUnits.add(instanceName(name, i));
+    else if (!isTemplate(name) && templateOf(name) && byName.has(templateOf(name)!)) repoUnits.add(name);
+  }
+
+  // fleet.yaml entries must name units the repo has.
+  if (spec) {
+    const present = [...byName.keys()];
+    for (const [name, entry] of Object.entries(spec.units)) {
+      if (byName.has(name) || rejectedNames.has(name)) continue;
+      const tmpl = isTemplate(name) ? null : templateOf(name);
+      const where = `under '${unitDir || '.'}'`;
+      if (tmpl) {
+        if (byName.has(tmpl) || rejectedNames.has(tmpl)) continue; // an instance of a template we have
+        diagnostics.push({
+          file: fleetYamlPath, line: entry.line, column: entry.column, rule: 'YML03', severity: 'error',
+          message: `${name} is an instance of ${tmpl}, but there is no unit file ${tmpl} ${where}`,
+        });
+      } else {
+        const hint = closest(name, present);
+        const rule = isTemplate(name) && entry.instances?.length ? 'YML03' : 'YML02';
+        const what = rule === 'YML03' ? `instances of ${name} are listed, but there is no template file ${name} ${where}`
+          : `fleet.yaml names ${name}, but there is no unit file ${name} ${where}`;
+        diagnostics.push({
+          file: fleetYamlPath, line: entry.line, column: entry.column, rule, severity: 'error',
+          message: what + (hint ? `; did you mean '${hint}'?` : ''),
+        });
+      }
+    }
+  }
+
+  const units: AnalyzedUnit[] = [];
+  for (const name of [...byName.keys()].sort()) {
+    const file = byName.get(name)!;
+    const state = effective.units[name]?.state ?? effective.defaults.state;
+    const r = lintUnitFile(name, file.content, { file: file.path, repoUnits, state });
+    diagnostics.push(...r.diagnostics);
+    const fleet = r.unit ? safeFleet(r.unit, name) : null;
+    units.push({ name, path: file.path, file, unit: r.unit, diagnostics: r.diagnostics, state, fleet });
+  }
+  // Across files: MachineOf cycles among the plain units (instances are checked in buildDesired).
+  diagnostics.push(...machineOfCycleDiagnostics(
+    units.filter((u) => u.fleet && !isTemplate(u.name)).map((u) => ({ name: u.name, fleet: u.fleet! })),
+  ));
+  return { spec, unitDir, units, diagnostics };
+}
+
+/** parseFleetSection, which the linter has already run (and guarded) on this unit. */
+function safeFleet(unit: ParsedUnit, name: string): FleetSection | null {
+  try {
+    return parseFleetSection(unit, name);
+  } catch {
+    return null;
+  }
+}
+
+function dirOf(p: string): string {
+  const d = posix.dirname(p);
+  return d === '.' ? '' : d;
+}
+
+/** Is repo path `p` inside directory `dir` ('' = everything)? */
+export function isUnder(p: string, dir: string): boolean {
+  return dir === '' || p.startsWith(dir + '/');
+}
