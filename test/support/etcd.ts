@@ -32,7 +32,10 @@ export interface EtcdCluster {
   /** Client URLs of every member, for the store's `--etcd`. */
   endpoints: string[];
   members: EtcdMember[];
-  /** Send `signal` (default SIGKILL) to member i and wait until its process has exited. */
+  /**
+   * Send `signal` (default SIGKILL) to member i and wait until its process has exited.
+   * SIGSTOP and SIGCONT (a hung member, and its recovery) are sent without waiting.
+   */
   kill(i: number, signal?: NodeJS.Signals): Promise<void>;
   /** Start member i again on the same ports and data dir; resolves once it answers /health. */
   restart(i: number): Promise<void>;
@@ -266,6 +269,7 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdCluster> {
     const child = m.child;
     if (!child) return;
     child.kill(signal);
+    if (signal === 'SIGSTOP' || signal === 'SIGCONT') return;
     await waitExit(child);
   };
 
