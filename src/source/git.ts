@@ -1,0 +1,272 @@
+/**
+ * Reading commits of a unit repository with isomorphic-git (local repos, bare or not). Read-only:
+ * the git CLI or a push may write the same repo at the same time, and isomorphic-git has no locks.
+ *
+ * Every call takes the repo's shared `cache` object (RECIPES.md): without it each packed-object
+ * read re-parses pack indexes. Replace the cache after a fetch.
+ */
+import fs from 'node:fs';
+import { posix, join } from 'node:path';
+import git from 'isomorphic-git';
+import type { Diagnostic } from '../diag.js';
+import type { RepoFile } from '../spec/types.js';
+import { FLEET_YAML, parseFleetYaml, defaultFleetSpec } from '../spec/fleetyaml.js';
+import type { RepoSnapshot } from '../spec/repo.js';
+import { desiredFromSnapshot, type DesiredResult } from '../spec/desired.js';
+import { byPath, checkContent, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
+
+/** isomorphic-git's object cache: one per repository, shared by every call. */
+export type GitCache = object;
+
+/** A revision that does not name a commit, or a repository that cannot be read. Message is user-facing. */
+export class GitSourceError extends Error {
+  override name = 'GitSourceError';
+}
+
+interface Where {
+  fs: typeof fs;
+  dir?: string;
+  gitdir: string;
+  cache: GitCache;
+}
+
+const gitdirs = new Map<string, string>();
+
+/** The git directory of `dir`: `dir/.git` (or where a `.git` file points) for a work tree, `dir` for a bare repo. */
+export function gitdirOf(dir: string): string {
+  const known = gitdirs.get(dir);
+  if (known) return known;
+  let found: string | undefined;
+  const dotgit = join(dir, '.git');
+  try {
+    const st = fs.statSync(dotgit);
+    if (st.isDirectory()) found = dotgit;
+    else if (st.isFile()) {
+      // Worktrees and submodules: ".git" is a file "gitdir: <path>".
+      const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(dotgit, 'utf8'));
+      if (m) found = posix.isAbsolute(m[1]!) ? m[1]! : join(dir, m[1]!);
+    }
+  } catch {
+    // not a work tree; maybe bare
+  }
+  if (!found && fs.existsSync(join(dir, 'HEAD')) && fs.existsSync(join(dir, 'objects'))) found = dir;
+  if (!found) throw new GitSourceError(`${dir} is not a git repository (no .git directory, and not a bare repository)`);
+  gitdirs.set(dir, found);
+  return found;
+}
+
+function where(dir: string, cache: GitCache = {}): Where {
+  return { fs, gitdir: gitdirOf(dir), cache };
+}
+
+const SHA = /^[0-9a-f]{40}$/;
+
+/**
+ * Resolve a revision to a commit id: a branch, tag (annotated tags are peeled), full or abbreviated
+ * sha, HEAD, or any of those followed by `~N` / `^` / `^N` (first-parent steps, as in git).
+ * Throws GitSourceError naming the revision when it does not resolve to a commit.
+ */
+export async function resolveRev(dir: string, rev: string, cache: GitCache = {}): Promise<string> {
+  const w = where(dir, cache);
+  const m = /^(.*?)((?:~\d*|\^\d*)*)$/.exec(rev.trim())!;
+  const name = m[1] || 'HEAD';
+  const steps = m[2] ?? '';
+  let oid = await resolveName(w, name, rev, dir);
+  oid = await peelToCommit(w, oid, rev);
+  for (const step of steps.match(/~\d*|\^\d*/g) ?? []) {
+    const n = step.length > 1 ? Number(step.slice(1)) : 1;
+    if (step[0] === '~') {
+      for (let i = 0; i < n; i++) oid = await parentOrThrow(w, oid, 0, rev);
+    } else if (n > 0) {
+      oid = await parentOrThrow(w, oid, n - 1, rev);
+    }
+  }
+  return oid;
+}
+
+async function resolveName(w: Where, name: string, rev: string, dir: string): Promise<string> {
+  if (/^[0-9a-f]{4,40}$/i.test(name)) {
+    try {
+      return await git.expandOid({ ...w, oid: name.toLowerCase() });
+    } catch {
+      // could still be a branch named like hex; fall through
+    }
+  }
+  try {
+    const oid = await git.resolveRef({ fs: w.fs, gitdir: w.gitdir, ref: name });
+    // isomorphic-git#1885: a half-written ref can read back as garbage; treat as not found.
+    if (SHA.test(oid)) return oid;
+  } catch {
+    // not a ref
+  }
+  throw new GitSourceError(`unknown revision '${rev}' in ${dir}`);
+}
+
+async function peelToCommit(w: Where, oid: string, rev: string): Promise<string> {
+  for (let i = 0; i < 10; i++) {
+    let obj;
+    try {
+      obj = await git.readObject({ ...w, oid, format: 'parsed' });
+    } catch {
+      throw new GitSourceError(`revision '${rev}' points to ${oid}, which is not in the repository`);
+    }
+    if (obj.type === 'commit') return oid;
+    if (obj.type === 'tag') {
+      oid = (obj.object as { object: string }).object;
+      continue;
+    }
+    throw new GitSourceError(`revision '${rev}' is a ${obj.type}, not a commit`);
+  }
+  throw new GitSourceError(`revision '${rev}': too many nested tags`);
+}
+
+async function parentOrThrow(w: Where, oid: string, index: number, rev: string): Promise<string> {
+  const { commit } = await git.readCommit({ ...w, oid });
+  const p = commit.parent[index];
+  if (!p) throw new GitSourceError(`revision '${rev}': commit ${oid.slice(0, 12)} has no parent #${index + 1}`);
+  return p;
+}
+
+/** The first parent of a commit, or null for a root commit. */
+export async function firstParent(dir: string, sha: string, cache: GitCache = {}): Promise<string | null> {
+  const { commit } = await git.readCommit({ ...where(dir, cache), oid: sha });
+  return commit.parent[0] ?? null;
+}
+
+/** The best common ancestor of two commits, or null when they share no history. */
+export async function mergeBase(dir: string, a: string, b: string, cache: GitCache = {}): Promise<string | null> {
+  if (a === b) return a;
+  const bases = (await git.findMergeBase({ ...where(dir, cache), oids: [a, b] })) as string[];
+  if (bases.length === 0) return null;
+  // Several equally good bases (criss-cross merges): pick the smallest id so the answer is stable.
+  return [...bases].sort()[0]!;
+}
+
+/**
+ * True when `sha` is `ancestor` or has it in its history: the controller's force-push guard (a new
+ * head that is not a descendant of the applied commit rewrote history).
+ */
+export async function isDescendant(dir: string, sha: string, ancestor: string, cache: GitCache = {}): Promise<boolean> {
+  if (sha === ancestor) return true;
+  return git.isDescendent({ ...where(dir, cache), oid: sha, ancestor, depth: -1 });
+}
+
+const MODE_TREE = '040000';
+const MODE_LINK = '120000';
+const MODE_GITLINK = '160000';
+
+/**
+ * Read the unit files of `sha` under `subPath` ('' = the whole tree), recursively. Walks the trees
+ * once and reads only unit-suffixed blobs, by oid. Refused entries (symlinks, submodules with unit
+ * names, files over 1 MiB, binary or non-UTF-8 files) become diagnostics and are listed in
+ * `rejected`; a missing or non-directory `subPath` is an error diagnostic.
+ */
+export async function readCommitFiles(dir: string, sha: string, subPath: string, cache: GitCache = {}): Promise<ReadFilesResult> {
+  const w = where(dir, cache);
+  const out: ReadFilesResult = { files: [], diagnostics: [], rejected: [] };
+  const { commit } = await git.readCommit({ ...w, oid: sha });
+  const start = await descend(w, commit.tree, subPath);
+  if (typeof start !== 'string') {
+    out.diagnostics.push(refusedDiag(subPath, 'SRC05', `unit directory '${subPath}' ${start.problem} in commit ${sha.slice(0, 12)}`));
+    return out;
+  }
+  const blobs: Array<{ path: string; name: string; oid: string }> = [];
+  const queue: Array<{ oid: string; path: string }> = [{ oid: start, path: subPath }];
+  while (queue.length) {
+    const t = queue.shift()!;
+    const { tree } = await git.readTree({ ...w, oid: t.oid });
+    for (const e of tree) {
+      const path = t.path ? `${t.path}/${e.path}` : e.path;
+      const unitLike = hasUnitSuffix(e.path);
+      if (e.mode === MODE_TREE) queue.push({ oid: e.oid, path });
+      else if (e.mode === MODE_GITLINK) {
+        out.diagnostics.push(refusedDiag(path, 'SRC02', `submodule '${path}' is not read: unit files must be committed in this repository`, unitLike ? 'error' : 'warning'));
+        if (unitLike) out.rejected.push(path);
+      } else if (e.mode === MODE_LINK) {
+        if (unitLike) {
+          out.diagnostics.push(symlinkDiag(path, 'unit file'));
+          out.rejected.push(path);
+        }
+      } else if (unitLike) blobs.push({ path, name: e.path, oid: e.oid });
+    }
+  }
+  for (const b of blobs) {
+    const { blob } = await git.readBlob({ ...w, oid: b.oid });
+    const bad = checkContent(b.path, blob, 'unit file');
+    if (bad) {
+      out.diagnostics.push(bad);
+      out.rejected.push(b.path);
+    } else out.files.push({ path: b.path, name: b.name, content: blob });
+  }
+  out.files.sort(byPath);
+  return out;
+}
+
+/** Walk from a root tree down `subPath`; the tree oid, or why it is not there. */
+async function descend(w: Where, root: string, subPath: string): Promise<string | { problem: string }> {
+  let oid = root;
+  for (const part of subPath.split('/').filter(Boolean)) {
+    const { tree } = await git.readTree({ ...w, oid });
+    const e = tree.find((x) => x.path === part);
+    if (!e) return { problem: 'does not exist' };
+    if (e.mode === MODE_LINK) return { problem: 'is a symbolic link (never followed)' };
+    if (e.mode !== MODE_TREE) return { problem: 'is not a directory' };
+    oid = e.oid;
+  }
+  return oid;
+}
+
+/** Read one file at `path` of a commit; null when absent. Symlinks and non-files are diagnostics. */
+async function readOneFile(w: Where, sha: string, path: string, what: string): Promise<{ file: RepoFile | null; diagnostics: Diagnostic[] }> {
+  const { commit } = await git.readCommit({ ...w, oid: sha });
+  const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
+  const name = posix.basename(path);
+  const t = await descend(w, commit.tree, parent);
+  if (typeof t !== 'string') return { file: null, diagnostics: [] };
+  const { tree } = await git.readTree({ ...w, oid: t });
+  const e = tree.find((x) => x.path === name);
+  if (!e) return { file: null, diagnostics: [] };
+  if (e.mode === MODE_LINK) return { file: null, diagnostics: [symlinkDiag(path, what)] };
+  if (e.mode === MODE_TREE || e.mode === MODE_GITLINK) {
+    return { file: null, diagnostics: [refusedDiag(path, 'SRC02', `${what} '${path}' is not a regular file`)] };
+  }
+  const { blob } = await git.readBlob({ ...w, oid: e.oid });
+  const bad = checkContent(path, blob, what, false);
+  if (bad) return { file: null, diagnostics: [bad] };
+  return { file: { path, name, content: blob }, diagnostics: [] };
+}
+
+/**
+ * Everything the desired state of a commit needs, read in one go: fleet.yaml at `path` (the
+ * repository root by default), then the unit files under its `path:`. When fleet.yaml is unreadable
+ * or invalid its diagnostics are kept and the units under `path` are read anyway, so one run reports
+ * every problem.
+ */
+export async function readCommitSnapshot(
+  dir: string,
+  sha: string,
+  opts: { path?: string; cache?: GitCache } = {},
+): Promise<RepoSnapshot> {
+  const cache = opts.cache ?? {};
+  const w = where(dir, cache);
+  const base = normalizeSubPath(opts.path ?? '');
+  const fy = await readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML);
+  const spec = fy.file ? (parseFleetYaml(fy.file.content, fy.file.path).spec ?? defaultFleetSpec(base)) : defaultFleetSpec(base);
+  const read = await readCommitFiles(dir, sha, spec.path, cache);
+  return {
+    base,
+    fleetYaml: fy.file,
+    files: read.files,
+    rejected: read.rejected,
+    diagnostics: [...fy.diagnostics, ...read.diagnostics],
+  };
+}
+
+/**
+ * The desired state of one commit (or the diagnostics that refuse it): read + build in one call.
+ * Fits the controller's CommitLoader; `dir` may be a work tree, a bare repo or a git dir.
+ */
+export async function loadCommitDesired(dir: string, commit: string, path?: string, cache: GitCache = {}): Promise<DesiredResult> {
+  const snap = await readCommitSnapshot(dir, commit, { path, cache });
+  return desiredFromSnapshot(snap, commit);
+}
