@@ -99,20 +99,22 @@ class HostSkippedError extends Error {
 // ---- fault handling ----------------------------------------------------------------------------
 // etcd3 takes cockatiel policies (structurally typed); the two below are what we need and nothing
 // more, written here rather than importing cockatiel, which is only a transitive dependency.
-//  - global: try the call on each endpoint at most once (so a dead member is stepped over, and a
-//    single dead etcd costs one attempt, not etcd3's default three).
+//  - global: try the call on each endpoint at most once, and only after fast failures (so a dead
+//    member is stepped over, a single dead etcd costs one attempt, not etcd3's default three, and
+//    no call takes much longer than one deadline).
 //  - host: after BREAKER_THRESHOLD consecutive deadline expiries, skip the host for BREAKER_OPEN_MS
 //    (etcd3 then tries the next host, or fails at once when none is left). Connection refusals are
 //    fast already and do not trip it, so a restarted etcd is used again immediately.
 
 const noEvent = () => ({ dispose() {} });
 
+/**
+ * Worth another host: the call failed fast (connection refused, member without a leader, host
+ * skipped). A deadline expiry is not retried: it spent the caller's time budget already, and a
+ * retry would turn one deadline into several.
+ */
 function retryableElsewhere(e: unknown): boolean {
-  return (
-    e instanceof GRPCUnavailableError ||
-    e instanceof GRPCDeadlineExceededError ||
-    e instanceof HostSkippedError
-  );
+  return e instanceof GRPCUnavailableError || e instanceof HostSkippedError;
 }
 
 function retryOnOtherHosts(attempts: number) {
