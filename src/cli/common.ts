@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Store } from '../store/store.js';
 import { UsageError } from './errors.js';
 
@@ -12,56 +11,19 @@ export interface StoreFlags {
   etcdUser?: string;
 }
 
-export const DEFAULT_ETCD = 'http://127.0.0.1:2379';
-
-export function etcdEndpoints(flags: StoreFlags): string[] {
-  const raw = flags.etcd ?? process.env.GITFLEET_ETCD ?? DEFAULT_ETCD;
-  const urls = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  if (urls.length === 0) throw new UsageError('--etcd: no endpoint given');
-  for (const u of urls) {
-    let parsed: URL;
-    try {
-      parsed = new URL(u);
-    } catch {
-      throw new UsageError(`--etcd: "${u}" is not a URL (expected e.g. http://127.0.0.1:2379)`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new UsageError(`--etcd: "${u}" must be an http:// or https:// URL`);
-    }
-  }
-  return urls;
-}
-
-export function normalizePrefix(prefix: string | undefined): string {
-  let p = prefix ?? '/gitfleet';
-  if (!p.startsWith('/')) throw new UsageError(`--prefix: "${p}" must start with "/"`);
-  if (!p.endsWith('/')) p += '/';
-  return p;
-}
-
-function readPem(flag: string, path: string | undefined): Buffer | undefined {
-  if (path === undefined) return undefined;
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-/** Open the cluster's etcd as the flags say. */
+/** Open the cluster's etcd as the flags say (bad flags: exit 2, naming the flag). */
 export async function openEtcdStore(flags: StoreFlags): Promise<Store> {
-  const endpoints = etcdEndpoints(flags);
-  const prefix = normalizePrefix(flags.prefix);
-  const { EtcdStore } = await import('../store/etcd.js');
-  return new EtcdStore({
-    endpoints,
-    prefix,
-    ca: readPem('--etcd-ca', flags.etcdCa),
-    cert: readPem('--etcd-cert', flags.etcdCert),
-    key: readPem('--etcd-key', flags.etcdKey),
-    user: flags.etcdUser,
-    password: flags.etcdUser !== undefined ? process.env.GITFLEET_ETCD_PASSWORD : undefined,
-  });
+  const { openStore, StoreConfigError } = await import('../store/open.js');
+  try {
+    return openStore({ etcd: flags.etcd, prefix: flags.prefix, ca: flags.etcdCa, cert: flags.etcdCert, key: flags.etcdKey, user: flags.etcdUser });
+  } catch (e) {
+    if (e instanceof StoreConfigError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+export function etcdDisplay(flags: StoreFlags): string {
+  return flags.etcd ?? process.env.GITFLEET_ETCD ?? 'http://127.0.0.1:2379';
 }
 
 export type Format = 'text' | 'json';
@@ -81,7 +43,7 @@ export async function withStore<T>(flags: StoreFlags, fn: (store: Store) => Prom
     const { StoreUnavailableError } = await import('../store/store.js');
     if (e instanceof StoreUnavailableError) {
       const { CliError } = await import('./errors.js');
-      throw new CliError(`cannot reach etcd at ${etcdEndpoints(flags).join(',')}: ${e.message}`);
+      throw new CliError(`cannot reach etcd at ${etcdDisplay(flags)}: ${e.message}`);
     }
     throw e;
   } finally {
