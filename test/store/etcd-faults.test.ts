@@ -157,3 +157,28 @@ test('watch() on a dead etcd fails with StoreUnavailableError instead of waiting
   assert.deepEqual(got, ['k2']);
   await w.close();
 });
+
+test('a watch replaying a long history from a past revision finishes it after an etcd restart', async (t) => {
+  const writer = open(t, '/faults/replay/');
+  const watcherStore = open(t, '/faults/replay/');
+  const N = 2500; // more revisions than etcd replays in one batch (1,000)
+  const first = await writer.put('h/start', 's');
+  for (let i = 0; i < N; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, N - i) }, (_, j) => writer.put(`h/${i + j}`, 'v')));
+  }
+  const got: WatchEvent[] = [];
+  const w = await watcherStore.watch('h/', first, { onEvents: (evs) => got.push(...evs) });
+  // Break the stream while the history is still streaming in.
+  await etcd.kill(0);
+  const atKill = got.length;
+  await etcd.restart(0);
+  const t0 = Date.now();
+  while (got.length < N + 1 && Date.now() - t0 < 8000) await sleep(20);
+  await sleep(100);
+  t.diagnostic(`${atKill} of ${N + 1} events had arrived when etcd was killed`);
+  assert.equal(got.length, N + 1, 'every event of the history, once');
+  const revs = got.map((e) => e.kv.modRevision);
+  assert.equal(new Set(revs).size, N + 1);
+  assert.deepEqual([...revs].sort((a, b) => a - b), revs);
+  await w.close();
+});
