@@ -1,0 +1,104 @@
+/** `gitfleet agent`: run the units scheduled to this machine, until SIGINT/SIGTERM. */
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Agent, AgentError } from '../agent/agent.js';
+import { connectSystemd, type SystemdKind } from '../agent/connect.js';
+import { createLogger } from '../log.js';
+import { openEtcdStore, type StoreFlags } from './common.js';
+import { CliError, UsageError } from './errors.js';
+import { untilSignal } from './signals.js';
+
+interface AgentFlags extends StoreFlags {
+  machineId?: string;
+  metadata?: string;
+  address?: string;
+  systemd: SystemdKind;
+  stateDir: string;
+  leaseTtl: string;
+  onExit: 'leave' | 'stop';
+}
+
+/** Machine ids become etcd key segments: keep them to a safe alphabet. */
+export const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function readMachineId(flag: string | undefined): string {
+  let id = flag;
+  if (id === undefined) {
+    try {
+      id = readFileSync('/etc/machine-id', 'utf8').trim();
+    } catch {
+      throw new UsageError('no --machine-id given and /etc/machine-id cannot be read');
+    }
+    if (!id) throw new UsageError('/etc/machine-id is empty; pass --machine-id');
+  }
+  if (!MACHINE_ID.test(id)) throw new UsageError(`--machine-id: "${id}" must be 1-128 of [A-Za-z0-9_.-], starting with a letter or digit`);
+  return id;
+}
+
+/** `k=v,k2=v2` -> record. Keys and values are fleet metadata: no '=' or ',' inside. */
+export function parseMetadata(raw: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const part of raw.split(',')) {
+    const p = part.trim();
+    if (!p) continue;
+    const i = p.indexOf('=');
+    if (i <= 0) throw new UsageError(`--metadata: "${p}" is not key=value`);
+    const k = p.slice(0, i).trim(), v = p.slice(i + 1).trim();
+    if (!/^[A-Za-z0-9_.-]+$/.test(k)) throw new UsageError(`--metadata: key "${k}" must be letters, digits, '_', '.', '-'`);
+    if (!v) throw new UsageError(`--metadata: "${k}" has an empty value`);
+    if (k in out) throw new UsageError(`--metadata: "${k}" is given twice`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export function defaultAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export function parseSeconds(flag: string, v: string, min = 1): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`${flag}: "${v}" is not a number of seconds >= ${min}`);
+  return n;
+}
+
+export async function run(flags: AgentFlags): Promise<number> {
+  const machineId = readMachineId(flags.machineId);
+  const metadata = parseMetadata(flags.metadata);
+  const leaseTtl = parseSeconds('--lease-ttl', flags.leaseTtl, 2);
+  const log = createLogger(`agent ${machineId.slice(0, 8)}`);
+  const stateDir = resolve(flags.stateDir);
+  const store = await openEtcdStore(flags);
+  let host;
+  try {
+    host = await connectSystemd(flags.systemd, stateDir, `agent-${machineId.slice(0, 12)}`, (m) => log.warn(m));
+  } catch (e) {
+    await store.close();
+    throw new CliError(`cannot reach ${flags.systemd} systemd: ${(e as Error).message}`);
+  }
+  log.info('driving systemd', { which: host.description });
+  const agent = new Agent({
+    store, machineId, metadata, address: flags.address ?? defaultAddress(),
+    systemd: host.manager, unitDir: host.unitDir, stateDir: join(stateDir, 'agent'),
+    onExit: flags.onExit, leaseTtlSeconds: leaseTtl, log,
+  });
+  try {
+    await agent.start();
+  } catch (e) {
+    await host.close({ stopInstance: flags.onExit === 'stop' && !host.instance?.attached });
+    await store.close();
+    if (e instanceof AgentError) throw new CliError(e.message);
+    throw e;
+  }
+  const sig = await untilSignal();
+  log.info('stopping', { signal: sig, units: flags.onExit === 'stop' ? 'stopping them' : 'left running' });
+  await agent.stop();
+  await host.close({ stopInstance: flags.onExit === 'stop' });
+  await store.close();
+  return 0;
+}
