@@ -3,7 +3,7 @@
  * [Install] (INS01-02) and mount names (NAM02). These mirror systemd 252's *_verify() checks
  * (service_verify, timer_verify, socket_verify, path_verify, mount_verify) where systemd has one.
  */
-import { escape, isTemplate, parseUnitName, templateOf, unitNameError } from '../names.js';
+import { escape, parseUnitName, templateOf, unitNameError } from '../names.js';
 import { effectiveOptions, effectiveValues, getSection, lastOption } from '../parse.js';
 import type { ParsedUnit, UnitOption, UnitType } from '../types.js';
 import type { LintContext } from './index.js';
@@ -122,14 +122,15 @@ function daemonizes(command: string): string | null {
   const prog = (words[0] ?? '').replace(/^[-@:+!]+/, '');
   const base = prog.slice(prog.lastIndexOf('/') + 1);
   if (['docker', 'podman', 'nerdctl'].includes(base)) {
-    const run = words.findIndex((w, i) => i > 0 && (w === 'run' || w === 'start'));
-    if (run > 0) {
-      const sub = words[run];
-      for (const w of words.slice(run + 1)) {
-        if (!w.startsWith('-')) break; // the image name: the rest are the container's arguments
-        if (sub === 'run' && (w === '-d' || w === '--detach' || w === '--detach=true' || /^-[a-zA-Z]*d[a-zA-Z]*$/.test(w))) {
-          return `runs "${base} run" detached (${w})`;
-        }
+    const at = words.findIndex((w, i) => i > 0 && (w === 'run' || w === 'start'));
+    if (at > 0) {
+      const rest = words.slice(at + 1);
+      // Options may follow the image too, but `-d`/`--detach` (or a short cluster like -itd) is
+      // what people write to detach, wherever it is.
+      const detach = rest.find((w) => w === '-d' || w === '--detach' || w === '--detach=true' || /^-[a-zA-Z]{0,3}d[a-zA-Z]{0,3}$/.test(w));
+      if (words[at] === 'run' && detach) return `runs "${base} run" detached (${detach})`;
+      if (words[at] === 'start' && !rest.some((w) => w === '-a' || w === '--attach' || /^-[a-zA-Z]*a[a-zA-Z]*$/.test(w))) {
+        return `runs "${base} start" without -a/--attach, which returns at once`;
       }
     }
   }
@@ -239,7 +240,7 @@ function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Report
   } else {
     target = { unit: name.slice(0, name.length - 'socket'.length) + 'service' };
   }
-  if (ctx.repoUnits && !inRepo(ctx, target.unit) && !target.option && isTemplate(`${p.prefix}@.service`) && ctx.repoUnits.has(`${p.prefix}@.service`)) {
+  if (ctx.repoUnits && !inRepo(ctx, target.unit) && !target.option && ctx.repoUnits.has(`${p.prefix}@.service`)) {
     r.at(line, line ? 1 : 0, 'TRG02', 'warning',
       `${name} activates ${target.unit}, which is not in the repo; the repo has ${p.prefix}@.service: did you mean Accept=yes?`);
     return;
