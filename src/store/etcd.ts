@@ -432,7 +432,7 @@ export class EtcdStore implements Store {
     this.checkOpen('grant lease');
     const inner = this.client.lease(ttlSeconds);
     // etcd3 emits 'lost' (not 'error') on failure; a listener is attached before anything can fire.
-    const lease = new EtcdStoreLease(inner, ttlSeconds, opts, this.log, () => this.leases.delete(lease));
+    const lease = new EtcdStoreLease(inner, ttlSeconds, opts, this.log, () => this.leases.delete(lease), () => this.closed);
     try {
       lease.id = await inner.grant();
     } catch (e) {
@@ -498,6 +498,7 @@ class EtcdStoreLease implements Lease {
     private readonly opts: LeaseOptions,
     private readonly log: (m: string) => void,
     private readonly forget: () => void,
+    private readonly storeClosed: () => boolean,
   ) {
     inner.on('lost', (err) => this.lost(new Error(`lease ${this.id} lost: ${err.message}`, { cause: err })));
     inner.on('keepaliveSucceeded', () => (this.lastAlive = Date.now()));
@@ -536,6 +537,7 @@ class EtcdStoreLease implements Lease {
   }
 
   async revoke(): Promise<void> {
+    if (this.storeClosed()) throw new Error(`revoke lease ${this.id}: the store is closed (its keys expire after the TTL)`);
     if (this.timer) clearInterval(this.timer);
     this.done = true;
     this.forget();

@@ -182,3 +182,19 @@ test('a watch replaying a long history from a past revision finishes it after an
   assert.deepEqual([...revs].sort((a, b) => a - b), revs);
   await w.close();
 });
+
+test('close() with etcd down returns promptly', async () => {
+  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix: '/faults/close/', callTimeoutMs: CALL_TIMEOUT_MS, log: () => undefined });
+  await s.grantLease(5);
+  await s.watch('', undefined, { onEvents: () => undefined });
+  await etcd.kill(0);
+  try {
+    const t0 = Date.now();
+    await s.close();
+    const ms = Date.now() - t0;
+    assert.ok(ms < CALL_TIMEOUT_MS + 200, `close took ${ms} ms`);
+    await assert.rejects(s.put('k', 'v'), /the store is closed/);
+  } finally {
+    await etcd.restart(0);
+  }
+});
