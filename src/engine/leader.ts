@@ -39,6 +39,8 @@ export class LeaderElection {
   /** Serialises campaigns and step-downs, which events can request at any time. */
   private chain: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Delay before retrying a failed step (store unreachable): doubles up to 5 s, resets on success. */
+  private retryMs = 250;
   /** Who leads, as last seen (this engine's id when it leads). */
   leaderId: string | null = null;
 
@@ -54,10 +56,13 @@ export class LeaderElection {
     return { key: ENGINE_LEADER, target: 'createRevision', op: '==', value: this.myCreateRevision };
   }
 
+  /**
+   * Join the election. Resolves after the first attempt; when the store cannot be reached the
+   * engine keeps retrying (with backoff) rather than failing.
+   */
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    await this.watchKey();
     this.enqueue(() => this.campaign());
     await this.chain;
   }
@@ -95,10 +100,16 @@ export class LeaderElection {
   }
 
   private enqueue(fn: () => Promise<void>): void {
-    this.chain = this.chain.then(fn).catch((e) => {
-      this.opts.log.warn('leader election step failed; retrying', { error: e as Error });
-      this.scheduleRetry();
-    });
+    this.chain = this.chain.then(fn).then(
+      () => {
+        this.retryMs = 250;
+      },
+      (e) => {
+        if (this.stopped) return;
+        this.opts.log.warn('leader election step failed; retrying', { error: e as Error, retryInMs: this.retryMs });
+        this.scheduleRetry();
+      },
+    );
   }
 
   private scheduleRetry(): void {
@@ -106,7 +117,8 @@ export class LeaderElection {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.enqueue(() => this.campaign());
-    }, 500);
+    }, this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, 5000);
     this.retryTimer.unref?.();
   }
 
@@ -125,8 +137,11 @@ export class LeaderElection {
 
   /** Try to become leader; on success call onElected, else stay a follower watching the key. */
   private async campaign(): Promise<void> {
-    if (this.stopped || this.leader) return;
+    if (this.stopped) return;
     const store = this.opts.store;
+    // Watch first: a deletion after our failed attempt must not go unseen.
+    if (!this.watch) await this.watchKey();
+    if (this.leader) return;
     if (!this.lease) {
       const lease = await store.grantLease(this.opts.ttlSeconds, {
         onLost: (err) => {
@@ -195,6 +210,7 @@ export class LeaderElection {
           if (this.leader && (!kv || kv.createRevision !== this.myCreateRevision)) this.lost('leader key changed while unwatched');
           else if (!kv) await this.campaign();
         };
+        // campaign() re-creates the watch too, should this attempt fail.
         this.enqueue(again);
       },
     });

@@ -30,10 +30,22 @@ setInterval(() => {
 
 process.on('SIGCONT', () => {
   if (!fence) return;
-  void store
-    .txn([fence], [{ op: 'put', key: scheduleKey('stale-machine', 'stale.service'), value: '{"hash":"x","state":"launched"}' }])
-    .then((r) => emit({ event: 'stale-write', succeeded: r.succeeded }))
-    .catch((e) => emit({ event: 'stale-write', error: String(e) }));
+  const stale = fence;
+  // The connection may need a moment after a long pause: retry until etcd answers at all.
+  void (async () => {
+    let error = '';
+    for (let attempt = 0; attempt < 10; attempt++) {
+      try {
+        const r = await store.txn([stale], [{ op: 'put', key: scheduleKey('stale-machine', 'stale.service'), value: '{"hash":"x","state":"launched"}' }]);
+        emit({ event: 'stale-write', succeeded: r.succeeded, attempts: attempt + 1 });
+        return;
+      } catch (e) {
+        error = String(e);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    emit({ event: 'stale-write', error });
+  })();
 });
 
 process.on('SIGTERM', () => {

@@ -69,8 +69,8 @@ function freshPrefix(): string {
   return `/engine-test-${process.pid}-${++prefixSeq}/`;
 }
 
-function openStore(prefix: string): EtcdStore {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix, log: () => {} });
+function openStore(prefix: string, timeoutMs?: number): EtcdStore {
+  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix, log: () => {}, ...(timeoutMs ? { callTimeoutMs: timeoutMs, watchCreateTimeoutMs: timeoutMs } : {}) });
   stores.push(s);
   return s;
 }
@@ -396,7 +396,7 @@ test('a paused (SIGSTOP) leader that resumes cannot write: its fenced writes are
     process.kill(a.pid, 'SIGCONT');
   }
   const w = await a.next('stale-write');
-  assert.equal(w.succeeded, false, 'a write fenced by the old leadership is refused by etcd');
+  assert.equal(w.succeeded, false, `a write fenced by the old leadership is refused by etcd (${JSON.stringify(w)})`);
   assert.equal(await store.get(scheduleKey('stale-machine', 'stale.service')), null);
   await a.next('follower');
   assert.ok(b.isLeader(), 'the new leader keeps leading');
@@ -404,4 +404,45 @@ test('a paused (SIGSTOP) leader that resumes cannot write: its fenced writes are
   assert.deepEqual([...s.keys()].sort(), ['x.service', 'y.service', 'z.service']);
   await endChild(a);
   await b.stop();
+});
+
+test('an etcd restart (SIGKILL) changes nothing: same leader, same schedule, no writes', async () => {
+  const prefix = freshPrefix();
+  const store = openStore(prefix);
+  for (const id of M) await registerMachine(store, id, {}, 5);
+  const engineStore = openStore(prefix);
+  const engine = startEngine(engineStore, 'e1');
+  await engine.start();
+  await leaderOf([engine]);
+  await writeDesired(store, 'c1', ['a', 'b', 'c'].map((n) => ({ name: `${n}.service` })));
+  const s1 = await waitFor('three units scheduled', async () => {
+    const s = await readSchedule(store);
+    return s.size === 3 ? s : null;
+  });
+  await engine.idle();
+  const before = engineStore.stats();
+  await etcd.restart(0);
+  await new Promise((r) => setTimeout(r, 1500));
+  await engine.idle();
+  assert.ok(engine.isLeader(), 'still the leader');
+  const s2 = await readSchedule(store);
+  for (const [u, v] of s1) assert.equal(s2.get(u)?.modRevision, v.modRevision, `${u} untouched`);
+  const afterStats = engineStore.stats();
+  assert.equal(afterStats.puts + afterStats.deletes + afterStats.txns, before.puts + before.deletes + before.txns, 'the engine wrote nothing');
+  await engine.stop();
+});
+
+test('an engine started while etcd is down leads once etcd is back', async () => {
+  const prefix = freshPrefix();
+  await etcd.kill(0);
+  let engine: Engine;
+  try {
+    engine = startEngine(openStore(prefix, 500), 'late');
+    await engine.start(); // resolves after a failed first attempt; keeps retrying
+    assert.equal(engine.isLeader(), false);
+  } finally {
+    await etcd.restart(0);
+  }
+  await waitFor('the engine to lead once etcd is back', () => engine.isLeader(), 10_000);
+  await engine.stop();
 });
