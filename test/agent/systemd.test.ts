@@ -6,17 +6,13 @@ import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { SystemdError, SystemdManager, SystemdUnavailableError, unitNameFromObjectPath, unitObjectPath, type UnitState } from '../../src/agent/systemd.js';
-import { busctlProperty, eventually, isActive, mainPid, mainPidAlive, pidAliveIn, showProperty, startSystemd, stopSystemd, systemctl, type PrivateSystemd } from '../support/systemd.js';
+import { busctlProperty, eventually, isActive, mainPid, mainPidAlive, pidAliveIn, showProperty, startSystemd, stopSystemd, systemctl, waitCommand, type PrivateSystemd } from '../support/systemd.js';
 
 /** Record every 'unit-state' event from now on. */
 function recordStates(mgr: SystemdManager): UnitState[] {
   const seen: UnitState[] = [];
   mgr.on('unit-state', (s: UnitState) => seen.push(s));
   return seen;
-}
-
-function cmdline(pid: number): string {
-  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
 }
 
 function isSymlink(p: string): boolean {
@@ -63,7 +59,7 @@ describe('SystemdManager on one private systemd instance', () => {
     assert.equal(await isActive(inst, 'sleeper.service'), 'active');
     const pid = await mainPid(inst, 'sleeper.service');
     assert.ok(pidAliveIn(inst, pid), `MainPID ${pid} should be alive in the instance's cgroup`);
-    assert.match(cmdline(pid), /^\/bin\/sleep 1000$/);
+    await waitCommand(pid, /^\/bin\/sleep 1000$/);
     await eventually('unit-state active/running for sleeper.service', () =>
       seen.some((s) => s.name === 'sleeper.service' && s.load === 'loaded' && s.active === 'active' && s.sub === 'running'),
     );
@@ -97,7 +93,7 @@ describe('SystemdManager on one private systemd instance', () => {
     assert.equal(await mgr.startUnit('replace.service'), 'done');
     const newPid = await mainPid(inst, 'replace.service');
     assert.notEqual(newPid, oldPid);
-    assert.match(cmdline(newPid), /^\/bin\/sleep 1002$/);
+    await waitCommand(newPid, /^\/bin\/sleep 1002$/);
     assert.ok(await mainPidAlive(inst, 'replace.service'));
     await eventually(`old process ${oldPid} gone`, () => !pidAliveIn(inst, oldPid));
     assert.equal(await mgr.restartUnit('replace.service'), 'done');
@@ -122,8 +118,8 @@ describe('SystemdManager on one private systemd instance', () => {
     await mgr.linkUnitFiles(paths);
     assert.equal(await mgr.startUnit('web@1.service'), 'done');
     assert.equal(await mgr.startUnit('web@2.service'), 'done');
-    assert.match(cmdline(await mainPid(inst, 'web@1.service')), /^\/bin\/sleep 201$/);
-    assert.match(cmdline(await mainPid(inst, 'web@2.service')), /^\/bin\/sleep 202$/);
+    await waitCommand(await mainPid(inst, 'web@1.service'), /^\/bin\/sleep 201$/);
+    await waitCommand(await mainPid(inst, 'web@2.service'), /^\/bin\/sleep 202$/);
     assert.deepEqual(
       (await mgr.listUnits(['web@1.service', 'web@2.service'])).map((s) => [s.name, s.active]),
       [

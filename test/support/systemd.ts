@@ -154,3 +154,20 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** A process's command line, arguments joined by spaces ('' when it is gone). */
+export function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Wait until `pid` runs a command matching `re`. A Type=simple start job is done as soon as systemd
+ * has forked, before the child has exec'd the command: read the command line only once it has.
+ */
+export async function waitCommand(pid: number, re: RegExp, timeoutMs = 3_000): Promise<void> {
+  await eventually(`process ${pid} running ${re} (now: ${JSON.stringify(cmdline(pid))})`, () => re.test(cmdline(pid)), timeoutMs);
+}
