@@ -1,0 +1,185 @@
+/**
+ * `gitfleet up`: controller + engine + agent in one process on the embedded memory store,
+ * following the git repository it is run in and running its units on this machine's systemd.
+ * Shows progress while it converges, then a live status table that follows new commits.
+ * Desired state is re-derived from git at start, so nothing needs persisting.
+ */
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { Agent } from '../agent/agent.js';
+import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../agent/connect.js';
+import { Controller, type PassOutcome } from '../controller/controller.js';
+import { loadCommit } from '../controller/load.js';
+import { Engine } from '../engine/engine.js';
+import { createLogger } from '../log.js';
+import { paint, useColor } from '../render/color.js';
+import { renderTable } from '../render/table.js';
+import { MemoryStore } from '../store/memory.js';
+import type { Store } from '../store/store.js';
+import { MACHINE_ID } from './agent.js';
+import { CliError } from './errors.js';
+import { untilSignal } from './signals.js';
+import { readClusterView, type ClusterView } from './view.js';
+
+interface UpFlags {
+  repo: string;
+  branch?: string;
+  path?: string;
+  systemd: SystemdKind | 'auto';
+  stateDir: string;
+  onExit: 'leave' | 'stop';
+  once?: boolean;
+}
+
+function localMachineId(): string {
+  try {
+    const id = readFileSync('/etc/machine-id', 'utf8').trim();
+    if (MACHINE_ID.test(id)) return id;
+  } catch { /* none */ }
+  return 'local';
+}
+
+/** Is every unit that should run where it should be, in the state it should be in? */
+export function converged(view: ClusterView, machine: string): { done: boolean; pending: string[]; failed: string[] } {
+  const pending: string[] = [];
+  const failed: string[] = [];
+  if (!view.root) return { done: false, pending: ['(no commit applied yet)'], failed };
+  for (const u of view.units) {
+    if (u.state === 'inactive') continue;
+    if (view.unscheduled.has(u.name)) continue; // cannot be placed: settled, the table says why
+    const r = view.reports.find((x) => x.unit === u.name && x.machine === machine)?.report;
+    if (!r || r.hash !== u.hash) {
+      pending.push(u.name);
+      continue;
+    }
+    if (r.active === 'failed') failed.push(u.name);
+    else if (u.state === 'launched' ? r.active !== 'active' : r.load !== 'loaded') pending.push(u.name);
+  }
+  return { done: pending.length === 0, pending, failed };
+}
+
+export function renderUp(view: ClusterView, machine: string, color: boolean, header: string): string {
+  const lines = [header];
+  const applied = view.status.applied;
+  lines.push(`commit:  ${applied ? `${applied.commit.slice(0, 12)} applied ${applied.at}` : 'none applied yet'}`);
+  if (view.status.refused) {
+    const r = view.status.refused;
+    lines.push(paint(color, 'red', `refused: ${r.commit.slice(0, 12)}: ${r.reason}`));
+    for (const d of r.diagnostics.slice(0, 10)) lines.push(`         ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
+  }
+  const rows = view.units.map((u) => {
+    const r = view.reports.find((x) => x.unit === u.name && x.machine === machine)?.report;
+    const why = view.unscheduled.get(u.name);
+    return [u.name, u.state, r?.load ?? '-', r?.active ?? '-', r?.sub ?? (why ? `(${why})` : '-'), r && r.hash !== u.hash ? 'updating' : ''];
+  });
+  lines.push('');
+  lines.push(renderTable(['unit', 'dstate', 'load', 'active', 'sub', ''], rows, { color, stateColumns: [1, 2, 3, 4] }).trimEnd());
+  return lines.join('\n') + '\n';
+}
+
+export async function run(flags: UpFlags): Promise<number> {
+  const log = createLogger('up', { level: (process.env.GITFLEET_LOG as 'info' | undefined) ?? 'warn' });
+  const repo = resolve(flags.repo);
+  const stateDir = resolve(repo, flags.stateDir);
+  const chosen = flags.systemd === 'auto' ? chooseSystemd() : { kind: flags.systemd, why: 'as asked (--systemd)' };
+  const machine = localMachineId();
+  const store: Store = new MemoryStore({ prefix: '/gitfleet/' });
+  const color = useColor();
+  const say = (s: string) => process.stderr.write(s + '\n');
+
+  let controller: Controller;
+  try {
+    controller = new Controller({ store, repo, branch: flags.branch, path: flags.path, stateDir, load: loadCommit, log: log.child('controller') });
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  say(`gitfleet up: following ${repo}${flags.path ? ` (fleet.yaml in ${flags.path})` : ''}`);
+  const instanceName = `up-${createHash('sha256').update(repo).digest('hex').slice(0, 10)}`;
+  let host: SystemdHost;
+  try {
+    host = await connectSystemd(chosen.kind, stateDir, instanceName, (m) => log.warn(m));
+  } catch (e) {
+    throw new CliError(`cannot reach ${chosen.kind} systemd: ${(e as Error).message}`);
+  }
+  say(`gitfleet up: units run under ${host.description} — ${chosen.why}`);
+
+  const engine = new Engine({ store, id: 'up', leaseTtl: 10, log: log.child('engine') });
+  const agent = new Agent({
+    store, machineId: machine, metadata: {}, address: '127.0.0.1', systemd: host.manager, unitDir: host.unitDir,
+    stateDir: resolve(stateDir, 'agent'), onExit: flags.onExit, log: log.child('agent'),
+  });
+  const started = Date.now();
+  let stopping = false;
+  const shutdown = async () => {
+    stopping = true;
+    await controller.stop().catch(() => {});
+    await engine.stop().catch(() => {});
+    await agent.stop().catch((e) => say(`gitfleet up: stopping the agent: ${(e as Error).message}`));
+    // A private instance started here goes when up goes, unless asked to leave units running.
+    const stopInstance = host.kind === 'private' && flags.onExit === 'stop';
+    await host.close({ stopInstance });
+    if (host.instance && !stopInstance) say(`gitfleet up: private systemd (pid ${host.instance.pid}) left running with its units; \`gitfleet up\` attaches to it again`);
+    await store.close();
+  };
+
+  try {
+    await agent.start();
+    await engine.start();
+    controller.on('outcome', (o: PassOutcome) => {
+      if (o.kind === 'refused') say(paint(useColor(process.stderr), 'red', `gitfleet up: refused ${o.commit.slice(0, 12)}: ${o.reason}`));
+      if (o.kind === 'no-branch') say(`gitfleet up: branch ${o.branch} has no commits yet`);
+    });
+    await controller.start();
+  } catch (e) {
+    await shutdown();
+    throw new CliError((e as Error).message);
+  }
+
+  // Redraw on every change in the store, at most every 100 ms.
+  let timer: NodeJS.Timeout | null = null;
+  let lastDrawn = '';
+  let reported = false;
+  const header = `gitfleet up — ${repo} on ${machine.slice(0, 8)} (${host.kind} systemd). Ctrl-C ${flags.onExit === 'stop' ? 'stops the units and exits' : 'exits, leaving units running'}.`;
+  let settle: (() => void) | null = null;
+  const draw = async () => {
+    timer = null;
+    if (stopping) return;
+    const view = await readClusterView(store);
+    const c = converged(view, machine);
+    if (c.done && !reported && view.root) {
+      reported = true;
+      say(`gitfleet up: converged in ${Date.now() - started} ms (${view.units.length} units${c.failed.length ? `, failed: ${c.failed.join(', ')}` : ''})`);
+    }
+    if (c.done && settle) settle();
+    if (flags.once) return;
+    const text = renderUp(view, machine, color, header);
+    if (text === lastDrawn) return;
+    lastDrawn = text;
+    process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
+  };
+  const schedule = () => {
+    if (!timer) timer = setTimeout(() => void draw().catch((e) => log.warn('status', { error: e as Error })), 100);
+  };
+  const watch = await store.watch('', undefined, { onEvents: schedule });
+  schedule();
+
+  if (flags.once) {
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000).unref());
+    const outcome = await Promise.race([new Promise<'done'>((r) => (settle = () => r('done'))), timeout, untilSignal().then(() => 'signal' as const)]);
+    const view = await readClusterView(store);
+    process.stdout.write(renderUp(view, machine, color, header));
+    await watch.close();
+    await shutdown();
+    if (outcome === 'timeout') {
+      say(`gitfleet up: not converged after 60 s: ${converged(view, machine).pending.join(', ')}`);
+      return 1;
+    }
+    return view.status.refused || converged(view, machine).failed.length ? 1 : 0;
+  }
+  const sig = await untilSignal();
+  say(`gitfleet up: ${sig}: ${flags.onExit === 'stop' ? 'stopping units' : 'leaving units running'}`);
+  await watch.close();
+  await shutdown();
+  return 0;
+}
