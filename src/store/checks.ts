@@ -2,6 +2,7 @@
  * Checks both stores make before doing anything, so they refuse the same requests with the same
  * words (and the memory store never loads etcd's client).
  */
+import { createLogger } from '../log.js';
 import { MAX_TXN_OPS, type Compare, type Op } from './store.js';
 
 export const DEFAULT_PREFIX = '/gitfleet/';
@@ -32,4 +33,10 @@ export function checkTtl(ttlSeconds: number): void {
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
     throw new Error(`lease TTL must be a whole number of seconds, at least 1 (got ${ttlSeconds})`);
   }
+}
+
+/** Where a store reports what it caught (handler exceptions): the project logger, at warn. */
+export function defaultLog(): (message: string) => void {
+  const log = createLogger('store');
+  return (m) => log.warn(m);
 }

@@ -31,7 +31,7 @@ import {
   type IWatchResponse,
   type IResponseHeader,
 } from 'etcd3';
-import { checkTtl, checkTxnSize, DEFAULT_PREFIX, normalizePrefix } from './checks.js';
+import { checkTtl, checkTxnSize, DEFAULT_PREFIX, defaultLog, normalizePrefix } from './checks.js';
 import {
   StoreUnavailableError,
   type Compare,
@@ -66,7 +66,7 @@ export interface EtcdStoreOptions {
   watchCreateTimeoutMs?: number;
   /** Keys per range page. Default 1000 (halved automatically when a page exceeds the receive limit). */
   pageSize?: number;
-  /** Where handler exceptions and other non-fatal problems are reported. Default: stderr. */
+  /** Where handler exceptions and other non-fatal problems are reported. Default: the project logger (warn). */
   log?: (message: string) => void;
 }
 
@@ -192,7 +192,7 @@ export class EtcdStore implements Store {
     this.callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     this.watchCreateTimeoutMs = opts.watchCreateTimeoutMs ?? DEFAULT_WATCH_CREATE_TIMEOUT_MS;
     this.pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    this.log = opts.log ?? ((m) => process.stderr.write(`gitfleet store: ${m}\n`));
+    this.log = opts.log ?? defaultLog();
 
     const timeout = this.callTimeoutMs;
     const options: IOptions = {

@@ -8,7 +8,7 @@
  * Several MemoryStore objects can share one MemoryBackend, each under its own prefix, the way
  * several etcd clients share one etcd.
  */
-import { checkTtl, checkTxnSize, normalizePrefix, DEFAULT_PREFIX } from './checks.js';
+import { checkTtl, checkTxnSize, defaultLog, normalizePrefix, DEFAULT_PREFIX } from './checks.js';
 import type {
   Compare,
   KeyValue,
@@ -353,7 +353,7 @@ export interface MemoryStoreOptions {
   prefix?: string;
   /** Options for the backend this store creates when none is given. */
   backendOptions?: MemoryBackendOptions;
-  /** Where handler exceptions are reported. Default: stderr. */
+  /** Where handler exceptions are reported. Default: the project logger (warn). */
   log?: (message: string) => void;
 }
 
@@ -375,7 +375,7 @@ export class MemoryStore implements Store {
     this.ownsBackend = opts.backend === undefined;
     this.backend = opts.backend ?? new MemoryBackend(opts.backendOptions);
     this.prefix = normalizePrefix(opts.prefix ?? DEFAULT_PREFIX);
-    this.log = opts.log ?? ((m) => process.stderr.write(`gitfleet store: ${m}\n`));
+    this.log = opts.log ?? defaultLog();
   }
 
   private full(key: string): string {
