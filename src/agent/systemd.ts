@@ -419,11 +419,29 @@ export class SystemdManager extends EventEmitter {
     return { carriesInstallInfo: Boolean(carries), changes: toChanges(changes) };
   }
 
-  /** Remove every runtime link to these units: [Install] links and the link made by linkUnitFiles. */
+  /**
+   * Remove every runtime link to these units: [Install] links and the link made by linkUnitFiles.
+   * A unit that has no link left (e.g. /run was wiped by a reboot) is not an error.
+   */
   async disableUnitFiles(names: readonly string[]): Promise<UnitFileChange[]> {
     if (names.length === 0) return [];
-    const [changes] = await this.managerCall('DisableUnitFiles', 'asb', [names, true]);
-    return toChanges(changes);
+    try {
+      const [changes] = await this.managerCall('DisableUnitFiles', 'asb', [names, true]);
+      return toChanges(changes);
+    } catch (e) {
+      if (!(e instanceof SystemdError && e.type === 'org.freedesktop.systemd1.NoSuchUnit')) throw e;
+    }
+    // systemd refused the batch because some name has no unit file link: one by one, skipping those.
+    const out: UnitFileChange[] = [];
+    for (const n of names) {
+      try {
+        const [changes] = await this.managerCall('DisableUnitFiles', 'asb', [[n], true]);
+        out.push(...toChanges(changes));
+      } catch (e) {
+        if (!(e instanceof SystemdError && e.type === 'org.freedesktop.systemd1.NoSuchUnit')) throw e;
+      }
+    }
+    return out;
   }
 
   /** daemon-reload; resolves when systemd has finished reloading (it answers only then). */

@@ -3,7 +3,7 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Agent, AgentError } from '../../src/agent/agent.js';
@@ -57,6 +57,7 @@ interface MachineOptions {
   onExit?: 'leave' | 'stop';
   endpoints?: string[];
   ttl?: number;
+  resyncMs?: number;
 }
 
 /** A private systemd (unless given), a SystemdManager, a store and a started Agent; all ended after the test. */
@@ -75,6 +76,7 @@ async function startMachine(t: TestContext, o: MachineOptions): Promise<Machine>
     store, machineId: o.id, metadata: o.metadata ?? {}, address: '127.0.0.1', systemd: mgr,
     unitDir, stateDir, onExit: o.onExit ?? 'leave', leaseTtlSeconds: o.ttl ?? 3, log: silentLogger,
     driftBackoff: { minMs: 200, maxMs: 2_000 },
+    ...(o.resyncMs ? { resyncMs: o.resyncMs } : {}),
   });
   // Registered before start() so a failing start is cleaned up too; ends before its systemd stops.
   t.after(async () => {
@@ -193,6 +195,21 @@ describe('agent', () => {
     await eventually(`old process ${oldPid} gone`, () => !pidAliveIn(m.inst, oldPid));
   });
 
+  test('steady state: resync passes send nothing to etcd (lease keep-alives aside)', async (t) => {
+    const prefix = newPrefix();
+    const admin = openStore(t, prefix);
+    const m = await startMachine(t, { id: 'm-quiet', prefix, resyncMs: 100 });
+    await schedule(admin, 'm-quiet', 'quiet.service', sleepUnit(2018), 'launched');
+    await eventually('quiet.service reported active', async () => (await report(admin, 'm-quiet', 'quiet.service'))?.active === 'active');
+    await m.agent.idle();
+    const before = { ...m.store.stats() };
+    const passes = m.agent.passes;
+    await new Promise((r) => setTimeout(r, 600));
+    await m.agent.idle();
+    assert.ok(m.agent.passes >= passes + 3, `resync passes ran (${m.agent.passes - passes})`);
+    assert.deepEqual(m.store.stats(), before);
+  });
+
   test('template instances each run their own process', async (t) => {
     const prefix = newPrefix();
     const admin = openStore(t, prefix);
@@ -308,6 +325,19 @@ describe('agent', () => {
     assert.notEqual(r?.active, 'active');
     // Backoff 200, 400, 800, 1600 ms...: a handful of repairs in 1.5 s, not hundreds.
     assert.ok((r?.driftRepairs ?? 0) >= 2 && (r?.driftRepairs ?? 0) <= 6, `driftRepairs=${r?.driftRepairs}`);
+  });
+
+  test('unloads a unit whose runtime link vanished (as after a reboot): the file is still removed', async (t) => {
+    const prefix = newPrefix();
+    const admin = openStore(t, prefix);
+    const m = await startMachine(t, { id: 'm-nolink', prefix });
+    await schedule(admin, 'm-nolink', 'nolink.service', sleepUnit(2019), 'loaded');
+    await eventually('nolink.service linked', () => isLink(join(m.inst.unitDir, 'nolink.service')));
+    await m.agent.idle();
+    rmSync(join(m.inst.unitDir, 'nolink.service'));
+    await admin.delete(scheduleKey('m-nolink', 'nolink.service'));
+    await eventually('nolink.service file removed', () => !existsSync(join(m.unitDir, 'nolink.service')));
+    await eventually('its report deleted', async () => (await report(admin, 'm-nolink', 'nolink.service')) === null);
   });
 
   test('never touches a unit it does not own', async (t) => {

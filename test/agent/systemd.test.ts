@@ -192,6 +192,9 @@ describe('SystemdManager on one private systemd instance', () => {
     assert.equal(isSymlink(wants), false);
     assert.equal(isSymlink(join(inst.unitDir, 'installed.service')), false);
     assert.equal(isSymlink(join(inst.unitDir, 'noinstall.service')), false);
+    // Nothing left to unlink (as after a reboot wiped /run): not an error, alone or in a batch.
+    assert.deepEqual(await mgr.disableUnitFiles(['installed.service']), []);
+    assert.deepEqual(await mgr.disableUnitFiles(['installed.service', 'noinstall.service', 'never-existed.service']), []);
     await mgr.removeUnitFile(dir, 'installed.service');
     await mgr.removeUnitFile(dir, 'noinstall.service');
     await mgr.removeUnitFile(dir, 'noinstall.service'); // already gone: fine
