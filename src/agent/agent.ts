@@ -108,6 +108,7 @@ export class Agent {
   private readonly backoff = new Map<string, { until: number; delayMs: number; last: number }>();
   private backoffTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly badNames = new Set<string>();
   private readonly onUnitState = (s: UnitState) => this.unitStateChanged(s);
   private readonly onResync = () => {
     this.dirtyAll();
@@ -334,6 +335,16 @@ export class Agent {
       out.set(g.name, { hash: g.hash, state: g.state });
     }
     for (const [unit, e] of this.schedule) out.set(unit, { hash: e.hash, state: e.state });
+    for (const unit of out.keys()) {
+      // Names become file names in unitDir: anything that is not a plain unit name is never acted on.
+      if (!UNIT_FILE.test(unit) || unit.length > 255) {
+        out.delete(unit);
+        if (!this.badNames.has(unit)) {
+          this.badNames.add(unit);
+          this.log.error('ignoring a scheduled unit whose name is not a valid unit name', { unit });
+        }
+      }
+    }
     return out;
   }
 

@@ -340,6 +340,19 @@ describe('agent', () => {
     await eventually('its report deleted', async () => (await report(admin, 'm-nolink', 'nolink.service')) === null);
   });
 
+  test('a scheduled name that is not a unit name (path traversal) is never written anywhere', async (t) => {
+    const prefix = newPrefix();
+    const admin = openStore(t, prefix);
+    const m = await startMachine(t, { id: 'm-evil', prefix });
+    await schedule(admin, 'm-evil', '../evil.service', sleepUnit(2020), 'launched');
+    await schedule(admin, 'm-evil', 'fine.service', sleepUnit(2021), 'launched');
+    await eventually('fine.service active', async () => (await isActive(m.inst, 'fine.service')) === 'active');
+    await m.agent.idle();
+    assert.equal(existsSync(join(m.stateDir, 'evil.service')), false);
+    assert.equal(existsSync(join(m.unitDir, '..', 'evil.service')), false);
+    assert.equal(await report(admin, 'm-evil', '../evil.service'), null);
+  });
+
   test('never touches a unit it does not own', async (t) => {
     const prefix = newPrefix();
     const admin = openStore(t, prefix);
