@@ -87,15 +87,34 @@ function checkService(unit: ParsedUnit, r: Reporter): void {
         'Type=oneshot service without ExecStart= needs RemainAfterExit=yes or SuccessAction=: systemd refuses to load it');
     }
   }
-  if (starts.length > 1 && stype !== 'oneshot') {
-    r.option(starts[1]!, 'EXE03', 'error',
-      `${starts.length} ExecStart= lines, but only Type=oneshot services may have more than one (this one is Type=${stype}): systemd refuses to load it; use ExecStartPre=/ExecStartPost= or Type=oneshot`);
+  // A line may hold several commands separated by a lone ';': each counts.
+  const commands = starts.reduce((n, o) => n + commandCount(o.value), 0);
+  if (commands > 1 && stype !== 'oneshot') {
+    const second = starts.length > 1 ? starts[1]! : starts[0]!;
+    r.option(second, 'EXE03', 'error',
+      `${commands} ExecStart= commands, but only Type=oneshot services may have more than one (this one is Type=${stype}): systemd refuses to load it; use ExecStartPre=/ExecStartPost= or Type=oneshot`);
   }
   if (stype === 'oneshot') {
     const restart = lastValid(unit, 'Service', 'Restart', RESTART_VALUES);
     if (restart && (restart.value === 'always' || restart.value === 'on-success')) {
       r.option(restart.option, 'SVC02', 'error',
         `Restart=${restart.value} is not allowed for Type=oneshot services: systemd refuses to load it; use Restart=on-failure or another Type=`);
+    }
+    const exitType = lastValid(unit, 'Service', 'ExitType', ['main', 'cgroup']);
+    if (exitType?.value === 'cgroup') {
+      r.option(exitType.option, 'SVC02', 'error', 'ExitType=cgroup is not allowed for Type=oneshot services: systemd refuses to load it');
+    }
+    const rmax = lastOption(unit, 'Service', 'RuntimeMaxSec');
+    if (rmax && rmax.value !== '' && rmax.value !== 'infinity') {
+      r.option(rmax, 'SVC06', 'warning', 'RuntimeMaxSec= has no effect with Type=oneshot (systemd ignores it); use TimeoutStartSec= to limit a oneshot');
+    }
+  }
+  const pam = lastOption(unit, 'Service', 'PAMName');
+  if (pam && pam.value !== '') {
+    const kill = lastValid(unit, 'Service', 'KillMode', ['control-group', 'process', 'mixed', 'none']);
+    if (kill && kill.value !== 'control-group' && kill.value !== 'mixed') {
+      r.option(kill.option, 'SVC05', 'error',
+        `KillMode=${kill.value} with PAMName=: a PAM session needs KillMode=control-group or mixed; systemd refuses to load the service`);
     }
   }
   if (stype === 'dbus') {
@@ -114,6 +133,21 @@ function checkService(unit: ParsedUnit, r: Reporter): void {
       }
     }
   }
+}
+
+/** How many commands an Exec line holds (`a ; b` is two). */
+function commandCount(value: string): number {
+  const words = splitWords(value);
+  if (!words) return 1;
+  let n = 0;
+  let pending = false;
+  for (const w of words) {
+    if (w.bare && w.word === ';') {
+      if (pending) n++;
+      pending = false;
+    } else pending = true;
+  }
+  return n + (pending ? 1 : 0);
 }
 
 /** Why this command line detaches from systemd, or null. */
@@ -216,6 +250,19 @@ function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Report
   const service = lastOption(unit, 'Socket', 'Service');
   const p = parseUnitName(name);
   if (accept) {
+    // Only stream and sequential-packet sockets accept connections (socket_verify()).
+    for (const key of SOCKET_KEYS) {
+      if (key === 'ListenStream' || key === 'ListenSequentialPacket') continue;
+      const o = effectiveOptions(unit, 'Socket', key)[0];
+      if (o) {
+        r.option(o, 'TRG03', 'error', `${key}= cannot accept connections, but the socket has Accept=yes: systemd refuses to load it; use Accept=no`);
+        return;
+      }
+    }
+    const maxConn = lastOption(unit, 'Socket', 'MaxConnections');
+    if (maxConn && /^0+$/.test(maxConn.value)) {
+      r.option(maxConn, 'TRG03', 'error', 'MaxConnections=0 with Accept=yes: systemd refuses to load the socket');
+    }
     if (service && service.value !== '') {
       r.option(service, 'TRG03', 'error',
         'Service= cannot be used with Accept=yes (each connection starts an instance of the template PREFIX@.service): systemd refuses to load the socket');
