@@ -94,6 +94,10 @@ const EVICT = 2;
 /** The resident replaces the newcomer. */
 const REPLACED = 3;
 
+const NO_UNITS: readonly Unit[] = Object.freeze([]);
+/** fit()'s answer when nothing objects (shared: most checks end here). */
+const FITS = Object.freeze({ evict: NO_UNITS, blocker: null, kind: NONE });
+
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -148,6 +152,8 @@ class Planner {
     }
   }
 
+  /** Machines by (load, id); built after the keep phase, when placements start. */
+  private loadIndex: LoadIndex | null = null;
   /** Evictions left in this plan: a safety cap; Replaces cycles are already conflicts, so chains end. */
   private evictionBudget = 0;
 
@@ -156,6 +162,7 @@ class Planner {
     this.findReplaceCycles();
     this.evictionBudget = 4 * this.units.size + 16;
     this.keep(order);
+    this.loadIndex = new LoadIndex(this.sortedMachines);
     this.placeAll(order.filter((u) => !u.machine));
     // A unit that found no room may find some after later evictions freed it: retry until nothing
     // changes, so that planning the result again changes nothing (the engine must reach a fixpoint).
@@ -281,19 +288,21 @@ class Planner {
    * May `u` join machine `m`? Returns the residents it would evict (Replaces), or the first
    * resident that keeps it out.
    */
-  private fit(u: Unit, m: Mach, allowEvict: boolean): { evict: Unit[]; blocker: Unit | null; kind: number } {
-    const evict: Unit[] = [];
-    for (const b of u.hasPatterns ? m.units : m.patUnits) {
+  private fit(u: Unit, m: Mach, allowEvict: boolean): { evict: readonly Unit[]; blocker: Unit | null; kind: number } {
+    const scan = u.hasPatterns ? m.units : m.patUnits;
+    if (scan.size === 0) return FITS;
+    let evict: Unit[] | null = null;
+    for (const b of scan) {
       if (b === u) continue;
       const rel = this.relation(u, b);
       if (rel === NONE) continue;
       if (rel === EVICT && allowEvict && this.evictionBudget > 0) {
-        evict.push(b);
+        (evict ??= []).push(b);
         continue;
       }
-      return { evict, blocker: b, kind: rel === REPLACED ? REPLACED : CONFLICT };
+      return { evict: evict ?? NO_UNITS, blocker: b, kind: rel === REPLACED ? REPLACED : CONFLICT };
     }
-    return { evict, blocker: null, kind: NONE };
+    return evict ? { evict, blocker: null, kind: NONE } : FITS;
   }
 
   private staticOk(u: Unit, m: Mach): boolean {
@@ -358,16 +367,20 @@ class Planner {
   private assign(u: Unit, m: Mach): void {
     u.machine = m;
     u.unscheduled = null;
+    const before = m.units.size;
     m.units.add(u);
     if (u.hasPatterns) m.patUnits.add(u);
+    if (this.loadIndex && m.units.size !== before) this.loadIndex.moved(m, before, m.units.size);
   }
 
   private unassign(u: Unit): void {
     const m = u.machine;
     if (!m) return;
+    const before = m.units.size;
     m.units.delete(u);
     m.patUnits.delete(u);
     u.machine = null;
+    if (this.loadIndex && m.units.size !== before) this.loadIndex.moved(m, before, m.units.size);
   }
 
   // ---- phase 1: keep what may stay -------------------------------------------------------------
@@ -442,31 +455,40 @@ class Planner {
     const pending = this.pendingFollowers(u);
     // Tiers: 0 = fits without evicting and its pending followers fit too; 1 = fits without
     // evicting; 2 = fits by evicting. Least loaded, then lowest id, within the best tier.
-    let best0: Mach | null = null;
-    let best1: Mach | null = null;
-    let best2: { m: Mach; evict: Unit[] } | null = null;
+    // A holder rather than three lets: consider() below assigns them.
+    const best: { t0: Mach | null; t1: Mach | null; t2: { m: Mach; evict: readonly Unit[] } | null } = { t0: null, t1: null, t2: null };
     const blockers = new Map<string, number>();
-    for (const m of candidates) {
-      if (best0 && !lighter(m, best0)) continue;
+    /** Rank one machine into its tier; true once a tier-0 machine is found (nothing can beat it). */
+    const consider = (m: Mach): boolean => {
       const f = this.fit(u, m, true);
       if (f.blocker) {
         if (!blockers.has(f.blocker.name)) blockers.set(f.blocker.name, f.kind);
-        continue;
+        return false;
       }
       if (f.evict.length === 0) {
-        if (pending.length === 0 || pending.every((p) => this.staticOk(p, m) && !this.fit(p, m, true).blocker)) best0 = m;
-        else if (!best1 || lighter(m, best1)) best1 = m;
-      } else if (!best2 || lighter(m, best2.m)) {
-        best2 = { m, evict: f.evict };
+        if (pending.length === 0 || pending.every((p) => this.staticOk(p, m) && !this.fit(p, m, true).blocker)) {
+          best.t0 = m;
+          return true;
+        }
+        if (!best.t1 || lighter(m, best.t1)) best.t1 = m;
+      } else if (!best.t2 || lighter(m, best.t2.m)) {
+        best.t2 = { m, evict: f.evict };
       }
+      return false;
+    };
+    if (candidates === this.sortedMachines && this.loadIndex) {
+      this.loadIndex.visitInOrder(consider);
+    } else {
+      for (const m of candidates) if (!best.t0 || lighter(m, best.t0)) consider(m);
     }
     const how = u.entry.constraints.machineId !== undefined ? `MachineID ${u.entry.constraints.machineId}` : 'least-loaded eligible machine';
-    if (best0 || best1) {
-      this.assign(u, (best0 ?? best1)!);
+    const chosen = best.t0 ?? best.t1;
+    if (chosen) {
+      this.assign(u, chosen);
       u.placedHow = how;
       return [];
     }
-    if (best2) return this.assignEvicting(u, best2.m, best2.evict, how);
+    if (best.t2) return this.assignEvicting(u, best.t2.m, best.t2.evict, how);
     u.unscheduled = this.blockedEverywhereReason(u, candidates, blockers);
     return [];
   }
@@ -498,7 +520,7 @@ class Planner {
   }
 
   /** Assign `u` to `m`, evicting `evict` and their followers there. Returns what must be placed again. */
-  private assignEvicting(u: Unit, m: Mach, evict: Unit[], how: string): Unit[] {
+  private assignEvicting(u: Unit, m: Mach, evict: readonly Unit[], how: string): Unit[] {
     const out: Unit[] = [];
     const seen = new Set<Unit>();
     const drop = (v: Unit, reason: string) => {
@@ -639,6 +661,48 @@ function stronglyConnected<T>(nodes: readonly T[], edges: (n: T) => readonly T[]
     }
   }
   return comps;
+}
+
+/**
+ * Every machine, ordered by (load, id), kept up to date as units come and go: an unconstrained
+ * unit (most units) finds the least-loaded machine that fits without scanning all machines.
+ */
+class LoadIndex {
+  /** buckets[load] = machines with that many units, by id. */
+  private readonly buckets: Mach[][] = [];
+
+  constructor(machines: readonly Mach[]) {
+    for (const m of machines) this.bucket(m.units.size).push(m); // machines come sorted by id
+  }
+
+  private bucket(load: number): Mach[] {
+    while (this.buckets.length <= load) this.buckets.push([]);
+    return this.buckets[load]!;
+  }
+
+  moved(m: Mach, from: number, to: number): void {
+    const a = this.bucket(from);
+    const i = lowerBound(a, m.id);
+    if (a[i] === m) a.splice(i, 1);
+    const b = this.bucket(to);
+    b.splice(lowerBound(b, m.id), 0, m);
+  }
+
+  /** Visit machines lightest first, ties by id, until `visit` returns true. */
+  visitInOrder(visit: (m: Mach) => boolean): void {
+    for (const b of this.buckets) for (const m of b) if (visit(m)) return;
+  }
+}
+
+function lowerBound(a: Mach[], id: string): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid]!.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function lighter(a: Mach, b: Mach): boolean {
