@@ -53,6 +53,13 @@ export function checkUnit(unit: ParsedUnit, name: string, type: UnitType | null,
     case 'mount':
     case 'automount':
       checkMountName(unit, name, type, r);
+      checkMount(unit, type, r);
+      break;
+    case 'swap':
+      checkSwapName(unit, name, r);
+      break;
+    case 'scope':
+      r.at(0, 0, 'NAM03', 'error', 'scope units cannot be defined by unit files: systemd only creates them at runtime (systemd-run --scope); use a .service');
       break;
   }
   checkDependencies(unit, name, ctx, r);
@@ -312,6 +319,47 @@ function checkMountName(unit: ParsedUnit, name: string, type: 'mount' | 'automou
   if (expected !== name) {
     r.option(where, 'NAM02', 'error',
       `Where=${where.value} does not match the unit name: a ${type} unit for this path must be named ${expected}; systemd refuses to load it`);
+  }
+}
+
+/** mount_point_is_api() of systemd 252: mount points systemd sets up itself. */
+const API_MOUNTS = new Set([
+  '/proc', '/sys', '/dev', '/dev/shm', '/dev/pts', '/run', '/run/lock', '/sys/kernel/security', '/sys/fs/pstore',
+  '/sys/firmware/efi/efivars', '/sys/fs/bpf', '/sys/fs/smackfs', '/sys/fs/selinux', '/sys/fs/cgroup',
+]);
+
+function simplifyPath(p: string): string {
+  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
+  return '/' + parts.join('/');
+}
+
+/** MNT01: what mount_verify() refuses besides the name: no What=, or an API file system. */
+function checkMount(unit: ParsedUnit, type: 'mount' | 'automount', r: Reporter): void {
+  const section = type === 'mount' ? 'Mount' : 'Automount';
+  if (type === 'mount' && !getSection(unit, 'Mount')?.options.some((o) => o.key === 'What' && o.value !== '')) {
+    const line = sectionLine(unit, 'Mount');
+    r.at(line, line ? 1 : 0, 'MNT01', 'error', 'mount unit without What= (the device, file system or path to mount): systemd refuses to load it');
+  }
+  const where = lastOption(unit, section, 'Where');
+  if (!where || !where.value.startsWith('/') || where.value.includes('%')) return;
+  const w = simplifyPath(where.value);
+  if (API_MOUNTS.has(w) || w.startsWith('/sys/fs/cgroup/')) {
+    r.option(where, 'MNT01', 'error', `Where=${w} is an API file system that systemd mounts itself: systemd refuses a ${type} unit for it`);
+  }
+}
+
+/** NAM02 for swaps: a swap unit for a device or file must be named after its What= path. */
+function checkSwapName(unit: ParsedUnit, name: string, r: Reporter): void {
+  const what = lastOption(unit, 'Swap', 'What');
+  if (!what || !what.value.startsWith('/') || what.value.includes('%')) return;
+  let expected: string;
+  try {
+    expected = `${escape(what.value, { path: true })}.swap`;
+  } catch {
+    return;
+  }
+  if (expected !== name) {
+    r.option(what, 'NAM02', 'error', `What=${what.value} does not match the unit name: a swap unit for this path must be named ${expected}; systemd refuses to load it`);
   }
 }
 
