@@ -68,6 +68,9 @@ export class Engine {
   private readonly shardCache = new Map<string, DesiredEntry[]>();
   /** Revisions of this engine's own successful writes: their watch events need no pass. */
   private readonly ownRevisions = new Set<number>();
+  /** Revisions of watch events that arrived during the pass in flight. */
+  private heldRevisions: number[] = [];
+  private passRunning = false;
   /** Serialises reactions to leadership changes. */
   private transitions: Promise<void> = Promise.resolve();
   private started = false;
@@ -144,7 +147,12 @@ export class Engine {
     if (!this.started || !this.election.isLeader()) return;
     const term = ++this.term;
     const onEvents = (events: { kv: { modRevision: number } }[]) => {
-      // Our own schedule writes come back as events; they need no pass.
+      // Our own schedule writes come back as events; they need no pass. An event can arrive
+      // before the write's reply, so during a pass the judgement waits until the pass is over.
+      if (this.passRunning) {
+        for (const e of events) this.heldRevisions.push(e.kv.modRevision);
+        return;
+      }
       if (events.every((e) => this.ownRevisions.has(e.kv.modRevision))) return;
       this.loop.trigger('watch');
     };
@@ -190,6 +198,18 @@ export class Engine {
   /** One pass: read, plan, write the difference. */
   private async pass(): Promise<void> {
     if (!this.election.isLeader()) return;
+    this.passRunning = true;
+    try {
+      await this.passInner();
+    } finally {
+      this.passRunning = false;
+      const held = this.heldRevisions;
+      this.heldRevisions = [];
+      if (held.some((r) => !this.ownRevisions.has(r))) this.loop.trigger('watch');
+    }
+  }
+
+  private async passInner(): Promise<void> {
     const t0 = performance.now();
 
     const rootKv = await this.store.get(DESIRED_ROOT);

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { applyDesired } from '../../src/controller/apply.js';
-import { Engine } from '../../src/engine/engine.js';
+import { Engine, type PassReport } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/log.js';
 import type { DesiredState, DesiredStateName } from '../../src/spec/types.js';
 import { EtcdStore } from '../../src/store/etcd.js';
@@ -75,8 +75,8 @@ function openStore(prefix: string, timeoutMs?: number): EtcdStore {
   return s;
 }
 
-function startEngine(store: Store, id: string): Engine {
-  const e = new Engine({ store, id, leaseTtl: TTL, resyncSeconds: 0, log: silentLogger });
+function startEngine(store: Store, id: string, onPass?: (r: PassReport) => void): Engine {
+  const e = new Engine({ store, id, leaseTtl: TTL, resyncSeconds: 0, log: silentLogger, ...(onPass ? { onPass } : {}) });
   engines.push(e);
   return e;
 }
@@ -231,9 +231,12 @@ test('schedules through etcd with every constraint, and follows desired-state ch
   await registerMachine(store, M[0], { region: 'eu' });
   await registerMachine(store, M[1], { region: 'us' });
   await registerMachine(store, M[2], { region: 'eu', disk: 'ssd' });
-  const engine = startEngine(openStore(prefix), 'e1');
+  const passes: PassReport[] = [];
+  const engine = startEngine(openStore(prefix), 'e1', (r) => passes.push(r));
   await engine.start();
   await leaderOf([engine]);
+  await engine.idle();
+  const passesBefore = passes.length;
 
   const units: UnitSpec[] = [
     { name: 'db.service', c: { machineMetadata: { disk: ['ssd'] } } },
@@ -271,6 +274,9 @@ test('schedules through etcd with every constraint, and follows desired-state ch
   assert.deepEqual([...why.keys()].sort(), ['nowhere.service', 'web@4.service']);
   assert.equal(why.get('nowhere.service'), 'no machine has region=ap');
   assert.match(why.get('web@4.service')!, /^conflicts with web@1\.service, web@2\.service, web@3\.service on every machine$/);
+  await new Promise((r) => setTimeout(r, 200));
+  await engine.idle();
+  assert.equal(passes.length - passesBefore, 1, 'one commit, one pass: the engine\'s own writes trigger nothing');
 
   // Commit 2: db goes inactive (app follows it off), new.service replaces old.service on its
   // machine, web@1 changes content (same machine, new hash), web@4 goes away.
