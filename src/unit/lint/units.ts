@@ -1,7 +1,8 @@
 /**
- * Whole-unit rules: services (SVC01-04, EXE03), triggers (TRG01-03), dependencies (DEP01-02),
- * [Install] (INS01-02) and mount names (NAM02). These mirror systemd 252's *_verify() checks
- * (service_verify, timer_verify, socket_verify, path_verify, mount_verify) where systemd has one.
+ * Whole-unit rules: services (SVC01-06, EXE03), triggers (TRG01-03), dependencies (DEP01-02),
+ * [Install] (INS01-02), mounts and swaps (MNT01, NAM02) and scopes (NAM03). These mirror systemd
+ * 252's *_verify() checks (service_verify, timer_verify, socket_verify, path_verify, mount_verify,
+ * swap_verify) where systemd has one; each was checked against `systemd-analyze verify`.
  */
 import { escape, parseUnitName, templateOf, unitNameError } from '../names.js';
 import { effectiveOptions, effectiveValues, getSection, lastOption } from '../parse.js';
