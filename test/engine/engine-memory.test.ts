@@ -1,0 +1,70 @@
+/**
+ * The engine on the in-memory store (`gitfleet up` runs it there): the same election, fencing and
+ * scheduling as on etcd, checked on the paths that differ in timing (watch delivery, leases).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Engine } from '../../src/engine/engine.js';
+import { silentLogger } from '../../src/log.js';
+import { DESIRED_ROOT, ENGINE_LEADER, SCHEDULE_PREFIX, machineKey, shardKey, shardOf, type DesiredEntry, type DesiredRoot } from '../../src/store/keys.js';
+import { MemoryBackend, MemoryStore } from '../../src/store/memory.js';
+import type { Store } from '../../src/store/store.js';
+
+async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A minimal desired state: one shard per unit-name shard index, and the root naming them. */
+async function writeDesired(store: Store, commit: string, names: string[]): Promise<void> {
+  const shards = new Map<string, DesiredEntry[]>();
+  for (const name of names.sort()) {
+    const e: DesiredEntry = { name, hash: `h-${name}`, state: 'launched', constraints: { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [] } };
+    (shards.get(shardOf(name)) ?? shards.set(shardOf(name), []).get(shardOf(name))!).push(e);
+  }
+  const root: DesiredRoot = { commit, at: new Date().toISOString(), shards: {}, global: [], count: names.length };
+  for (const [idx, units] of shards) {
+    const hash = `${commit}-${idx}`;
+    await store.put(shardKey(hash), JSON.stringify({ units }));
+    root.shards[idx] = hash;
+  }
+  await store.put(DESIRED_ROOT, JSON.stringify(root));
+}
+
+test('on the in-memory store: one of two engines leads and schedules; the other takes over without moving anything', async () => {
+  const backend = new MemoryBackend();
+  const setup = new MemoryStore({ backend });
+  const sa = new MemoryStore({ backend });
+  const sb = new MemoryStore({ backend });
+  const a = new Engine({ store: sa, id: 'a', leaseTtl: 1, resyncSeconds: 0, log: silentLogger });
+  const b = new Engine({ store: sb, id: 'b', leaseTtl: 1, resyncSeconds: 0, log: silentLogger });
+  try {
+    await a.start();
+    await b.start();
+    await waitFor('a leader', () => a.isLeader() !== b.isLeader());
+    const [leader, follower] = a.isLeader() ? [a, b] : [b, a];
+    const lease = await setup.grantLease(5);
+    for (const id of ['m1', 'm2']) await setup.put(machineKey(id), JSON.stringify({ id, address: '', metadata: {}, version: 't', startedAt: '' }), { lease: lease.id });
+    await writeDesired(setup, 'c1', ['a.service', 'b.service', 'c.service', 'd.service']);
+    await waitFor('four units scheduled', async () => (await setup.range(SCHEDULE_PREFIX)).kvs.length === 4);
+    const before = (await setup.range(SCHEDULE_PREFIX)).kvs.map((kv) => [kv.key, kv.modRevision]);
+    assert.deepEqual(before.map(([k]) => k), [
+      'schedule/m1/a.service', 'schedule/m1/c.service', 'schedule/m2/b.service', 'schedule/m2/d.service',
+    ]);
+
+    await leader.stop();
+    await waitFor('the follower to lead', () => follower.isLeader());
+    assert.equal((await setup.get(ENGINE_LEADER))?.value, follower === a ? 'a' : 'b');
+    await waitFor('its first pass', () => follower.lastPass !== null);
+    await follower.idle();
+    assert.equal(follower.lastPass!.ops, 0);
+    assert.deepEqual((await setup.range(SCHEDULE_PREFIX)).kvs.map((kv) => [kv.key, kv.modRevision]), before);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await Promise.all([setup.close(), sa.close(), sb.close()]);
+  }
+});
