@@ -14,7 +14,9 @@
  *   one. A leader is placed where its followers can also go when such a machine exists (fleet
  *   placed the leader blindly and then left the follower unscheduled). Cycles (A MachineOf B and B
  *   MachineOf A, or foo.service MachineOf foo.socket) are one group, led by the first by name.
- * - Conflicts: globs (Go path.Match) checked both ways against the units on the machine.
+ * - Conflicts: globs (Go path.Match) checked both ways against the units on the machine. When a
+ *   commit makes two units that share a machine conflict, the later one (leaders first, then by
+ *   name) moves.
  * - Replaces: R and a unit E its globs match never share a machine; if they would, E yields: R is
  *   preferably placed where it evicts nothing, but when R can only go where E is (MachineID,
  *   MachineOf, metadata, or every machine has such a unit), E is evicted to another machine. Units
