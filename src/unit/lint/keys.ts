@@ -5,6 +5,7 @@
  */
 import { KEY_TABLE } from '../keytable.generated.js';
 import type { UnitType } from '../types.js';
+import { editDistance } from '../../spec/suggest.js';
 
 /** The section a unit type adds to [Unit] and [Install]. */
 const TYPE_SECTION: Record<UnitType, string | null> = {
@@ -148,24 +149,3 @@ export function sectionHint(name: string, allowed: readonly string[], typeName: 
   return `; this unit type reads ${allowed.map((s) => `[${s}]`).join(', ')} (custom sections must start with X-)`;
 }
 
-/** Levenshtein distance with adjacent transpositions counted as one edit. */
-function editDistance(a: string, b: string): number {
-  const m = a.length;
-  const n = b.length;
-  if (m === 0) return n;
-  if (n === 0) return m;
-  let prev2 = new Array<number>(n + 1).fill(0);
-  let prev = Array.from({ length: n + 1 }, (_, j) => j);
-  let cur = new Array<number>(n + 1).fill(0);
-  for (let i = 1; i <= m; i++) {
-    cur[0] = i;
-    for (let j = 1; j <= n; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, prev2[j - 2]! + 1);
-      cur[j] = v;
-    }
-    [prev2, prev, cur] = [prev, cur, prev2];
-  }
-  return prev[n]!;
-}
