@@ -7,13 +7,15 @@
  */
 import fs from 'node:fs';
 import { posix, join } from 'node:path';
-import git from 'isomorphic-git';
+import git, { type FsClient } from 'isomorphic-git';
 import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../spec/types.js';
 import { FLEET_YAML, parseFleetYaml, defaultFleetSpec } from '../spec/fleetyaml.js';
 import type { RepoSnapshot } from '../spec/repo.js';
 import { desiredFromSnapshot, type DesiredResult } from '../spec/desired.js';
-import { byPath, checkContent, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
+import { readSessionFs } from './gitfs.js';
+import { PackBlobs } from './packblobs.js';
+import { MAX_REPO_FILE_BYTES, byPath, checkContent, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
 
 /** isomorphic-git's object cache: one per repository, shared by every call. */
 export type GitCache = object;
@@ -24,10 +26,11 @@ export class GitSourceError extends Error {
 }
 
 interface Where {
-  fs: typeof fs;
-  dir?: string;
+  fs: FsClient;
   gitdir: string;
   cache: GitCache;
+  /** Native-zlib fast path for packed blobs (read sessions only). */
+  packs?: PackBlobs;
 }
 
 const gitdirs = new Map<string, string>();
@@ -57,6 +60,81 @@ export function gitdirOf(dir: string): string {
 
 function where(dir: string, cache: GitCache = {}): Where {
   return { fs, gitdir: gitdirOf(dir), cache };
+}
+
+/** Like where(), with the fast read-only file system of one read session (see gitfs.ts). */
+function readSession(dir: string, cache: GitCache): Where {
+  const gitdir = gitdirOf(dir);
+  return { fs: readSessionFs(gitdir), gitdir, cache, packs: new PackBlobs(gitdir) };
+}
+
+/**
+ * Run a read session; when an object turns out missing (a concurrent gc repacked what the session
+ * had listed), run it once more with a fresh session before giving up.
+ */
+async function withReadSession<T>(dir: string, cache: GitCache, fn: (w: Where) => Promise<T>): Promise<T> {
+  const run = async (): Promise<T> => {
+    const w = readSession(dir, cache);
+    try {
+      return await fn(w);
+    } finally {
+      w.packs?.close();
+    }
+  };
+  try {
+    return await run();
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'NotFoundError') throw e;
+    return run();
+  }
+}
+
+// Blobs by id, across reads and commits: successive commits (the controller's next head, the two
+// sides of a plan) share almost all their unit files. Keyed by repository too, so one repository's
+// objects never stand in for another's. Bounded by total size, least recently used out first.
+const BLOB_CACHE_BYTES = 64 * 1024 * 1024;
+const blobCache = new Map<string, Uint8Array>();
+let blobCacheBytes = 0;
+
+async function readBlobCached(w: Where, oid: string): Promise<Uint8Array> {
+  const key = `${w.gitdir}\0${oid}`;
+  const hit = blobCache.get(key);
+  if (hit) {
+    blobCache.delete(key);
+    blobCache.set(key, hit);
+    return hit;
+  }
+  const blob: Uint8Array = w.packs?.read(oid) ?? (await git.readBlob({ ...w, oid })).blob;
+  if (blob.byteLength <= MAX_REPO_FILE_BYTES) {
+    blobCache.set(key, blob);
+    blobCacheBytes += blob.byteLength;
+    while (blobCacheBytes > BLOB_CACHE_BYTES) {
+      const [k, v] = blobCache.entries().next().value as [string, Uint8Array];
+      blobCache.delete(k);
+      blobCacheBytes -= v.byteLength;
+    }
+  }
+  return blob;
+}
+
+/** Forget every cached blob (benchmarks measure cold reads; tests isolate themselves). */
+export function clearBlobCache(): void {
+  blobCache.clear();
+  blobCacheBytes = 0;
+}
+
+/** Map over items with at most `limit` promises in flight, keeping order. */
+async function mapPool<T, R>(items: readonly T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 const SHA = /^[0-9a-f]{40}$/;
@@ -162,7 +240,10 @@ const MODE_GITLINK = '160000';
  * `rejected`; a missing or non-directory `subPath` is an error diagnostic.
  */
 export async function readCommitFiles(dir: string, sha: string, subPath: string, cache: GitCache = {}): Promise<ReadFilesResult> {
-  const w = where(dir, cache);
+  return withReadSession(dir, cache, (w) => readFilesIn(w, sha, subPath));
+}
+
+async function readFilesIn(w: Where, sha: string, subPath: string): Promise<ReadFilesResult> {
   const out: ReadFilesResult = { files: [], diagnostics: [], rejected: [] };
   const { commit } = await git.readCommit({ ...w, oid: sha });
   const start = await descend(w, commit.tree, subPath);
@@ -190,14 +271,16 @@ export async function readCommitFiles(dir: string, sha: string, subPath: string,
       } else if (unitLike) blobs.push({ path, name: e.path, oid: e.oid });
     }
   }
-  for (const b of blobs) {
-    const { blob } = await git.readBlob({ ...w, oid: b.oid });
+  // A few reads in flight overlap isomorphic-git's file system waits with inflating.
+  const contents = await mapPool(blobs, 8, (b) => readBlobCached(w, b.oid));
+  blobs.forEach((b, i) => {
+    const blob = contents[i]!;
     const bad = checkContent(b.path, blob, 'unit file');
     if (bad) {
       out.diagnostics.push(bad);
       out.rejected.push(b.path);
     } else out.files.push({ path: b.path, name: b.name, content: blob });
-  }
+  });
   out.files.sort(byPath);
   return out;
 }
@@ -230,7 +313,7 @@ async function readOneFile(w: Where, sha: string, path: string, what: string): P
   if (e.mode === MODE_TREE || e.mode === MODE_GITLINK) {
     return { file: null, diagnostics: [refusedDiag(path, 'SRC02', `${what} '${path}' is not a regular file`)] };
   }
-  const { blob } = await git.readBlob({ ...w, oid: e.oid });
+  const blob = await readBlobCached(w, e.oid);
   const bad = checkContent(path, blob, what, false);
   if (bad) return { file: null, diagnostics: [bad] };
   return { file: { path, name, content: blob }, diagnostics: [] };
@@ -248,9 +331,8 @@ export async function readCommitSnapshot(
   opts: { path?: string; cache?: GitCache } = {},
 ): Promise<RepoSnapshot> {
   const cache = opts.cache ?? {};
-  const w = where(dir, cache);
   const base = normalizeSubPath(opts.path ?? '');
-  const fy = await readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML);
+  const fy = await withReadSession(dir, cache, (w) => readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML));
   const spec = fy.file ? (parseFleetYaml(fy.file.content, fy.file.path).spec ?? defaultFleetSpec(base)) : defaultFleetSpec(base);
   const read = await readCommitFiles(dir, sha, spec.path, cache);
   return {
