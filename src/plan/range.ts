@@ -64,16 +64,37 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
     let sha: string | null = range.base;
     const limit = opts.baseSearch ?? 20;
     let found: { sha: string; res: DesiredResult; files: RepoFile[] } | null = null;
+    let missing: string | null = null;
     for (let i = 0; sha && i <= limit; i++) {
-      const snap = await readCommitSnapshot(dir, sha, { path: opts.path, cache });
+      let snap;
+      try {
+        snap = await readCommitSnapshot(dir, sha, { path: opts.path, cache });
+      } catch (e) {
+        // Older history can be absent (a shallow clone in CI): stop looking, say so.
+        if (i === 0) {
+          if ((e as { code?: string }).code === 'NotFoundError') {
+            throw new GitSourceError(`base commit ${short(sha)} is not in ${dir} (a shallow clone? fetch at least one more commit of history, e.g. fetch-depth: 2)`);
+          }
+          throw e;
+        }
+        missing = sha;
+        break;
+      }
       const res = desiredFromSnapshot(snap, sha);
       if (res.desired) {
         found = { sha, res, files: snap.files };
         break;
       }
-      sha = await firstParent(dir, sha, cache);
+      try {
+        sha = await firstParent(dir, sha, cache);
+      } catch {
+        missing = sha;
+        break;
+      }
     }
-    if (found) {
+    if (missing && !found) {
+      notes.push(note('warning', `base ${short(range.base)} would be refused and the history before it is not in this repository (a shallow clone?): every unit is shown as added`));
+    } else if (found) {
       if (found.sha !== range.base) {
         notes.push(note('warning', `base ${short(range.base)} would be refused (it has errors); compared with ${short(found.sha)}, the last commit before it that would deploy`));
       }

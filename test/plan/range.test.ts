@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planRange, resolvePlanRange } from '../../src/plan/range.js';
 import type { PlanResult } from '../../src/plan/plan.js';
-import { TestRepo, tempDir } from '../support/git.js';
+import { TestRepo, git, tempDir } from '../support/git.js';
 
 const svc = (desc: string, extra = ''): string =>
   `[Unit]\nDescription=${desc}\n\n[Service]\nExecStart=/bin/sleep infinity\n${extra}\n[Install]\nWantedBy=default.target\n`;
@@ -159,6 +159,24 @@ describe('refusals', () => {
     const w = p.diagnostics.find((d) => d.rule === 'PLAN01');
     assert.equal(w?.severity, 'warning');
     assert.match(w!.message, new RegExp(`base ${broken.slice(0, 12)} would be refused.*compared with ${good.slice(0, 12)}`));
+  });
+});
+
+describe('shallow clones (CI checkouts)', () => {
+  test('depth 2 is enough for HEAD; depth 1 is a clear error; a refused base at the boundary is a warning', async () => {
+    const repo = TestRepo.init(tmp.dir, 'deep');
+    repo.commit('c1', { 'a.service': svc('a') });
+    repo.commit('c2 broken', { 'a.service': svc('a', 'Restart=sometimes\n') });
+    repo.commit('c3 fixed', { 'a.service': svc('a'), 'b.service': svc('b') });
+    const url = `file://${repo.dir}`;
+    git(tmp.dir, ['clone', '-q', '--depth', '2', url, 'shallow2']);
+    const p = await planRange(`${tmp.dir}/shallow2`, 'HEAD');
+    assert.equal(p.refused, false);
+    assert.deepEqual(changes(p), ['added a.service', 'added b.service']);
+    assert.match(p.diagnostics.find((d) => d.rule === 'PLAN01')!.message, /history before it is not in this repository \(a shallow clone\?\)/);
+
+    git(tmp.dir, ['clone', '-q', '--depth', '1', url, 'shallow1']);
+    await assert.rejects(planRange(`${tmp.dir}/shallow1`, 'HEAD'), /base commit [0-9a-f]{12} is not in .*shallow clone\? fetch at least one more commit/);
   });
 });
 
