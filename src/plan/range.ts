@@ -64,6 +64,7 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
     let sha: string | null = range.base;
     const limit = opts.baseSearch ?? 20;
     let found: { sha: string; res: DesiredResult; files: RepoFile[] } | null = null;
+    let why = '';
     let missing: string | null = null;
     for (let i = 0; sha && i <= limit; i++) {
       let snap;
@@ -85,6 +86,10 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
         found = { sha, res, files: snap.files };
         break;
       }
+      if (i === 0) {
+        const first = res.diagnostics.find((d) => d.severity === 'error');
+        if (first) why = ` (${first.rule}${first.file ? ` ${first.file}` : ''}: ${first.message})`;
+      }
       try {
         sha = await firstParent(dir, sha, cache);
       } catch {
@@ -93,16 +98,16 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
       }
     }
     if (missing && !found) {
-      notes.push(note('warning', `base ${short(range.base)} would be refused and the history before it is not in this repository (a shallow clone?): every unit is shown as added`));
+      notes.push(note('warning', `base ${short(range.base)} would be refused${why} and the history before it is not in this repository (a shallow clone?): every unit is shown as added`));
     } else if (found) {
       if (found.sha !== range.base) {
-        notes.push(note('warning', `base ${short(range.base)} would be refused (it has errors); compared with ${short(found.sha)}, the last commit before it that would deploy`));
+        notes.push(note('warning', `base ${short(range.base)} would be refused${why}; compared with ${short(found.sha)}, the last commit before it that would deploy`));
       }
       baseDesired = found.res.desired;
       baseFiles = found.files;
       baseSha = found.sha;
     } else {
-      notes.push(note('warning', `base ${short(range.base)} would be refused and no earlier commit within ${limit} deploys: every unit is shown as added`));
+      notes.push(note('warning', `base ${short(range.base)} would be refused${why} and no earlier commit within ${limit} deploys: every unit is shown as added`));
     }
   }
 
