@@ -78,6 +78,11 @@ export class TestRepo {
     return git(this.dir, args);
   }
 
+  /** git without blocking the event loop: for talking to test/support/gitserver.ts (push, fetch, clone). */
+  gitAsync(...args: string[]): Promise<string> {
+    return gitAsync(this.dir, args);
+  }
+
   /** Write files (string/Buffer content), symlinks ({symlink: target}) or delete (null), relative to the work tree. */
   write(files: Record<string, FileSpec>): this {
     for (const [path, spec] of Object.entries(files)) {

@@ -4,6 +4,10 @@
  * `root` (http://127.0.0.1:PORT/<path under root>); clone, fetch and push all work, for both
  * isomorphic-git and the git CLI. Each CGI child is tracked by PID and killed on stop() and on
  * process exit, so nothing outlives the test.
+ *
+ * The server runs in the test's own event loop: a git CLI talking to it must be run asynchronously
+ * (gitAsync / TestRepo.gitAsync in test/support/git.ts). execFileSync / TestRepo.git would block
+ * the loop that has to answer the request, and the push or clone hangs forever.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
