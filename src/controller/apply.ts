@@ -73,7 +73,6 @@ export async function applyDesired(store: Store, desired: DesiredState, opts: Ap
   const layout = layoutDesired(desired);
   for (let attempt = 0; ; attempt++) {
     const { root: current, modRevision } = await readRoot(store);
-    const status = await readStatus(store);
     const at = now().toISOString();
     const next = rootOf(desired.commit, at, layout);
     if (current && sameContent(current, next)) {
@@ -100,7 +99,8 @@ export async function applyDesired(store: Store, desired: DesiredState, opts: Ap
 
     // 2. The flip: one transaction, guarded on the root we read.
     const guard: Compare = { key: DESIRED_ROOT, target: 'modRevision', op: '==', value: modRevision };
-    const newStatus: ControllerStatus = { applied: { commit: desired.commit, at }, refused: refusalToKeep(status, desired.commit) };
+    // A refusal described the branch's head; a newer commit now applies, so it is history.
+    const newStatus: ControllerStatus = { applied: { commit: desired.commit, at }, refused: null };
     const flip = await store.txn([guard], [
       { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
       { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
@@ -114,11 +114,6 @@ export async function applyDesired(store: Store, desired: DesiredState, opts: Ap
     const removed = await collectGarbage(store, next, current, layout.bodies);
     return { result: 'applied', commit: desired.commit, writes: ops.length + 2 + removed, previous: current?.commit ?? null };
   }
-}
-
-/** A refusal stays on record only while it is about a commit other than the one now applied. */
-function refusalToKeep(status: ControllerStatus, applied: string): ControllerStatus['refused'] {
-  return status.refused && status.refused.commit !== applied ? status.refused : null;
 }
 
 async function collectGarbage(store: Store, next: DesiredRoot, previous: DesiredRoot | null, nextBodies: Map<string, string>): Promise<number> {

@@ -80,8 +80,10 @@ export async function fetchRemote(loc: RepoLocation, branch: string | null): Pro
     fs.mkdirSync(loc.gitdir, { recursive: true });
     await git.init({ fs, gitdir: loc.gitdir, bare: true });
   }
+  // isomorphic-git needs a remote with a fetch refspec; (re)point it at the URL every time.
+  await git.addRemote({ fs, gitdir: loc.gitdir, remote: 'origin', url: loc.url, force: true });
   const r = await git.fetch({
-    fs, http, gitdir: loc.gitdir, url: loc.url,
+    fs, http, gitdir: loc.gitdir, remote: 'origin',
     ...(branch ? { ref: branch, remoteRef: branch } : {}),
     singleBranch: true, tags: false,
   });
