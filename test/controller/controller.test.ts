@@ -86,7 +86,7 @@ describe('controller', () => {
       const t0 = Date.now();
       push();
       const o = await applied;
-      assert.equal(o.commit, work.head());
+      assert.equal((o as { commit: string }).commit, work.head());
       assert.ok(Date.now() - t0 < 5000);
       assert.deepEqual(await unitNames(store), ['a.service', 'b.service', 'c.service']);
       const status = await readStatus(store);

@@ -1,0 +1,100 @@
+/**
+ * `gitfleet plan [REV | BASE..HEAD]`: what a commit or range would change, for review.
+ * With --etcd (or GITFLEET_ETCD), also where the engine would place the units that change,
+ * given the cluster's live machines and current schedule (read-only).
+ * Exit 0, 1 when the head would be refused (lint errors), 2 for unknown revisions or flags.
+ */
+import { toEntry } from '../controller/layout.js';
+import { planSchedule } from '../engine/plan.js';
+import { useColor } from '../render/color.js';
+import { readCommitSnapshot, GitSourceError } from '../source/git.js';
+import { desiredFromSnapshot } from '../spec/desired.js';
+import { planRange } from '../plan/range.js';
+import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../plan/render.js';
+import type { PlanResult } from '../plan/plan.js';
+import { MACHINES_PREFIX, SCHEDULE_PREFIX, splitMachineUnit, type MachineRecord } from '../store/keys.js';
+import { withStore, writeOut, type StoreFlags } from './common.js';
+import { UsageError } from './errors.js';
+
+interface PlanFlags extends StoreFlags {
+  repo: string;
+  path?: string;
+  format: 'text' | 'markdown' | 'json';
+}
+
+export interface Placement {
+  unit: string;
+  machine: string | null;
+  reason: string;
+}
+
+/** Where the engine would put the units this plan adds or changes, on the live cluster. */
+async function placements(flags: PlanFlags, result: PlanResult): Promise<Placement[]> {
+  if (!result.head || result.refused) return [];
+  const snap = await readCommitSnapshot(flags.repo, result.head, { path: flags.path, cache: {} });
+  const { desired } = desiredFromSnapshot(snap, result.head);
+  if (!desired) return [];
+  const wanted = new Set(result.changes.filter((c) => c.state.to && c.state.to !== 'inactive').map((c) => c.unit));
+  if (wanted.size === 0) return [];
+  return withStore(flags, async (store) => {
+    const [machinesR, schedR] = await Promise.all([store.range(MACHINES_PREFIX), store.range(SCHEDULE_PREFIX, { keysOnly: true })]);
+    const machines = machinesR.kvs.map((kv) => JSON.parse(kv.value) as MachineRecord);
+    const current = new Map<string, string>();
+    for (const kv of schedR.kvs) {
+      const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX);
+      if (mu) current.set(mu.unit, mu.machine);
+    }
+    const plan = planSchedule({ units: desired.units.map(toEntry), machines, current });
+    const out: Placement[] = [];
+    for (const unit of [...wanted].sort()) {
+      const entry = desired.units.find((u) => u.name === unit);
+      if (entry?.constraints.global) {
+        out.push({ unit, machine: null, reason: 'Global: every machine whose metadata matches runs it' });
+        continue;
+      }
+      const m = plan.assign.get(unit);
+      const decision = plan.decisions.find((d) => d.unit === unit);
+      out.push(m ? { unit, machine: m, reason: decision?.reason ?? (current.get(unit) === m ? 'stays where it runs' : 'placed') } : { unit, machine: null, reason: plan.unscheduled.get(unit) ?? 'not placed' });
+    }
+    return out;
+  });
+}
+
+function renderPlacementsText(ps: Placement[]): string {
+  if (!ps.length) return '';
+  const lines = ['', 'Placement on the live cluster:'];
+  for (const p of ps) lines.push(`  ${p.unit} -> ${p.machine ? p.machine.slice(0, 8) : 'nowhere'} (${p.reason})`);
+  return lines.join('\n') + '\n';
+}
+
+function renderPlacementsMarkdown(ps: Placement[]): string {
+  if (!ps.length) return '';
+  const rows = ps.map((p) => `| \`${p.unit}\` | ${p.machine ? `\`${p.machine.slice(0, 8)}\`` : '—'} | ${p.reason.replace(/\|/g, '\\|')} |`);
+  return ['', '#### Placement on the live cluster', '', '| unit | machine | why |', '|---|---|---|', ...rows, ''].join('\n');
+}
+
+export async function run(range: string | undefined, flags: PlanFlags): Promise<number> {
+  let result: PlanResult;
+  try {
+    result = await planRange(flags.repo, range ?? '', { path: flags.path });
+  } catch (e) {
+    if (e instanceof GitSourceError) throw new UsageError(e.message);
+    throw e;
+  }
+  const wantPlacement = flags.etcd !== undefined || process.env.GITFLEET_ETCD !== undefined;
+  const ps = wantPlacement ? await placements(flags, result) : [];
+  switch (flags.format) {
+    case 'json': {
+      const obj = JSON.parse(renderPlanJson(result)) as Record<string, unknown>;
+      if (wantPlacement) obj.placement = ps;
+      writeOut(JSON.stringify(obj, null, 2) + '\n');
+      break;
+    }
+    case 'markdown':
+      writeOut(renderPlanMarkdown(result) + renderPlacementsMarkdown(ps));
+      break;
+    default:
+      writeOut(renderPlanText(result, { color: useColor() }) + renderPlacementsText(ps));
+  }
+  return result.refused ? 1 : 0;
+}
