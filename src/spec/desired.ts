@@ -8,7 +8,8 @@ import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './ty
 import { FLEET_YAML, instanceName } from './fleetyaml.js';
 import { analyzeRepo, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
 import { serializeUnit, sha256Hex } from '../unit/serialize.js';
-import { isTemplate, templateOf } from '../unit/names.js';
+import { isTemplate, parseUnitName, templateOf } from '../unit/names.js';
+import { lastValue } from '../unit/parse.js';
 import type { ParsedUnit } from '../unit/types.js';
 import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection, type FleetUnitRef } from '../unit/xfleet.js';
 
@@ -71,6 +72,8 @@ export function buildDesired(
   }
 
   const fleetRefs: FleetUnitRef[] = [];
+  /** Templates that an Accept=yes socket spawns instances of. */
+  const socketTemplates = new Set<string>();
   // Findings already made at a place (by the template's lint) are not repeated per instance.
   const seenAt = new Set(diagnostics.map(posKey));
   for (const u of analysis.units) {
@@ -81,7 +84,13 @@ export function buildDesired(
       const fleet = u.fleet ?? fleetOrError(u.unit, u.name, u.path, add);
       if (!fleet) continue;
       fleetRefs.push({ name: u.name, fleet });
-      units.set(u.name, { name: u.name, content, hash, state: u.state, constraints: fleet.constraints, source: u.path });
+      const du: DesiredUnit = { name: u.name, content, hash, state: u.state, constraints: fleet.constraints, source: u.path };
+      const t = triggerOf(u.unit, u.name);
+      if (t) {
+        du.triggers = t.unit;
+        if (t.template && u.state !== 'inactive') socketTemplates.add(t.unit);
+      }
+      units.set(u.name, du);
       continue;
     }
     for (const [inst, state] of wanted.get(u.name) ?? []) {
@@ -100,6 +109,16 @@ export function buildDesired(
       fleetRefs.push({ name: inst, fleet });
       units.set(inst, { name: inst, content, hash, state, constraints: fleet.constraints, source: u.path });
     }
+  }
+  // A socket with Accept=yes makes systemd spawn instances of its template itself: the template
+  // must be on the socket's machine, loaded (a template is never started by gitfleet).
+  for (const tmpl of socketTemplates) {
+    const t = files_.get(tmpl);
+    if (!t?.unit || units.has(tmpl)) continue; // TRG02/TRG03 already report a missing template
+    const content = serializeUnit(t.unit);
+    const fleet = t.fleet ?? fleetOrError(t.unit, tmpl, t.path, add);
+    if (!fleet) continue;
+    units.set(tmpl, { name: tmpl, content, hash: sha256Hex(content), state: 'loaded', constraints: fleet.constraints, source: t.path });
   }
   // MachineOf cycles across every unit that would run, instances included.
   for (const d of machineOfCycleDiagnostics(fleetRefs)) add(d);
@@ -123,6 +142,24 @@ export function desiredFromSnapshot(snap: RepoSnapshot, commit: string): Desired
     rejected: snap.rejected,
     extraDiagnostics: snap.diagnostics,
   });
+}
+
+const TRIGGER_SECTIONS: Record<string, string> = { timer: 'Timer', path: 'Path', socket: 'Socket' };
+const TRUE = /^(1|yes|y|true|t|on)$/i;
+
+/** The unit a timer/path/socket activates (see DesiredUnit.triggers); null for other units. */
+export function triggerOf(unit: ParsedUnit, name: string): { unit: string; template: boolean } | null {
+  const parsed = parseUnitName(name);
+  if (!parsed || parsed.template) return null;
+  const section = TRIGGER_SECTIONS[parsed.type];
+  if (!section) return null;
+  const explicit = lastValue(unit, section, 'Unit');
+  if (explicit) return { unit: explicit, template: false };
+  const base = parsed.instance !== null ? `${parsed.prefix}@${parsed.instance}` : parsed.prefix;
+  if (parsed.type === 'socket' && TRUE.test(lastValue(unit, 'Socket', 'Accept') ?? '')) {
+    return { unit: `${parsed.prefix}@.service`, template: true };
+  }
+  return { unit: `${base}.service`, template: false };
 }
 
 /** [X-Fleet] of `name`; a failure is a gitfleet bug and must block the deploy, not misplace units. */

@@ -43,6 +43,12 @@ export interface DesiredUnit {
   constraints: FleetConstraints;
   /** Repo path of the file this unit comes from (the template's for instances). */
   source: string;
+  /**
+   * For a .timer/.path/.socket unit: the unit it activates (`Unit=`, else the same-named
+   * .service; for a socket with Accept=yes, the `name@.service` template). The engine places the
+   * two on one machine.
+   */
+  triggers?: string;
 }
 
 /** The whole cluster's desired state for one commit. `units` is sorted by name. */

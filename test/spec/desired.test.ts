@@ -171,3 +171,38 @@ test('analyzeRepo lints with the repo as context and reports the unit directory'
   assert.equal(a.units[0]!.name, 'a.service');
   assert.ok(a.units[0]!.unit);
 });
+
+test('a timer, path or socket records the unit it activates (Unit=, else the same-named service)', () => {
+  const r = buildDesired(
+    [
+      file('job.service', '[Service]\nType=oneshot\nExecStart=/bin/true\n'),
+      file('job.timer', '[Timer]\nOnCalendar=daily\n'),
+      file('other.timer', '[Timer]\nOnCalendar=hourly\nUnit=job.service\n'),
+      file('watch.path', '[Path]\nPathExists=/tmp/x\nUnit=job.service\n'),
+    ],
+    file('fleet.yaml', 'units:\n  job.service: loaded\n'),
+    'c1',
+  );
+  assert.deepEqual(errors(r.diagnostics), []);
+  const t = new Map(r.desired!.units.map((u) => [u.name, u.triggers]));
+  assert.equal(t.get('job.timer'), 'job.service');
+  assert.equal(t.get('other.timer'), 'job.service');
+  assert.equal(t.get('watch.path'), 'job.service');
+  assert.equal(t.get('job.service'), undefined);
+});
+
+test('a socket with Accept=yes brings its template along, loaded, and is paired with it', () => {
+  const files = [
+    file('echo.socket', '[Socket]\nListenStream=127.0.0.1:9999\nAccept=yes\n'),
+    file('echo@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\n'),
+  ];
+  const r = buildDesired(files, null, 'c1');
+  assert.deepEqual(errors(r.diagnostics), []);
+  assert.deepEqual(r.desired?.units.map((u) => [u.name, u.state, u.triggers]), [
+    ['echo.socket', 'launched', 'echo@.service'],
+    ['echo@.service', 'loaded', undefined],
+  ]);
+  // An inactive socket needs no template anywhere.
+  const off = buildDesired(files, file('fleet.yaml', 'allowEmpty: true\nunits:\n  echo.socket: inactive\n'), 'c2');
+  assert.deepEqual(off.desired?.units.map((u) => u.name), ['echo.socket']);
+});
