@@ -212,3 +212,16 @@ test('planAgentTasks: does not mutate its inputs', () => {
   planAgentTasks(desired, actual);
   assert.equal(JSON.stringify([[...desired], [...actual]]), before);
 });
+
+test('planAgentTasks: a launched oneshot that ran to completion is not drift; a failed one is repaired', () => {
+  const oneshot = (remain = false): DesiredAgentUnit => {
+    const content = `[Service]\nType=oneshot\nExecStart=/bin/true\n${remain ? 'RemainAfterExit=yes\n' : ''}`;
+    return { state: 'launched', hash: remain ? H2 : H1, content };
+  };
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H1, 'launched')]]))), []);
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', failed(H1)]]))), ['start job.service']);
+  // Never started yet (loaded -> launched): start it once.
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H1, 'loaded')]]))), ['start job.service']);
+  // RemainAfterExit=yes: inactive means it was stopped behind gitfleet's back: drift.
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot(true)]]), new Map([['job.service', dead(H2, 'launched')]]))), ['start job.service']);
+});
