@@ -214,14 +214,16 @@ test('planAgentTasks: does not mutate its inputs', () => {
 });
 
 test('planAgentTasks: a launched oneshot that ran to completion is not drift; a failed one is repaired', () => {
+  // Real hashes are of the content; these stand-ins must not collide with other cases' contents.
+  const H3 = '3'.repeat(64), H4 = '4'.repeat(64);
   const oneshot = (remain = false): DesiredAgentUnit => {
     const content = `[Service]\nType=oneshot\nExecStart=/bin/true\n${remain ? 'RemainAfterExit=yes\n' : ''}`;
-    return { state: 'launched', hash: remain ? H2 : H1, content };
+    return { state: 'launched', hash: remain ? H4 : H3, content };
   };
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H1, 'launched')]]))), []);
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', failed(H1)]]))), ['start job.service']);
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H3, 'launched')]]))), []);
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', failed(H3)]]))), ['start job.service']);
   // Never started yet (loaded -> launched): start it once.
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H1, 'loaded')]]))), ['start job.service']);
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H3, 'loaded')]]))), ['start job.service']);
   // RemainAfterExit=yes: inactive means it was stopped behind gitfleet's back: drift.
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot(true)]]), new Map([['job.service', dead(H2, 'launched')]]))), ['start job.service']);
+  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot(true)]]), new Map([['job.service', dead(H4, 'launched')]]))), ['start job.service']);
 });
