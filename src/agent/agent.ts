@@ -29,14 +29,15 @@ import { MAX_TXN_OPS } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { VERSION } from '../version.js';
 import { isUp, planAgentTasks, type ActualAgentUnit, type AgentTask, type AgentUnitState, type DesiredAgentUnit } from './plan.js';
-import type { SystemdManager, UnitState } from './systemd.js';
+import type { AgentSystemd, UnitState } from './systemd.js';
 
 export interface AgentOptions {
   store: Store;
   machineId: string;
   metadata: Record<string, string>;
   address: string;
-  systemd: SystemdManager;
+  /** systemd's manager: SystemdManager over D-Bus (a simulation in bench/scale). */
+  systemd: AgentSystemd;
   /** The directory gitfleet owns: unit files are written here and linked into systemd's runtime path. */
   unitDir: string;
   /** Where the agent keeps its records (what it last applied, its instance token). */
@@ -73,7 +74,7 @@ const INSTALL_SECTION = /^\[Install\]\s*$/m;
 
 export class Agent {
   private readonly store: Store;
-  private readonly systemd: SystemdManager;
+  private readonly systemd: AgentSystemd;
   private readonly id: string;
   private readonly log: Logger;
   private readonly ttl: number;

@@ -97,6 +97,26 @@ interface JobWaiter {
 }
 
 /**
+ * The part of SystemdManager the Agent uses: the calls it makes and the two events it listens to.
+ * SystemdManager (D-Bus) is the real one; bench/sim/fake-systemd.ts's SimulatedSystemd stands in
+ * for it in the scale benchmark, which runs 1,000 agents in one process.
+ */
+export interface AgentSystemd {
+  on(event: 'unit-state' | 'resync', listener: (state: UnitState) => void): unknown;
+  off(event: 'unit-state' | 'resync', listener: (state: UnitState) => void): unknown;
+  listUnits(names?: readonly string[]): Promise<UnitState[]>;
+  writeUnitFile(dir: string, name: string, content: string): Promise<string>;
+  removeUnitFile(dir: string, name: string): Promise<void>;
+  linkUnitFiles(paths: readonly string[]): Promise<UnitFileChange[]>;
+  enableUnitFiles(namesOrPaths: readonly string[]): Promise<{ carriesInstallInfo: boolean; changes: UnitFileChange[] }>;
+  disableUnitFiles(names: readonly string[]): Promise<UnitFileChange[]>;
+  reload(): Promise<void>;
+  startUnit(name: string): Promise<JobResult>;
+  stopUnit(name: string): Promise<JobResult>;
+  resetFailed(name?: string): Promise<void>;
+}
+
+/**
  * Events:
  * - 'unit-state' (state: UnitState): a unit's Load/Active/SubState changed (from PropertiesChanged
  *   signals, coalesced per unit within one event-loop turn, consecutive duplicates dropped).
@@ -105,7 +125,7 @@ interface JobWaiter {
  * - 'disconnected' (err: Error): the bus connection died; calls fail with SystemdUnavailableError
  *   until it is rebuilt (then 'resync').
  */
-export class SystemdManager extends EventEmitter {
+export class SystemdManager extends EventEmitter implements AgentSystemd {
   private bus: Bus | null = null;
   private closed = false;
   private readonly pending = new Set<PendingCall>();
