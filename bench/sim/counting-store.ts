@@ -1,0 +1,81 @@
+/**
+ * Benchmark measurement: a Store that passes every call through to another and counts the keys it
+ * writes. Store.stats() counts requests (a txn of 128 puts is 1 txn and 0 puts); the benchmarks'
+ * "etcd writes" figures want both: keys put and deleted (alone or inside a transaction, counting
+ * the branch the transaction took) and the number of write requests.
+ */
+import type { Compare, KeyValue, Lease, LeaseOptions, Op, RangeResult, Store, StoreStats, TxnResult, Watch, WatchHandler } from '../../src/store/store.js';
+
+export interface WriteCounts {
+  /** Keys put (by put() or inside transactions). */
+  puts: number;
+  /** Keys deleted (by delete() or inside transactions). */
+  deletes: number;
+  /** Transactions sent. */
+  txns: number;
+  /** Reads sent (get and range pages), as the inner store counts them. */
+  ranges: number;
+}
+
+export class CountingStore implements Store {
+  private readonly counts = { puts: 0, deletes: 0, txns: 0 };
+
+  constructor(readonly inner: Store) {}
+
+  /** What was written so far. */
+  writes(): WriteCounts {
+    return { ...this.counts, ranges: this.inner.stats().ranges };
+  }
+
+  get(key: string): Promise<KeyValue | null> {
+    return this.inner.get(key);
+  }
+
+  range(prefix: string, opts?: { keysOnly?: boolean }): Promise<RangeResult> {
+    return this.inner.range(prefix, opts);
+  }
+
+  async put(key: string, value: string, opts?: { lease?: string }): Promise<number> {
+    const r = await this.inner.put(key, value, opts);
+    this.counts.puts++;
+    return r;
+  }
+
+  async delete(key: string): Promise<number> {
+    const r = await this.inner.delete(key);
+    this.counts.deletes++;
+    return r;
+  }
+
+  async txn(compares: Compare[], success: Op[], failure?: Op[]): Promise<TxnResult> {
+    const r = await this.inner.txn(compares, success, failure);
+    this.counts.txns++;
+    for (const op of r.succeeded ? success : (failure ?? [])) this.counts[op.op === 'put' ? 'puts' : 'deletes']++;
+    return r;
+  }
+
+  grantLease(ttlSeconds: number, opts?: LeaseOptions): Promise<Lease> {
+    return this.inner.grantLease(ttlSeconds, opts);
+  }
+
+  watch(prefix: string, fromRevision: number | undefined, handler: WatchHandler): Promise<Watch> {
+    return this.inner.watch(prefix, fromRevision, handler);
+  }
+
+  stats(): StoreStats {
+    return this.inner.stats();
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/** b - a, field by field. */
+export function delta(a: WriteCounts, b: WriteCounts): WriteCounts {
+  return { puts: b.puts - a.puts, deletes: b.deletes - a.deletes, txns: b.txns - a.txns, ranges: b.ranges - a.ranges };
+}
+
+export function fmtWrites(d: WriteCounts): string {
+  return `${d.puts} puts + ${d.deletes} deletes in ${d.txns} txns (${d.ranges} reads)`;
+}
