@@ -1,0 +1,330 @@
+/**
+ * The whole system, for real: a 3-member etcd, 3 agents (`gitfleet agent --systemd private`, each
+ * with its own state dir, machine id, metadata and systemd), 2 engines and a controller following
+ * a bare repository over smart HTTP (poll + signed webhook), all as child processes
+ * (test/support/cluster.ts). Every check of what runs where asks each machine's OWN systemd
+ * (`systemctl --user show` against the instance, MainPID alive in its cgroup), and the CLI's JSON
+ * is compared with that.
+ *
+ * The tests run in order and build on each other: deploy, change, lose a machine, get it back,
+ * lose the leading engine, lose an etcd member, push a commit that lint refuses.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { Cluster, type ClusterMachine, type Observation, type UnitObservation } from '../support/cluster.js';
+import { tempDir } from '../support/git.js';
+
+const TTL = 3;
+
+// ---- the unit repository -------------------------------------------------------------------
+
+const service = (description: string, version: string, xfleet = '') =>
+  `[Unit]\nDescription=${description}\n\n[Service]\nExecStart=/bin/sleep infinity\nEnvironment=VERSION=${version}\n${xfleet ? `\n[X-Fleet]\n${xfleet}\n` : ''}`;
+
+const UNITS = {
+  'fleet.yaml': 'allowEmpty: true\ndefaults:\n  state: launched\nunits:\n  web@.service:\n    instances: 2\n  tick.service: loaded\n',
+  'pinned.service': service('pinned to region a', 'v1', 'MachineMetadata=region=a'),
+  'bc.service': service('region b or c', 'v1', 'MachineMetadata=region=b\nMachineMetadata=region=c'),
+  'sidecar.service': service('always beside bc.service', 'v1', 'MachineOf=bc.service'),
+  'web@.service': service('web instance %i', 'v1', 'Conflicts=web@*.service'),
+  'free.service': service('unconstrained', 'v1'),
+  // The engine places a timer's service with it (no MachineOf needed); the timer starts it.
+  'tick.timer': '[Unit]\nDescription=fires tick.service once\n\n[Timer]\nOnActiveSec=1s\nAccuracySec=10ms\n',
+  'tick.service': '[Unit]\nDescription=started by tick.timer\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n',
+};
+
+/** Long-running services: each must be active with a live MainPID on exactly one machine. */
+const SERVICES = ['pinned.service', 'bc.service', 'sidecar.service', 'web@1.service', 'web@2.service', 'free.service'];
+const ALL = [...SERVICES, 'tick.timer', 'tick.service'];
+
+// ---- oracle helpers --------------------------------------------------------------------------
+
+const running = (o: UnitObservation | undefined) => o !== undefined && o.active === 'active' && (o.mainPid === 0 || o.pidAlive);
+
+/** unit -> machines whose own systemd runs it. */
+function placements(obs: Observation, machines?: Set<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>(ALL.map((u) => [u, []]));
+  for (const [machine, units] of obs) {
+    if (machines && !machines.has(machine)) continue;
+    for (const [unit, o] of units) if (running(o)) out.get(unit)!.push(machine);
+  }
+  return out;
+}
+
+/**
+ * Why this placement breaks the repo's constraints ('' when it does not): every unit on exactly
+ * one machine, pinned on region a, bc on b or c, sidecar with bc, the web instances apart, tick
+ * with its timer (and started by it).
+ */
+function placementProblems(c: Cluster, place: Map<string, string[]>): string {
+  const problems: string[] = [];
+  const region = (id: string | undefined) => c.machines.find((m) => m.id === id)?.metadata.region;
+  for (const [unit, ms] of place) if (ms.length !== 1) problems.push(`${unit} runs on ${ms.length} machines [${ms.join(', ')}]`);
+  if (problems.length) return problems.join('; ');
+  const on = (u: string) => place.get(u)![0]!;
+  if (region(on('pinned.service')) !== 'a') problems.push(`pinned.service on region ${region(on('pinned.service'))}`);
+  if (!['b', 'c'].includes(region(on('bc.service'))!)) problems.push(`bc.service on region ${region(on('bc.service'))}`);
+  if (on('sidecar.service') !== on('bc.service')) problems.push('sidecar.service is not with bc.service');
+  if (on('web@1.service') === on('web@2.service')) problems.push('web@1 and web@2 share a machine despite Conflicts');
+  if (on('tick.service') !== on('tick.timer')) problems.push('tick.service is not with tick.timer');
+  return problems.join('; ');
+}
+
+/** unit -> "machine pid invocation restarts" for the long-running services (what must not change). */
+function identities(obs: Observation, machines?: Set<string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [machine, units] of obs) {
+    if (machines && !machines.has(machine)) continue;
+    for (const [unit, o] of units) if (SERVICES.includes(unit) && running(o)) out.set(unit, `${machine} pid=${o.mainPid} inv=${o.invocation} restarts=${o.nRestarts}`);
+  }
+  return out;
+}
+
+function environOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+/** Is this etcd member the raft leader (its metrics say so)? */
+function isEtcdLeader(metricsUrl: string): Promise<boolean> {
+  return new Promise((res) => {
+    http.get(`${metricsUrl}/metrics`, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (body += d));
+      r.on('end', () => res(/^etcd_server_is_leader 1$/m.test(body)));
+    }).on('error', () => res(false));
+  });
+}
+
+// ---- the cluster -----------------------------------------------------------------------------
+
+const tmp = tempDir('gitfleet-e2e-');
+let c: Cluster;
+/** The commit in force, and the machine we take away and bring back. */
+let applied = '';
+let lost: ClusterMachine;
+
+before(async () => {
+  c = await Cluster.start({ dir: tmp.dir, leaseTtl: TTL, engines: 2, source: 'http', poll: 1 });
+});
+
+after(async () => {
+  await c?.stop();
+  tmp.cleanup();
+});
+
+/** Observe every machine until `ok` finds no problem; fail with the last problem and the logs. */
+async function settle(what: string, ms: number, ok: (obs: Observation) => string): Promise<Observation> {
+  let last = '';
+  let obs: Observation = new Map();
+  try {
+    await c.waitFor(what, async () => {
+      obs = await c.observe(ALL);
+      last = ok(obs);
+      return last === '';
+    }, ms);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nlast problem: ${last}\n${c.logs()}`);
+  }
+  return obs;
+}
+
+async function cliJson<T>(...args: string[]): Promise<T> {
+  const r = await c.cli(...args, '--format', 'json');
+  assert.equal(r.code, 0, `gitfleet ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
+  test('a pushed unit repo runs every unit, once, on a machine its constraints allow', async () => {
+    applied = await c.source.push('units', UNITS);
+    const obs = await settle('every unit active where its constraints allow', 30_000, (o) => placementProblems(c, placements(o)));
+    const place = placements(obs);
+    for (const u of SERVICES) {
+      const o = obs.get(place.get(u)![0]!)!.get(u)!;
+      assert.ok(o.pidAlive, `${u}: MainPID ${o.mainPid} is a live process of its machine's systemd`);
+      assert.ok(environOf(o.mainPid).includes('VERSION=v1'), `${u} runs the pushed content`);
+    }
+    assert.equal(obs.get(place.get('tick.service')![0]!)!.get('tick.service')!.sub, 'exited', 'tick.timer started tick.service (oneshot, exited)');
+  });
+
+  test('list-machines, list-units, list-unit-files, cat and status agree with what each machine\'s systemd runs', async () => {
+    const machines = await cliJson<{ machine: string; address: string; metadata: Record<string, string> }[]>('list-machines');
+    assert.deepEqual(machines.map((m) => [m.machine, m.metadata]).sort(), c.machines.map((m) => [m.id, m.metadata]).sort());
+
+    const obs = await c.observe(ALL);
+    const place = placements(obs);
+    const units = await cliJson<{ unit: string; machine: string; load: string; active: string; sub: string; hash: string }[]>('list-units');
+    const files = await cliJson<{ unit: string; hash: string; desiredState: string; state: string; targetMachine: string | null }[]>('list-unit-files');
+    // Every unit reported once, from the machine that runs it, in the state its systemd says.
+    assert.deepEqual(units.map((u) => u.unit).sort(), [...ALL].sort());
+    for (const u of units) {
+      assert.deepEqual([u.machine], place.get(u.unit), `list-units places ${u.unit} where it runs`);
+      const o = obs.get(u.machine)!.get(u.unit)!;
+      assert.deepEqual([u.load, u.active, u.sub], [o.load, o.active, o.sub], `list-units ${u.unit} states = systemd's`);
+    }
+    const hashes = new Map(units.map((u) => [u.unit, u.hash]));
+    for (const u of ALL) {
+      const f = files.find((x) => x.unit === u);
+      assert.ok(f, `list-unit-files lists ${u}`);
+      assert.equal(f.targetMachine, place.get(u)![0], `list-unit-files target of ${u}`);
+      assert.equal(f.hash, hashes.get(u), `${u}: the machine runs the desired hash`);
+      assert.equal(f.desiredState, u === 'tick.service' ? 'loaded' : 'launched');
+    }
+    const tmpl = files.find((x) => x.unit === 'web@.service');
+    assert.ok(!tmpl || tmpl.targetMachine === null, 'the template itself is placed nowhere');
+
+    const cat = await c.cli('cat', 'pinned.service');
+    assert.equal(cat.code, 0, cat.stderr);
+    assert.match(cat.stdout, /^\[X-Fleet\]$/m);
+    assert.match(cat.stdout, /^MachineMetadata=region=a$/m);
+    assert.match(cat.stdout, /^Environment=VERSION=v1$/m);
+
+    const status = await cliJson<{ applied: { commit: string } | null; refused: unknown; leader: string | null; machines: number; units: Record<string, number> }>('status');
+    assert.equal(status.applied?.commit, applied);
+    assert.equal(status.refused, null);
+    assert.equal(status.leader, await c.leader());
+    assert.ok(c.engines.some((e) => e.id === status.leader), 'one of our engines leads');
+    assert.equal(status.machines, 3);
+    assert.deepEqual(status.units, { launched: 7, loaded: 1, inactive: 0, failed: 0 });
+  });
+
+  test('a changed unit is replaced in place: same machine, new process with the new content, nothing else restarted', async () => {
+    const before = await c.observe(ALL);
+    const was = identities(before);
+    const machine = placements(before).get('free.service')![0]!;
+    const oldPid = before.get(machine)!.get('free.service')!.mainPid;
+    applied = await c.source.push('free v2', { 'free.service': service('unconstrained', 'v2') });
+    const obs = await settle('free.service runs v2', 20_000, (o) => {
+      const f = o.get(machine)?.get('free.service');
+      return f && running(f) && f.environment === 'VERSION=v2' ? '' : `free.service on ${machine}: ${JSON.stringify(f)}`;
+    });
+    const now = obs.get(machine)!.get('free.service')!;
+    assert.notEqual(now.mainPid, oldPid, 'a new process');
+    assert.ok(environOf(now.mainPid).includes('VERSION=v2'), 'the new process has the new content');
+    assert.equal(placementProblems(c, placements(obs)), '');
+    const is = identities(obs);
+    for (const u of SERVICES.filter((s) => s !== 'free.service')) assert.equal(is.get(u), was.get(u), `${u} untouched`);
+    const cat = await c.cli('cat', 'free.service');
+    assert.match(cat.stdout, /^Environment=VERSION=v2$/m);
+  });
+
+  test('a machine gone (agent SIGKILLed) loses its units to the others within lease TTL + a few seconds', async () => {
+    const obs0 = await c.observe(ALL);
+    const place0 = placements(obs0);
+    lost = c.machines.find((m) => m.id === place0.get('bc.service')![0])!;
+    const moving = ALL.filter((u) => place0.get(u)![0] === lost.id);
+    const others = new Set(c.machines.filter((m) => m !== lost).map((m) => m.id));
+    const killedAt = Date.now();
+    await c.killAgent(lost, 'SIGKILL');
+    // Its systemd keeps running its units, as a cut-off machine would.
+    await settle('the lost machine\'s units active on the other machines', (TTL + 8) * 1000, (o) => placementProblems(c, placements(o, others)));
+    const took = Date.now() - killedAt;
+    assert.ok(took < (TTL + 6) * 1000, `moved within TTL + 6 s (took ${took} ms)`);
+    const obs = await c.observe(ALL);
+    for (const u of moving) assert.ok(running(obs.get(lost.id)?.get(u)), `${u} still runs on the cut-off machine (nobody told it)`);
+    const machines = await cliJson<{ machine: string }[]>('list-machines');
+    assert.deepEqual(machines.map((m) => m.machine).sort(), [...others].sort());
+    process.stderr.write(`# moved ${moving.join(', ')} off ${lost.id} in ${took} ms (lease TTL ${TTL} s)\n`);
+  });
+
+  test('the machine back (same id and state dir) stops what was moved away: every unit runs exactly once', async () => {
+    const others = new Set(c.machines.filter((m) => m !== lost).map((m) => m.id));
+    const elsewhere = identities(await c.observe(ALL), others);
+    await c.startAgent(lost);
+    const obs = await settle('no unit runs twice', 20_000, (o) => placementProblems(c, placements(o)));
+    await c.waitFor('the machine registered again', async () => (await cliJson<unknown[]>('list-machines')).length === 3, 15_000);
+    // Scheduling is stable: nothing moved back to the returning machine.
+    const place = placements(obs);
+    for (const u of ALL) assert.ok(others.has(place.get(u)![0]!), `${u} stays where it was rescheduled`);
+    assert.deepEqual(identities(obs), elsewhere, 'nothing restarted on the other machines');
+    const units = await cliJson<{ unit: string; machine: string }[]>('list-units');
+    assert.deepEqual(units.filter((u) => u.machine === lost.id), [], 'the returning machine reports no units');
+  });
+
+  test('the leading engine killed: another leads and nothing restarts', async () => {
+    const before = identities(await c.observe(ALL));
+    const leaderId = await c.leader();
+    const leader = c.engines.find((e) => e.id === leaderId);
+    assert.ok(leader?.proc, `leader ${leaderId} is one of our engines`);
+    leader.proc.signal('SIGKILL');
+    assert.ok(await leader.proc.waitExit(10_000));
+    await c.waitFor('the other engine leads', async () => {
+      const l = await c.leader();
+      return l !== null && l !== leaderId;
+    }, (TTL + 10) * 1000);
+    // Give the new leader time for its first passes, then compare.
+    await new Promise((r) => setTimeout(r, 1_500));
+    const obs = await c.observe(ALL);
+    assert.equal(placementProblems(c, placements(obs)), '');
+    assert.deepEqual(identities(obs), before, 'same MainPIDs, invocations and NRestarts');
+    c.startEngine(leader);
+  });
+
+  test('an etcd member killed: nothing stops, machines keep their leases, a push still deploys', async () => {
+    const before = identities(await c.observe(ALL));
+    // The raft leader is the member whose loss hurts most.
+    let victim = 0;
+    for (let i = 0; i < c.etcd.members.length; i++) if (await isEtcdLeader(c.etcd.members[i]!.metricsUrl)) victim = i;
+    await c.etcd.kill(victim, 'SIGKILL');
+    try {
+      // Longer than two lease TTLs: a machine that lost its lease would have its units moved.
+      await new Promise((r) => setTimeout(r, (2 * TTL + 1) * 1000));
+      const obs = await c.observe(ALL);
+      assert.equal(placementProblems(c, placements(obs)), '');
+      assert.deepEqual(identities(obs), before, 'same MainPIDs, invocations and NRestarts');
+      const machines = await cliJson<{ machine: string }[]>('list-machines');
+      assert.equal(machines.length, 3, 'every machine still registered');
+      const pinnedOn = placements(obs).get('pinned.service')![0]!;
+      applied = await c.source.push('pinned v2', { 'pinned.service': service('pinned to region a', 'v2', 'MachineMetadata=region=a') });
+      await settle('pinned.service runs v2 with one etcd member down', 20_000, (o) => {
+        const p = o.get(pinnedOn)?.get('pinned.service');
+        return p && running(p) && p.environment === 'VERSION=v2' ? '' : `pinned.service: ${JSON.stringify(p)}`;
+      });
+    } finally {
+      await c.etcd.restart(victim);
+    }
+  });
+
+  test('a commit with a lint error is refused: the cluster is unchanged and status says why', async () => {
+    const obs0 = await c.observe(ALL);
+    const before = identities(obs0);
+    const filesBefore = await cliJson<{ unit: string; hash: string }[]>('list-unit-files');
+    const bad = await c.source.push('broken unit', {
+      'broken.service': '[Service]\nType=bogus\nExecStart=/bin/sleep infinity\n',
+      'free.service': service('unconstrained', 'v3'),
+    });
+    let status: { applied: { commit: string } | null; refused: { commit: string; reason: string; diagnostics: { file: string; line: number; rule: string; severity: string; message: string }[] } | null } = { applied: null, refused: null };
+    let code = 0;
+    await c.waitFor('status reports the refusal', async () => {
+      const r = await c.cli('status', '--format', 'json');
+      code = r.code;
+      status = JSON.parse(r.stdout);
+      return status.refused?.commit === bad;
+    }, 20_000);
+    assert.equal(code, 1, 'status exits 1 while the newest commit is refused');
+    assert.equal(status.applied?.commit, applied, 'the last good commit stays in force');
+    const d = status.refused!.diagnostics.find((x) => x.file.endsWith('broken.service') && x.severity === 'error');
+    assert.ok(d, `a diagnostic names broken.service: ${JSON.stringify(status.refused)}`);
+    assert.equal(d.line, 2);
+    assert.match(d.message, /Type="bogus"/);
+    const text = await c.cli('status');
+    assert.match(text.stdout, /refused/);
+    assert.match(text.stdout, /broken\.service:2:\d+: error/);
+    // Nothing of the refused commit reached any machine.
+    const obs = await c.observe([...ALL, 'broken.service']);
+    for (const [, units] of obs) assert.equal(units.get('broken.service')?.load, 'not-found');
+    assert.deepEqual(identities(obs), before);
+    for (const [, units] of obs) {
+      const f = units.get('free.service');
+      if (running(f)) assert.equal(f!.environment, 'VERSION=v2', 'free.service keeps the applied content');
+    }
+    assert.deepEqual(await cliJson<unknown[]>('list-unit-files'), filesBefore);
+  });
+});

@@ -1,0 +1,552 @@
+/**
+ * A real gitfleet cluster on this machine, for the end-to-end test (test/e2e/), the benchmark
+ * (bench/e2e.ts) and scripts/cluster.sh: a 3-member etcd (test/support/etcd.ts), agents as child
+ * processes (`gitfleet agent --systemd private`, each with its own state dir, machine id, metadata
+ * and private systemd user instance), engines as child processes, and a controller child process
+ * following a bare repository, either over smart HTTP (test/support/gitserver.ts, in this process;
+ * with a signed webhook after each push) or as a local path (ref watch).
+ *
+ * Every process is tracked by PID and ended by PID: stop() ends them gracefully (SIGTERM, then
+ * SIGKILL), and a synchronous 'exit' handler SIGKILLs whatever is left. Agents run with
+ * `--on-exit stop`, so a SIGTERMed agent stops its units and its systemd; a SIGKILLed agent leaves
+ * its systemd running (as a real machine would), so its instance is found through the record in
+ * its state dir (src/agent/private.ts) and stopped by PID, and its cgroups removed.
+ *
+ * Oracle: `machineSystemd()` attaches to a machine's own systemd and `observe()` asks it through
+ * `systemctl --user show` (not through gitfleet) what runs there.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { attachPrivateSystemd, killCgroupProcessesSync, removeCgroups, type PrivateSystemd } from '../../src/agent/private.js';
+import { EtcdStore } from '../../src/store/etcd.js';
+import { ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
+import { startEtcd, freePort, type EtcdCluster } from './etcd.js';
+import { TestRepo, gitAsync, git, type FileSpec } from './git.js';
+import { startGitServer, type GitServer } from './gitserver.js';
+import { pidAliveIn, systemctl } from './systemd.js';
+
+export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const CLI = join(PROJECT_ROOT, 'src/cli/main.ts');
+
+/** argv (after the node binary) that runs the gitfleet CLI from source. */
+export function gitfleetArgv(args: string[]): string[] {
+  return ['--import', 'tsx', CLI, ...args];
+}
+
+// ---- processes -------------------------------------------------------------------------------
+
+/** One child process, tracked by PID, its stdout+stderr in `logFile`. */
+export interface Proc {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  logFile: string;
+  readonly running: boolean;
+  /** Resolves true once the process has exited, false after `ms`. */
+  waitExit(ms?: number): Promise<boolean>;
+  /** Send a signal by PID (no-op once it has exited). */
+  signal(sig: NodeJS.Signals): void;
+}
+
+/** Live children by PID: SIGKILLed by the exit handler. */
+const liveChildren = new Map<number, Proc>();
+/** Agent state dirs whose private systemd instances the exit handler must stop. */
+const agentStateDirs = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const pid of liveChildren.keys()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (const dir of agentStateDirs) stopInstancesSync(dir);
+  });
+}
+
+/** The private systemd records (src/agent/private.ts) under an agent's state dir. */
+function instanceRecords(stateDir: string): { name: string; pid: number; cgroupDirs: string[]; cgroupParents: string[] }[] {
+  const base = join(stateDir, 'systemd');
+  const out = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    try {
+      const rec = JSON.parse(readFileSync(join(base, name, 'systemd.json'), 'utf8'));
+      out.push({ name, pid: Number(rec.pid), cgroupDirs: rec.cgroupDirs ?? [], cgroupParents: rec.cgroupParents ?? [] });
+    } catch {
+      // no record: nothing runs there
+    }
+  }
+  return out;
+}
+
+function isSystemdOf(pid: number, name: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd' && readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/gitfleet-${name}/`);
+  } catch {
+    return false;
+  }
+}
+
+/** Synchronous last resort: SIGKILL an agent's systemd by PID, empty and remove its cgroups. */
+export function stopInstancesSync(stateDir: string): void {
+  for (const rec of instanceRecords(stateDir)) {
+    if (isSystemdOf(rec.pid, rec.name)) {
+      try {
+        process.kill(rec.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    killCgroupProcessesSync(rec.cgroupDirs);
+    removeCgroups(rec.cgroupDirs, rec.cgroupParents);
+    rmSync(join(stateDir, 'systemd', rec.name, 'systemd.json'), { force: true });
+  }
+}
+
+/** Stop every private systemd still running under an agent's state dir (by PID, via its record). */
+export async function stopInstances(stateDir: string): Promise<void> {
+  for (const rec of instanceRecords(stateDir)) {
+    const inst = await attachPrivateSystemd({ baseDir: join(stateDir, 'systemd'), name: rec.name, readyTimeoutMs: 2_000 }).catch(() => null);
+    if (inst) await inst.stop({ timeoutMs: 5_000 });
+    else stopInstancesSync(stateDir);
+  }
+}
+
+export interface SpawnOptions {
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Its own process group and session, not ended with this process (scripts/cluster.sh). */
+  detached?: boolean;
+}
+
+/** Spawn `node ...argv` tracked by PID (see liveChildren). */
+export function spawnTracked(name: string, argv: string[], opts: SpawnOptions): Proc {
+  installExitHook();
+  const fd = openSync(opts.logFile, 'a');
+  const child = spawn(process.execPath, argv, {
+    cwd: opts.cwd ?? PROJECT_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', fd, fd],
+    detached: opts.detached ?? false,
+  });
+  closeSync(fd);
+  if (child.pid === undefined) throw new Error(`${name}: could not spawn node`);
+  const pid = child.pid;
+  let exited = false;
+  const waiters: Array<() => void> = [];
+  child.on('exit', () => {
+    exited = true;
+    liveChildren.delete(pid);
+    for (const w of waiters.splice(0)) w();
+  });
+  child.on('error', () => {
+    /* reported through 'exit' */
+  });
+  const proc: Proc = {
+    name,
+    pid,
+    child,
+    logFile: opts.logFile,
+    get running() {
+      return !exited;
+    },
+    waitExit(ms = 15_000) {
+      return new Promise<boolean>((res) => {
+        if (exited) return res(true);
+        const t = setTimeout(() => res(false), ms);
+        waiters.push(() => {
+          clearTimeout(t);
+          res(true);
+        });
+      });
+    },
+    signal(sig) {
+      if (exited) return;
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // gone meanwhile
+      }
+    },
+  };
+  liveChildren.set(pid, proc);
+  return proc;
+}
+
+/** SIGTERM, wait up to `ms`, then SIGKILL and wait. */
+export async function endProc(p: Proc, ms = 15_000): Promise<void> {
+  if (!p.running) return;
+  p.signal('SIGTERM');
+  if (await p.waitExit(ms)) return;
+  p.signal('SIGKILL');
+  await p.waitExit(5_000);
+}
+
+/** The last `lines` lines of a log file (for failure messages). */
+export function logTail(file: string, lines = 30): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command without blocking the event loop (the git server may live in this process). */
+export function runAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+  return new Promise((res) => {
+    execFile(cmd, args, { cwd: opts.cwd ?? PROJECT_ROOT, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      res({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+// ---- the unit repository ---------------------------------------------------------------------
+
+/** Where units come from: a work tree whose pushes go to a bare repository the controller follows. */
+export interface UnitSource {
+  work: TestRepo;
+  bare: string;
+  /** What the controller's --repo is: the smart-HTTP URL of the bare repo, or its path. */
+  repoArg: string;
+  kind: 'http' | 'local';
+  /** Commit `files` in the work tree and push; then (http) deliver a signed push webhook. Returns the commit. */
+  push(message: string, files: Record<string, FileSpec>): Promise<string>;
+}
+
+// ---- the cluster -----------------------------------------------------------------------------
+
+export interface MachineSpec {
+  id: string;
+  metadata: Record<string, string>;
+}
+
+export interface ClusterOptions {
+  /** Everything lives under this directory (state dirs, logs, repos). */
+  dir: string;
+  machines?: MachineSpec[];
+  engines?: number;
+  /** Lease TTL of agents and engines, seconds (default 3). */
+  leaseTtl?: number;
+  /** Controller source: bare repo over smart HTTP with --poll and a webhook (default), or its local path. */
+  source?: 'http' | 'local';
+  /** --poll seconds for the http source (default 1). */
+  poll?: number;
+  /** Initial files of the unit repository (default: a fleet.yaml that allows an empty cluster). */
+  initialFiles?: Record<string, FileSpec>;
+  /** Extra environment of every child (e.g. GITFLEET_LOG). */
+  env?: NodeJS.ProcessEnv;
+  /** Children in their own sessions, to outlive this process (scripts/cluster.sh). */
+  detached?: boolean;
+}
+
+export interface ClusterMachine extends MachineSpec {
+  stateDir: string;
+  /** systemd instance name under `stateDir/systemd/` (src/cli/agent.ts). */
+  instanceName: string;
+  proc: Proc | null;
+  /** Agent starts so far (names the log files). */
+  starts: number;
+}
+
+export interface ClusterEngine {
+  id: string;
+  proc: Proc | null;
+  starts: number;
+}
+
+/** One `systemctl --user show` block: the unit as its machine's systemd has it. */
+export interface UnitObservation {
+  load: string;
+  active: string;
+  sub: string;
+  mainPid: number;
+  nRestarts: number;
+  invocation: string;
+  environment: string;
+  /** MainPID is a live process in this instance's cgroup. */
+  pidAlive: boolean;
+}
+
+/** machine id -> unit -> what its systemd says (machines whose systemd is gone are absent). */
+export type Observation = Map<string, Map<string, UnitObservation>>;
+
+export const DEFAULT_MACHINES = (tag: string): MachineSpec[] => [
+  { id: `${tag}a`, metadata: { region: 'a' } },
+  { id: `${tag}b`, metadata: { region: 'b' } },
+  { id: `${tag}c`, metadata: { region: 'c', disk: 'ssd' } },
+];
+
+export class Cluster {
+  etcd!: EtcdCluster;
+  gitServer: GitServer | null = null;
+  source!: UnitSource;
+  controller: Proc | null = null;
+  /** Observation store in this process (reads only). */
+  store!: EtcdStore;
+  readonly machines: ClusterMachine[];
+  readonly engines: ClusterEngine[] = [];
+  readonly leaseTtl: number;
+  webhookUrl: string | null = null;
+  private webhookSecret = '';
+  private readonly systemds = new Map<string, PrivateSystemd>();
+  private readonly tag = `${process.pid}`;
+
+  private constructor(readonly opts: ClusterOptions) {
+    this.leaseTtl = opts.leaseTtl ?? 3;
+    this.machines = (opts.machines ?? DEFAULT_MACHINES(`m${process.pid}`)).map((m) => ({
+      ...m,
+      stateDir: join(opts.dir, 'machines', m.id),
+      instanceName: `agent-${m.id.slice(0, 12)}`,
+      proc: null,
+      starts: 0,
+    }));
+    const names = new Set(this.machines.map((m) => m.instanceName));
+    if (names.size !== this.machines.length) throw new Error('machine ids must differ in their first 12 characters (they name the systemd instances)');
+  }
+
+  get endpoints(): string {
+    return this.etcd.endpoints.join(',');
+  }
+
+  /** Start etcd, the repository (and server), the agents, the engines and the controller; wait until all machines registered. */
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const c = new Cluster(opts);
+    mkdirSync(join(opts.dir, 'logs'), { recursive: true });
+    try {
+      c.etcd = await startEtcd({ members: 3 });
+      c.store = new EtcdStore({ endpoints: c.etcd.endpoints, prefix: '/gitfleet/', log: () => {} });
+      await c.makeSource();
+      await Promise.all(c.machines.map((m) => c.startAgent(m)));
+      for (let i = 0; i < (opts.engines ?? 2); i++) c.engines.push({ id: `engine${i + 1}-${c.tag}`, proc: null, starts: 0 });
+      for (const e of c.engines) c.startEngine(e);
+      await c.startController();
+      await c.waitFor('every machine registered', async () => (await Promise.all(c.machines.map((m) => c.store.get(machineKey(m.id))))).every(Boolean), 30_000);
+      await c.waitFor('an engine leads', async () => (await c.leader()) !== null, 30_000);
+    } catch (e) {
+      await c.stop().catch(() => {});
+      throw e;
+    }
+    return c;
+  }
+
+  private childEnv(): NodeJS.ProcessEnv {
+    return { GITFLEET_LOG: 'info', NO_COLOR: '1', ...this.opts.env };
+  }
+
+  private logFile(name: string): string {
+    return join(this.opts.dir, 'logs', `${name}.log`);
+  }
+
+  private async makeSource(): Promise<void> {
+    const dir = this.opts.dir;
+    const work = TestRepo.init(dir, 'work');
+    work.commit('initial', this.opts.initialFiles ?? { 'fleet.yaml': 'allowEmpty: true\n' });
+    const kind = this.opts.source ?? 'http';
+    const srv = join(dir, 'srv');
+    const bare = work.cloneBare(srv, 'units.git');
+    git(bare, ['config', 'http.receivepack', 'true']);
+    let repoArg = bare;
+    if (kind === 'http') {
+      this.gitServer = await startGitServer(srv);
+      repoArg = `${this.gitServer.url}/units.git`;
+      this.webhookSecret = `secret-${process.pid}-${Date.now()}`;
+      writeFileSync(join(dir, 'webhook.secret'), this.webhookSecret + '\n', { mode: 0o600 });
+    }
+    work.git('remote', 'add', 'origin', repoArg);
+    const self = this;
+    this.source = {
+      work, bare, repoArg, kind,
+      async push(message, files) {
+        const commit = work.commit(message, files);
+        await gitAsync(work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+        if (kind === 'http') await self.deliverWebhook();
+        return commit;
+      },
+    };
+  }
+
+  /** POST a signed GitHub push event for refs/heads/main to the controller's webhook. */
+  async deliverWebhook(): Promise<void> {
+    if (!this.webhookUrl) return;
+    const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main' }));
+    const sig = `sha256=${createHmac('sha256', this.webhookSecret).update(body).digest('hex')}`;
+    const res = await fetch(this.webhookUrl, { method: 'POST', body: new Uint8Array(body), headers: { 'x-github-event': 'push', 'x-hub-signature-256': sig, 'content-type': 'application/json' } });
+    await res.arrayBuffer();
+    if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
+  }
+
+  /** The gitfleet agent's command line for a machine. */
+  agentArgs(m: ClusterMachine): string[] {
+    const meta = Object.entries(m.metadata).map(([k, v]) => `${k}=${v}`).join(',');
+    return ['agent', '--etcd', this.endpoints, '--systemd', 'private', '--state-dir', m.stateDir, '--machine-id', m.id,
+      ...(meta ? ['--metadata', meta] : []), '--address', '127.0.0.1', '--lease-ttl', String(this.leaseTtl), '--on-exit', 'stop'];
+  }
+
+  /** Start (or restart, same state dir and machine id) a machine's agent. Resolves once it runs its own systemd. */
+  async startAgent(m: ClusterMachine): Promise<Proc> {
+    if (m.proc?.running) throw new Error(`agent ${m.id} is already running (pid ${m.proc.pid})`);
+    mkdirSync(m.stateDir, { recursive: true });
+    agentStateDirs.add(m.stateDir);
+    m.starts++;
+    m.proc = spawnTracked(`agent ${m.id}`, gitfleetArgv(this.agentArgs(m)), { logFile: this.logFile(`agent-${m.id}-${m.starts}`), env: this.childEnv(), detached: this.opts.detached });
+    const proc = m.proc;
+    await this.waitFor(`agent ${m.id} drives its private systemd`, () => {
+      if (!proc.running) throw new Error(`agent ${m.id} exited; its log ends:\n${logTail(proc.logFile)}`);
+      return /driving systemd/.test(readFileSync(proc.logFile, 'utf8'));
+    }, 30_000);
+    return proc;
+  }
+
+  /** Send a signal to a machine's agent and wait for it to exit. SIGKILL leaves its systemd (and units) running. */
+  async killAgent(m: ClusterMachine, sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = m.proc;
+    if (!p) return;
+    p.signal(sig);
+    if (!(await p.waitExit(20_000))) throw new Error(`agent ${m.id} did not exit on ${sig}`);
+  }
+
+  startEngine(e: ClusterEngine): Proc {
+    if (e.proc?.running) throw new Error(`engine ${e.id} is already running`);
+    e.starts++;
+    e.proc = spawnTracked(`engine ${e.id}`, gitfleetArgv(['engine', '--etcd', this.endpoints, '--id', e.id, '--lease-ttl', String(this.leaseTtl)]),
+      { logFile: this.logFile(`${e.id}-${e.starts}`), env: this.childEnv(), detached: this.opts.detached });
+    return e.proc;
+  }
+
+  async startController(): Promise<void> {
+    const args = ['controller', '--etcd', this.endpoints, '--repo', this.source.repoArg, '--branch', 'main', '--state-dir', join(this.opts.dir, 'controller')];
+    if (this.source.kind === 'http') {
+      const port = await freePort();
+      args.push('--poll', String(this.opts.poll ?? 1), '--listen', `127.0.0.1:${port}`, '--webhook-secret-file', join(this.opts.dir, 'webhook.secret'));
+      this.webhookUrl = `http://127.0.0.1:${port}/`;
+    }
+    this.controller = spawnTracked('controller', gitfleetArgv(args), { logFile: this.logFile('controller'), env: this.childEnv(), detached: this.opts.detached });
+    const proc = this.controller;
+    await this.waitFor('the controller follows the repository', () => {
+      if (!proc.running) throw new Error(`controller exited; its log ends:\n${logTail(proc.logFile)}`);
+      return /following/.test(readFileSync(proc.logFile, 'utf8'));
+    }, 30_000);
+  }
+
+  /** The leading engine's id, or null. */
+  async leader(): Promise<string | null> {
+    return (await this.store.get(ENGINE_LEADER))?.value ?? null;
+  }
+
+  /** A machine's own systemd (attached through the record its agent left; null if it is not running). */
+  async machineSystemd(m: ClusterMachine): Promise<PrivateSystemd | null> {
+    const cached = this.systemds.get(m.id);
+    if (cached && !cached.exited) return cached;
+    this.systemds.delete(m.id);
+    const recPath = join(m.stateDir, 'systemd', m.instanceName, 'systemd.json');
+    if (!existsSync(recPath)) return null;
+    const inst = await attachPrivateSystemd({ baseDir: join(m.stateDir, 'systemd'), name: m.instanceName, readyTimeoutMs: 5_000 }).catch(() => null);
+    if (inst) this.systemds.set(m.id, inst);
+    return inst;
+  }
+
+  /**
+   * Ask every machine's own systemd (systemctl --user show, one call per machine) about `units`.
+   * Units systemd does not know come back with load "not-found".
+   */
+  async observe(units: readonly string[]): Promise<Observation> {
+    const out: Observation = new Map();
+    await Promise.all(this.machines.map(async (m) => {
+      const inst = await this.machineSystemd(m);
+      if (!inst) return;
+      const r = await systemctl(inst, 'show', '-p', 'Id,LoadState,ActiveState,SubState,MainPID,NRestarts,InvocationID,Environment', ...units);
+      if (r.code !== 0 && !r.stdout) return;
+      const blocks = r.stdout.trim().split(/\n\s*\n/);
+      const map = new Map<string, UnitObservation>();
+      blocks.forEach((b, i) => {
+        const p: Record<string, string> = {};
+        for (const line of b.split('\n')) {
+          const k = line.indexOf('=');
+          if (k > 0) p[line.slice(0, k)] = line.slice(k + 1);
+        }
+        const unit = units[i];
+        if (!unit) return;
+        const mainPid = Number(p.MainPID ?? 0);
+        map.set(unit, {
+          load: p.LoadState ?? '', active: p.ActiveState ?? '', sub: p.SubState ?? '',
+          mainPid, nRestarts: Number(p.NRestarts ?? 0), invocation: p.InvocationID ?? '', environment: p.Environment ?? '',
+          pidAlive: pidAliveIn(inst, mainPid),
+        });
+      });
+      out.set(m.id, map);
+    }));
+    return out;
+  }
+
+  /** Run the gitfleet CLI against this cluster. */
+  cli(...args: string[]): Promise<CommandResult> {
+    return runAsync(process.execPath, gitfleetArgv([...args, '--etcd', this.endpoints]), { env: { NO_COLOR: '1' } });
+  }
+
+  /** Poll `check` every 50 ms until true; fail naming `what` after `ms`. */
+  async waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<number> {
+    const start = Date.now();
+    for (;;) {
+      if (await check()) return Date.now() - start;
+      if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Every process's log tail, for failure messages. */
+  logs(lines = 15): string {
+    const procs = [...this.machines.map((m) => m.proc), ...this.engines.map((e) => e.proc), this.controller].filter((p): p is Proc => p !== null);
+    return procs.map((p) => `--- ${p.name} (pid ${p.pid}, ${p.running ? 'running' : 'exited'}) ${p.logFile}\n${logTail(p.logFile, lines)}`).join('\n');
+  }
+
+  /** Every PID this cluster runs, by role (scripts/cluster.sh writes them down). */
+  pids(): { role: string; name: string; pid: number }[] {
+    const out: { role: string; name: string; pid: number }[] = [];
+    this.etcd?.members.forEach((m) => m.pid && out.push({ role: 'etcd', name: m.name, pid: m.pid }));
+    for (const m of this.machines) if (m.proc?.running) out.push({ role: 'agent', name: m.id, pid: m.proc.pid });
+    for (const m of this.machines) for (const r of instanceRecords(m.stateDir)) if (isSystemdOf(r.pid, r.name)) out.push({ role: 'systemd', name: m.id, pid: r.pid });
+    for (const e of this.engines) if (e.proc?.running) out.push({ role: 'engine', name: e.id, pid: e.proc.pid });
+    if (this.controller?.running) out.push({ role: 'controller', name: 'controller', pid: this.controller.pid });
+    return out;
+  }
+
+  /**
+   * End everything by PID: controller, engines, agents (SIGTERM: they stop their units and their
+   * systemd), any systemd left by a killed agent, then etcd and the git server.
+   */
+  async stop(): Promise<void> {
+    if (this.controller) await endProc(this.controller);
+    await Promise.all(this.engines.map((e) => (e.proc ? endProc(e.proc) : undefined)));
+    await Promise.all(this.machines.map((m) => (m.proc ? endProc(m.proc, 20_000) : undefined)));
+    for (const m of this.machines) {
+      await stopInstances(m.stateDir);
+      agentStateDirs.delete(m.stateDir);
+    }
+    this.systemds.clear();
+    await this.store?.close().catch(() => {});
+    await this.gitServer?.stop();
+    await this.etcd?.stop();
+  }
+}
