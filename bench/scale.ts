@@ -1,0 +1,377 @@
+/**
+ * bench/scale: 10,000 units over 1,000 simulated machines (issue 7).
+ *
+ *   node --import tsx bench/scale.ts [--units 10000] [--machines 1000] [--agent-clients 1]
+ *
+ * Real parts: etcd 3.4 (test/support/etcd.ts), a git repository with a real 10,000-unit commit
+ * (bench/sim/fleetrepo.ts), a real Controller following it and a real Engine, each in its own
+ * child process (bench/sim/component.ts; their peak memory is the kernel's VmHWM of that process),
+ * and 1,000 real Agents (src/agent/agent.ts) in this process.
+ * SIMULATED: each agent drives a SimulatedSystemd (bench/sim/fake-systemd.ts), an in-memory
+ * stand-in for systemd's manager; no unit process runs. The agents share --agent-clients etcd
+ * clients (default 1: one gRPC connection for all 1,000; each agent still has its own lease,
+ * watches and keys).
+ *
+ * The commit "lands" when `git update-ref refs/heads/main` moves the followed branch to it (the
+ * last step of a push; the objects were imported beforehand). Measured from that moment:
+ *   controller: commit seen -> read -> applied; engine: passes and when the schedule was complete;
+ *   every unit reported active with the right hash in etcd (state/<machine>/<unit>), goal < 15 s.
+ * Then verified against etcd: every unit scheduled exactly once, reported on that machine only.
+ * Then a commit that changes one unit: time until its new hash is reported active.
+ * Prints etcd writes (keys put/deleted and txns) per component and peak memory.
+ */
+import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Agent } from '../src/agent/agent.js';
+import { loadCommit } from '../src/controller/load.js';
+import type { Logger } from '../src/log.js';
+import { EtcdStore } from '../src/store/etcd.js';
+import { SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit, type UnitStateReport } from '../src/store/keys.js';
+import { startEtcd } from '../test/support/etcd.js';
+import { CountingStore, delta, fmtWrites, type WriteCounts } from './sim/counting-store.js';
+import { SimulatedSystemd } from './sim/fake-systemd.js';
+import { fleetFiles, importCommit, initBare, plainServicePath, unitText } from './sim/fleetrepo.js';
+
+const { values: args } = parseArgs({
+  options: {
+    units: { type: 'string', default: '10000' },
+    machines: { type: 'string', default: '1000' },
+    'agent-clients': { type: 'string', default: '1' },
+  },
+});
+const NU = Number(args.units);
+const NM = Number(args.machines);
+const CLIENTS = Math.max(1, Number(args['agent-clients']));
+const PREFIX = '/gitfleet-scale/';
+
+const wall = () => performance.timeOrigin + performance.now();
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** A logger for 1,000 agents: counts warnings and errors, keeps the first few. */
+function countingLogger(): Logger & { warns: number; errors: number; samples: string[] } {
+  const l = {
+    warns: 0,
+    errors: 0,
+    samples: [] as string[],
+    debug() {},
+    info() {},
+    warn(m: string, f?: Record<string, unknown>) {
+      l.warns++;
+      if (l.samples.length < 8) l.samples.push(`warn ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
+    },
+    error(m: string, f?: Record<string, unknown>) {
+      l.errors++;
+      if (l.samples.length < 8) l.samples.push(`error ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
+    },
+    child: () => l,
+  };
+  return l;
+}
+
+// ---- child processes ------------------------------------------------------------------------
+
+interface Report {
+  writes: WriteCounts;
+  memory: NodeJS.MemoryUsage;
+  vmHWM: number;
+  vmRSS: number;
+  cpu: NodeJS.CpuUsage;
+}
+
+class Component {
+  readonly proc: ChildProcess;
+  readonly messages: Array<Record<string, any>> = [];
+  private waiters: Array<{ pred: (m: Record<string, any>) => boolean; resolve: (m: Record<string, any>) => void }> = [];
+
+  constructor(readonly name: string, argv: string[]) {
+    this.proc = fork(join(import.meta.dirname, 'sim', 'component.ts'), argv, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(this.proc);
+    this.proc.on('exit', () => children.delete(this.proc));
+    this.proc.on('message', (m: Record<string, any>) => {
+      this.messages.push(m);
+      this.waiters = this.waiters.filter((w) => (w.pred(m) ? (w.resolve(m), false) : true));
+    });
+  }
+
+  /** The first message (already received or to come) that matches. */
+  wait(pred: (m: Record<string, any>) => boolean, timeoutMs = 120_000): Promise<Record<string, any>> {
+    const seen = this.messages.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${this.name}: no matching message within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) });
+    });
+  }
+
+  async report(): Promise<Report> {
+    const n = this.messages.length;
+    this.proc.send({ type: 'report' });
+    const m = await this.wait((x) => x.type === 'report' && this.messages.indexOf(x) >= n);
+    return m as unknown as Report;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once('exit', r));
+    this.proc.send({ type: 'stop' });
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.pid) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+});
+
+function git(cwd: string, argv: string[]): Promise<void> {
+  return new Promise((resolve, reject) => execFile('git', argv, { cwd }, (e, _o, err) => (e ? reject(new Error(`git ${argv.join(' ')}: ${err}`)) : resolve())));
+}
+
+// ---- what etcd says -----------------------------------------------------------------------------
+
+/**
+ * Follows schedule/ and state/ and tells when every expected unit is reported active with its
+ * expected hash (on any machine; the final check in etcd says which).
+ */
+class Observer {
+  /** unit -> machines whose report for it is active with the expected hash */
+  private readonly ok = new Map<string, Set<string>>();
+  private readonly scheduled = new Set<string>();
+  okUnits = 0;
+  firstReportAt = 0;
+  allScheduledAt = 0;
+  private target: { expected: Map<string, string>; resolve: (at: number) => void } | null = null;
+
+  constructor(private expected: Map<string, string>) {}
+
+  onSchedule(events: Array<{ type: string; kv: { key: string } }>): void {
+    for (const ev of events) {
+      const mu = splitMachineUnit(ev.kv.key, SCHEDULE_PREFIX);
+      if (mu && ev.type === 'put') this.scheduled.add(mu.unit);
+    }
+    if (!this.allScheduledAt && this.scheduled.size >= this.expected.size) this.allScheduledAt = wall();
+  }
+
+  onState(events: Array<{ type: string; kv: { key: string; value: string } }>): void {
+    if (!this.firstReportAt && events.length) this.firstReportAt = wall();
+    for (const ev of events) {
+      const mu = splitMachineUnit(ev.kv.key, UNIT_STATE_PREFIX);
+      if (!mu) continue;
+      let good = false;
+      if (ev.type === 'put') {
+        const r = JSON.parse(ev.kv.value) as UnitStateReport;
+        good = r.active === 'active' && r.hash === this.expected.get(mu.unit);
+      }
+      let set = this.ok.get(mu.unit);
+      const had = (set?.size ?? 0) > 0;
+      if (good) {
+        if (!set) this.ok.set(mu.unit, (set = new Set()));
+        set.add(mu.machine);
+      } else set?.delete(mu.machine);
+      const has = (set?.size ?? 0) > 0;
+      if (has !== had) this.okUnits += has ? 1 : -1;
+    }
+    this.check();
+  }
+
+  /** Resolves (with the wall time) once every unit of `expected` is reported right. */
+  until(expected: Map<string, string>): Promise<number> {
+    this.expected = expected;
+    this.ok.clear();
+    this.okUnits = 0;
+    this.scheduled.clear();
+    this.allScheduledAt = 0;
+    this.firstReportAt = 0;
+    return new Promise((resolve) => {
+      this.target = { expected, resolve };
+      this.check();
+    });
+  }
+
+  private check(): void {
+    if (this.target && this.okUnits >= this.target.expected.size) {
+      const t = this.target;
+      this.target = null;
+      t.resolve(wall());
+    }
+  }
+}
+
+// ---- the run --------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'gitfleet-bench-scale-'));
+  const etcd = await startEtcd({ extraArgs: ['--quota-backend-bytes=4294967296'] });
+  const ep = etcd.endpoints.join(',');
+  const agents: Agent[] = [];
+  const sims: SimulatedSystemd[] = [];
+  const agentStores: CountingStore[] = [];
+  let controller: Component | null = null;
+  let engine: Component | null = null;
+  const observerStore = new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX });
+  try {
+    console.log(`gitfleet bench/scale: ${NU} units over ${NM} simulated machines; real etcd 3.4, controller, engine and agents; SimulatedSystemd`);
+    console.log(`  loadavg at start: ${load()}`);
+
+    // The repository: the commit's objects are imported now; the branch moves at t0.
+    const repo = join(tmp, 'fleet.git');
+    initBare(repo);
+    let t = performance.now();
+    const c1 = importCommit(repo, 'refs/bench/c1', fleetFiles({ units: NU }), `${NU} units`);
+    const edit = plainServicePath(3);
+    const c2 = importCommit(repo, 'refs/bench/c2', new Map([[edit.path, unitText(edit.name, edit.i, 2)]]), `edit ${edit.name}`, c1);
+    const d1 = (await loadCommit(repo, c1, undefined)).desired;
+    const d2 = (await loadCommit(repo, c2, undefined)).desired;
+    if (!d1 || !d2) throw new Error('the synthetic repository was refused');
+    const expected1 = new Map(d1.units.map((u) => [u.name, u.hash]));
+    const expected2 = new Map(d2.units.map((u) => [u.name, u.hash]));
+    console.log(`  repository: ${d1.units.length} units in commit ${c1.slice(0, 12)} (built in ${s(performance.now() - t)})`);
+
+    // Controller and engine, each in its own process.
+    controller = new Component('controller', ['controller', ep, PREFIX, repo, join(tmp, 'controller-state')]);
+    engine = new Component('engine', ['engine', ep, PREFIX]);
+    await Promise.all([controller.wait((m) => m.type === 'ready'), engine.wait((m) => m.type === 'ready')]);
+    const [cBase, eBase] = [await controller.report(), await engine.report()];
+
+    // 1,000 agents.
+    for (let i = 0; i < CLIENTS; i++) agentStores.push(new CountingStore(new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX })));
+    const alog = countingLogger();
+    for (let i = 0; i < NM; i++) {
+      const sim = new SimulatedSystemd();
+      const id = `sim-${String(i).padStart(4, '0')}`;
+      sims.push(sim);
+      agents.push(new Agent({
+        store: agentStores[i % CLIENTS]!, machineId: id, metadata: { region: i % 2 ? 'eu' : 'us', rack: `r${i % 40}` },
+        address: `10.1.${i >> 8}.${i & 255}`, systemd: sim, unitDir: join(tmp, 'agents', id, 'units'), stateDir: join(tmp, 'agents', id), log: alog,
+      }));
+    }
+    t = performance.now();
+    const heapBeforeAgents = process.memoryUsage();
+    for (let i = 0; i < agents.length; i += 50) await Promise.all(agents.slice(i, i + 50).map((a) => a.start()));
+    const regMs = performance.now() - t;
+    const sumWrites = () => agentStores.map((x) => x.writes()).reduce((a, b) => ({ puts: a.puts + b.puts, deletes: a.deletes + b.deletes, txns: a.txns + b.txns, ranges: a.ranges + b.ranges }));
+    console.log(`  ${NM} agents started and registered in ${s(regMs)} (${CLIENTS} shared etcd client${CLIENTS > 1 ? 's' : ''}); agent writes: ${fmtWrites(sumWrites())}`);
+    // Let the engine see every machine before the commit lands.
+    await new Promise((r) => setTimeout(r, 1000));
+
+    // Watch what the cluster reports.
+    const observer = new Observer(expected1);
+    const sw = await observerStore.watch(SCHEDULE_PREFIX, undefined, { onEvents: (e) => observer.onSchedule(e) });
+    const stw = await observerStore.watch(UNIT_STATE_PREFIX, undefined, { onEvents: (e) => observer.onState(e) });
+
+    // ---- phase 1: the 10,000-unit commit lands --------------------------------------------------
+    const c0 = await controller.report();
+    const e0 = await engine.report();
+    const a0 = sumWrites();
+    const passes0 = agents.reduce((n, a) => n + a.passes, 0);
+    const enginePasses0 = engine.messages.filter((m) => m.type === 'pass').length;
+    const allReported = observer.until(expected1);
+    const t0 = wall();
+    await git(repo, ['update-ref', 'refs/heads/main', c1]);
+    const timeout = setTimeout(() => {
+      console.error(`  NOT DONE after 120 s: ${observer.okUnits}/${NU} units reported right; agent warnings ${alog.warns}, errors ${alog.errors}`);
+      for (const x of alog.samples) console.error(`    ${x}`);
+      process.exit(1);
+    }, 120_000);
+    const doneAt = await allReported;
+    clearTimeout(timeout);
+    const loadMsg = await controller.wait((m) => m.type === 'load' && m.commit === c1);
+    const applied = await controller.wait((m) => m.type === 'outcome' && m.commit === c1);
+    await Promise.all(agents.map((a) => a.idle()));
+    await new Promise((r) => setTimeout(r, 500));
+    const c1r = await controller.report();
+    const e1r = await engine.report();
+    const a1 = sumWrites();
+    const enginePasses = engine.messages.filter((m) => m.type === 'pass').slice(enginePasses0);
+    const writing = enginePasses.filter((p) => p.ops > 0);
+    const lastWrite = writing.at(-1);
+
+    console.log(`phase 1: commit of ${NU} units lands (t0 = git update-ref of the followed branch)`);
+    console.log(`  controller: read starts +${s(loadMsg.at - t0)}, applied +${s(applied.at - t0)} (${applied.kind})`);
+    console.log(`  engine:     ${enginePasses.length} passes, ${writing.length} wrote; schedule complete +${s(observer.allScheduledAt - t0)}` +
+      (lastWrite ? ` (last writing pass: read ${Math.round(lastWrite.readMs)} ms, plan ${Math.round(lastWrite.planMs)} ms, write ${Math.round(lastWrite.writeMs)} ms)` : ''));
+    console.log(`  agents:     first report +${s(observer.firstReportAt - t0)}; ${agents.reduce((n, a) => n + a.passes, 0) - passes0} passes`);
+    console.log(`  EVERY UNIT REPORTED ACTIVE WITH ITS HASH: +${s(doneAt - t0)}   (goal < 15 s)`);
+    console.log(`  etcd writes, t0 -> done:`);
+    console.log(`    controller ${fmtWrites(delta(c0.writes, c1r.writes))}`);
+    console.log(`    engine     ${fmtWrites(delta(e0.writes, e1r.writes))}`);
+    console.log(`    agents     ${fmtWrites(delta(a0, a1))}`);
+
+    // Verify in etcd: every unit scheduled exactly once, reported on that machine and only there.
+    const [sched, state] = await Promise.all([observerStore.range(SCHEDULE_PREFIX, { keysOnly: true }), observerStore.range(UNIT_STATE_PREFIX)]);
+    const placed = new Map<string, string>();
+    for (const kv of sched.kvs) {
+      const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX)!;
+      if (placed.has(mu.unit)) throw new Error(`${mu.unit} scheduled twice`);
+      placed.set(mu.unit, mu.machine);
+    }
+    let wrong = 0;
+    for (const kv of state.kvs) {
+      const mu = splitMachineUnit(kv.key, UNIT_STATE_PREFIX)!;
+      const r = JSON.parse(kv.value) as UnitStateReport;
+      if (placed.get(mu.unit) !== mu.machine || r.active !== 'active' || r.hash !== expected1.get(mu.unit)) wrong++;
+    }
+    const simActive = sims.reduce((n, x) => n + x.activeUnits().length, 0);
+    if (placed.size !== NU || state.kvs.length !== NU || wrong > 0 || simActive !== NU) {
+      throw new Error(`verification failed: ${placed.size} scheduled, ${state.kvs.length} reports, ${wrong} wrong, ${simActive} active in the simulations`);
+    }
+    const perMachine = new Map<string, number>();
+    for (const m of placed.values()) perMachine.set(m, (perMachine.get(m) ?? 0) + 1);
+    const counts = [...perMachine.values()];
+    console.log(`  verified in etcd: ${NU} units scheduled once each on ${perMachine.size} machines (${Math.min(...counts)}..${Math.max(...counts)} per machine), each reported active with its hash by that machine only; ${simActive} units active in the simulated systemds`);
+
+    // ---- phase 2: one unit changes -------------------------------------------------------------------
+    const c1w = await controller.report();
+    const e1w = await engine.report();
+    const a2 = sumWrites();
+    const one = new Map([[edit.name, expected2.get(edit.name)!]]);
+    const changed = observer.until(one);
+    const t1 = wall();
+    await git(repo, ['update-ref', 'refs/heads/main', c2]);
+    const changedAt = await changed;
+    await controller.wait((m) => m.type === 'outcome' && m.commit === c2);
+    await Promise.all(agents.map((a) => a.idle()));
+    await new Promise((r) => setTimeout(r, 500));
+    const c2r = await controller.report();
+    const e2r = await engine.report();
+    const a3 = sumWrites();
+    console.log(`phase 2: a commit that changes 1 unit (${edit.name})`);
+    console.log(`  new hash reported active: +${s(changedAt - t1)}`);
+    console.log(`    controller ${fmtWrites(delta(c1w.writes, c2r.writes))}`);
+    console.log(`    engine     ${fmtWrites(delta(e1w.writes, e2r.writes))}`);
+    console.log(`    agents     ${fmtWrites(delta(a2, a3))}`);
+
+    // ---- memory ------------------------------------------------------------------------------------------
+    const mine = process.memoryUsage();
+    console.log('memory (controller and engine: each its own process running under tsx; peak = the kernel\'s VmHWM):');
+    console.log(`  controller: RSS ${mib(cBase.vmRSS)} when started -> peak ${mib(c2r.vmHWM)}; heap used now ${mib(c2r.memory.heapUsed)}; CPU ${s((c2r.cpu.user + c2r.cpu.system) / 1000)}`);
+    console.log(`  engine:     RSS ${mib(eBase.vmRSS)} when started -> peak ${mib(e2r.vmHWM)}; heap used now ${mib(e2r.memory.heapUsed)}; CPU ${s((e2r.cpu.user + e2r.cpu.system) / 1000)}`);
+    console.log(`  this process (${NM} agents + SimulatedSystemds + observer): RSS ${mib(mine.rss)}, heap used ${mib(mine.heapUsed)} (${mib(heapBeforeAgents.heapUsed)} before the agents)`);
+    console.log(`  agent warnings ${alog.warns}, errors ${alog.errors}${alog.samples.length ? ':' : ''}`);
+    for (const x of alog.samples) console.log(`    ${x}`);
+    console.log(`  loadavg at end: ${load()}`);
+    await Promise.all([sw.close(), stw.close()]);
+  } finally {
+    await Promise.all(agents.map((a) => a.stop().catch(() => {})));
+    await Promise.all(agentStores.map((x) => x.close().catch(() => {})));
+    await observerStore.close().catch(() => {});
+    await Promise.all([controller?.stop(), engine?.stop()]);
+    await etcd.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+    process.exit(1);
+  },
+);
