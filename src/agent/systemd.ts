@@ -29,6 +29,8 @@ const DBUS_NAME = 'org.freedesktop.DBus';
 const DBUS_PATH = '/org/freedesktop/DBus';
 /** dbus-next's MessageType.SIGNAL (the enum is not exported as a value in its typings). */
 const SIGNAL = 4;
+/** A template name (foo@.service): it has no unit object of its own. */
+const TEMPLATE = /^[^@]+@\.[a-z]+$/;
 
 const MATCH_RULES = [
   `type='signal',sender='${SYSTEMD_NAME}',interface='${PROPS_IFACE}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
@@ -355,17 +357,35 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
    * for comes back with load "not-found"); without, every unit systemd has loaded.
    */
   async listUnits(names?: readonly string[]): Promise<UnitState[]> {
-    const [rows] = names
-      ? names.length === 0
+    // A template (foo@.service) has no unit object, and ListUnitsByNames refuses the whole call
+    // for one: ask for templates' unit files instead.
+    const templates = names?.filter((n) => TEMPLATE.test(n)) ?? [];
+    const plain = names?.filter((n) => !TEMPLATE.test(n));
+    const [rows] = plain
+      ? plain.length === 0
         ? [[]]
-        : await this.managerCall('ListUnitsByNames', 'as', [names])
+        : await this.managerCall('ListUnitsByNames', 'as', [plain])
       : await this.managerCall('ListUnits');
-    return (rows as unknown[][]).map((r) => ({
+    const out: UnitState[] = (rows as unknown[][]).map((r) => ({
       name: String(r[0]),
       load: String(r[2]),
       active: String(r[3]),
       sub: String(r[4]),
     }));
+    for (const t of templates) out.push(await this.templateState(t));
+    return out;
+  }
+
+  /** A template is "loaded" while systemd finds its file (linked or enabled); it is never active. */
+  private async templateState(name: string): Promise<UnitState> {
+    let load = 'not-found';
+    try {
+      const [state] = await this.managerCall('GetUnitFileState', 's', [name]);
+      if (typeof state === 'string' && state !== 'bad' && state !== 'masked' && state !== 'masked-runtime') load = 'loaded';
+    } catch (e) {
+      if (!(e instanceof SystemdError)) throw e;
+    }
+    return { name, load, active: 'inactive', sub: 'dead' };
   }
 
   /** One unit's state (load "not-found" when systemd has no file for it). */

@@ -156,6 +156,16 @@ describe('SystemdManager on one private systemd instance', () => {
     await mgr.stopUnit('echo.socket');
   });
 
+  test('a template is listed by its unit file: loaded once linked, not-found before; plain units alongside', async () => {
+    const before_ = await mgr.listUnits(['tpl@.service', 'none.service']);
+    assert.deepEqual(before_.map((u) => [u.name, u.load]).sort(), [['none.service', 'not-found'], ['tpl@.service', 'not-found']]);
+    const p = await mgr.writeUnitFile(dir, 'tpl@.service', '[Service]\nExecStart=/bin/sleep 1000\n');
+    await mgr.linkUnitFiles([p]);
+    const after_ = await mgr.listUnits(['tpl@.service', 'none.service']);
+    assert.deepEqual(after_.find((u) => u.name === 'tpl@.service'), { name: 'tpl@.service', load: 'loaded', active: 'inactive', sub: 'dead' });
+    assert.equal((await systemctl(inst, 'is-enabled', 'tpl@.service')).stdout.trim(), 'linked-runtime');
+  });
+
   test('a timer really triggers its service', async () => {
     const out = join(inst.dir, 'tick.out');
     const svc = await mgr.writeUnitFile(dir, 'tick.service', `[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo tick >> ${out}'\n`);
