@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attachPrivateSystemd, killCgroupProcessesSync, removeCgroups, type PrivateSystemd } from '../../src/agent/private.js';
 import { EtcdStore } from '../../src/store/etcd.js';
-import { ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
+import { DESIRED_ROOT, ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
 import { startEtcd, freePort, type EtcdCluster } from './etcd.js';
 import { TestRepo, gitAsync, git, type FileSpec } from './git.js';
 import { startGitServer, type GitServer } from './gitserver.js';
@@ -345,8 +345,9 @@ export class Cluster {
       await c.waitFor('every machine registered', async () => (await Promise.all(c.machines.map((m) => c.store.get(machineKey(m.id))))).every(Boolean), 30_000);
       await c.waitFor('an engine leads', async () => (await c.leader()) !== null, 30_000);
     } catch (e) {
+      const logs = c.logs();
       await c.stop().catch(() => {});
-      throw e;
+      throw new Error(`the cluster did not start: ${(e as Error).message}\n${logs}`);
     }
     return c;
   }
@@ -410,11 +411,15 @@ export class Cluster {
     mkdirSync(m.stateDir, { recursive: true });
     agentStateDirs.add(m.stateDir);
     m.starts++;
+    // Ready when its machine record is (re)written: a fresh registration, or a takeover of the
+    // record a killed agent of this state dir left (same lineage, new startedAt).
+    const before = (await this.store.get(machineKey(m.id)))?.value ?? null;
     m.proc = spawnTracked(`agent ${m.id}`, gitfleetArgv(this.agentArgs(m)), { logFile: this.logFile(`agent-${m.id}-${m.starts}`), env: this.childEnv(), detached: this.opts.detached });
     const proc = m.proc;
-    await this.waitFor(`agent ${m.id} drives its private systemd`, () => {
+    await this.waitFor(`agent ${m.id} registered`, async () => {
       if (!proc.running) throw new Error(`agent ${m.id} exited; its log ends:\n${logTail(proc.logFile)}`);
-      return /driving systemd/.test(readFileSync(proc.logFile, 'utf8'));
+      const now = (await this.store.get(machineKey(m.id)))?.value ?? null;
+      return now !== null && now !== before;
     }, 30_000);
     return proc;
   }
@@ -444,9 +449,10 @@ export class Cluster {
     }
     this.controller = spawnTracked('controller', gitfleetArgv(args), { logFile: this.logFile('controller'), env: this.childEnv(), detached: this.opts.detached });
     const proc = this.controller;
-    await this.waitFor('the controller follows the repository', () => {
+    // Ready when it has applied the branch head (the initial commit).
+    await this.waitFor('the controller applied the branch head', async () => {
       if (!proc.running) throw new Error(`controller exited; its log ends:\n${logTail(proc.logFile)}`);
-      return /following/.test(readFileSync(proc.logFile, 'utf8'));
+      return (await this.store.get(DESIRED_ROOT)) !== null;
     }, 30_000);
   }
 
