@@ -114,7 +114,7 @@ export function buildProgram(): Command {
     .option('--branch <branch>', 'branch to follow (default: the checked-out branch)')
     .option('--path <path>', 'directory of fleet.yaml inside the repository')
     .addOption(new Option('--systemd <which>', 'which systemd to drive (default: system if PID 1, else user, else private)').choices(['auto', 'system', 'user', 'private']).default('auto'))
-    .option('--state-dir <dir>', 'where unit files and a private systemd live', '.gitfleet')
+    .option('--state-dir <dir>', 'where unit files and a private systemd live (default: ~/.local/state/gitfleet/up-<repo hash>)')
     .addOption(new Option('--on-exit <what>', 'what to do with units on Ctrl-C').choices(['leave', 'stop']).default('stop'))
     .option('--once', 'converge, print the status and exit (units keep running unless --on-exit stop)')
     .action(wrap(() => import('./up.js')));

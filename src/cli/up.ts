@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../agent/connect.js';
 import { Controller, type PassOutcome } from '../controller/controller.js';
@@ -18,6 +18,7 @@ import { renderTable } from '../render/table.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/store.js';
 import { MACHINE_ID } from './agent.js';
+import { defaultStateDir } from './apply.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
 import { readClusterView, type ClusterView } from './view.js';
@@ -27,7 +28,7 @@ interface UpFlags {
   branch?: string;
   path?: string;
   systemd: SystemdKind | 'auto';
-  stateDir: string;
+  stateDir?: string;
   onExit: 'leave' | 'stop';
   once?: boolean;
 }
@@ -81,7 +82,9 @@ export function renderUp(view: ClusterView, machine: string, color: boolean, hea
 export async function run(flags: UpFlags): Promise<number> {
   const log = createLogger('up', { level: (process.env.GITFLEET_LOG as 'info' | undefined) ?? 'warn' });
   const repo = resolve(flags.repo);
-  const stateDir = resolve(repo, flags.stateDir);
+  const repoId = createHash('sha256').update(repo).digest('hex').slice(0, 10);
+  // Outside the repository by default: nothing of gitfleet's may end up in a `git add -A`.
+  const stateDir = flags.stateDir ? resolve(flags.stateDir) : join(defaultStateDir(), `up-${repoId}`);
   const chosen = flags.systemd === 'auto' ? chooseSystemd() : { kind: flags.systemd, why: 'as asked (--systemd)' };
   const machine = localMachineId();
   const store: Store = new MemoryStore({ prefix: '/gitfleet/' });
@@ -95,7 +98,7 @@ export async function run(flags: UpFlags): Promise<number> {
     throw new CliError((e as Error).message);
   }
   say(`gitfleet up: following ${repo}${flags.path ? ` (fleet.yaml in ${flags.path})` : ''}`);
-  const instanceName = `up-${createHash('sha256').update(repo).digest('hex').slice(0, 10)}`;
+  const instanceName = `up-${repoId}`;
   let host: SystemdHost;
   try {
     host = await connectSystemd(chosen.kind, stateDir, instanceName, (m) => log.warn(m));
