@@ -23,7 +23,7 @@ export async function openEtcdStore(flags: StoreFlags): Promise<Store> {
 }
 
 export function etcdDisplay(flags: StoreFlags): string {
-  return flags.etcd ?? process.env.GITFLEET_ETCD ?? 'http://127.0.0.1:2379';
+  return flags.etcd ?? (process.env.GITFLEET_ETCD || 'http://127.0.0.1:2379');
 }
 
 export type Format = 'text' | 'json';

@@ -81,7 +81,7 @@ export async function run(range: string | undefined, flags: PlanFlags): Promise<
     if (e instanceof GitSourceError) throw new UsageError(e.message);
     throw e;
   }
-  const wantPlacement = flags.etcd !== undefined || process.env.GITFLEET_ETCD !== undefined;
+  const wantPlacement = Boolean(flags.etcd || process.env.GITFLEET_ETCD);
   const ps = wantPlacement ? await placements(flags, result) : [];
   switch (flags.format) {
     case 'json': {

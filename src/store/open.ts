@@ -86,7 +86,7 @@ export function openStore(opts: EtcdOpenOptions | MemoryOpenOptions = {}): Store
   }
   if ('memory' in opts) return new MemoryStore({ prefix, ...(opts.backend ? { backend: opts.backend } : {}) });
 
-  const endpoints = parseEndpoints(opts.etcd ?? process.env.GITFLEET_ETCD ?? DEFAULT_ETCD);
+  const endpoints = parseEndpoints(opts.etcd ?? (process.env.GITFLEET_ETCD || DEFAULT_ETCD));
   const ca = readPem('--etcd-ca', opts.ca);
   const cert = readPem('--etcd-cert', opts.cert);
   const key = readPem('--etcd-key', opts.key);

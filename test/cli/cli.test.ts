@@ -1,0 +1,166 @@
+/**
+ * The CLI as a user runs it (a child process): exit statuses, output formats, and bad input
+ * answered with one clear line, never a stack trace.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+import { tempDir, TestRepo } from '../support/git.js';
+
+const CLI = resolve('src/cli/main.ts');
+const tmp = tempDir('gitfleet-cli-');
+after(() => tmp.cleanup());
+
+function gitfleet(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, NO_COLOR: '1', GITFLEET_ETCD: '', ...env } });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+const noStack = (s: string) => assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+\)?\n/, `a stack trace was printed:\n${s}`);
+
+describe('gitfleet lint', () => {
+  test('the example repository lints clean (exit 0), in every format', async () => {
+    const text = await gitfleet(['lint', 'units.example']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /files checked, no problems/);
+    const json = JSON.parse((await gitfleet(['lint', 'units.example', '--format', 'json'])).stdout);
+    assert.deepEqual(json.diagnostics, []);
+    assert.ok(json.files >= 9);
+    const sarif = JSON.parse((await gitfleet(['lint', 'units.example', '--format', 'sarif'])).stdout);
+    assert.equal(sarif.version, '2.1.0');
+  });
+
+  test('bad input: each a diagnostic naming the file, exit 1, no stack trace', async () => {
+    const dir = join(tmp.dir, 'bad');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'binary.service'), Buffer.from([0x5b, 0x00, 0xff, 0xfe, 0x00, 0x01]));
+    writeFileSync(join(dir, 'long.service'), `[Service]\nExecStart=/bin/echo ${'x'.repeat(2 * 1024 * 1024)}\n`);
+    writeFileSync(join(dir, 'empty.service'), '');
+    writeFileSync(join(dir, 'bad name!.service'), '[Service]\nExecStart=/bin/true\n');
+    writeFileSync(join(dir, 'typo.service'), '[Service]\nExecStrat=/bin/true\nRestart=always\n');
+    const r = await gitfleet(['lint', dir, '--format', 'json']);
+    assert.equal(r.code, 1);
+    noStack(r.stderr);
+    const diags = JSON.parse(r.stdout).diagnostics as { file: string; rule: string; severity: string; message: string; line: number }[];
+    const about = (f: string) => diags.filter((d) => d.file.endsWith(f));
+    assert.ok(about('binary.service').some((d) => d.severity === 'error'), JSON.stringify(diags));
+    assert.ok(about('long.service').some((d) => d.severity === 'error'));
+    assert.ok(about('empty.service').length > 0);
+    assert.ok(about('bad name!.service').some((d) => d.rule === 'NAM01'));
+    const typo = about('typo.service');
+    assert.ok(typo.some((d) => d.rule === 'KEY01' && /ExecStart/.test(d.message) && d.line === 2), JSON.stringify(typo));
+  });
+
+  test('a unit named ../x.service is refused by name; github format emits workflow commands', async () => {
+    const dir = join(tmp.dir, 'trav');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'x.service'), '[Service]\nExecStart=/bin/true\nRestart=sometimes\n');
+    const r = await gitfleet(['lint', join(dir, 'sub', '..', 'x.service'), '--format', 'github']);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^::error file=.*x\.service,line=3,/m);
+  });
+
+  test('a path that does not exist, or a bad flag, is a usage error (2) in one line', async () => {
+    const missing = await gitfleet(['lint', join(tmp.dir, 'nope')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope: no such file or directory/);
+    noStack(missing.stderr);
+    const flag = await gitfleet(['lint', '--format', 'xml']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /xml/);
+    const cmd = await gitfleet(['frobnicate']);
+    assert.equal(cmd.code, 2);
+  });
+
+  test('--strict fails on warnings', async () => {
+    const f = join(tmp.dir, 'warn.service');
+    writeFileSync(f, '[Service]\nExecStart=/bin/true\nMemoryLimit=1G\n');
+    assert.equal((await gitfleet(['lint', f])).code, 0);
+    assert.equal((await gitfleet(['lint', f, '--strict'])).code, 1);
+  });
+});
+
+describe('gitfleet plan', () => {
+  test('a range of a real repository: json shape, markdown, exit 1 when the head is refused', async () => {
+    const repo = TestRepo.init(tmp.dir, 'planrepo');
+    repo.commit('one', { 'a.service': '[Service]\nExecStart=/bin/sleep infinity\n' });
+    repo.commit('two', { 'b.service': '[Service]\nExecStart=/bin/sleep infinity\n', 'fleet.yaml': 'units:\n  a.service: loaded\n' });
+    const j = await gitfleet(['plan', '--repo', repo.dir, '--format', 'json']);
+    assert.equal(j.code, 0, j.stderr);
+    const plan = JSON.parse(j.stdout);
+    assert.deepEqual(plan.changes.map((c: { unit: string; change: string }) => [c.unit, c.change]), [['a.service', 'state'], ['b.service', 'added']]);
+    const md = await gitfleet(['plan', '--repo', repo.dir, '--format', 'markdown']);
+    assert.match(md.stdout, /\|/);
+    repo.commit('bad', { 'b.service': '[Service]\nExecStart=relative/path\n' });
+    const bad = await gitfleet(['plan', '--repo', repo.dir]);
+    assert.equal(bad.code, 1);
+    const unknown = await gitfleet(['plan', 'nosuchrev', '--repo', repo.dir]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /nosuchrev/);
+    noStack(unknown.stderr);
+  });
+});
+
+describe('cluster commands against a real etcd', () => {
+  let etcd: EtcdCluster;
+  before(async () => {
+    etcd = await startEtcd();
+  });
+  after(async () => {
+    await etcd?.stop();
+  });
+
+  test('apply, then status, list-unit-files and cat read what the controller wrote', async () => {
+    const repo = TestRepo.init(tmp.dir, 'applyrepo');
+    repo.commit('units', {
+      'fleet.yaml': 'units:\n  b.service: loaded\n',
+      'a.service': '# a comment that the cluster does not keep\n[Service]\nExecStart=/bin/sleep infinity\n',
+      'b.service': '[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nMachineMetadata=region=eu\n',
+    });
+    const e = ['--etcd', etcd.endpoints.join(',')];
+    const applied = await gitfleet(['apply', '--repo', repo.dir, ...e]);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, new RegExp(`applied ${repo.head()}`));
+    assert.match((await gitfleet(['apply', '--repo', repo.dir, ...e])).stdout, /unchanged/);
+
+    const status = JSON.parse((await gitfleet(['status', '--format', 'json', ...e])).stdout);
+    assert.equal(status.applied.commit, repo.head());
+    assert.equal(status.refused, null);
+    assert.equal(status.leader, null);
+    assert.deepEqual(status.units, { launched: 1, loaded: 1, inactive: 0, failed: 0 });
+
+    const files = JSON.parse((await gitfleet(['list-unit-files', '--format', 'json', ...e])).stdout);
+    assert.deepEqual(files.map((f: { unit: string; desiredState: string; targetMachine: null }) => [f.unit, f.desiredState, f.targetMachine]), [['a.service', 'launched', null], ['b.service', 'loaded', null]]);
+    const cat = await gitfleet(['cat', 'a.service', ...e]);
+    assert.equal(cat.stdout, '[Service]\nExecStart=/bin/sleep infinity\n');
+    const nocat = await gitfleet(['cat', 'zzz.service', ...e]);
+    assert.equal(nocat.code, 1);
+    assert.match(nocat.stderr, /zzz\.service is not in the applied commit/);
+
+    repo.commit('break', { 'a.service': '[Service]\nExecStart=/bin/true\nType=forking2\n' });
+    const refused = await gitfleet(['apply', '--repo', repo.dir, ...e]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /a\.service:3:\d+: error VAL03/);
+    const s2 = await gitfleet(['status', ...e]);
+    assert.equal(s2.code, 1);
+    assert.match(s2.stdout, /refused/);
+  });
+
+  test('an unreachable etcd is one clear line and exit 1; a malformed --etcd is a usage error', async () => {
+    const down = await gitfleet(['status', '--etcd', 'http://127.0.0.1:1']);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /cannot reach etcd at http:\/\/127\.0\.0\.1:1/);
+    noStack(down.stderr);
+    const bad = await gitfleet(['status', '--etcd', 'localhost']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--etcd/);
+  });
+});
