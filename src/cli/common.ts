@@ -26,14 +26,6 @@ export function etcdDisplay(flags: StoreFlags): string {
   return flags.etcd ?? (process.env.GITFLEET_ETCD || 'http://127.0.0.1:2379');
 }
 
-export type Format = 'text' | 'json';
-
-export function parseFormat<T extends string>(value: string | undefined, allowed: readonly T[], dflt: T): T {
-  const v = (value ?? dflt) as T;
-  if (!allowed.includes(v)) throw new UsageError(`--format: "${value}" is not one of ${allowed.join(', ')}`);
-  return v;
-}
-
 /** Open the store, run `fn`, always close; an unreachable etcd becomes one clear line (exit 1). */
 export async function withStore<T>(flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
   const store = await openEtcdStore(flags);
