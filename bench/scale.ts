@@ -144,6 +144,8 @@ class Observer {
   /** unit -> machines whose report for it is active with the expected hash */
   private readonly ok = new Map<string, Set<string>>();
   private readonly scheduled = new Set<string>();
+  /** machine -> revisions (transactions) its schedule puts came in */
+  readonly scheduleTxns = new Map<string, Set<number>>();
   okUnits = 0;
   firstReportAt = 0;
   allScheduledAt = 0;
@@ -151,10 +153,14 @@ class Observer {
 
   constructor(private expected: Map<string, string>) {}
 
-  onSchedule(events: Array<{ type: string; kv: { key: string } }>): void {
+  onSchedule(events: Array<{ type: string; kv: { key: string; modRevision: number } }>): void {
     for (const ev of events) {
       const mu = splitMachineUnit(ev.kv.key, SCHEDULE_PREFIX);
-      if (mu && ev.type === 'put') this.scheduled.add(mu.unit);
+      if (!mu || ev.type !== 'put') continue;
+      this.scheduled.add(mu.unit);
+      let revs = this.scheduleTxns.get(mu.machine);
+      if (!revs) this.scheduleTxns.set(mu.machine, (revs = new Set()));
+      revs.add(ev.kv.modRevision);
     }
     if (!this.allScheduledAt && this.scheduled.size >= this.expected.size) this.allScheduledAt = wall();
   }
@@ -187,6 +193,7 @@ class Observer {
     this.ok.clear();
     this.okUnits = 0;
     this.scheduled.clear();
+    this.scheduleTxns.clear();
     this.allScheduledAt = 0;
     this.firstReportAt = 0;
     return new Promise((resolve) => {
@@ -297,6 +304,8 @@ async function main(): Promise<void> {
     console.log(`  controller: read starts +${s(loadMsg.at - t0)}, applied +${s(applied.at - t0)} (${applied.kind})`);
     console.log(`  engine:     ${enginePasses.length} passes, ${writing.length} wrote; schedule complete +${s(observer.allScheduledAt - t0)}` +
       (lastWrite ? ` (last writing pass: read ${Math.round(lastWrite.readMs)} ms, plan ${Math.round(lastWrite.planMs)} ms, write ${Math.round(lastWrite.writeMs)} ms)` : ''));
+    const txnsPerMachine = [...observer.scheduleTxns.values()].map((r) => r.size);
+    console.log(`              each machine's schedule arrived in ${(txnsPerMachine.reduce((a, b) => a + b, 0) / txnsPerMachine.length).toFixed(1)} transactions on average (max ${Math.max(...txnsPerMachine)})`);
     console.log(`  agents:     first report +${s(observer.firstReportAt - t0)}; ${agents.reduce((n, a) => n + a.passes, 0) - passes0} passes`);
     console.log(`  EVERY UNIT REPORTED ACTIVE WITH ITS HASH: +${s(doneAt - t0)}   (goal < 15 s)`);
     console.log(`  etcd writes, t0 -> done:`);

@@ -68,3 +68,40 @@ test('on the in-memory store: one of two engines leads and schedules; the other 
     await Promise.all([setup.close(), sa.close(), sb.close()]);
   }
 });
+
+test('a big pass is written machine by machine: each machine gets its placements in as few transactions as they fit in', async () => {
+  // An agent runs one pass per schedule event it sees; a pass of 300 placements over 3 machines
+  // needs 3 transactions, and each machine's 100 must come in at most 2 of them (not a slice of all 3).
+  const backend = new MemoryBackend();
+  const setup = new MemoryStore({ backend });
+  const store = new MemoryStore({ backend });
+  const engine = new Engine({ store, id: 'e', leaseTtl: 5, resyncSeconds: 0, log: silentLogger });
+  try {
+    const lease = await setup.grantLease(5);
+    for (const id of ['m1', 'm2', 'm3']) await setup.put(machineKey(id), JSON.stringify({ id, address: '', metadata: {}, version: 't', startedAt: '' }), { lease: lease.id });
+    await engine.start();
+    await waitFor('leadership', () => engine.isLeader());
+    await engine.idle();
+    const txnsPerMachine = new Map<string, Set<number>>();
+    let seen = 0;
+    const w = await setup.watch(SCHEDULE_PREFIX, undefined, {
+      onEvents(events) {
+        for (const ev of events) {
+          seen++;
+          const machine = ev.kv.key.split('/')[1]!;
+          (txnsPerMachine.get(machine) ?? txnsPerMachine.set(machine, new Set()).get(machine)!).add(ev.kv.modRevision);
+        }
+      },
+    });
+    await writeDesired(setup, 'c1', Array.from({ length: 300 }, (_, i) => `u${String(i).padStart(3, '0')}.service`));
+    await waitFor('300 placements seen', () => seen === 300);
+    await engine.idle();
+    await w.close();
+    assert.equal(engine.lastPass!.txns, 3, 'the pass needed 3 transactions');
+    assert.deepEqual([...txnsPerMachine.keys()].sort(), ['m1', 'm2', 'm3']);
+    for (const [m, revs] of txnsPerMachine) assert.ok(revs.size <= 2, `${m}'s placements came in ${revs.size} transactions`);
+  } finally {
+    await engine.stop();
+    await Promise.all([setup.close(), store.close()]);
+  }
+});
