@@ -189,7 +189,7 @@ async function latency(c: Cluster): Promise<{ total: number[]; push: number[]; r
       const activated = signals.nextActivation('lat.service', before.InvocationID ?? '', 30_000);
       const t0 = performance.now();
       if (process.env.BENCH_TRACE) console.log(`    trace ${t0.toFixed(0)} push ${n} starts`);
-      await gitAsync(c.source.work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+      await gitAsync(c.source.work.dir, ['push', '-q', 'origin', `HEAD:${c.branch}`]);
       if (c.source.kind === 'http') await c.deliverWebhook();
       const tPushed = performance.now();
       const tActive = await activated;
@@ -255,7 +255,7 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
     buses.push(sig);
   }
   const t0 = performance.now();
-  await gitAsync(c.source.work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+  await gitAsync(c.source.work.dir, ['push', '-q', 'origin', `HEAD:${c.branch}`]);
   if (c.source.kind === 'http') await c.deliverWebhook();
   let spread: Record<string, number> = {};
   try {

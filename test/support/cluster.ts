@@ -30,10 +30,12 @@ import { pidAliveIn, systemctl } from './systemd.js';
 
 export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const CLI = join(PROJECT_ROOT, 'src/cli/main.ts');
+/** tsx's loader by absolute URL: `--import tsx` would resolve from the working directory. */
+export const TSX_LOADER = import.meta.resolve('tsx');
 
-/** argv (after the node binary) that runs the gitfleet CLI from source. */
+/** argv (after the node binary) that runs the gitfleet CLI from source, from any directory. */
 export function gitfleetArgv(args: string[]): string[] {
-  return ['--import', 'tsx', CLI, ...args];
+  return ['--import', TSX_LOADER, CLI, ...args];
 }
 
 // ---- processes -------------------------------------------------------------------------------
@@ -231,7 +233,7 @@ export interface UnitSource {
   /** What the controller's --repo is: the smart-HTTP URL of the bare repo, or its path. */
   repoArg: string;
   kind: 'http' | 'local';
-  /** Commit `files` in the work tree and push; then (http) deliver a signed push webhook. Returns the commit. */
+  /** Commit `files` in the work tree and push to the followed branch; then (http) deliver a signed push webhook. Returns the commit. */
   push(message: string, files: Record<string, FileSpec>): Promise<string>;
 }
 
@@ -255,6 +257,8 @@ export interface ClusterOptions {
   poll?: number;
   /** Initial files of the unit repository (default: a fleet.yaml that allows an empty cluster). */
   initialFiles?: Record<string, FileSpec>;
+  /** Instead of initialFiles: clone this git repository (its checked-out branch is followed). */
+  seedRepo?: string;
   /** Extra environment of every child (e.g. GITFLEET_LOG). */
   env?: NodeJS.ProcessEnv;
   /** Children in their own sessions, to outlive this process (scripts/cluster.sh). */
@@ -309,6 +313,8 @@ export class Cluster {
   readonly engines: ClusterEngine[] = [];
   readonly leaseTtl: number;
   webhookUrl: string | null = null;
+  /** The branch the controller follows (main, or the seed repository's checked-out branch). */
+  branch = 'main';
   private webhookSecret = '';
   private readonly systemds = new Map<string, PrivateSystemd>();
   private readonly tag = `${process.pid}`;
@@ -362,8 +368,17 @@ export class Cluster {
 
   private async makeSource(): Promise<void> {
     const dir = this.opts.dir;
-    const work = TestRepo.init(dir, 'work');
-    work.commit('initial', this.opts.initialFiles ?? { 'fleet.yaml': 'allowEmpty: true\n' });
+    let work: TestRepo;
+    if (this.opts.seedRepo) {
+      git(dir, ['clone', '-q', resolve(this.opts.seedRepo), 'work']);
+      work = new TestRepo(join(dir, 'work'));
+      work.git('remote', 'remove', 'origin');
+      this.branch = work.git('rev-parse', '--abbrev-ref', 'HEAD');
+      if (this.branch === 'HEAD') throw new Error(`${this.opts.seedRepo}: HEAD is detached; check out the branch to follow`);
+    } else {
+      work = TestRepo.init(dir, 'work');
+      work.commit('initial', this.opts.initialFiles ?? { 'fleet.yaml': 'allowEmpty: true\n' });
+    }
     const kind = this.opts.source ?? 'http';
     const srv = join(dir, 'srv');
     const bare = work.cloneBare(srv, 'units.git');
@@ -381,17 +396,17 @@ export class Cluster {
       work, bare, repoArg, kind,
       async push(message, files) {
         const commit = work.commit(message, files);
-        await gitAsync(work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+        await gitAsync(work.dir, ['push', '-q', 'origin', `HEAD:${self.branch}`]);
         if (kind === 'http') await self.deliverWebhook();
         return commit;
       },
     };
   }
 
-  /** POST a signed GitHub push event for refs/heads/main to the controller's webhook. */
+  /** POST a signed GitHub push event for the followed branch to the controller's webhook. */
   async deliverWebhook(): Promise<void> {
     if (!this.webhookUrl) return;
-    const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main' }));
+    const body = Buffer.from(JSON.stringify({ ref: `refs/heads/${this.branch}` }));
     const sig = `sha256=${createHmac('sha256', this.webhookSecret).update(body).digest('hex')}`;
     const res = await fetch(this.webhookUrl, { method: 'POST', body: new Uint8Array(body), headers: { 'x-github-event': 'push', 'x-hub-signature-256': sig, 'content-type': 'application/json' } });
     await res.arrayBuffer();
@@ -441,7 +456,7 @@ export class Cluster {
   }
 
   async startController(): Promise<void> {
-    const args = ['controller', '--etcd', this.endpoints, '--repo', this.source.repoArg, '--branch', 'main', '--state-dir', join(this.opts.dir, 'controller')];
+    const args = ['controller', '--etcd', this.endpoints, '--repo', this.source.repoArg, '--branch', this.branch, '--state-dir', join(this.opts.dir, 'controller')];
     if (this.source.kind === 'http') {
       const port = await freePort();
       args.push('--poll', String(this.opts.poll ?? 1), '--listen', `127.0.0.1:${port}`, '--webhook-secret-file', join(this.opts.dir, 'webhook.secret'));
