@@ -278,7 +278,10 @@ export class Engine {
     }
     // Machine by machine: each agent then sees its new placements in one transaction (one watch
     // event, one pass) instead of in a slice of every transaction of a big pass.
-    const keyOf = (g: Op[]) => g[g.length - 1]!.key;
+    const keyOf = (g: Op[]) => {
+      const last = g[g.length - 1]!;
+      return 'key' in last ? last.key : last.prefix;
+    };
     groups.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
     const reasonOps: Op[] = [];
     for (const [unit, reason] of plan.unscheduled) {
