@@ -248,6 +248,20 @@ describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
     assert.deepEqual(units.filter((u) => u.machine === lost.id), [], 'the returning machine reports no units');
   });
 
+  test('an agent that crashes and restarts at once takes its machine back: nothing moves or restarts', async () => {
+    const before = identities(await c.observe(ALL));
+    const m = c.machines.find((x) => x.metadata.region === 'a')!;
+    await c.killAgent(m, 'SIGKILL');
+    // Same state dir: the new agent is the same lineage and takes over the live registration.
+    await c.startAgent(m);
+    await new Promise((r) => setTimeout(r, 1_000 + TTL * 1000));
+    const obs = await c.observe(ALL);
+    assert.equal(placementProblems(c, placements(obs)), '');
+    assert.deepEqual(identities(obs), before, 'same machines, MainPIDs, invocations and NRestarts');
+    const units = await cliJson<{ unit: string; machine: string }[]>('list-units');
+    assert.deepEqual(units.map((u) => `${u.unit} ${u.machine}`).sort(), ALL.map((u) => `${u} ${placements(obs).get(u)![0]}`).sort(), 'reports survive the restart');
+  });
+
   test('the leading engine killed: another leads and nothing restarts', async () => {
     const before = identities(await c.observe(ALL));
     const leaderId = await c.leader();
