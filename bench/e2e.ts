@@ -281,7 +281,10 @@ async function main(): Promise<void> {
   console.log(`machine: ${(await import('node:os')).cpus().length} cores, load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   for (const source of SOURCES) {
     const dir = mkdtempSync(join(tmpdir(), 'gitfleet-bench-e2e-'));
-    const c = await Cluster.start({ dir, leaseTtl: 3, source, poll: 1, env: { GITFLEET_LOG: 'warn' } });
+    const c = await Cluster.start({ dir, leaseTtl: 3, source, poll: 1, env: { GITFLEET_LOG: 'warn' } }).catch((e: Error) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    });
     try {
       const how = source === 'http' ? 'smart HTTP remote, signed webhook after each push (--poll 1 as fallback)' : 'local bare repository path (ref watch)';
       console.log(`\n== controller follows a ${how}`);
