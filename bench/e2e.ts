@@ -182,7 +182,8 @@ async function latency(c: Cluster): Promise<{ total: number[]; push: number[]; r
   try {
     for (let n = 1; n <= PUSHES; n++) {
       const before = await show(c, m, 'lat.service', 'InvocationID');
-      lastHash = (await c.store.get(`${UNIT_STATE_PREFIX}${m.id}/lat.service`))?.value ? JSON.parse((await c.store.get(`${UNIT_STATE_PREFIX}${m.id}/lat.service`))!.value).hash : '';
+      const report = await c.store.get(`${UNIT_STATE_PREFIX}${m.id}/lat.service`);
+      lastHash = report ? (JSON.parse(report.value) as UnitStateReport).hash : '';
       // The commit is made before the clock starts: it is the author's work, not the system's.
       c.source.work.commit(`probe ${n}`, { 'lat.service': latUnit(n) });
       hops = {};
