@@ -6,8 +6,11 @@
  * (`systemctl --user show` against the instance, MainPID alive in its cgroup), and the CLI's JSON
  * is compared with that.
  *
+ * The unit repo has MachineMetadata, MachineOf, Conflicts, a template with two instances, a timer
+ * and its service (paired by the engine), and a Global unit.
  * The tests run in order and build on each other: deploy, change, lose a machine, get it back,
- * lose the leading engine, lose an etcd member, push a commit that lint refuses.
+ * restart an agent at once, lose the leading engine, lose an etcd member, push a commit that lint
+ * refuses.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,14 +33,20 @@ const UNITS = {
   'sidecar.service': service('always beside bc.service', 'v1', 'MachineOf=bc.service'),
   'web@.service': service('web instance %i', 'v1', 'Conflicts=web@*.service'),
   'free.service': service('unconstrained', 'v1'),
+  // Global: on every machine whose metadata matches (agents run it from the desired root themselves).
+  'pair.service': service('every machine of region a or b', 'v1', 'Global=true\nMachineMetadata=region=a\nMachineMetadata=region=b'),
   // The engine places a timer's service with it (no MachineOf needed); the timer starts it.
   'tick.timer': '[Unit]\nDescription=fires tick.service once\n\n[Timer]\nOnActiveSec=1s\nAccuracySec=10ms\n',
   'tick.service': '[Unit]\nDescription=started by tick.timer\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n',
 };
 
-/** Long-running services: each must be active with a live MainPID on exactly one machine. */
-const SERVICES = ['pinned.service', 'bc.service', 'sidecar.service', 'web@1.service', 'web@2.service', 'free.service'];
+/** The Global unit: on every live machine of region a or b. */
+const GLOBAL = 'pair.service';
+/** Long-running services: each active with a live MainPID on exactly one machine (GLOBAL: on each of its machines). */
+const SERVICES = ['pinned.service', 'bc.service', 'sidecar.service', 'web@1.service', 'web@2.service', 'free.service', GLOBAL];
 const ALL = [...SERVICES, 'tick.timer', 'tick.service'];
+/** Units the engine places on one machine each. */
+const PLACED = ALL.filter((u) => u !== GLOBAL);
 
 // ---- oracle helpers --------------------------------------------------------------------------
 
@@ -54,14 +63,20 @@ function placements(obs: Observation, machines?: Set<string>): Map<string, strin
 }
 
 /**
- * Why this placement breaks the repo's constraints ('' when it does not): every unit on exactly
- * one machine, pinned on region a, bc on b or c, sidecar with bc, the web instances apart, tick
- * with its timer (and started by it).
+ * Why this placement (on `machines`, default all) breaks the repo's constraints ('' when it does
+ * not): every placed unit on exactly one machine, the Global unit on each machine of region a or
+ * b, pinned on region a, bc on b or c, sidecar with bc, the web instances apart, tick with its
+ * timer (and started by it).
  */
-function placementProblems(c: Cluster, place: Map<string, string[]>): string {
+function placementProblems(c: Cluster, place: Map<string, string[]>, machines?: Set<string>): string {
   const problems: string[] = [];
   const region = (id: string | undefined) => c.machines.find((m) => m.id === id)?.metadata.region;
-  for (const [unit, ms] of place) if (ms.length !== 1) problems.push(`${unit} runs on ${ms.length} machines [${ms.join(', ')}]`);
+  const globalOn = c.machines.filter((m) => (!machines || machines.has(m.id)) && ['a', 'b'].includes(m.metadata.region!)).map((m) => m.id).sort();
+  if ([...place.get(GLOBAL)!].sort().join() !== globalOn.join()) problems.push(`${GLOBAL} runs on [${place.get(GLOBAL)!.join(', ')}], not on [${globalOn.join(', ')}]`);
+  for (const unit of PLACED) {
+    const ms = place.get(unit)!;
+    if (ms.length !== 1) problems.push(`${unit} runs on ${ms.length} machines [${ms.join(', ')}]`);
+  }
   if (problems.length) return problems.join('; ');
   const on = (u: string) => place.get(u)![0]!;
   if (region(on('pinned.service')) !== 'a') problems.push(`pinned.service on region ${region(on('pinned.service'))}`);
@@ -72,12 +87,17 @@ function placementProblems(c: Cluster, place: Map<string, string[]>): string {
   return problems.join('; ');
 }
 
-/** unit -> "machine pid invocation restarts" for the long-running services (what must not change). */
+/**
+ * unit (GLOBAL: "unit on machine") -> "machine pid invocation restarts" of the long-running
+ * services on `machines` (default all): what must not change when nothing should restart.
+ */
 function identities(obs: Observation, machines?: Set<string>): Map<string, string> {
   const out = new Map<string, string>();
   for (const [machine, units] of obs) {
     if (machines && !machines.has(machine)) continue;
-    for (const [unit, o] of units) if (SERVICES.includes(unit) && running(o)) out.set(unit, `${machine} pid=${o.mainPid} inv=${o.invocation} restarts=${o.nRestarts}`);
+    for (const [unit, o] of units) {
+      if (SERVICES.includes(unit) && running(o)) out.set(unit === GLOBAL ? `${unit} on ${machine}` : unit, `${machine} pid=${o.mainPid} inv=${o.invocation} restarts=${o.nRestarts}`);
+    }
   }
   return out;
 }
@@ -149,14 +169,16 @@ async function cliJson<T>(...args: string[]): Promise<T> {
 }
 
 describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
-  test('a pushed unit repo runs every unit, once, on a machine its constraints allow', async () => {
+  test('a pushed unit repo runs every unit once on a machine its constraints allow, and the Global one on each matching machine', async () => {
     applied = await c.source.push('units', UNITS);
     const obs = await settle('every unit active where its constraints allow', 30_000, (o) => placementProblems(c, placements(o)));
     const place = placements(obs);
     for (const u of SERVICES) {
-      const o = obs.get(place.get(u)![0]!)!.get(u)!;
-      assert.ok(o.pidAlive, `${u}: MainPID ${o.mainPid} is a live process of its machine's systemd`);
-      assert.ok(environOf(o.mainPid).includes('VERSION=v1'), `${u} runs the pushed content`);
+      for (const machine of place.get(u)!) {
+        const o = obs.get(machine)!.get(u)!;
+        assert.ok(o.pidAlive, `${u}: MainPID ${o.mainPid} is a live process of ${machine}'s systemd`);
+        assert.ok(environOf(o.mainPid).includes('VERSION=v1'), `${u} on ${machine} runs the pushed content`);
+      }
     }
     assert.equal(obs.get(place.get('tick.service')![0]!)!.get('tick.service')!.sub, 'exited', 'tick.timer started tick.service (oneshot, exited)');
   });
@@ -169,20 +191,22 @@ describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
     const place = placements(obs);
     const units = await cliJson<{ unit: string; machine: string; load: string; active: string; sub: string; hash: string }[]>('list-units');
     const files = await cliJson<{ unit: string; hash: string; desiredState: string; state: string; targetMachine: string | null }[]>('list-unit-files');
-    // Every unit reported once, from the machine that runs it, in the state its systemd says.
-    assert.deepEqual(units.map((u) => u.unit).sort(), [...ALL].sort());
-    for (const u of units) {
-      assert.deepEqual([u.machine], place.get(u.unit), `list-units places ${u.unit} where it runs`);
-      const o = obs.get(u.machine)!.get(u.unit)!;
-      assert.deepEqual([u.load, u.active, u.sub], [o.load, o.active, o.sub], `list-units ${u.unit} states = systemd's`);
-    }
-    const hashes = new Map(units.map((u) => [u.unit, u.hash]));
+    // Every unit reported by exactly the machines that run it, in the states their systemd says.
     for (const u of ALL) {
-      const f = files.find((x) => x.unit === u);
-      assert.ok(f, `list-unit-files lists ${u}`);
-      assert.equal(f.targetMachine, place.get(u)![0], `list-unit-files target of ${u}`);
-      assert.equal(f.hash, hashes.get(u), `${u}: the machine runs the desired hash`);
-      assert.equal(f.desiredState, u === 'tick.service' ? 'loaded' : 'launched');
+      assert.deepEqual(units.filter((x) => x.unit === u).map((x) => x.machine).sort(), [...place.get(u)!].sort(), `list-units places ${u} where it runs`);
+    }
+    assert.equal(units.length, [...place.values()].reduce((n, ms) => n + ms.length, 0), 'nothing else is reported');
+    for (const u of units) {
+      const o = obs.get(u.machine)!.get(u.unit)!;
+      assert.deepEqual([u.load, u.active, u.sub], [o.load, o.active, o.sub], `list-units ${u.unit} on ${u.machine}: states = systemd's`);
+    }
+    for (const u of ALL) {
+      const rows = files.filter((x) => x.unit === u);
+      assert.deepEqual(rows.map((r) => r.targetMachine).sort(), [...place.get(u)!].sort(), `list-unit-files targets of ${u}`);
+      for (const r of rows) {
+        assert.equal(r.hash, units.find((x) => x.unit === u && x.machine === r.targetMachine)?.hash, `${u}: ${r.targetMachine} runs the desired hash`);
+        assert.equal(r.desiredState, u === 'tick.service' ? 'loaded' : 'launched');
+      }
     }
     const tmpl = files.find((x) => x.unit === 'web@.service');
     assert.ok(!tmpl || tmpl.targetMachine === null, 'the template itself is placed nowhere');
@@ -199,7 +223,7 @@ describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
     assert.equal(status.leader, await c.leader());
     assert.ok(c.engines.some((e) => e.id === status.leader), 'one of our engines leads');
     assert.equal(status.machines, 3);
-    assert.deepEqual(status.units, { launched: 7, loaded: 1, inactive: 0, failed: 0 });
+    assert.deepEqual(status.units, { launched: 8, loaded: 1, inactive: 0, failed: 0 });
   });
 
   test('a changed unit is replaced in place: same machine, new process with the new content, nothing else restarted', async () => {
@@ -226,12 +250,12 @@ describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
     const obs0 = await c.observe(ALL);
     const place0 = placements(obs0);
     lost = c.machines.find((m) => m.id === place0.get('bc.service')![0])!;
-    const moving = ALL.filter((u) => place0.get(u)![0] === lost.id);
+    const moving = PLACED.filter((u) => place0.get(u)![0] === lost.id);
     const others = new Set(c.machines.filter((m) => m !== lost).map((m) => m.id));
     const killedAt = Date.now();
     await c.killAgent(lost, 'SIGKILL');
     // Its systemd keeps running its units, as a cut-off machine would.
-    await settle('the lost machine\'s units active on the other machines', (TTL + 8) * 1000, (o) => placementProblems(c, placements(o, others)));
+    await settle('the lost machine\'s units active on the other machines', (TTL + 8) * 1000, (o) => placementProblems(c, placements(o, others), others));
     const took = Date.now() - killedAt;
     assert.ok(took < (TTL + 6) * 1000, `moved within TTL + 6 s (took ${took} ms)`);
     const obs = await c.observe(ALL);
@@ -243,16 +267,21 @@ describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
 
   test('the machine back (same id and state dir) stops what was moved away: every unit runs exactly once', async () => {
     const others = new Set(c.machines.filter((m) => m !== lost).map((m) => m.id));
-    const elsewhere = identities(await c.observe(ALL), others);
+    const obs0 = await c.observe(ALL);
+    const elsewhere = identities(obs0, others);
+    const globalHere = lost.metadata.region === 'b';
+    const kept = identities(obs0, new Set([lost.id])).get(`${GLOBAL} on ${lost.id}`);
+    assert.equal(Boolean(kept), globalHere, `${GLOBAL} kept running on the cut-off machine of region ${lost.metadata.region} only if it matches`);
     await c.startAgent(lost);
     const obs = await settle('no unit runs twice', 20_000, (o) => placementProblems(c, placements(o)));
     await c.waitFor('the machine registered again', async () => (await cliJson<unknown[]>('list-machines')).length === 3, 15_000);
     // Scheduling is stable: nothing moved back to the returning machine.
     const place = placements(obs);
-    for (const u of ALL) assert.ok(others.has(place.get(u)![0]!), `${u} stays where it was rescheduled`);
-    assert.deepEqual(identities(obs), elsewhere, 'nothing restarted on the other machines');
+    for (const u of PLACED) assert.ok(others.has(place.get(u)![0]!), `${u} stays where it was rescheduled`);
+    assert.deepEqual(identities(obs, others), elsewhere, 'nothing restarted on the other machines');
+    assert.equal(identities(obs, new Set([lost.id])).get(`${GLOBAL} on ${lost.id}`), kept, `${GLOBAL} on the returning machine was adopted, not restarted`);
     const units = await cliJson<{ unit: string; machine: string }[]>('list-units');
-    assert.deepEqual(units.filter((u) => u.machine === lost.id), [], 'the returning machine reports no units');
+    assert.deepEqual(units.filter((u) => u.machine === lost.id).map((u) => u.unit), globalHere ? [GLOBAL] : [], 'the returning machine reports only its Global unit');
   });
 
   test('an agent that crashes and restarts at once takes its machine back: nothing moves or restarts', async () => {
@@ -266,7 +295,7 @@ describe('a 3-machine cluster from git push to each machine\'s systemd', () => {
     assert.equal(placementProblems(c, placements(obs)), '');
     assert.deepEqual(identities(obs), before, 'same machines, MainPIDs, invocations and NRestarts');
     const units = await cliJson<{ unit: string; machine: string }[]>('list-units');
-    assert.deepEqual(units.map((u) => `${u.unit} ${u.machine}`).sort(), ALL.map((u) => `${u} ${placements(obs).get(u)![0]}`).sort(), 'reports survive the restart');
+    assert.deepEqual(units.map((u) => `${u.unit} ${u.machine}`).sort(), [...placements(obs)].flatMap(([u, ms]) => ms.map((x) => `${u} ${x}`)).sort(), 'reports survive the restart');
   });
 
   test('the leading engine killed: another leads and nothing restarts', async () => {
