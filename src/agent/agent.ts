@@ -147,7 +147,10 @@ export class Agent {
     for (let delay = 200; ; delay = Math.min(delay * 2, 5_000)) {
       if (this.stopped) return;
       try {
-        await this.register();
+        // A restart is a return too: if this machine's lease expired meanwhile, its units may run
+        // elsewhere now. Read the schedule and unload what is no longer ours BEFORE registering.
+        await this.followDesired();
+        await this.comeBack();
         break;
       } catch (e) {
         if (e instanceof AgentError) throw e;

@@ -485,6 +485,31 @@ describe('agent under faults', () => {
     await eventually('the repair made during the outage is reported', async () => (await report(admin, 'm-etcd', 'bumped.service'))?.driftRepairs === 1);
   });
 
+  test('restarted after its lease expired: the new process first unloads what was rescheduled away, then registers', async (t) => {
+    const prefix = newPrefix();
+    const admin = openStore(t, prefix);
+    const inst = await startSystemd();
+    t.after(() => stopSystemd(inst));
+    const stateDir = join(inst.dir, 'gitfleet-m-back');
+    const first = await startMachine(t, { id: 'm-back', prefix, inst, stateDir, ttl: 2 });
+    const stoppedAt = join(inst.dir, 'moved2.stopped');
+    await schedule(admin, 'm-back', 'moved2.service', `[Service]\nExecStart=/bin/sh -c "trap 'date +%%s%%3N > ${stoppedAt}; exit 0' TERM; while :; do sleep 0.05; done"\n`, 'launched');
+    await schedule(admin, 'm-back', 'stays2.service', sleepUnit(2017), 'launched');
+    await eventually('both active', async () => (await isActive(inst, 'moved2.service')) === 'active' && (await isActive(inst, 'stays2.service')) === 'active');
+    const staysPid = await mainPid(inst, 'stays2.service');
+    await first.agent.stop(); // leave: units keep running, the lease runs out
+    await eventually('machine record expired', async () => (await admin.get(machineKey('m-back'))) === null, 10_000);
+    await admin.delete(scheduleKey('m-back', 'moved2.service')); // the engine moved it away
+
+    const second = await startMachine(t, { id: 'm-back', prefix, inst, stateDir, ttl: 2 });
+    await second.agent.idle();
+    const again = JSON.parse((await admin.get(machineKey('m-back')))!.value) as MachineRecord;
+    assert.equal(await isActive(inst, 'moved2.service'), 'inactive');
+    const stopMs = Number(readFileSync(stoppedAt, 'utf8').trim());
+    assert.ok(stopMs <= Date.parse(again.startedAt), `stopped at ${stopMs}, registered at ${Date.parse(again.startedAt)}`);
+    assert.equal(await mainPid(inst, 'stays2.service'), staysPid);
+  });
+
   test('lease expired while cut off: on return it first unloads what was rescheduled away, then registers again', async (t) => {
     const prefix = newPrefix();
     const admin = openStore(t, prefix);
