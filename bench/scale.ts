@@ -29,7 +29,7 @@ import { Agent } from '../src/agent/agent.js';
 import { loadCommit } from '../src/controller/load.js';
 import type { Logger } from '../src/log.js';
 import { EtcdStore } from '../src/store/etcd.js';
-import { SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit, type UnitStateReport } from '../src/store/keys.js';
+import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit, type UnitStateReport } from '../src/store/keys.js';
 import { startEtcd } from '../test/support/etcd.js';
 import { CountingStore, delta, fmtWrites, type WriteCounts } from './sim/counting-store.js';
 import { SimulatedSystemd } from './sim/fake-systemd.js';
@@ -149,6 +149,7 @@ class Observer {
   okUnits = 0;
   firstReportAt = 0;
   allScheduledAt = 0;
+  rootFlipAt = 0;
   private target: { expected: Map<string, string>; resolve: (at: number) => void } | null = null;
 
   constructor(private expected: Map<string, string>) {}
@@ -196,6 +197,7 @@ class Observer {
     this.scheduleTxns.clear();
     this.allScheduledAt = 0;
     this.firstReportAt = 0;
+    this.rootFlipAt = 0;
     return new Promise((resolve) => {
       this.target = { expected, resolve };
       this.check();
@@ -271,6 +273,7 @@ async function main(): Promise<void> {
     // Watch what the cluster reports.
     const observer = new Observer(expected1);
     const sw = await observerStore.watch(SCHEDULE_PREFIX, undefined, { onEvents: (e) => observer.onSchedule(e) });
+    const rw = await observerStore.watch(DESIRED_ROOT, undefined, { onEvents: () => (observer.rootFlipAt ||= wall()) });
     const stw = await observerStore.watch(UNIT_STATE_PREFIX, undefined, { onEvents: (e) => observer.onState(e) });
 
     // ---- phase 1: the 10,000-unit commit lands --------------------------------------------------
@@ -301,7 +304,7 @@ async function main(): Promise<void> {
     const lastWrite = writing.at(-1);
 
     console.log(`phase 1: commit of ${NU} units lands (t0 = git update-ref of the followed branch)`);
-    console.log(`  controller: read starts +${s(loadMsg.at - t0)}, applied +${s(applied.at - t0)} (${applied.kind})`);
+    console.log(`  controller: read starts +${s(loadMsg.at - t0)}, desired/root flipped +${s(observer.rootFlipAt - t0)}, pass done (garbage collected) +${s(applied.at - t0)} (${applied.kind})`);
     console.log(`  engine:     ${enginePasses.length} passes, ${writing.length} wrote; schedule complete +${s(observer.allScheduledAt - t0)}` +
       (lastWrite ? ` (last writing pass: read ${Math.round(lastWrite.readMs)} ms, plan ${Math.round(lastWrite.planMs)} ms, write ${Math.round(lastWrite.writeMs)} ms)` : ''));
     const txnsPerMachine = [...observer.scheduleTxns.values()].map((r) => r.size);
@@ -348,13 +351,14 @@ async function main(): Promise<void> {
     const changedAt = await changed;
     const applied2 = await controller.wait((m) => m.type === 'outcome' && m.commit === c2);
     const rescheduledAt = observer.allScheduledAt;
+    const flipped2 = observer.rootFlipAt;
     await Promise.all(agents.map((a) => a.idle()));
     await new Promise((r) => setTimeout(r, 500));
     const c2r = await controller.report();
     const e2r = await engine.report();
     const a3 = sumWrites();
     console.log(`phase 2: a commit that changes 1 unit (${edit.name})`);
-    console.log(`  controller applied +${s(applied2.at - t1)}, schedule entry rewritten +${s(rescheduledAt - t1)}, new hash reported active +${s(changedAt - t1)}`);
+    console.log(`  desired/root flipped +${s(flipped2 - t1)} (controller pass done +${s(applied2.at - t1)}), schedule entry rewritten +${s(rescheduledAt - t1)}, new hash reported active +${s(changedAt - t1)}`);
     console.log(`  agent passes: ${agents.reduce((n, a) => n + a.passes, 0) - passes2} (every agent follows desired/root for Global units)`);
     console.log(`    controller ${fmtWrites(delta(c1w.writes, c2r.writes))}`);
     console.log(`    engine     ${fmtWrites(delta(e1w.writes, e2r.writes))}`);
@@ -369,7 +373,7 @@ async function main(): Promise<void> {
     console.log(`  agent warnings ${alog.warns}, errors ${alog.errors}${alog.samples.length ? ':' : ''}`);
     for (const x of alog.samples) console.log(`    ${x}`);
     console.log(`  loadavg at end: ${load()}`);
-    await Promise.all([sw.close(), stw.close()]);
+    await Promise.all([sw.close(), stw.close(), rw.close()]);
   } finally {
     await Promise.all(agents.map((a) => a.stop().catch(() => {})));
     await Promise.all(agentStores.map((x) => x.close().catch(() => {})));
