@@ -322,12 +322,15 @@ export class Agent {
   }
 
   private rootEvents(events: WatchEvent[]): void {
+    const before = JSON.stringify(this.root?.global ?? []);
     for (const { type, kv } of events) {
       if (kv.key !== DESIRED_ROOT || kv.modRevision <= this.rootRev) continue;
       this.rootRev = kv.modRevision;
       this.root = type === 'delete' ? null : parseJson<DesiredRoot>(kv.value);
     }
-    this.loop.trigger('desired root changed');
+    // The root matters to an agent only for Global units; the engine's schedule carries the rest.
+    // (A commit that leaves Global units alone costs 1,000 agents no pass at all.)
+    if (JSON.stringify(this.root?.global ?? []) !== before) this.loop.trigger('Global units changed');
   }
 
   /** Units for this machine: its schedule, plus Global units whose MachineMetadata matches. */

@@ -25,6 +25,11 @@ export interface ApplyOptions {
    * The controller answers with git ancestry (no force-push unless allowed).
    */
   mayReplace?: (applied: string, candidate: string) => Promise<boolean>;
+  /**
+   * Shards by hash, kept across passes by a long-running controller: shards are immutable, so the
+   * ones it wrote (or read) last time need no reading again. Pruned to the two roots in use.
+   */
+  shardCache?: Map<string, DesiredShard['units']>;
 }
 
 export type ApplyOutcome =
@@ -46,11 +51,19 @@ export async function readStatus(store: Store): Promise<ControllerStatus> {
   return kv ? (JSON.parse(kv.value) as ControllerStatus) : { applied: null, refused: null };
 }
 
-/** Read every unit of a root (shards fetched by key; they are immutable). */
-export async function readDesiredEntries(store: Store, root: DesiredRoot): Promise<DesiredShard['units']> {
+/** Read every unit of a root (shards fetched by key; they are immutable, so `cache` never goes stale). */
+export async function readDesiredEntries(store: Store, root: DesiredRoot, cache?: Map<string, DesiredShard['units']>): Promise<DesiredShard['units']> {
   const out: DesiredShard['units'] = [];
-  const shards = await Promise.all(Object.values(root.shards).map((h) => store.get(shardKey(h))));
-  for (const kv of shards) if (kv) out.push(...(JSON.parse(kv.value) as DesiredShard).units);
+  await Promise.all(Object.values(root.shards).map(async (h) => {
+    let units = cache?.get(h);
+    if (!units) {
+      const kv = await store.get(shardKey(h));
+      if (!kv) return;
+      units = (JSON.parse(kv.value) as DesiredShard).units;
+      cache?.set(h, units);
+    }
+    out.push(...units);
+  }));
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
@@ -90,8 +103,9 @@ export async function applyDesired(store: Store, desired: DesiredState, opts: Ap
 
     // 1. What the store lacks: shards not in the current root, bodies not referenced by it.
     const haveShards = new Set(current ? Object.values(current.shards) : []);
-    const haveBodies = new Set<string>();
-    if (current) for (const e of await readDesiredEntries(store, current)) haveBodies.add(e.hash);
+    const cache = opts.shardCache ?? new Map<string, DesiredShard['units']>();
+    const currentEntries = current ? await readDesiredEntries(store, current, cache) : [];
+    const haveBodies = new Set(currentEntries.map((e) => e.hash));
     const ops: Op[] = [];
     for (const [hash, text] of layout.bodies) if (!haveBodies.has(hash)) ops.push({ op: 'put', key: bodyKey(hash), value: text });
     for (const s of layout.shards.values()) if (!haveShards.has(s.hash)) ops.push({ op: 'put', key: shardKey(s.hash), value: s.json });
@@ -111,19 +125,20 @@ export async function applyDesired(store: Store, desired: DesiredState, opts: Ap
     }
 
     // 3. Garbage: keep what the new and the previous root reference.
-    const removed = await collectGarbage(store, next, current, layout.bodies);
+    const removed = await collectGarbage(store, next, current ? Object.values(current.shards) : [], haveBodies, layout.bodies);
+    for (const s of layout.shards.values()) cache.set(s.hash, JSON.parse(s.json).units);
+    const inUse = new Set([...Object.values(next.shards), ...haveShards]);
+    for (const h of cache.keys()) if (!inUse.has(h)) cache.delete(h);
     return { result: 'applied', commit: desired.commit, writes: ops.length + 2 + removed, previous: current?.commit ?? null };
   }
 }
 
-async function collectGarbage(store: Store, next: DesiredRoot, previous: DesiredRoot | null, nextBodies: Map<string, string>): Promise<number> {
-  const keepShards = new Set([...Object.values(next.shards), ...(previous ? Object.values(previous.shards) : [])]);
-  const keepBodies = new Set(nextBodies.keys());
-  if (previous) for (const e of await readDesiredEntries(store, previous)) keepBodies.add(e.hash);
+async function collectGarbage(store: Store, next: DesiredRoot, previousShards: string[], previousBodies: Set<string>, nextBodies: Map<string, string>): Promise<number> {
+  const keepShards = new Set([...Object.values(next.shards), ...previousShards]);
+  const keepBodies = new Set([...nextBodies.keys(), ...previousBodies]);
   const ops: Op[] = [];
-  const shardKeys = await store.range(SHARDS_PREFIX, { keysOnly: true });
+  const [shardKeys, bodyKeys] = await Promise.all([store.range(SHARDS_PREFIX, { keysOnly: true }), store.range(BODIES_PREFIX, { keysOnly: true })]);
   for (const kv of shardKeys.kvs) if (!keepShards.has(kv.key.slice(SHARD_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
-  const bodyKeys = await store.range(BODIES_PREFIX, { keysOnly: true });
   for (const kv of bodyKeys.kvs) if (!keepBodies.has(kv.key.slice(BODY_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
   await writeBatched(store, ops);
   return ops.length;

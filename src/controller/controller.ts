@@ -12,6 +12,7 @@ import type { Logger } from '../log.js';
 import type { DesiredState } from '../spec/types.js';
 import { descendsFrom, fetchRemote, headBranch, locateRepo, resolveBranch, type RepoLocation } from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
+import type { DesiredEntry } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { applyDesired, readRoot, recordRefusal, type ApplyOutcome } from './apply.js';
@@ -55,6 +56,8 @@ export class Controller extends EventEmitter {
   /** The last commit this controller fully handled (applied or refused), to skip re-reading it. */
   private handled: string | null = null;
   private fetchWanted = true;
+  /** Immutable shards this controller wrote or read: not read again on the next commit. */
+  private readonly shardCache = new Map<string, DesiredEntry[]>();
   lastOutcome: PassOutcome | null = null;
 
   constructor(private readonly opts: ControllerOptions) {
@@ -158,6 +161,7 @@ export class Controller extends EventEmitter {
       out = { kind: 'refused', commit, reason, diagnostics: errors };
     } else {
       const r: ApplyOutcome = await applyDesired(store, desired, {
+        shardCache: this.shardCache,
         mayReplace: this.opts.allowForcePush ? async () => true : (applied, candidate) => descendsFrom(this.loc.gitdir, candidate, applied),
       });
       if (r.result === 'superseded') {
