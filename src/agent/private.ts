@@ -425,20 +425,22 @@ function readProcs(dir: string): number[] {
   return out;
 }
 
+/** SIGKILL every process now in the cgroups; false when they were empty. */
+function killCgroupRound(dirs: readonly string[]): boolean {
+  const pids = [...new Set(dirs.flatMap(readProcs))];
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids.length > 0;
+}
+
 /** SIGKILL every process left in the cgroups (units systemd did not stop) and wait briefly. */
 async function killCgroupProcesses(dirs: string[]): Promise<void> {
-  for (let round = 0; round < 50; round++) {
-    const pids = [...new Set(dirs.flatMap(readProcs))];
-    if (pids.length === 0) return;
-    for (const p of pids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
-    await sleep(20);
-  }
+  for (let round = 0; round < 50 && killCgroupRound(dirs); round++) await sleep(20);
 }
 
 /**
@@ -470,16 +472,7 @@ export function removeCgroups(dirs: readonly string[], parents: readonly string[
 
 /** Synchronously SIGKILL every process in these cgroups (for 'exit' handlers). */
 export function killCgroupProcessesSync(dirs: readonly string[]): void {
-  for (let round = 0; round < 100; round++) {
-    const pids = [...new Set(dirs.flatMap(readProcs))];
-    if (pids.length === 0) return;
-    for (const p of pids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+  for (let round = 0; round < 100 && killCgroupRound(dirs); round++) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
   }
 }
