@@ -7,6 +7,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { EtcdStore } from '../../src/store/etcd.js';
+import { machineKey } from '../../src/store/keys.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { tempDir, TestRepo } from '../support/git.js';
 
@@ -152,6 +154,31 @@ describe('cluster commands against a real etcd', () => {
     const s2 = await gitfleet(['status', ...e]);
     assert.equal(s2.code, 1);
     assert.match(s2.stdout, /refused/);
+  });
+
+  test('plan --etcd says where the engine would place what the commit adds, on the live machines', async () => {
+    const prefix = '/plancheck';
+    const store = new EtcdStore({ endpoints: etcd.endpoints, prefix });
+    try {
+      const m = (id: string, region: string) => JSON.stringify({ id, address: '10.0.0.1', metadata: { region }, version: 'test', startedAt: new Date().toISOString() });
+      await store.put(machineKey('aaaaaaaa1111'), m('aaaaaaaa1111', 'us'));
+      await store.put(machineKey('bbbbbbbb2222'), m('bbbbbbbb2222', 'eu'));
+    } finally {
+      await store.close();
+    }
+    const repo = TestRepo.init(tmp.dir, 'placerepo');
+    repo.commit('one', { 'a.service': '[Service]\nExecStart=/bin/sleep infinity\n' });
+    repo.commit('two', {
+      'eu.service': '[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nMachineMetadata=region=eu\n',
+      'mars.service': '[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nMachineMetadata=region=mars\n',
+    });
+    const r = await gitfleet(['plan', '--repo', repo.dir, '--format', 'json', '--etcd', etcd.endpoints.join(','), '--prefix', prefix]);
+    assert.equal(r.code, 0, r.stderr);
+    const placement = JSON.parse(r.stdout).placement as { unit: string; machine: string | null; reason: string }[];
+    assert.deepEqual(placement.map((p) => [p.unit, p.machine]), [['eu.service', 'bbbbbbbb2222'], ['mars.service', null]]);
+    assert.match(placement[1]!.reason, /region=mars/);
+    const text = await gitfleet(['plan', '--repo', repo.dir, '--etcd', etcd.endpoints.join(','), '--prefix', prefix]);
+    assert.match(text.stdout, /eu\.service -> bbbbbbbb/);
   });
 
   test('an unreachable etcd is one clear line and exit 1; a malformed --etcd is a usage error', async () => {
