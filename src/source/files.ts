@@ -9,6 +9,8 @@
  *   SRC03 E a unit file or fleet.yaml over 1 MiB
  *   SRC04 E a binary unit file (contains NUL bytes)
  *   SYN04 E a unit file that is not valid UTF-8 (systemd refuses to load it)
+ *   SRC07 E a drop-in (`foo.service.d/*.conf`): gitfleet deploys whole unit files, so the drop-in
+ *           would silently not reach any machine; its settings belong in the unit file
  */
 import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
@@ -23,6 +25,18 @@ const UNIT_SUFFIX = new RegExp(`\\.(${UNIT_TYPES.join('|')})$`);
 /** True for names that are read as unit files: by suffix only (name validity is the linter's NAM01). */
 export function hasUnitSuffix(name: string): boolean {
   return UNIT_SUFFIX.test(name);
+}
+
+const DROP_IN = new RegExp(`(^|/)([^/]+\\.(${UNIT_TYPES.join('|')}))\\.d/[^/]+\\.conf$`);
+
+/**
+ * A drop-in would change a unit on a host, but gitfleet deploys whole unit files: refuse it with a
+ * clear message instead of deploying the unit without it.
+ */
+export function dropInDiag(path: string): Diagnostic | null {
+  const m = DROP_IN.exec(path);
+  if (!m) return null;
+  return refusedDiag(path, 'SRC07', `drop-in for ${m[2]}: gitfleet deploys whole unit files and does not apply drop-ins; move these settings into ${m[2]} itself`);
 }
 
 /** What a reader returns for one directory tree of a commit or of the file system. */

@@ -9,7 +9,7 @@ import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../spec/types.js';
 import type { RepoSnapshot } from '../spec/repo.js';
 import { FLEET_YAML, defaultFleetSpec, parseFleetYaml } from '../spec/fleetyaml.js';
-import { MAX_REPO_FILE_BYTES, byPath, checkContent, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
+import { MAX_REPO_FILE_BYTES, byPath, checkContent, dropInDiag, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
 
 /** Directories never descended into. */
 const SKIP_DIRS = new Set(['.git', 'node_modules']);
@@ -47,6 +47,10 @@ export function readDirFiles(root: string, subPath = ''): ReadFilesResult {
     for (const e of entries) {
       const path = rel ? posix.join(rel, e.name) : e.name;
       const unitLike = hasUnitSuffix(e.name);
+      if (!unitLike && !e.isDirectory()) {
+        const d = dropInDiag(path);
+        if (d) out.diagnostics.push(d);
+      }
       if (e.isDirectory()) {
         if (!SKIP_DIRS.has(e.name)) queue.push(path);
       } else if (e.isSymbolicLink()) {

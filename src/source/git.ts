@@ -15,7 +15,7 @@ import type { RepoSnapshot } from '../spec/repo.js';
 import { desiredFromSnapshot, type DesiredResult } from '../spec/desired.js';
 import { readSessionFs } from './gitfs.js';
 import { PackBlobs } from './packblobs.js';
-import { MAX_REPO_FILE_BYTES, byPath, checkContent, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
+import { MAX_REPO_FILE_BYTES, byPath, checkContent, dropInDiag, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
 
 /** isomorphic-git's object cache: one per repository, shared by every call. */
 export type GitCache = object;
@@ -269,6 +269,10 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
           out.rejected.push(path);
         }
       } else if (unitLike) blobs.push({ path, name: e.path, oid: e.oid });
+      if (!unitLike && e.mode !== MODE_TREE) {
+        const d = dropInDiag(path);
+        if (d) out.diagnostics.push(d);
+      }
     }
   }
   // A few reads in flight overlap isomorphic-git's file system waits with inflating.

@@ -97,3 +97,15 @@ test('a symlinked fleet.yaml refuses the directory (SRC01), a missing unit direc
 test('--path outside the directory is refused with a message naming it', () => {
   assert.throws(() => readDirSnapshot(tmp.dir, { path: '../etc' }), /--path '..\/etc' must be a relative path inside the repository/);
 });
+
+test('a drop-in (foo.service.d/*.conf) is refused, not silently left behind', () => {
+  const root = tree('dropin', {
+    'a.service': svc('a'),
+    'a.service.d/override.conf': '[Service]\nEnvironment=X=1\n',
+    'notes.d/readme.conf': 'not a drop-in',
+  });
+  const r = desiredFromSnapshot(readDirSnapshot(root), 'worktree');
+  assert.equal(r.desired, null);
+  assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.rule, d.file]), [['SRC07', 'a.service.d/override.conf']]);
+  assert.match(r.diagnostics.find((d) => d.rule === 'SRC07')!.message, /move these settings into a\.service/);
+});

@@ -91,7 +91,8 @@ describe('reading a commit', () => {
       'other/c.service': svc('c'),
     });
     const r = await readCommitFiles(repo.dir, sha, 'units', {});
-    assert.deepEqual(r.diagnostics, []);
+    // The drop-in is not read as a unit; it is refused by name (SRC07), never silently left behind.
+    assert.deepEqual(r.diagnostics.map((d) => [d.rule, d.file]), [['SRC07', 'units/a.service.d/override.conf']]);
     assert.deepEqual(r.files.map((f) => [f.path, f.name]), [['units/a.service', 'a.service'], ['units/web/b.socket', 'b.socket']]);
     assert.equal(new TextDecoder().decode(r.files[0]!.content), svc('a'));
   });
@@ -236,4 +237,12 @@ describe('a repository served over smart HTTP', () => {
     assert.equal(await isDescendant(dir, head2, head1), true);
     assert.ok(server.requests.some((r) => r.endsWith('/git-receive-pack')), 'the push went through the server');
   });
+});
+
+test('a committed drop-in is refused: the commit yields no desired state', async () => {
+  const repo = TestRepo.init(tmp.dir, 'dropin');
+  const sha = repo.commit('with a drop-in', { 'web@.service': svc('w'), 'web@.service.d/10-env.conf': '[Service]\nEnvironment=X=1\n', 'b.service': svc('b') });
+  const r = await loadCommitDesired(repo.dir, sha);
+  assert.equal(r.desired, null);
+  assert.ok(r.diagnostics.some((d) => d.rule === 'SRC07' && d.file === 'web@.service.d/10-env.conf' && d.severity === 'error'), JSON.stringify(r.diagnostics));
 });
