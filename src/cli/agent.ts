@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
 import { connectSystemd, type SystemdKind } from '../agent/connect.js';
 import { createLogger } from '../log.js';
+import { machineKey, type MachineRecord } from '../store/keys.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
 import { CliError, UsageError } from './errors.js';
 import { untilSignal } from './signals.js';
@@ -78,7 +79,14 @@ export async function run(flags: AgentFlags): Promise<number> {
   try {
     host = await connectSystemd(flags.systemd, stateDir, `agent-${machineId.slice(0, 12)}`, (m) => log.warn(m));
   } catch (e) {
+    // The likeliest reason a private instance cannot start: another agent with this machine id
+    // runs on this host and owns it. Say that, rather than what the cgroup said.
+    const live = await store.get(machineKey(machineId)).catch(() => null);
     await store.close();
+    if (live && flags.systemd === 'private') {
+      const other = JSON.parse(live.value) as Partial<MachineRecord>;
+      throw new CliError(`machine id ${machineId} is already registered by a live agent${other.address ? ` at ${other.address}` : ''}${other.startedAt ? ` (started ${other.startedAt})` : ''}; give each agent its own --machine-id`);
+    }
     throw new CliError(`cannot reach ${flags.systemd} systemd: ${(e as Error).message}`);
   }
   log.info('driving systemd', { which: host.description });

@@ -181,6 +181,31 @@ describe('cluster commands against a real etcd', () => {
     assert.match(text.stdout, /eu\.service -> bbbbbbbb/);
   });
 
+  test('a second agent with a live machine id is refused with a message about the id', { timeout: 60_000 }, async () => {
+    const e = ['--etcd', etcd.endpoints.join(','), '--prefix', '/dupcheck'];
+    const first = spawn(process.execPath, ['--import', 'tsx', CLI, 'agent', '--systemd', 'private', '--machine-id', 'dup-machine', '--state-dir', join(tmp.dir, 'agent-a'), '--on-exit', 'stop', ...e], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let firstErr = '';
+    first.stderr!.on('data', (d) => (firstErr += d));
+    const firstExit = new Promise<number | null>((r) => first.once('exit', (c) => r(c)));
+    process.once('exit', () => first.exitCode === null && first.kill('SIGKILL'));
+    try {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const m = await gitfleet(['list-machines', '--format', 'json', ...e]);
+        if (m.code === 0 && JSON.parse(m.stdout).some((x: { machine: string }) => x.machine === 'dup-machine')) break;
+        if (Date.now() > deadline || first.exitCode !== null) throw new Error(`first agent never registered:\n${firstErr}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const second = await gitfleet(['agent', '--systemd', 'private', '--machine-id', 'dup-machine', '--state-dir', join(tmp.dir, 'agent-b'), ...e]);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, /machine id dup-machine is already registered by a live agent/);
+      noStack(second.stderr);
+    } finally {
+      first.kill('SIGTERM');
+      assert.equal(await firstExit, 0, firstErr);
+    }
+  });
+
   test('an unreachable etcd is one clear line and exit 1; a malformed --etcd is a usage error', async () => {
     const down = await gitfleet(['status', '--etcd', 'http://127.0.0.1:1']);
     assert.equal(down.code, 1);
