@@ -359,7 +359,7 @@ async function main(): Promise<void> {
     const a3 = sumWrites();
     console.log(`phase 2: a commit that changes 1 unit (${edit.name})`);
     console.log(`  desired/root flipped +${s(flipped2 - t1)} (controller pass done +${s(applied2.at - t1)}), schedule entry rewritten +${s(rescheduledAt - t1)}, new hash reported active +${s(changedAt - t1)}`);
-    console.log(`  agent passes: ${agents.reduce((n, a) => n + a.passes, 0) - passes2} (every agent follows desired/root for Global units)`);
+    console.log(`  agent passes: ${agents.reduce((n, a) => n + a.passes, 0) - passes2} (only the machine that runs the unit: agents pass on a root change only when Global units change)`);
     console.log(`    controller ${fmtWrites(delta(c1w.writes, c2r.writes))}`);
     console.log(`    engine     ${fmtWrites(delta(e1w.writes, e2r.writes))}`);
     console.log(`    agents     ${fmtWrites(delta(a2, a3))}`);
