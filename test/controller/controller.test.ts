@@ -301,7 +301,31 @@ describe('controller over smart HTTP', () => {
     await server?.stop();
   });
 
-  test('polls a remote, and a signed webhook triggers a fetch at once (a bad signature does nothing)', async () => {
+  test('polls a remote: a push is applied within the poll interval, without any webhook', async () => {
+    mkdirSync(join(tmp.dir, 'srv'), { recursive: true });
+    const work = TestRepo.init(tmp.dir, 'poll-work');
+    work.commit('initial', { 'a.service': unit('a') });
+    work.cloneBare(join(tmp.dir, 'srv'), 'polled.git');
+    git(join(tmp.dir, 'srv', 'polled.git'), ['config', 'http.receivepack', 'true']);
+    work.git('remote', 'add', 'origin', `${server.url}/polled.git`);
+    const store = newStore();
+    const c = controllerFor(store, `${server.url}/polled.git`, { pollSeconds: 1 });
+    await c.start();
+    try {
+      await c.idle();
+      assert.deepEqual(await unitNames(store), ['a.service']);
+      work.commit('add b', { 'b.service': unit('b') });
+      await gitAsync(work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+      const t0 = Date.now();
+      await nextOutcome(c, (o) => o.kind === 'applied' && o.commit === work.head(), 5_000);
+      assert.ok(Date.now() - t0 < 3_000, `applied ${Date.now() - t0} ms after the push with --poll 1`);
+      assert.deepEqual(await unitNames(store), ['a.service', 'b.service']);
+    } finally {
+      await c.stop();
+    }
+  });
+
+  test('fetches a remote at start, and a signed webhook triggers a fetch at once (a bad signature does nothing)', async () => {
     mkdirSync(join(tmp.dir, 'srv'), { recursive: true });
     const work = TestRepo.init(tmp.dir, 'http-work');
     work.commit('initial', { 'a.service': unit('a') });
