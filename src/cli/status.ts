@@ -52,7 +52,8 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
   if (unit === undefined) {
     const s = summarize(view);
     writeOut(flags.format === 'json' ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, view, color));
-    return s.refused && (!s.applied || s.refused.at > s.applied.at) ? 1 : 0;
+    // A refusal is on record only while the branch head is refused (a newer applied commit clears it).
+    return s.refused ? 1 : 0;
   }
   const desired = view.units.find((u) => u.name === unit);
   const reports = view.reports.filter((r) => r.unit === unit);
