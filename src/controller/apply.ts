@@ -145,6 +145,24 @@ async function collectGarbage(store: Store, next: DesiredRoot, previousShards: s
 }
 
 /**
+ * The branch head is the applied commit again (e.g. reset back to it): a refusal on record no
+ * longer describes the branch. Writes only when there is one to clear.
+ */
+export async function clearRefusal(store: Store): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const kv = await store.get(CONTROLLER_STATUS);
+    if (!kv) return false;
+    const status = JSON.parse(kv.value) as ControllerStatus;
+    if (!status.refused) return false;
+    const r = await store.txn([{ key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: kv.modRevision }], [
+      { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify({ applied: status.applied, refused: null }) },
+    ]);
+    if (r.succeeded) return true;
+  }
+  throw new Error('controller status changed under the controller five times in a row');
+}
+
+/**
  * Record that a commit was refused (lint errors, invalid fleet.yaml, empty, force-push). Changes
  * nothing else; refusing the same commit again for the same reason writes nothing.
  */

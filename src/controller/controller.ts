@@ -15,7 +15,7 @@ import { watchRefs, type RefWatch } from '../source/refwatch.js';
 import type { DesiredEntry } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
-import { applyDesired, readRoot, recordRefusal, type ApplyOutcome } from './apply.js';
+import { applyDesired, clearRefusal, readRoot, recordRefusal, type ApplyOutcome } from './apply.js';
 import { startWebhook, type WebhookServer } from './webhook.js';
 
 /** Reads one commit into a desired state (or the diagnostics that refuse it). */
@@ -171,6 +171,8 @@ export class Controller extends EventEmitter {
       } else if (r.result === 'applied') {
         out = { kind: 'applied', commit, writes: r.writes };
       } else {
+        // Already applied (e.g. the branch was reset back to it): an old refusal is history.
+        await clearRefusal(store);
         out = { kind: 'unchanged', commit };
       }
     }

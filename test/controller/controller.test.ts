@@ -161,7 +161,12 @@ describe('controller', () => {
     const c2 = controllerFor(store, bare);
     assert.equal((await c2.pass()).kind, 'refused');
     assert.equal(store.stats().txns - s0.txns, 0);
-    // A fixed commit applies and clears the refusal.
+    // The branch reset back to the applied commit: the refusal no longer describes it.
+    work.git('reset', '-q', '--hard', 'HEAD~1');
+    work.git('push', '-q', '--force', 'origin', 'HEAD:main');
+    assert.equal((await c.pass()).kind, 'unchanged');
+    assert.equal((await readStatus(store)).refused, null);
+    // A fixed commit applies (and would clear a refusal too).
     work.commit('fix it', { 'a.service': unit('fixed') });
     push();
     assert.equal((await c.pass()).kind, 'applied');
