@@ -35,9 +35,9 @@ export function normalizeConstraints(c: FleetConstraints): FleetConstraints {
   return out;
 }
 
-export function toEntry(u: { name: string; hash: string; state: DesiredEntry['state']; constraints: FleetConstraints; triggers?: string }): DesiredEntry {
+export function toEntry(u: Pick<DesiredEntry, 'name' | 'hash' | 'state' | 'constraints' | 'triggers'>): DesiredEntry {
   const e: DesiredEntry = { name: u.name, hash: u.hash, state: u.state, constraints: normalizeConstraints(u.constraints) };
-  if (u.triggers) (e as DesiredEntry & { triggers?: string }).triggers = u.triggers;
+  if (u.triggers) e.triggers = u.triggers;
   return e;
 }
 

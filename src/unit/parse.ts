@@ -25,8 +25,6 @@ import type { ParsedUnit, UnitOption, UnitSection } from './types.js';
 /** systemd's LONG_LINE_MAX: 1 MiB, in bytes. */
 export const LONG_LINE_MAX = 1024 * 1024;
 
-const BOM = '\uFEFF';
-
 /** systemd's EOL rule as a regex: one of \r \n, optionally the other, optionally a NUL; or a NUL. */
 const EOL_RE = /(?:\r\n?|\n\r?)\0?|\0/;
 

@@ -317,7 +317,7 @@ describe('agent', () => {
   test('a unit that keeps failing is restarted with backoff, not in a tight loop', async (t) => {
     const prefix = newPrefix();
     const admin = openStore(t, prefix);
-    const m = await startMachine(t, { id: 'm-crash', prefix });
+    await startMachine(t, { id: 'm-crash', prefix });
     await schedule(admin, 'm-crash', 'crash.service', '[Service]\nExecStart=/bin/false\n', 'launched');
     await eventually('a first drift repair', async () => ((await report(admin, 'm-crash', 'crash.service'))?.driftRepairs ?? 0) >= 1);
     await new Promise((r) => setTimeout(r, 1_500));
