@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyDesired, readDesiredEntries, readRoot, readStatus } from '../../src/controller/apply.js';
+import { readDesiredEntries, readRoot, readStatus } from '../../src/controller/apply.js';
 import { Controller, type PassOutcome } from '../../src/controller/controller.js';
 import { loadCommit } from '../../src/controller/load.js';
 import { silentLogger } from '../../src/log.js';
@@ -306,15 +306,23 @@ describe('controller over smart HTTP', () => {
     await server?.stop();
   });
 
-  test('polls a remote: a push is applied within the poll interval, without any webhook', async () => {
-    mkdirSync(join(tmp.dir, 'srv'), { recursive: true });
-    const work = TestRepo.init(tmp.dir, 'poll-work');
+  /** A work tree with one commit, pushing to `<name>.git` served over smart HTTP. */
+  function servedRepo(name: string): { work: TestRepo; url: string } {
+    const srv = join(tmp.dir, 'srv');
+    mkdirSync(srv, { recursive: true });
+    const work = TestRepo.init(tmp.dir, `${name}-work`);
     work.commit('initial', { 'a.service': unit('a') });
-    work.cloneBare(join(tmp.dir, 'srv'), 'polled.git');
-    git(join(tmp.dir, 'srv', 'polled.git'), ['config', 'http.receivepack', 'true']);
-    work.git('remote', 'add', 'origin', `${server.url}/polled.git`);
+    work.cloneBare(srv, `${name}.git`);
+    git(join(srv, `${name}.git`), ['config', 'http.receivepack', 'true']);
+    const url = `${server.url}/${name}.git`;
+    work.git('remote', 'add', 'origin', url);
+    return { work, url };
+  }
+
+  test('polls a remote: a push is applied within the poll interval, without any webhook', async () => {
+    const { work, url } = servedRepo('polled');
     const store = newStore();
-    const c = controllerFor(store, `${server.url}/polled.git`, { pollSeconds: 1 });
+    const c = controllerFor(store, url, { pollSeconds: 1 });
     await c.start();
     try {
       await c.idle();
@@ -331,15 +339,10 @@ describe('controller over smart HTTP', () => {
   });
 
   test('fetches a remote at start, and a signed webhook triggers a fetch at once (a bad signature does nothing)', async () => {
-    mkdirSync(join(tmp.dir, 'srv'), { recursive: true });
-    const work = TestRepo.init(tmp.dir, 'http-work');
-    work.commit('initial', { 'a.service': unit('a') });
-    work.cloneBare(join(tmp.dir, 'srv'), 'units.git');
-    git(join(tmp.dir, 'srv', 'units.git'), ['config', 'http.receivepack', 'true']);
-    work.git('remote', 'add', 'origin', `${server.url}/units.git`);
+    const { work, url } = servedRepo('units');
     const store = newStore();
     const secret = 'hook-secret';
-    const c = controllerFor(store, `${server.url}/units.git`, { pollSeconds: 0, listen: '127.0.0.1:0', webhookSecret: secret });
+    const c = controllerFor(store, url, { pollSeconds: 0, listen: '127.0.0.1:0', webhookSecret: secret });
     await c.start();
     try {
       await c.idle();
