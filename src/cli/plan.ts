@@ -7,8 +7,8 @@
 import { toEntry } from '../controller/layout.js';
 import { planSchedule } from '../engine/plan.js';
 import { useColor } from '../render/color.js';
-import { readCommitSnapshot, GitSourceError } from '../source/git.js';
-import { desiredFromSnapshot } from '../spec/desired.js';
+import { GitSourceError } from '../source/git.js';
+import type { DesiredState } from '../spec/types.js';
 import { planRange } from '../plan/range.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../plan/render.js';
 import type { PlanResult } from '../plan/plan.js';
@@ -29,11 +29,8 @@ export interface Placement {
 }
 
 /** Where the engine would put the units this plan adds or changes, on the live cluster. */
-async function placements(flags: PlanFlags, result: PlanResult): Promise<Placement[]> {
-  if (!result.head || result.refused) return [];
-  const snap = await readCommitSnapshot(flags.repo, result.head, { path: flags.path, cache: {} });
-  const { desired } = desiredFromSnapshot(snap, result.head);
-  if (!desired) return [];
+async function placements(flags: PlanFlags, result: PlanResult, desired: DesiredState | null): Promise<Placement[]> {
+  if (!desired || result.refused) return [];
   const wanted = new Set(result.changes.filter((c) => c.state.to && c.state.to !== 'inactive').map((c) => c.unit));
   if (wanted.size === 0) return [];
   return withStore(flags, async (store) => {
@@ -75,14 +72,15 @@ function renderPlacementsMarkdown(ps: Placement[]): string {
 
 export async function run(range: string | undefined, flags: PlanFlags): Promise<number> {
   let result: PlanResult;
+  let headDesired: DesiredState | null = null;
   try {
-    result = await planRange(flags.repo, range ?? '', { path: flags.path });
+    result = await planRange(flags.repo, range ?? '', { path: flags.path, onHeadDesired: (d) => (headDesired = d) });
   } catch (e) {
     if (e instanceof GitSourceError) throw new UsageError(e.message);
     throw e;
   }
   const wantPlacement = Boolean(flags.etcd || process.env.GITFLEET_ETCD);
-  const ps = wantPlacement ? await placements(flags, result) : [];
+  const ps = wantPlacement ? await placements(flags, result, headDesired) : [];
   switch (flags.format) {
     case 'json': {
       const obj = JSON.parse(renderPlanJson(result)) as Record<string, unknown>;

@@ -17,6 +17,8 @@ export interface PlanRangeOptions {
    * last one that would deploy (what the controller would still be running). Default 20.
    */
   baseSearch?: number;
+  /** Receives the head's desired state (null when refused), for callers that need more than the plan. */
+  onHeadDesired?: (desired: DesiredState | null) => void;
 }
 
 /** Which two commits a plan spec names. */
@@ -51,6 +53,7 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
 
   const headSnap = await readCommitSnapshot(dir, range.head, { path: opts.path, cache });
   const headRes = desiredFromSnapshot(headSnap, range.head);
+  opts.onHeadDesired?.(headRes.desired);
 
   let baseDesired: DesiredState | null = null;
   let baseFiles: RepoFile[] = [];
