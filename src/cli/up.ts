@@ -41,15 +41,21 @@ function localMachineId(): string {
   return 'local';
 }
 
+/** This machine's reports by unit. */
+function reportsOf(view: ClusterView, machine: string): Map<string, ClusterView['reports'][number]['report']> {
+  return new Map(view.reports.filter((x) => x.machine === machine).map((x) => [x.unit, x.report]));
+}
+
 /** Is every unit that should run where it should be, in the state it should be in? */
 export function converged(view: ClusterView, machine: string): { done: boolean; pending: string[]; failed: string[] } {
   const pending: string[] = [];
   const failed: string[] = [];
   if (!view.root) return { done: false, pending: ['(no commit applied yet)'], failed };
+  const reports = reportsOf(view, machine);
   for (const u of view.units) {
     if (u.state === 'inactive') continue;
     if (view.unscheduled.has(u.name)) continue; // cannot be placed: settled, the table says why
-    const r = view.reports.find((x) => x.unit === u.name && x.machine === machine)?.report;
+    const r = reports.get(u.name);
     if (!r || r.hash !== u.hash) {
       pending.push(u.name);
       continue;
@@ -69,8 +75,9 @@ export function renderUp(view: ClusterView, machine: string, color: boolean, hea
     lines.push(paint(color, 'red', `refused: ${r.commit.slice(0, 12)}: ${r.reason}`));
     for (const d of r.diagnostics.slice(0, 10)) lines.push(`         ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
   }
+  const reports = reportsOf(view, machine);
   const rows = view.units.map((u) => {
-    const r = view.reports.find((x) => x.unit === u.name && x.machine === machine)?.report;
+    const r = reports.get(u.name);
     const why = view.unscheduled.get(u.name);
     return [u.name, u.state, r?.load ?? '-', r?.active ?? '-', r?.sub ?? (why ? `(${why})` : '-'), r && r.hash !== u.hash ? 'updating' : ''];
   });
