@@ -17,9 +17,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clearBlobCache, readCommitSnapshot, resolveRev } from '../src/source/git.js';
-import { desiredFromSnapshot } from '../src/spec/desired.js';
-import { planRange } from '../src/plan/range.js';
-import { renderPlanMarkdown } from '../src/plan/render.js';
+import { desiredFromSnapshot } from '../src/desired/build.js';
+import { planRange } from '../src/preview/range.js';
+import { renderPlanMarkdown } from '../src/preview/render.js';
 
 const UNITS = Number(process.argv[2] ?? 10_000);
 const CHANGED = Number(process.argv[3] ?? 10);

@@ -7,7 +7,7 @@
  * (bench/sim/fleetrepo.ts), a real Controller following it and a real Engine, each in its own
  * child process (bench/sim/component.ts; their peak memory is the kernel's VmHWM of that process),
  * and 1,000 real Agents (src/agent/agent.ts) in this process.
- * SIMULATED: each agent drives a SimulatedSystemd (bench/sim/fake-systemd.ts), an in-memory
+ * SIMULATED: each agent drives a SimulatedSystemd (src/systemd/simulated.ts), an in-memory
  * stand-in for systemd's manager; no unit process runs. The agents share --agent-clients etcd
  * clients (default 1: one gRPC connection for all 1,000; each agent still has its own lease,
  * watches and keys).
@@ -32,7 +32,7 @@ import { EtcdStore } from '../src/store/etcd.js';
 import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit, type UnitStateReport } from '../src/store/keys.js';
 import { startEtcd } from '../test/support/etcd.js';
 import { CountingStore, delta, fmtWrites, type WriteCounts } from './sim/counting-store.js';
-import { SimulatedSystemd } from './sim/fake-systemd.js';
+import { SimulatedSystemd } from '../src/systemd/simulated.js';
 import { fleetFiles, importCommit, initBare, plainServicePath, unitText } from './sim/fleetrepo.js';
 
 const { values: args } = parseArgs({

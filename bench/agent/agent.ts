@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
-import { SystemdManager, type UnitState } from '../../src/agent/systemd.js';
+import { SystemdManager, type UnitState } from '../../src/systemd/manager.js';
 import { silentLogger } from '../../src/log.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { MAX_TXN_OPS, type Op } from '../../src/store/store.js';

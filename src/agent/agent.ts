@@ -18,7 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { metadataMatches } from '../engine/constraints.js';
+import { metadataMatches } from '../fleet/constraints.js';
 import { createLogger, type Logger } from '../log.js';
 import {
   DESIRED_ROOT, bodyKey, machineKey, schedulePrefix, unitStateKey,
@@ -28,8 +28,8 @@ import type { Lease, Op, Store, Watch, WatchEvent } from '../store/store.js';
 import { MAX_TXN_OPS } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { VERSION } from '../version.js';
-import { isUp, planAgentTasks, type ActualAgentUnit, type AgentTask, type AgentUnitState, type DesiredAgentUnit } from './plan.js';
-import type { AgentSystemd, UnitState } from './systemd.js';
+import { isUp, planAgentTasks, type ActualAgentUnit, type AgentTask, type AgentUnitState, type DesiredAgentUnit } from './tasks.js';
+import type { AgentSystemd, UnitState } from '../systemd/manager.js';
 
 export interface AgentOptions {
   store: Store;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
-import { connectSystemd, type SystemdKind } from '../agent/connect.js';
+import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
 import { machineKey, type MachineRecord } from '../store/keys.js';
 import { openEtcdStore, type StoreFlags } from './common.js';

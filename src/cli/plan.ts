@@ -5,13 +5,13 @@
  * Exit 0, 1 when the head would be refused (lint errors), 2 for unknown revisions or flags.
  */
 import { toEntry } from '../controller/layout.js';
-import { planSchedule } from '../engine/plan.js';
+import { planSchedule } from '../engine/schedule.js';
 import { useColor } from '../render/color.js';
 import { GitSourceError } from '../source/git.js';
-import type { DesiredState } from '../spec/types.js';
-import { planRange } from '../plan/range.js';
-import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../plan/render.js';
-import type { PlanResult } from '../plan/plan.js';
+import type { DesiredState } from '../desired/types.js';
+import { planRange } from '../preview/range.js';
+import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../preview/render.js';
+import type { PreviewResult } from '../preview/changes.js';
 import { MACHINES_PREFIX, SCHEDULE_PREFIX, splitMachineUnit, type MachineRecord } from '../store/keys.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { UsageError } from './errors.js';
@@ -29,7 +29,7 @@ export interface Placement {
 }
 
 /** Where the engine would put the units this plan adds or changes, on the live cluster. */
-async function placements(flags: PlanFlags, result: PlanResult, desired: DesiredState | null): Promise<Placement[]> {
+async function placements(flags: PlanFlags, result: PreviewResult, desired: DesiredState | null): Promise<Placement[]> {
   if (!desired || result.refused) return [];
   const wanted = new Set(result.changes.filter((c) => c.state.to && c.state.to !== 'inactive').map((c) => c.unit));
   if (wanted.size === 0) return [];
@@ -71,7 +71,7 @@ function renderPlacementsMarkdown(ps: Placement[]): string {
 }
 
 export async function run(range: string | undefined, flags: PlanFlags): Promise<number> {
-  let result: PlanResult;
+  let result: PreviewResult;
   let headDesired: DesiredState | null = null;
   try {
     result = await planRange(flags.repo, range ?? '', { path: flags.path, onHeadDesired: (d) => (headDesired = d) });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
-import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../agent/connect.js';
+import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../systemd/connect.js';
 import { Controller, type PassOutcome } from '../controller/controller.js';
 import { loadCommit } from '../controller/load.js';
 import { Engine } from '../engine/engine.js';

@@ -9,7 +9,7 @@
  * Applying the same commit again writes nothing.
  */
 import type { Diagnostic } from '../diag.js';
-import type { DesiredState } from '../spec/types.js';
+import type { DesiredState } from '../desired/types.js';
 import {
   BODIES_PREFIX, CONTROLLER_STATUS, DESIRED_ROOT, SHARDS_PREFIX, bodyKey, shardKey, shardOf,
   type ControllerStatus, type DesiredRoot, type DesiredShard,

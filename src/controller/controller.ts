@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Diagnostic } from '../diag.js';
 import { hasErrors } from '../diag.js';
 import type { Logger } from '../log.js';
-import type { DesiredState } from '../spec/types.js';
+import type { DesiredState } from '../desired/types.js';
 import { descendsFrom, fetchRemote, headBranch, locateRepo, resolveBranch, type RepoLocation } from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
 import type { DesiredEntry } from '../store/keys.js';

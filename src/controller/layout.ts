@@ -5,7 +5,7 @@
  * commit, or a commit that changes one unit, rewrites only what differs.
  */
 import { createHash } from 'node:crypto';
-import type { DesiredState } from '../spec/types.js';
+import type { DesiredState } from '../desired/types.js';
 import { shardOf, type DesiredEntry, type DesiredRoot, type DesiredShard } from '../store/keys.js';
 import type { FleetConstraints } from '../unit/types.js';
 

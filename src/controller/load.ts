@@ -1,6 +1,6 @@
 /** The controller's CommitLoader: a commit of a git repository -> desired state or diagnostics. */
 import { readCommitSnapshot } from '../source/git.js';
-import { desiredFromSnapshot } from '../spec/desired.js';
+import { desiredFromSnapshot } from '../desired/build.js';
 import type { CommitLoader } from './controller.js';
 
 export const loadCommit: CommitLoader = async (gitdir, commit, path) => {

@@ -21,7 +21,7 @@ import {
 import { MAX_TXN_OPS, type Compare, type Op, type Store, type Watch } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { LeaderElection, NotLeaderError } from './leader.js';
-import { planSchedule, type Decision } from './plan.js';
+import { planSchedule, type Decision } from './schedule.js';
 
 export interface EngineOptions {
   store: Store;

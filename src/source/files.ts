@@ -14,7 +14,7 @@
  */
 import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
-import type { RepoFile } from '../spec/types.js';
+import type { RepoFile } from '../desired/types.js';
 import { UNIT_TYPES } from '../unit/types.js';
 
 /** Unit files and fleet.yaml larger than this are refused. */

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
-import type { RepoFile } from '../spec/types.js';
-import type { RepoSnapshot } from '../spec/repo.js';
-import { FLEET_YAML, defaultFleetSpec, parseFleetYaml } from '../spec/fleetyaml.js';
+import type { RepoFile } from '../desired/types.js';
+import type { RepoSnapshot } from '../desired/repo.js';
+import { FLEET_YAML, defaultFleetSpec, parseFleetYaml } from '../desired/fleetyaml.js';
 import { MAX_REPO_FILE_BYTES, byPath, checkContent, dropInDiag, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
 
 /** Directories never descended into. */

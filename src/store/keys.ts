@@ -4,7 +4,7 @@
  * it, under which lease. Values are JSON unless said otherwise.
  */
 import type { Diagnostic } from '../diag.js';
-import type { DesiredStateName } from '../spec/types.js';
+import type { DesiredStateName } from '../desired/types.js';
 import type { FleetConstraints } from '../unit/types.js';
 
 // ---- written by the controller -------------------------------------------------------------

@@ -19,7 +19,7 @@
  * (error) invalid value.
  */
 import type { Diagnostic } from '../diag.js';
-import { globError, globMatch, isGlob } from '../engine/glob.js';
+import { globError, globMatch, isGlob } from '../fleet/glob.js';
 import { isValidUnitName, parseUnitName, unitNameError } from './names.js';
 import { expandFleetSpecifiers } from './specifiers.js';
 import type { FleetConstraints, ParsedUnit, UnitOption } from './types.js';

@@ -7,7 +7,7 @@ import { existsSync, lstatSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Agent, AgentError } from '../../src/agent/agent.js';
-import { SystemdManager } from '../../src/agent/systemd.js';
+import { SystemdManager } from '../../src/systemd/manager.js';
 import { silentLogger } from '../../src/log.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import {

@@ -8,7 +8,7 @@ import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attachPrivateSystemd } from '../../src/agent/private.js';
+import { attachPrivateSystemd } from '../../src/systemd/private.js';
 import { eventually, isActive, type PrivateSystemd } from '../support/systemd.js';
 import { tempDir, TestRepo } from '../support/git.js';
 

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { applyDesired } from '../../src/controller/apply.js';
 import { Engine, type PassReport } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/log.js';
-import type { DesiredState, DesiredStateName } from '../../src/spec/types.js';
+import type { DesiredState, DesiredStateName } from '../../src/desired/types.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import {
   ENGINE_LEADER, SCHEDULE_PREFIX, UNSCHEDULED_PREFIX, machineKey, scheduleKey, splitMachineUnit,

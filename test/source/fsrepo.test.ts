@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { readDirFiles, readDirSnapshot } from '../../src/source/fsrepo.js';
-import { desiredFromSnapshot } from '../../src/spec/desired.js';
+import { desiredFromSnapshot } from '../../src/desired/build.js';
 import { tempDir } from '../support/git.js';
 
 const svc = (desc: string): string =>

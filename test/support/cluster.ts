@@ -10,7 +10,7 @@
  * SIGKILL), and a synchronous 'exit' handler SIGKILLs whatever is left. Agents run with
  * `--on-exit stop`, so a SIGTERMed agent stops its units and its systemd; a SIGKILLed agent leaves
  * its systemd running (as a real machine would), so its instance is found through the record in
- * its state dir (src/agent/private.ts) and stopped by PID, and its cgroups removed.
+ * its state dir (src/systemd/private.ts) and stopped by PID, and its cgroups removed.
  *
  * Oracle: `machineSystemd()` attaches to a machine's own systemd and `observe()` asks it through
  * `systemctl --user show` (not through gitfleet) what runs there.
@@ -20,7 +20,7 @@ import { createHmac } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attachPrivateSystemd, killCgroupProcessesSync, removeCgroups, type PrivateSystemd } from '../../src/agent/private.js';
+import { attachPrivateSystemd, killCgroupProcessesSync, removeCgroups, type PrivateSystemd } from '../../src/systemd/private.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { DESIRED_ROOT, ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
 import { startEtcd, freePort, type EtcdCluster } from './etcd.js';
@@ -74,7 +74,7 @@ function installExitHook(): void {
   });
 }
 
-/** The private systemd records (src/agent/private.ts) under an agent's state dir. */
+/** The private systemd records (src/systemd/private.ts) under an agent's state dir. */
 function instanceRecords(stateDir: string): { name: string; pid: number; cgroupDirs: string[]; cgroupParents: string[] }[] {
   const base = join(stateDir, 'systemd');
   const out = [];

@@ -1,5 +1,5 @@
 /**
- * Test harness for real systemd user instances (src/agent/private.ts does the starting, as in
+ * Test harness for real systemd user instances (src/systemd/private.ts does the starting, as in
  * shared/RECIPES.md), plus an oracle that checks results independently of gitfleet's D-Bus code:
  * `systemctl --user` and `busctl --user` run against the instance, and /proc for processes.
  *
@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killCgroupProcessesSync, removeCgroups, startPrivateSystemd, type PrivateSystemd } from '../../src/agent/private.js';
+import { killCgroupProcessesSync, removeCgroups, startPrivateSystemd, type PrivateSystemd } from '../../src/systemd/private.js';
 
 export type { PrivateSystemd };
 

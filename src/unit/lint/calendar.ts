@@ -7,7 +7,7 @@
  * with `*`, lists `a,b`, ranges `a..b`, repetition `a/n` and `a..b/n` in every date/time component,
  * `~` for "days before the end of the month", `@EPOCH`, weekday names and ranges (`Mon..Fri`,
  * `Mon-Fri`), and the shorthands minutely ... semiannually. Checked against
- * `systemd-analyze calendar` in test/lint/calendar.test.ts.
+ * `systemd-analyze calendar` in test/unit/lint/calendar.test.ts.
  *
  * Time zones are host-dependent (systemd accepts a zone only when the machine's tzdata has it, plus
  * the machine's own local zone abbreviations), so an unknown zone gives an uncertain verdict: the

@@ -5,7 +5,7 @@
  */
 import { KEY_TABLE } from '../keytable.generated.js';
 import type { UnitType } from '../types.js';
-import { editDistance } from '../../spec/suggest.js';
+import { editDistance } from '../../desired/suggest.js';
 
 /** The section a unit type adds to [Unit] and [Install]. */
 const TYPE_SECTION: Record<UnitType, string | null> = {

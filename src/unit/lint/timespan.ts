@@ -1,7 +1,7 @@
 /**
  * Time spans as systemd 252 reads them (src/basic/time-util.c `parse_time`, `parse_nsec`;
  * man systemd.time(7)): "5min 20s", "1h30" (a bare number takes the default unit), "infinity",
- * ".5s", "2 weeks". Checked against `systemd-analyze timespan` in test/lint/timespan.test.ts.
+ * ".5s", "2 weeks". Checked against `systemd-analyze timespan` in test/unit/lint/timespan.test.ts.
  */
 
 /** Unit suffixes in systemd's table order: the first prefix match wins ("5mins" is "5min" + "s"). */

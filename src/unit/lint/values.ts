@@ -7,7 +7,7 @@
  * Conservative by design: a value systemd accepts must never get an error (errors block deploys).
  * Each validator mirrors systemd 252's parser; where the linter cannot be sure (specifiers that
  * expand at load time, host-dependent values), it stays silent or warns. The test
- * test/lint/values.test.ts runs every validated key of the key table through systemd itself.
+ * test/unit/lint/values.test.ts runs every validated key of the key table through systemd itself.
  */
 import { checkCalendar } from './calendar.js';
 import { parseTimespan } from './timespan.js';
