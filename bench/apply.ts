@@ -43,20 +43,27 @@ const SMALL = Number(args.units);
 const BIG = Number(args.big);
 const RUNS = Number(args.runs);
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const median = (xs: number[]) => pct(xs, 50);
 const ms = (x: number) => `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`;
 
 /** git push without blocking the event loop (the controller under test runs in this process). */
 function push(from: string, to: string, refspec: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('git', ['push', '-q', to, refspec], { cwd: from }, (err, _out, stderr) => (err ? reject(new Error(`git push: ${stderr || err.message}`)) : resolve()));
+    execFile('git', ['push', '-q', to, refspec], { cwd: from }, (err, _out, stderr) =>
+      err ? reject(new Error(`git push: ${stderr || err.message}`)) : resolve(),
+    );
   });
 }
 
 function outcomeFor(c: Controller, commit: string, timeoutMs = 30_000): Promise<{ out: PassOutcome; at: number }> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no outcome for ${commit} within ${timeoutMs} ms (last: ${JSON.stringify(c.lastOutcome)})`)), timeoutMs);
+    const t = setTimeout(
+      () =>
+        reject(new Error(`no outcome for ${commit} within ${timeoutMs} ms (last: ${JSON.stringify(c.lastOutcome)})`)),
+      timeoutMs,
+    );
     const on = (out: PassOutcome) => {
       if ('commit' in out && out.commit === commit) {
         const at = performance.now();
@@ -74,7 +81,13 @@ function outcomeFor(c: Controller, commit: string, timeoutMs = 30_000): Promise<
  * Push-to-applied over `samples` pushes: `dev` is where commits are made (fast-import), `followed`
  * the bare repository the controller watches.
  */
-async function pushLatency(endpoints: string[], tmp: string, label: string, units: number, samples: number): Promise<void> {
+async function pushLatency(
+  endpoints: string[],
+  tmp: string,
+  label: string,
+  units: number,
+  samples: number,
+): Promise<void> {
   const dev = join(tmp, `${label}-dev.git`);
   const followed = join(tmp, `${label}.git`);
   initBare(dev);
@@ -82,7 +95,14 @@ async function pushLatency(endpoints: string[], tmp: string, label: string, unit
   let head = importCommit(dev, 'refs/heads/main', fleetFiles({ units }), `${units} units`);
   await push(dev, followed, 'main:main');
   const store = new EtcdStore({ endpoints, prefix: `/bench-apply-${label}/` });
-  const controller = new Controller({ store, repo: followed, branch: 'main', stateDir: join(tmp, `${label}-state`), load: loadCommit, log: silentLogger });
+  const controller = new Controller({
+    store,
+    repo: followed,
+    branch: 'main',
+    stateDir: join(tmp, `${label}-state`),
+    load: loadCommit,
+    log: silentLogger,
+  });
   try {
     const first = outcomeFor(controller, head, 60_000);
     await controller.start();
@@ -92,7 +112,13 @@ async function pushLatency(endpoints: string[], tmp: string, label: string, unit
     const pushOnly: number[] = [];
     for (let s = 0; s < samples; s++) {
       const edit = plainServicePath(s % Math.max(1, Math.floor(units / 20)));
-      head = importCommit(dev, 'refs/heads/main', new Map([[edit.path, unitText(edit.name, edit.i, s + 2)]]), `edit ${edit.name}`, head);
+      head = importCommit(
+        dev,
+        'refs/heads/main',
+        new Map([[edit.path, unitText(edit.name, edit.i, s + 2)]]),
+        `edit ${edit.name}`,
+        head,
+      );
       const applied = outcomeFor(controller, head);
       const t0 = performance.now();
       await push(dev, followed, 'main:main');
@@ -101,7 +127,10 @@ async function pushLatency(endpoints: string[], tmp: string, label: string, unit
       lat.push(at - t0);
       await controller.idle();
     }
-    console.log(`  ${label.padEnd(6)} ${String(units).padStart(6)} units: p50 ${ms(pct(lat, 50))}, p95 ${ms(pct(lat, 95))}, max ${ms(Math.max(...lat))} (n=${samples}); the git push itself p50 ${ms(median(pushOnly))}`);
+    console.log(
+      `  ${label.padEnd(6)} ${String(units).padStart(6)} units: p50 ${ms(pct(lat, 50))}, p95 ${ms(pct(lat, 95))}, ` +
+        `max ${ms(Math.max(...lat))} (n=${samples}); the git push itself p50 ${ms(median(pushOnly))}`,
+    );
   } finally {
     await controller.stop();
     await store.close();
@@ -112,7 +141,11 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'gitfleet-bench-apply-'));
   const etcd = await startEtcd({ extraArgs: ['--quota-backend-bytes=4294967296'] });
   try {
-    console.log(`gitfleet bench/apply: real etcd 3.4 (${etcd.endpoints[0]}), loadavg at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    console.log(
+      `gitfleet bench/apply: real etcd 3.4 (${etcd.endpoints[0]}), loadavg at start ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
 
     // 1. push -> applied
     console.log('push -> applied (controller following a local bare repository; git CLI push)   goal p50 < 100 ms');
@@ -125,7 +158,13 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const c1 = importCommit(repo, 'refs/heads/main', fleetFiles({ units: BIG }), `${BIG} units`);
     const edit = plainServicePath(7);
-    const c2 = importCommit(repo, 'refs/heads/next', new Map([[edit.path, unitText(edit.name, edit.i, 2)]]), `edit ${edit.name}`, c1);
+    const c2 = importCommit(
+      repo,
+      'refs/heads/next',
+      new Map([[edit.path, unitText(edit.name, edit.i, 2)]]),
+      `edit ${edit.name}`,
+      c1,
+    );
     console.log(`${BIG}-unit repository built with git fast-import in ${ms(performance.now() - t0)}`);
 
     let loadMs = 0;
@@ -143,7 +182,14 @@ async function main(): Promise<void> {
     let again = '';
     for (let r = 0; r < RUNS; r++) {
       const store = new CountingStore(new EtcdStore({ endpoints: etcd.endpoints, prefix: `/bench-apply-run${r}/` }));
-      const controller = new Controller({ store, repo, branch: 'main', stateDir: join(tmp, `run${r}`), load: timedLoad, log: silentLogger });
+      const controller = new Controller({
+        store,
+        repo,
+        branch: 'main',
+        stateDir: join(tmp, `run${r}`),
+        load: timedLoad,
+        log: silentLogger,
+      });
       try {
         await store.get('warm-up');
         execFileSyncQuiet(repo, ['update-ref', 'refs/heads/main', c1]);
@@ -167,7 +213,14 @@ async function main(): Promise<void> {
           const t2 = performance.now() - b;
           if (out2.kind !== 'applied') throw new Error(`second commit: ${JSON.stringify(out2).slice(0, 300)}`);
           oneUnit = `${fmtWrites(delta(s1, store.writes()))}; ${ms(t2)} (load ${ms(loadMs)})`;
-          const fresh = new Controller({ store, repo, branch: 'main', stateDir: join(tmp, 'again'), load: timedLoad, log: silentLogger });
+          const fresh = new Controller({
+            store,
+            repo,
+            branch: 'main',
+            stateDir: join(tmp, 'again'),
+            load: timedLoad,
+            log: silentLogger,
+          });
           const s2 = store.writes();
           const out3 = await fresh.pass();
           if (out3.kind !== 'unchanged') throw new Error(`re-apply: ${out3.kind}`);
@@ -185,7 +238,11 @@ async function main(): Promise<void> {
     console.log(`  etcd writes: ${firstWrites}`);
     console.log(`commit changing 1 unit of ${BIG}: ${oneUnit}`);
     console.log(`same commit again (a new controller): ${again}`);
-    console.log(`loadavg at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    console.log(
+      `loadavg at end ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     await etcd.stop();
     rmSync(tmp, { recursive: true, force: true });
@@ -198,6 +255,6 @@ function execFileSyncQuiet(cwd: string, argv: string[]): void {
 }
 
 main().catch((e) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+  console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
   process.exit(1);
 });

@@ -33,7 +33,13 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as dbus from 'dbus-next';
-import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit, type UnitStateReport } from '../src/store/keys.js';
+import {
+  DESIRED_ROOT,
+  SCHEDULE_PREFIX,
+  UNIT_STATE_PREFIX,
+  splitMachineUnit,
+  type UnitStateReport,
+} from '../src/store/keys.js';
 import type { Watch } from '../src/store/store.js';
 import { Cluster, type ClusterMachine } from '../test/support/cluster.js';
 import { gitAsync } from '../test/support/git.js';
@@ -48,15 +54,19 @@ const { values: args } = parseArgs({
 });
 const PUSHES = Number(args.pushes);
 const UNITS = Number(args.units);
-const SOURCES = String(args.source).split(',').map((s) => s.trim()) as ('http' | 'local')[];
+const SOURCES = String(args.source)
+  .split(',')
+  .map((s) => s.trim()) as ('http' | 'local')[];
 for (const s of SOURCES) if (s !== 'http' && s !== 'local') throw new Error(`--source: "${s}" is not http or local`);
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const fmt = (x: number) => `${Math.round(x)} ms`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const latUnit = (n: number) =>
-  `[Unit]\nDescription=latency probe\n\n[Service]\nExecStart=/bin/sleep infinity\nEnvironment=VERSION=${n}\n\n[X-Fleet]\nMachineMetadata=region=a\n`;
+  `[Unit]\nDescription=latency probe\n\n[Service]\nExecStart=/bin/sleep ` +
+  `infinity\nEnvironment=VERSION=${n}\n\n[X-Fleet]\nMachineMetadata=region=a\n`;
 const bulkUnit = (i: number) => `[Unit]\nDescription=bulk unit ${i}\n\n[Service]\nExecStart=/bin/sleep infinity\n`;
 const bulkName = (i: number) => `bulk-${String(i).padStart(4, '0')}.service`;
 
@@ -64,7 +74,12 @@ const bulkName = (i: number) => `bulk-${String(i).padStart(4, '0')}.service`;
 
 const SIGNAL = 4;
 const unitPath = (name: string) =>
-  '/org/freedesktop/systemd1/unit/' + [...Buffer.from(name)].map((b) => (/[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `_${b.toString(16).padStart(2, '0')}`)).join('');
+  '/org/freedesktop/systemd1/unit/' +
+  [...Buffer.from(name)]
+    .map((b) =>
+      /[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `_${b.toString(16).padStart(2, '0')}`,
+    )
+    .join('');
 
 /**
  * Follows units' ActiveState and InvocationID through PropertiesChanged signals on an instance's
@@ -84,11 +99,24 @@ class UnitSignals {
     bus.on('error', () => {});
     const u = new UnitSignals(bus);
     bus.on('message', (m: dbus.Message) => u.onMessage(m));
-    const call = (destination: string, path: string, iface: string, member: string, signature = '', body: unknown[] = []) =>
-      bus.call(new dbus.Message({ destination, path, interface: iface, member, signature, body }));
-    await call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's',
-      ["type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'"]);
-    await call('org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'Subscribe');
+    const call = (
+      destination: string,
+      path: string,
+      iface: string,
+      member: string,
+      signature = '',
+      body: unknown[] = [],
+    ) => bus.call(new dbus.Message({ destination, path, interface: iface, member, signature, body }));
+    await call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's', [
+      "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties'," +
+        "member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'",
+    ]);
+    await call(
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'Subscribe',
+    );
     return u;
   }
 
@@ -106,7 +134,10 @@ class UnitSignals {
       this.onActive?.(m.path, u.active, now);
     }
     if (process.env.BENCH_TRACE && this.waiter?.path === m.path) {
-      console.log(`    trace ${now.toFixed(0)} ${m.path} ${changed.ActiveState?.value ?? ''} ${changed.SubState?.value ?? ''} inv=${u.invocation.slice(0, 8)}`);
+      console.log(
+        `    trace ${now.toFixed(0)} ${m.path} ${changed.ActiveState?.value ?? ''} ${changed.SubState?.value ?? ''} ` +
+          `inv=${u.invocation.slice(0, 8)}`,
+      );
     }
     const w = this.waiter;
     if (w && w.path === m.path && u.active === 'active' && (u.wentDown || (u.invocation && u.invocation !== w.since))) {
@@ -122,7 +153,14 @@ class UnitSignals {
     if (u) u.wentDown = false;
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`${unit}: no new activation within ${timeoutMs} ms`)), timeoutMs);
-      this.waiter = { path, since: sinceInvocation, resolve: (x) => (clearTimeout(t), resolve(x)) };
+      this.waiter = {
+        path,
+        since: sinceInvocation,
+        resolve: (x) => {
+          clearTimeout(t);
+          resolve(x);
+        },
+      };
     });
   }
 
@@ -140,7 +178,13 @@ interface Hops {
   report?: number;
 }
 
-async function watchHops(c: Cluster, machine: string, unit: string, hops: () => Hops, oldHash: () => string): Promise<Watch> {
+async function watchHops(
+  c: Cluster,
+  machine: string,
+  unit: string,
+  hops: () => Hops,
+  oldHash: () => string,
+): Promise<Watch> {
   const scheduleKey = `${SCHEDULE_PREFIX}${machine}/${unit}`;
   const stateKey = `${UNIT_STATE_PREFIX}${machine}/${unit}`;
   return c.store.watch('', undefined, {
@@ -164,21 +208,50 @@ async function show(c: Cluster, m: ClusterMachine, unit: string, props: string):
   const inst = await c.machineSystemd(m);
   if (!inst) throw new Error(`machine ${m.id} has no systemd`);
   const r = await systemctl(inst, 'show', '-p', props, unit);
-  return Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 // ---- 1. push -> active ----------------------------------------------------------------------------
 
-async function latency(c: Cluster): Promise<{ total: number[]; push: number[]; root: number[]; schedule: number[]; active: number[]; report: number[] }> {
+async function latency(c: Cluster): Promise<{
+  total: number[];
+  push: number[];
+  root: number[];
+  schedule: number[];
+  active: number[];
+  report: number[];
+}> {
   const m = c.machines.find((x) => x.metadata.region === 'a')!;
   await c.source.push('latency probe', { 'lat.service': latUnit(0) });
-  await c.waitFor('lat.service active', async () => (await show(c, m, 'lat.service', 'ActiveState')).ActiveState === 'active', 30_000);
+  await c.waitFor(
+    'lat.service active',
+    async () => (await show(c, m, 'lat.service', 'ActiveState')).ActiveState === 'active',
+    30_000,
+  );
   const inst = (await c.machineSystemd(m))!;
   const signals = await UnitSignals.open(inst.busAddress);
   let hops: Hops = {};
   let lastHash = '';
-  const watch = await watchHops(c, m.id, 'lat.service', () => hops, () => lastHash);
-  const out = { total: [] as number[], push: [] as number[], root: [] as number[], schedule: [] as number[], active: [] as number[], report: [] as number[] };
+  const watch = await watchHops(
+    c,
+    m.id,
+    'lat.service',
+    () => hops,
+    () => lastHash,
+  );
+  const out = {
+    total: [] as number[],
+    push: [] as number[],
+    root: [] as number[],
+    schedule: [] as number[],
+    active: [] as number[],
+    report: [] as number[],
+  };
   try {
     for (let n = 1; n <= PUSHES; n++) {
       const before = await show(c, m, 'lat.service', 'InvocationID');
@@ -196,7 +269,8 @@ async function latency(c: Cluster): Promise<{ total: number[]; push: number[]; r
       const tActive = await activated;
       await c.waitFor('the agent reports the new hash', () => hops.report !== undefined, 10_000);
       const after = await show(c, m, 'lat.service', 'ActiveState,Environment');
-      if (after.ActiveState !== 'active' || after.Environment !== `VERSION=${n}`) throw new Error(`push ${n}: lat.service is ${JSON.stringify(after)}`);
+      if (after.ActiveState !== 'active' || after.Environment !== `VERSION=${n}`)
+        throw new Error(`push ${n}: lat.service is ${JSON.stringify(after)}`);
       out.total.push(tActive - t0);
       out.push.push(tPushed - t0);
       out.root.push((hops.root ?? NaN) - t0);
@@ -231,7 +305,8 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
       for (const e of events) {
         const mu = splitMachineUnit(e.kv.key, UNIT_STATE_PREFIX);
         if (!mu || !want.has(mu.unit)) continue;
-        if (e.type === 'put' && (JSON.parse(e.kv.value) as UnitStateReport).active === 'active') reported.set(mu.unit, mu.machine);
+        if (e.type === 'put' && (JSON.parse(e.kv.value) as UnitStateReport).active === 'active')
+          reported.set(mu.unit, mu.machine);
         else if (reported.get(mu.unit) === mu.machine) reported.delete(mu.unit);
       }
       if (reported.size === want.size && !reportedAt) reportedAt = performance.now();
@@ -258,15 +333,27 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
   const t0 = performance.now();
   await gitAsync(c.source.work.dir, ['push', '-q', 'origin', `HEAD:${c.branch}`]);
   if (c.source.kind === 'http') await c.deliverWebhook();
-  let spread: Record<string, number> = {};
+  const spread: Record<string, number> = {};
   try {
-    await c.waitFor(`${UNITS} units reported active and seen active over D-Bus`, () => reportedAt > 0 && systemdAt > 0, 120_000);
+    await c.waitFor(
+      `${UNITS} units reported active and seen active over D-Bus`,
+      () => reportedAt > 0 && systemdAt > 0,
+      120_000,
+    );
     // Then the oracle: each unit active, with a live MainPID, on exactly one machine's systemd.
     const obs = await c.observe(names);
     const where = new Map<string, string[]>();
-    for (const [machine, units] of obs) for (const [u, o] of units) if (o.active === 'active' && o.pidAlive) where.set(u, [...(where.get(u) ?? []), machine]);
+    for (const [machine, units] of obs)
+      for (const [u, o] of units)
+        if (o.active === 'active' && o.pidAlive) where.set(u, [...(where.get(u) ?? []), machine]);
     const wrong = names.filter((u) => where.get(u)?.length !== 1);
-    if (wrong.length) throw new Error(`not on exactly one machine: ${wrong.slice(0, 10).map((u) => `${u} [${where.get(u)?.join(',') ?? ''}]`).join('; ')}`);
+    if (wrong.length)
+      throw new Error(
+        `not on exactly one machine: ${wrong
+          .slice(0, 10)
+          .map((u) => `${u} [${where.get(u)?.join(',') ?? ''}]`)
+          .join('; ')}`,
+      );
     for (const [, [m]] of where) spread[m!] = (spread[m!] ?? 0) + 1;
   } finally {
     await watch.close();
@@ -278,19 +365,35 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
 // ---- main -----------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  console.log(`bench/e2e: 3-member etcd, 3 agents with private systemd, 2 engines, 1 controller (child processes); ${PUSHES} pushes; ${UNITS} units`);
-  console.log(`machine: ${(await import('node:os')).cpus().length} cores, load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `bench/e2e: 3-member etcd, 3 agents with private systemd, 2 engines, 1 controller (child processes); ${PUSHES} ` +
+      `pushes; ${UNITS} units`,
+  );
+  console.log(
+    `machine: ${(await import('node:os')).cpus().length} cores, load average at start ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
   for (const source of SOURCES) {
     const dir = mkdtempSync(join(tmpdir(), 'gitfleet-bench-e2e-'));
-    const c = await Cluster.start({ dir, leaseTtl: 3, source, poll: 1, env: { GITFLEET_LOG: 'warn' } }).catch((e: Error) => {
-      rmSync(dir, { recursive: true, force: true });
-      throw e;
-    });
+    const c = await Cluster.start({ dir, leaseTtl: 3, source, poll: 1, env: { GITFLEET_LOG: 'warn' } }).catch(
+      (e: Error) => {
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      },
+    );
     try {
-      const how = source === 'http' ? 'smart HTTP remote, signed webhook after each push (--poll 1 as fallback)' : 'local bare repository path (ref watch)';
+      const how =
+        source === 'http'
+          ? 'smart HTTP remote, signed webhook after each push (--poll 1 as fallback)'
+          : 'local bare repository path (ref watch)';
       console.log(`\n== controller follows a ${how}`);
       const l = await latency(c);
-      const row = (label: string, xs: number[]) => console.log(`  ${label.padEnd(34)} p50 ${fmt(pct(xs, 50)).padStart(7)}   p95 ${fmt(pct(xs, 95)).padStart(7)}   max ${fmt(Math.max(...xs)).padStart(7)}`);
+      const row = (label: string, xs: number[]) =>
+        console.log(
+          `  ${label.padEnd(34)} p50 ${fmt(pct(xs, 50)).padStart(7)}   p95 ${fmt(pct(xs, 95)).padStart(7)}   max ` +
+            `${fmt(Math.max(...xs)).padStart(7)}`,
+        );
       console.log(`  push -> unit active (D-Bus), ${PUSHES} pushes:`);
       row('TOTAL push start -> active', l.total);
       console.log('  where the time goes (from push start, as this process saw each hop):');
@@ -305,14 +408,23 @@ async function main(): Promise<void> {
         console.log(`  ${UNITS} units in one commit, push start -> every unit active on its machine:`);
         console.log(`    reported active by the agents (etcd watch):     ${fmt(v.reported)}`);
         console.log(`    active in the machines' systemd (D-Bus signals): ${fmt(v.systemd)}`);
-        console.log(`    spread: ${Object.entries(v.spread).sort().map(([m, n]) => `${m}=${n}`).join(' ')}`);
+        console.log(
+          `    spread: ${Object.entries(v.spread)
+            .sort()
+            .map(([m, n]) => `${m}=${n}`)
+            .join(' ')}`,
+        );
       }
     } finally {
       await c.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  console.log(`\nload average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `\nload average at end ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 await main();

@@ -157,7 +157,11 @@ function libraryRun(dir: string): { ms: number; diagnostics: number; files: numb
   const names = readdirSync(dir).filter((n) => n !== 'fleet.yaml');
   const files = names.map((n) => ({ name: n, file: n, content: readFileSync(join(dir, n)) }));
   const { diagnostics } = lintUnitFiles(files);
-  return { ms: performance.now() - t0, diagnostics: diagnostics.filter((d) => d.severity !== 'info').length, files: files.length };
+  return {
+    ms: performance.now() - t0,
+    diagnostics: diagnostics.filter((d) => d.severity !== 'info').length,
+    files: files.length,
+  };
 }
 
 function cliRun(args: string[]): { ms: number; status: number | null; stderr: string } {
@@ -174,8 +178,10 @@ function main(): void {
     libraryRun(dir); // warm-up: JIT and file cache
     const lib = Array.from({ length: 5 }, () => libraryRun(dir));
     const l = lib[0]!;
-    console.log(`library  read + lintUnitFiles(): median ${median(lib.map((x) => x.ms)).toFixed(1)} ms ` +
-      `(runs: ${lib.map((x) => x.ms.toFixed(0)).join(', ')} ms); ${l.files} files, ${l.diagnostics} warnings/errors`);
+    console.log(
+      `library  read + lintUnitFiles(): median ${median(lib.map((x) => x.ms)).toFixed(1)} ms ` +
+        `(runs: ${lib.map((x) => x.ms.toFixed(0)).join(', ')} ms); ${l.files} files, ${l.diagnostics} warnings/errors`,
+    );
 
     if (!existsSync(CLI)) {
       console.log(`cli      not measured: ${CLI} does not exist (run \`npm run build\` first)`);
@@ -183,14 +189,20 @@ function main(): void {
     }
     const probe = cliRun(['lint', dir, '--format', 'json']);
     if (probe.status !== 0 && probe.status !== 1) {
-      console.log(`cli      not measured: \`gitfleet lint\` exited ${probe.status}: ${probe.stderr.trim().split('\n')[0] ?? ''}`);
+      console.log(
+        `cli      not measured: \`gitfleet lint\` exited ${probe.status}: ${probe.stderr.trim().split('\n')[0] ?? ''}`,
+      );
       return;
     }
     const help = Array.from({ length: 5 }, () => cliRun(['--help']));
     const cli = Array.from({ length: 5 }, () => cliRun(['lint', dir, '--format', 'json']));
     const m = median(cli.map((x) => x.ms));
     console.log(`cli      gitfleet --help: median ${median(help.map((x) => x.ms)).toFixed(0)} ms (Node + CLI start)`);
-    console.log(`cli      gitfleet lint DIR: median ${m.toFixed(0)} ms end to end (runs: ${cli.map((x) => x.ms.toFixed(0)).join(', ')} ms; exit ${cli[0]!.status})`);
+    console.log(
+      `cli      gitfleet lint DIR: median ${m.toFixed(0)} ms end to end (runs: ` +
+        `${cli.map((x) => x.ms.toFixed(0)).join(', ')} ` +
+        `ms; exit ${cli[0]!.status})`,
+    );
     console.log(`goal     < 1000 ms end to end: ${m < 1000 ? 'met' : 'NOT met'}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

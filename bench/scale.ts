@@ -29,7 +29,13 @@ import { Agent } from '../src/agent/agent.js';
 import { loadCommit } from '../src/controller/load.js';
 import type { Logger } from '../src/log.js';
 import { EtcdStore } from '../src/store/etcd.js';
-import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit, type UnitStateReport } from '../src/store/keys.js';
+import {
+  DESIRED_ROOT,
+  SCHEDULE_PREFIX,
+  UNIT_STATE_PREFIX,
+  splitMachineUnit,
+  type UnitStateReport,
+} from '../src/store/keys.js';
 import { startEtcd } from '../test/support/etcd.js';
 import { CountingStore, delta, fmtWrites, type WriteCounts } from './sim/counting-store.js';
 import { SimulatedSystemd } from '../src/systemd/simulated.js';
@@ -50,7 +56,10 @@ const PREFIX = '/gitfleet-scale/';
 const wall = () => performance.timeOrigin + performance.now();
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /** A logger for 1,000 agents: counts warnings and errors, keeps the first few. */
 function countingLogger(): Logger & { warns: number; errors: number; samples: string[] } {
@@ -62,11 +71,13 @@ function countingLogger(): Logger & { warns: number; errors: number; samples: st
     info() {},
     warn(m: string, f?: Record<string, unknown>) {
       l.warns++;
-      if (l.samples.length < 8) l.samples.push(`warn ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
+      if (l.samples.length < 8)
+        l.samples.push(`warn ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
     },
     error(m: string, f?: Record<string, unknown>) {
       l.errors++;
-      if (l.samples.length < 8) l.samples.push(`error ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
+      if (l.samples.length < 8)
+        l.samples.push(`error ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
     },
     child: () => l,
   };
@@ -88,13 +99,23 @@ class Component {
   readonly messages: Array<Record<string, any>> = [];
   private waiters: Array<{ pred: (m: Record<string, any>) => boolean; resolve: (m: Record<string, any>) => void }> = [];
 
-  constructor(readonly name: string, argv: string[]) {
-    this.proc = fork(join(import.meta.dirname, 'sim', 'component.ts'), argv, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(
+    readonly name: string,
+    argv: string[],
+  ) {
+    this.proc = fork(join(import.meta.dirname, 'sim', 'component.ts'), argv, {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     children.add(this.proc);
     this.proc.on('exit', () => children.delete(this.proc));
     this.proc.on('message', (m: Record<string, any>) => {
       this.messages.push(m);
-      this.waiters = this.waiters.filter((w) => (w.pred(m) ? (w.resolve(m), false) : true));
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.pred(m)) return true;
+        w.resolve(m);
+        return false;
+      });
     });
   }
 
@@ -103,8 +124,17 @@ class Component {
     const seen = this.messages.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.name}: no matching message within ${timeoutMs} ms`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) });
+      const t = setTimeout(
+        () => reject(new Error(`${this.name}: no matching message within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+      });
     });
   }
 
@@ -127,11 +157,21 @@ class Component {
 
 const children = new Set<ChildProcess>();
 process.on('exit', () => {
-  for (const c of children) if (c.pid) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
+  for (const c of children)
+    if (c.pid)
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
 });
 
 function git(cwd: string, argv: string[]): Promise<void> {
-  return new Promise((resolve, reject) => execFile('git', argv, { cwd }, (e, _o, err) => (e ? reject(new Error(`git ${argv.join(' ')}: ${err}`)) : resolve())));
+  return new Promise((resolve, reject) =>
+    execFile('git', argv, { cwd }, (e, _o, err) =>
+      e ? reject(new Error(`git ${argv.join(' ')}: ${err}`)) : resolve(),
+    ),
+  );
 }
 
 // ---- what etcd says -----------------------------------------------------------------------------
@@ -226,7 +266,11 @@ async function main(): Promise<void> {
   let engine: Component | null = null;
   const observerStore = new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX });
   try {
-    console.log(`gitfleet bench/scale: ${NU} units over ${NM} simulated machines; real etcd 3.4, controller, engine and agents; SimulatedSystemd`);
+    console.log(
+      `gitfleet bench/scale: ${NU} units over ${NM} simulated machines; real etcd 3.4, controller, engine and ` +
+        `agents; ` +
+        `SimulatedSystemd`,
+    );
     console.log(`  loadavg at start: ${load()}`);
 
     // The repository: the commit's objects are imported now; the branch moves at t0.
@@ -235,13 +279,21 @@ async function main(): Promise<void> {
     let t = performance.now();
     const c1 = importCommit(repo, 'refs/bench/c1', fleetFiles({ units: NU }), `${NU} units`);
     const edit = plainServicePath(3);
-    const c2 = importCommit(repo, 'refs/bench/c2', new Map([[edit.path, unitText(edit.name, edit.i, 2)]]), `edit ${edit.name}`, c1);
+    const c2 = importCommit(
+      repo,
+      'refs/bench/c2',
+      new Map([[edit.path, unitText(edit.name, edit.i, 2)]]),
+      `edit ${edit.name}`,
+      c1,
+    );
     const d1 = (await loadCommit(repo, c1, undefined)).desired;
     const d2 = (await loadCommit(repo, c2, undefined)).desired;
     if (!d1 || !d2) throw new Error('the synthetic repository was refused');
     const expected1 = new Map(d1.units.map((u) => [u.name, u.hash]));
     const expected2 = new Map(d2.units.map((u) => [u.name, u.hash]));
-    console.log(`  repository: ${d1.units.length} units in commit ${c1.slice(0, 12)} (built in ${s(performance.now() - t)})`);
+    console.log(
+      `  repository: ${d1.units.length} units in commit ${c1.slice(0, 12)} (built in ${s(performance.now() - t)})`,
+    );
 
     // Controller and engine, each in its own process.
     controller = new Component('controller', ['controller', ep, PREFIX, repo, join(tmp, 'controller-state')]);
@@ -250,23 +302,44 @@ async function main(): Promise<void> {
     const [cBase, eBase] = [await controller.report(), await engine.report()];
 
     // 1,000 agents.
-    for (let i = 0; i < CLIENTS; i++) agentStores.push(new CountingStore(new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX })));
+    for (let i = 0; i < CLIENTS; i++)
+      agentStores.push(new CountingStore(new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX })));
     const alog = countingLogger();
     for (let i = 0; i < NM; i++) {
       const sim = new SimulatedSystemd();
       const id = `sim-${String(i).padStart(4, '0')}`;
       sims.push(sim);
-      agents.push(new Agent({
-        store: agentStores[i % CLIENTS]!, machineId: id, metadata: { region: i % 2 ? 'eu' : 'us', rack: `r${i % 40}` },
-        address: `10.1.${i >> 8}.${i & 255}`, systemd: sim, unitDir: join(tmp, 'agents', id, 'units'), stateDir: join(tmp, 'agents', id), log: alog,
-      }));
+      agents.push(
+        new Agent({
+          store: agentStores[i % CLIENTS]!,
+          machineId: id,
+          metadata: { region: i % 2 ? 'eu' : 'us', rack: `r${i % 40}` },
+          address: `10.1.${i >> 8}.${i & 255}`,
+          systemd: sim,
+          unitDir: join(tmp, 'agents', id, 'units'),
+          stateDir: join(tmp, 'agents', id),
+          log: alog,
+        }),
+      );
     }
     t = performance.now();
     const heapBeforeAgents = process.memoryUsage();
     for (let i = 0; i < agents.length; i += 50) await Promise.all(agents.slice(i, i + 50).map((a) => a.start()));
     const regMs = performance.now() - t;
-    const sumWrites = () => agentStores.map((x) => x.writes()).reduce((a, b) => ({ puts: a.puts + b.puts, deletes: a.deletes + b.deletes, txns: a.txns + b.txns, ranges: a.ranges + b.ranges }));
-    console.log(`  ${NM} agents started and registered in ${s(regMs)} (${CLIENTS} shared etcd client${CLIENTS > 1 ? 's' : ''}); agent writes: ${fmtWrites(sumWrites())}`);
+    const sumWrites = () =>
+      agentStores
+        .map((x) => x.writes())
+        .reduce((a, b) => ({
+          puts: a.puts + b.puts,
+          deletes: a.deletes + b.deletes,
+          txns: a.txns + b.txns,
+          ranges: a.ranges + b.ranges,
+        }));
+    console.log(
+      `  ${NM} agents started and registered in ${s(regMs)} (${CLIENTS} shared etcd ` +
+        `client${CLIENTS > 1 ? 's' : ''}); ` +
+        `agent writes: ${fmtWrites(sumWrites())}`,
+    );
     // Let the engine see every machine before the commit lands.
     await new Promise((r) => setTimeout(r, 1000));
 
@@ -286,7 +359,11 @@ async function main(): Promise<void> {
     const t0 = wall();
     await git(repo, ['update-ref', 'refs/heads/main', c1]);
     const timeout = setTimeout(() => {
-      console.error(`  NOT DONE after 120 s: ${observer.okUnits}/${NU} units reported right; agent warnings ${alog.warns}, errors ${alog.errors}`);
+      console.error(
+        `  NOT DONE after 120 s: ${observer.okUnits}/${NU} units reported right; agent warnings ${alog.warns}, ` +
+          `errors ` +
+          `${alog.errors}`,
+      );
       for (const x of alog.samples) console.error(`    ${x}`);
       process.exit(1);
     }, 120_000);
@@ -304,12 +381,29 @@ async function main(): Promise<void> {
     const lastWrite = writing.at(-1);
 
     console.log(`phase 1: commit of ${NU} units lands (t0 = git update-ref of the followed branch)`);
-    console.log(`  controller: read starts +${s(loadMsg.at - t0)}, desired/root flipped +${s(observer.rootFlipAt - t0)}, pass done (garbage collected) +${s(applied.at - t0)} (${applied.kind})`);
-    console.log(`  engine:     ${enginePasses.length} passes, ${writing.length} wrote; schedule complete +${s(observer.allScheduledAt - t0)}` +
-      (lastWrite ? ` (last writing pass: read ${Math.round(lastWrite.readMs)} ms, plan ${Math.round(lastWrite.planMs)} ms, write ${Math.round(lastWrite.writeMs)} ms)` : ''));
+    console.log(
+      `  controller: read starts +${s(loadMsg.at - t0)}, desired/root flipped +${s(observer.rootFlipAt - t0)}, pass ` +
+        `done (garbage collected) +${s(applied.at - t0)} (${applied.kind})`,
+    );
+    console.log(
+      `  engine:     ${enginePasses.length} passes, ${writing.length} wrote; schedule complete ` +
+        `+${s(observer.allScheduledAt - t0)}` +
+        (lastWrite
+          ? ` (last writing pass: read ${Math.round(lastWrite.readMs)} ms, plan ${Math.round(lastWrite.planMs)} ms, ` +
+            `write ${Math.round(lastWrite.writeMs)} ms)`
+          : ''),
+    );
     const txnsPerMachine = [...observer.scheduleTxns.values()].map((r) => r.size);
-    console.log(`              each machine's schedule arrived in ${(txnsPerMachine.reduce((a, b) => a + b, 0) / txnsPerMachine.length).toFixed(1)} transactions on average (max ${Math.max(...txnsPerMachine)})`);
-    console.log(`  agents:     first report +${s(observer.firstReportAt - t0)}; ${agents.reduce((n, a) => n + a.passes, 0) - passes0} passes`);
+    console.log(
+      `              each machine's schedule arrived in ` +
+        `${(txnsPerMachine.reduce((a, b) => a + b, 0) / txnsPerMachine.length).toFixed(1)} ` +
+        `transactions on average (max ${Math.max(...txnsPerMachine)})`,
+    );
+    console.log(
+      `  agents:     first report +${s(observer.firstReportAt - t0)}; ` +
+        `${agents.reduce((n, a) => n + a.passes, 0) - passes0} ` +
+        `passes`,
+    );
     console.log(`  EVERY UNIT REPORTED ACTIVE WITH ITS HASH: +${s(doneAt - t0)}   (goal < 15 s)`);
     console.log(`  etcd writes, t0 -> done:`);
     console.log(`    controller ${fmtWrites(delta(c0.writes, c1r.writes))}`);
@@ -317,7 +411,10 @@ async function main(): Promise<void> {
     console.log(`    agents     ${fmtWrites(delta(a0, a1))}`);
 
     // Verify in etcd: every unit scheduled exactly once, reported on that machine and only there.
-    const [sched, state] = await Promise.all([observerStore.range(SCHEDULE_PREFIX, { keysOnly: true }), observerStore.range(UNIT_STATE_PREFIX)]);
+    const [sched, state] = await Promise.all([
+      observerStore.range(SCHEDULE_PREFIX, { keysOnly: true }),
+      observerStore.range(UNIT_STATE_PREFIX),
+    ]);
     const placed = new Map<string, string>();
     for (const kv of sched.kvs) {
       const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX)!;
@@ -332,12 +429,20 @@ async function main(): Promise<void> {
     }
     const simActive = sims.reduce((n, x) => n + x.activeUnits().length, 0);
     if (placed.size !== NU || state.kvs.length !== NU || wrong > 0 || simActive !== NU) {
-      throw new Error(`verification failed: ${placed.size} scheduled, ${state.kvs.length} reports, ${wrong} wrong, ${simActive} active in the simulations`);
+      throw new Error(
+        `verification failed: ${placed.size} scheduled, ${state.kvs.length} reports, ${wrong} wrong, ${simActive} ` +
+          `active in the simulations`,
+      );
     }
     const perMachine = new Map<string, number>();
     for (const m of placed.values()) perMachine.set(m, (perMachine.get(m) ?? 0) + 1);
     const counts = [...perMachine.values()];
-    console.log(`  verified in etcd: ${NU} units scheduled once each on ${perMachine.size} machines (${Math.min(...counts)}..${Math.max(...counts)} per machine), each reported active with its hash by that machine only; ${simActive} units active in the simulated systemds`);
+    console.log(
+      `  verified in etcd: ${NU} units scheduled once each on ${perMachine.size} machines ` +
+        `(${Math.min(...counts)}..${Math.max(...counts)} ` +
+        `per machine), each reported active with its hash by that machine only; ${simActive} units active in the ` +
+        `simulated systemds`,
+    );
 
     // ---- phase 2: one unit changes -------------------------------------------------------------------
     const c1w = await controller.report();
@@ -358,18 +463,36 @@ async function main(): Promise<void> {
     const e2r = await engine.report();
     const a3 = sumWrites();
     console.log(`phase 2: a commit that changes 1 unit (${edit.name})`);
-    console.log(`  desired/root flipped +${s(flipped2 - t1)} (controller pass done +${s(applied2.at - t1)}), schedule entry rewritten +${s(rescheduledAt - t1)}, new hash reported active +${s(changedAt - t1)}`);
-    console.log(`  agent passes: ${agents.reduce((n, a) => n + a.passes, 0) - passes2} (only the machine that runs the unit: agents pass on a root change only when Global units change)`);
+    console.log(
+      `  desired/root flipped +${s(flipped2 - t1)} (controller pass done +${s(applied2.at - t1)}), schedule entry ` +
+        `rewritten +${s(rescheduledAt - t1)}, new hash reported active +${s(changedAt - t1)}`,
+    );
+    console.log(
+      `  agent passes: ${agents.reduce((n, a) => n + a.passes, 0) - passes2} (only the machine that runs the unit: ` +
+        `agents pass on a root change only when Global units change)`,
+    );
     console.log(`    controller ${fmtWrites(delta(c1w.writes, c2r.writes))}`);
     console.log(`    engine     ${fmtWrites(delta(e1w.writes, e2r.writes))}`);
     console.log(`    agents     ${fmtWrites(delta(a2, a3))}`);
 
     // ---- memory ------------------------------------------------------------------------------------------
     const mine = process.memoryUsage();
-    console.log('memory (controller and engine: each its own process running under tsx; peak = the kernel\'s VmHWM):');
-    console.log(`  controller: RSS ${mib(cBase.vmRSS)} when started -> peak ${mib(c2r.vmHWM)}; heap used now ${mib(c2r.memory.heapUsed)}; CPU ${s((c2r.cpu.user + c2r.cpu.system) / 1000)}`);
-    console.log(`  engine:     RSS ${mib(eBase.vmRSS)} when started -> peak ${mib(e2r.vmHWM)}; heap used now ${mib(e2r.memory.heapUsed)}; CPU ${s((e2r.cpu.user + e2r.cpu.system) / 1000)}`);
-    console.log(`  this process (${NM} agents + SimulatedSystemds + observer): RSS ${mib(mine.rss)}, heap used ${mib(mine.heapUsed)} (${mib(heapBeforeAgents.heapUsed)} before the agents)`);
+    console.log("memory (controller and engine: each its own process running under tsx; peak = the kernel's VmHWM):");
+    console.log(
+      `  controller: RSS ${mib(cBase.vmRSS)} when started -> peak ${mib(c2r.vmHWM)}; heap used now ` +
+        `${mib(c2r.memory.heapUsed)}; ` +
+        `CPU ${s((c2r.cpu.user + c2r.cpu.system) / 1000)}`,
+    );
+    console.log(
+      `  engine:     RSS ${mib(eBase.vmRSS)} when started -> peak ${mib(e2r.vmHWM)}; heap used now ` +
+        `${mib(e2r.memory.heapUsed)}; ` +
+        `CPU ${s((e2r.cpu.user + e2r.cpu.system) / 1000)}`,
+    );
+    console.log(
+      `  this process (${NM} agents + SimulatedSystemds + observer): RSS ${mib(mine.rss)}, heap used ` +
+        `${mib(mine.heapUsed)} ` +
+        `(${mib(heapBeforeAgents.heapUsed)} before the agents)`,
+    );
     console.log(`  agent warnings ${alog.warns}, errors ${alog.errors}${alog.samples.length ? ':' : ''}`);
     for (const x of alog.samples) console.log(`    ${x}`);
     console.log(`  loadavg at end: ${load()}`);
@@ -387,7 +510,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (e) => {
-    console.error(e instanceof Error ? e.stack ?? e.message : String(e));
+    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
     process.exit(1);
   },
 );

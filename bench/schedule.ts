@@ -21,12 +21,22 @@ import { planSchedule } from '../src/engine/schedule.js';
 import { silentLogger } from '../src/log.js';
 import type { DesiredState, DesiredUnit } from '../src/desired/types.js';
 import { EtcdStore } from '../src/store/etcd.js';
-import { DESIRED_ROOT, MACHINES_PREFIX, SCHEDULE_PREFIX, machineKey, splitMachineUnit, type DesiredEntry, type MachineRecord } from '../src/store/keys.js';
+import {
+  DESIRED_ROOT,
+  MACHINES_PREFIX,
+  SCHEDULE_PREFIX,
+  machineKey,
+  splitMachineUnit,
+  type DesiredEntry,
+  type MachineRecord,
+} from '../src/store/keys.js';
 import { MAX_TXN_OPS, type Op } from '../src/store/store.js';
 import type { FleetConstraints } from '../src/unit/types.js';
 import { startEtcd } from '../test/support/etcd.js';
 
-const { values: args } = parseArgs({ options: { units: { type: 'string', default: '10000' }, machines: { type: 'string', default: '1000' } } });
+const { values: args } = parseArgs({
+  options: { units: { type: 'string', default: '10000' }, machines: { type: 'string', default: '1000' } },
+});
 const NU = Number(args.units);
 const NM = Number(args.machines);
 
@@ -74,7 +84,14 @@ async function main(): Promise<void> {
   const setup = new EtcdStore({ endpoints: etcd.endpoints, prefix });
   const engineStore = new EtcdStore({ endpoints: etcd.endpoints, prefix });
   const passes: PassReport[] = [];
-  const engine = new Engine({ store: engineStore, id: 'bench', leaseTtl: 10, resyncSeconds: 0, log: silentLogger, onPass: (r) => passes.push(r) });
+  const engine = new Engine({
+    store: engineStore,
+    id: 'bench',
+    leaseTtl: 10,
+    resyncSeconds: 0,
+    log: silentLogger,
+    onPass: (r) => passes.push(r),
+  });
   /** The pass since `from` that wrote the most. */
   const busiest = (from: number) => passes.slice(from).reduce((a, b) => (b.ops > a.ops ? b : a));
   try {
@@ -88,7 +105,12 @@ async function main(): Promise<void> {
       version: 'bench',
       startedAt: new Date().toISOString(),
     }));
-    const regOps: Op[] = machines.map((m) => ({ op: 'put', key: machineKey(m.id), value: JSON.stringify(m), lease: lease.id }));
+    const regOps: Op[] = machines.map((m) => ({
+      op: 'put',
+      key: machineKey(m.id),
+      value: JSON.stringify(m),
+      lease: lease.id,
+    }));
     for (let i = 0; i < regOps.length; i += MAX_TXN_OPS) await setup.txn([], regOps.slice(i, i + MAX_TXN_OPS));
     const tRegDone = performance.now();
 
@@ -98,7 +120,12 @@ async function main(): Promise<void> {
 
     // Expected outcome, from the pure planner on the same input.
     const desired = desiredState('bench-1');
-    const entries: DesiredEntry[] = desired.units.map((u) => ({ name: u.name, hash: u.hash, state: u.state, constraints: u.constraints }));
+    const entries: DesiredEntry[] = desired.units.map((u) => ({
+      name: u.name,
+      hash: u.hash,
+      state: u.state,
+      constraints: u.constraints,
+    }));
     const expected = planSchedule({ units: entries, machines, current: new Map() });
 
     // Count schedule keys as they appear.
@@ -144,7 +171,9 @@ async function main(): Promise<void> {
       if (expected.assign.get(mu.unit) !== mu.machine) mismatches++;
     }
     if (stored.kvs.length !== expected.assign.size || mismatches) {
-      throw new Error(`schedule in etcd differs from the plan: ${stored.kvs.length} keys, ${mismatches} on other machines`);
+      throw new Error(
+        `schedule in etcd differs from the plan: ${stored.kvs.length} keys, ${mismatches} on other machines`,
+      );
     }
 
     // A pass where nothing changed.
@@ -178,7 +207,10 @@ async function main(): Promise<void> {
     });
     const passesBeforeLoss = passes.length;
     const tLose = performance.now();
-    await setup.txn([], lost.map((id) => ({ op: 'delete', key: machineKey(id) }) as Op));
+    await setup.txn(
+      [],
+      lost.map((id) => ({ op: 'delete', key: machineKey(id) }) as Op),
+    );
     await allMoved;
     await engine.idle();
     const lossPass = busiest(passesBeforeLoss);
@@ -186,16 +218,33 @@ async function main(): Promise<void> {
     await Promise.all([watch.close(), rootWatch.close(), moveWatch.close()]);
     const machineCount = (await setup.range(MACHINES_PREFIX, { keysOnly: true })).kvs.length;
 
-    console.log(`gitfleet bench/schedule: ${NU} units over ${NM} machines, real etcd (${etcd.endpoints[0]}), one engine`);
+    console.log(
+      `gitfleet bench/schedule: ${NU} units over ${NM} machines, real etcd (${etcd.endpoints[0]}), one engine`,
+    );
     console.log(`  register ${NM} machines:                     ${ms(tReg, tRegDone)}`);
     console.log(`  controller apply (bodies, shards, root):     ${ms(tApply, tApplied)}`);
     console.log(`  root flip -> fully scheduled in etcd:        ${ms(flipAt, doneAt)}   (goal < 10 s)`);
     console.log(`  apply start -> fully scheduled:              ${ms(tApply, doneAt)}`);
-    console.log(`    ${schedulingPasses} passes; the one that wrote: read ${Math.round(firstPass.readMs)} ms, plan ${Math.round(firstPass.planMs)} ms, write ${Math.round(firstPass.writeMs)} ms; ${firstPass.ops} ops in ${firstPass.txns} txns`);
-    console.log(`    placed ${expected.assign.size}, unscheduled ${expected.unscheduled.size} (${[...new Set(expected.unscheduled.values())].slice(0, 2).join('; ')})`);
-    console.log(`  no-change pass:                              ${ms(tIdle, tIdleDone)}; etcd writes: ${after.puts - before.puts} puts, ${after.deletes - before.deletes} deletes, ${after.txns - before.txns} txns (goal 0); ${after.ranges - before.ranges} range requests`);
+    console.log(
+      `    ${schedulingPasses} passes; the one that wrote: read ${Math.round(firstPass.readMs)} ms, plan ` +
+        `${Math.round(firstPass.planMs)} ms, write ${Math.round(firstPass.writeMs)} ms; ${firstPass.ops} ops in ` +
+        `${firstPass.txns} txns`,
+    );
+    console.log(
+      `    placed ${expected.assign.size}, unscheduled ${expected.unscheduled.size} ` +
+        `(${[...new Set(expected.unscheduled.values())].slice(0, 2).join('; ')})`,
+    );
+    console.log(
+      `  no-change pass:                              ${ms(tIdle, tIdleDone)}; etcd writes: ` +
+        `${after.puts - before.puts} ` +
+        `puts, ${after.deletes - before.deletes} deletes, ${after.txns - before.txns} txns (goal 0); ` +
+        `${after.ranges - before.ranges} range requests`,
+    );
     console.log(`    read ${Math.round(idlePass.readMs)} ms, plan ${Math.round(idlePass.planMs)} ms`);
-    console.log(`  10 machines lost -> ${lostUnits.length} units rescheduled:    ${ms(tLose, movedAt)}; ${lossPass.ops} ops in ${lossPass.txns} txns; ${machineCount} machines left`);
+    console.log(
+      `  10 machines lost -> ${lostUnits.length} units rescheduled:    ${ms(tLose, movedAt)}; ${lossPass.ops} ops ` +
+        `in ${lossPass.txns} txns; ${machineCount} machines left`,
+    );
   } finally {
     await engine.stop().catch(() => {});
     await setup.close().catch(() => {});

@@ -13,7 +13,9 @@ import { MemoryStore } from '../src/store/memory.js';
 import { MAX_TXN_OPS, type Op, type Store } from '../src/store/store.js';
 import { startEtcd } from '../test/support/etcd.js';
 
-const { values } = parseArgs({ options: { samples: { type: 'string', default: '300' }, members: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: { samples: { type: 'string', default: '300' }, members: { type: 'string', default: '1' } },
+});
 const samples = Number(values.samples);
 const members = values.members === '3' ? 3 : 1;
 
@@ -43,16 +45,26 @@ async function bench(label: string, store: Store): Promise<void> {
   rows.push([
     'txn, 1 compare + 1 put',
     await time(samples, async (i) => {
-      const r = await store.txn([{ key: 'cas', target: 'modRevision', op: '==', value: rev }], [{ op: 'put', key: 'cas', value: String(i) }]);
+      const r = await store.txn(
+        [{ key: 'cas', target: 'modRevision', op: '==', value: rev }],
+        [{ op: 'put', key: 'cas', value: String(i) }],
+      );
       if (!r.succeeded) throw new Error('bench: compare failed');
       rev = r.revision;
     }),
   ]);
-  const big = (k: number): Op[] => Array.from({ length: MAX_TXN_OPS }, (_, j) => ({ op: 'put', key: `many/${String(k * MAX_TXN_OPS + j).padStart(6, '0')}`, value: `unit-${j}` }) as Op);
+  const big = (k: number): Op[] =>
+    Array.from(
+      { length: MAX_TXN_OPS },
+      (_, j) => ({ op: 'put', key: `many/${String(k * MAX_TXN_OPS + j).padStart(6, '0')}`, value: `unit-${j}` }) as Op,
+    );
   const fill = await time(Math.ceil(10_000 / MAX_TXN_OPS), (k) => store.txn([], big(k)));
   rows.push([`txn of ${MAX_TXN_OPS} puts`, fill]);
   rows.push(['range 10,000 keys', await time(Math.max(5, Math.floor(samples / 30)), () => store.range('many/'))]);
-  rows.push(['range 10,000 keys, keys only', await time(Math.max(5, Math.floor(samples / 30)), () => store.range('many/', { keysOnly: true }))]);
+  rows.push([
+    'range 10,000 keys, keys only',
+    await time(Math.max(5, Math.floor(samples / 30)), () => store.range('many/', { keysOnly: true })),
+  ]);
   // Watch: put -> onEvents.
   let resolve: (() => void) | null = null;
   const w = await store.watch('w/', undefined, { onEvents: () => resolve?.() });
@@ -75,8 +87,12 @@ async function bench(label: string, store: Store): Promise<void> {
   const puts10k = fill.reduce((a, b) => a + b, 0);
   console.log(`\n${label}`);
   console.log(`  ${'call'.padEnd(30)}    p50     p90     p99   (ms, n)`);
-  for (const [name, xs] of rows) console.log(`  ${name.padEnd(30)}${fmt(pct(xs, 50))} ${fmt(pct(xs, 90))} ${fmt(pct(xs, 99))}   n=${xs.length}`);
-  console.log(`  10,000 puts in txns of ${MAX_TXN_OPS}: ${puts10k.toFixed(0)} ms (${Math.round(10_000 / (puts10k / 1000))} puts/s)`);
+  for (const [name, xs] of rows)
+    console.log(`  ${name.padEnd(30)}${fmt(pct(xs, 50))} ${fmt(pct(xs, 90))} ${fmt(pct(xs, 99))}   n=${xs.length}`);
+  console.log(
+    `  10,000 puts in txns of ${MAX_TXN_OPS}: ${puts10k.toFixed(0)} ms (${Math.round(10_000 / (puts10k / 1000))} ` +
+      `puts/s)`,
+  );
   console.log(`  stats: ${JSON.stringify(store.stats())}`);
 }
 

@@ -59,7 +59,9 @@ function writeAtomic(file: string, text: string): void {
 }
 
 function writePids(c: Cluster): void {
-  const lines = [{ role: 'supervisor', name: 'supervisor', pid: process.pid }, ...c.pids()].map((p) => `${p.role} ${p.name} ${p.pid} ${startTime(p.pid)}`);
+  const lines = [{ role: 'supervisor', name: 'supervisor', pid: process.pid }, ...c.pids()].map(
+    (p) => `${p.role} ${p.name} ${p.pid} ${startTime(p.pid)}`,
+  );
   writeAtomic(join(DIR, 'pids'), lines.join('\n') + '\n');
 }
 
@@ -77,7 +79,14 @@ function filesOf(dir: string, rel = '', out: Record<string, Buffer> = {}): Recor
 /** A git repository's top level is `dir` itself (then it is cloned, history and all). */
 function isGitRepo(dir: string): boolean {
   try {
-    return resolve(execFileSync('git', ['-C', dir, 'rev-parse', '--show-toplevel'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) === resolve(dir);
+    return (
+      resolve(
+        execFileSync('git', ['-C', dir, 'rev-parse', '--show-toplevel'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).trim(),
+      ) === resolve(dir)
+    );
   } catch {
     return false;
   }
@@ -85,7 +94,14 @@ function isGitRepo(dir: string): boolean {
 
 function howto(c: Cluster): string {
   const cli = `node --import ${TSX_LOADER} ${join(PROJECT_ROOT, 'src/cli/main.ts')}`;
-  const agents = c.machines.map((m) => `    ${m.id}  ${Object.entries(m.metadata).map(([k, v]) => `${k}=${v}`).join(',')}  state dir ${m.stateDir}`).join('\n');
+  const agents = c.machines
+    .map(
+      (m) =>
+        `    ${m.id}  ${Object.entries(m.metadata)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')}  state dir ${m.stateDir}`,
+    )
+    .join('\n');
   return `gitfleet cluster running (everything under ${DIR}):
   etcd       ${c.etcd.endpoints.join(',')}
   agents (machine id, metadata, state dir):
@@ -126,12 +142,20 @@ async function run(): Promise<void> {
   const ttl = Number(values['lease-ttl']);
   if (!Number.isFinite(ttl) || ttl < 2) fail(`--lease-ttl: "${values['lease-ttl']}" is not a number of seconds >= 2`);
   const seed = values.repo;
-  if (seed !== undefined && !statSync(seed, { throwIfNoEntry: false })?.isDirectory()) fail(`--repo: ${seed} is not a directory`);
+  if (seed !== undefined && !statSync(seed, { throwIfNoEntry: false })?.isDirectory())
+    fail(`--repo: ${seed} is not a directory`);
   writeFileSync(join(DIR, 'supervisor.pid'), `${process.pid}\n`);
   process.stdout.write(`cluster: starting under ${DIR}\n`);
   const c = await Cluster.start({
-    dir: DIR, leaseTtl: ttl, engines: 2, source, poll: 2, env: { GITFLEET_LOG: 'info' },
-    ...(seed && isGitRepo(seed) ? { seedRepo: seed } : { initialFiles: filesOf(seed ?? join(PROJECT_ROOT, 'units.example')) }),
+    dir: DIR,
+    leaseTtl: ttl,
+    engines: 2,
+    source,
+    poll: 2,
+    env: { GITFLEET_LOG: 'info' },
+    ...(seed && isGitRepo(seed)
+      ? { seedRepo: seed }
+      : { initialFiles: filesOf(seed ?? join(PROJECT_ROOT, 'units.example')) }),
   }).catch((e: Error) => fail(e.message));
   // test/support/etcd.ts turns SIGINT/SIGTERM into an immediate exit (its exit hook then SIGKILLs
   // etcd). Here a signal must end the cluster gracefully, so those handlers are replaced.
@@ -170,7 +194,12 @@ async function run(): Promise<void> {
   writePids(c);
   // etcd's data lives in a temp dir of its own (test/support/etcd.ts): `cleanup` removes it if we are killed.
   writeFileSync(join(DIR, 'etcd.dir'), `${dirname(c.etcd.members[0]!.dataDir)}\n`);
-  writeFileSync(join(DIR, 'cluster.env'), `export GITFLEET_ETCD=${c.endpoints}\ngitfleet() { node --import ${TSX_LOADER} ${join(PROJECT_ROOT, 'src/cli/main.ts')} "$@"; }\n`);
+  writeFileSync(
+    join(DIR, 'cluster.env'),
+    `export GITFLEET_ETCD=${c.endpoints}\ngitfleet() { node --import ${TSX_LOADER} ` +
+      `${join(PROJECT_ROOT, 'src/cli/main.ts')} ` +
+      `"$@"; }\n`,
+  );
   writeFileSync(join(DIR, 'howto.txt'), howto(c));
   writeFileSync(join(DIR, 'ready'), `${process.pid}\n`);
   process.stdout.write('cluster: ready\n');

@@ -36,7 +36,8 @@ export function parseDump(dump: string): Map<string, Map<string, string>> {
       continue;
     }
     const eq = line.indexOf('=');
-    if (eq <= 0 || !current) throw new Error(`unexpected line in --dump-configuration-items output: ${JSON.stringify(line)}`);
+    if (eq <= 0 || !current)
+      throw new Error(`unexpected line in --dump-configuration-items output: ${JSON.stringify(line)}`);
     current.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return table;
@@ -46,7 +47,7 @@ function render(table: Map<string, Map<string, string>>, version: string): strin
   const out: string[] = [];
   out.push('// GENERATED FILE: do not edit. Regenerate with `npx tsx scripts/gen-keytable.ts`.');
   out.push(`// Source: \`${SYSTEMD} --dump-configuration-items\` of systemd ${version}.`);
-  out.push('// Each section maps Key -> systemd\'s short type name of the key\'s parser function.');
+  out.push("// Each section maps Key -> systemd's short type name of the key's parser function.");
   out.push('');
   out.push(`/** The systemd version whose --dump-configuration-items produced this table. */`);
   out.push(`export const KEYTABLE_SYSTEMD_VERSION = ${JSON.stringify(version)};`);

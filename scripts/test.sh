@@ -17,6 +17,9 @@ if ! command -v etcd >/dev/null 2>&1; then
 fi
 
 npx tsc -p . --noEmit
+# The formatter and linter (biome.json), and the width the formatter cannot enforce on strings.
+npx biome check --error-on-warnings .
+node --import tsx scripts/check-width.ts
 
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 if [ "${#files[@]}" -eq 0 ]; then echo "test: no test files found" >&2; exit 1; fi

@@ -21,7 +21,10 @@ function fmtValue(v: unknown): string {
   return JSON.stringify(v);
 }
 
-export function createLogger(component: string, opts: { level?: Level | 'silent'; sink?: (line: string) => void } = {}): Logger {
+export function createLogger(
+  component: string,
+  opts: { level?: Level | 'silent'; sink?: (line: string) => void } = {},
+): Logger {
   const envLevel = (process.env.GITFLEET_LOG as Level | 'silent' | undefined) ?? 'info';
   const min = order[opts.level ?? envLevel] ?? order.info;
   const json = process.env.GITFLEET_LOG_FORMAT === 'json';
@@ -30,10 +33,13 @@ export function createLogger(component: string, opts: { level?: Level | 'silent'
     if (order[level] < min) return;
     if (json) {
       const rec: Record<string, unknown> = { time: new Date().toISOString(), level, component, msg };
-      for (const [k, v] of Object.entries(fields ?? {})) rec[k] = v instanceof Error ? v.message : typeof v === 'bigint' ? v.toString() : v;
+      for (const [k, v] of Object.entries(fields ?? {}))
+        rec[k] = v instanceof Error ? v.message : typeof v === 'bigint' ? v.toString() : v;
       sink(JSON.stringify(rec));
     } else {
-      const kv = Object.entries(fields ?? {}).map(([k, v]) => `${k}=${fmtValue(v)}`).join(' ');
+      const kv = Object.entries(fields ?? {})
+        .map(([k, v]) => `${k}=${fmtValue(v)}`)
+        .join(' ');
       sink(`${level.toUpperCase().padEnd(5)} ${component}: ${msg}${kv ? ' ' + kv : ''}`);
     }
   };

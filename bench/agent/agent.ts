@@ -29,7 +29,8 @@ const UNITS = arg('units', 500);
 const SAMPLES = arg('samples', 30);
 const MACHINE = 'bench-machine';
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 const etcd = await startEtcd();
@@ -42,8 +43,15 @@ const mgr = await SystemdManager.connect({ address: inst.busAddress });
 const observer = await SystemdManager.connect({ address: inst.busAddress });
 const stateDir = join(inst.dir, 'gitfleet');
 const agent = new Agent({
-  store: agentStore, machineId: MACHINE, metadata: {}, address: '127.0.0.1', systemd: mgr,
-  unitDir: join(stateDir, 'units'), stateDir, log: silentLogger, concurrency: 64,
+  store: agentStore,
+  machineId: MACHINE,
+  metadata: {},
+  address: '127.0.0.1',
+  systemd: mgr,
+  unitDir: join(stateDir, 'units'),
+  stateDir,
+  log: silentLogger,
+  concurrency: 64,
 });
 
 try {
@@ -76,7 +84,11 @@ try {
     lat.push(performance.now() - t0);
     await agent.idle();
   }
-  console.log(`desired-state change -> unit active: p50 ${fmt(pct(lat, 50))}, p90 ${fmt(pct(lat, 90))}, max ${fmt(Math.max(...lat))} (n=${SAMPLES}; goal p50 < 150 ms)`);
+  console.log(
+    `desired-state change -> unit active: p50 ${fmt(pct(lat, 50))}, p90 ${fmt(pct(lat, 90))}, max ` +
+      `${fmt(Math.max(...lat))} ` +
+      `(n=${SAMPLES}; goal p50 < 150 ms)`,
+  );
 
   // 2. launch UNITS units at once
   const names = new Set<string>();
@@ -102,7 +114,10 @@ try {
     await new Promise((r) => setTimeout(r, 20));
   }
   const reported = performance.now() - t0;
-  console.log(`launch ${UNITS} units on one agent: schedule written in ${fmt(written)}, all active after ${fmt(active)}, all reported after ${fmt(reported)} (goal < 10 s)`);
+  console.log(
+    `launch ${UNITS} units on one agent: schedule written in ${fmt(written)}, all active after ${fmt(active)}, all ` +
+      `reported after ${fmt(reported)} (goal < 10 s)`,
+  );
 
   // 3. context
   const rl: number[] = [];

@@ -45,15 +45,39 @@ if (role === 'controller') {
     send({ type: 'load', at: wall(), commit });
     return loadCommit(gitdir, commit, path);
   };
-  const controller = new Controller({ store, repo: repo!, branch: 'main', stateDir: stateDir!, load, log: silentLogger });
-  controller.on('outcome', (o) => send({ type: 'outcome', at: wall(), kind: o.kind, commit: 'commit' in o ? o.commit : null }));
+  const controller = new Controller({
+    store,
+    repo: repo!,
+    branch: 'main',
+    stateDir: stateDir!,
+    load,
+    log: silentLogger,
+  });
+  controller.on('outcome', (o) =>
+    send({ type: 'outcome', at: wall(), kind: o.kind, commit: 'commit' in o ? o.commit : null }),
+  );
   await controller.start();
   await controller.idle();
   stop = () => controller.stop();
 } else if (role === 'engine') {
   const engine = new Engine({
-    store, id: `bench-engine-${process.pid}`, log: silentLogger,
-    onPass: (r) => send({ type: 'pass', at: wall(), ops: r.ops, txns: r.txns, readMs: r.readMs, planMs: r.planMs, writeMs: r.writeMs, assigned: r.assigned, unscheduled: r.unscheduled, units: r.units, machines: r.machines }),
+    store,
+    id: `bench-engine-${process.pid}`,
+    log: silentLogger,
+    onPass: (r) =>
+      send({
+        type: 'pass',
+        at: wall(),
+        ops: r.ops,
+        txns: r.txns,
+        readMs: r.readMs,
+        planMs: r.planMs,
+        writeMs: r.writeMs,
+        assigned: r.assigned,
+        unscheduled: r.unscheduled,
+        units: r.units,
+        machines: r.machines,
+      }),
   });
   await engine.start();
   while (!engine.isLeader()) await new Promise((r) => setTimeout(r, 10));
@@ -64,7 +88,14 @@ if (role === 'controller') {
 
 process.on('message', (m: { type: string }) => {
   if (m.type === 'report') {
-    send({ type: 'report', writes: store.writes(), memory: process.memoryUsage(), vmHWM: procStatus('VmHWM'), vmRSS: procStatus('VmRSS'), cpu: process.cpuUsage() });
+    send({
+      type: 'report',
+      writes: store.writes(),
+      memory: process.memoryUsage(),
+      vmHWM: procStatus('VmHWM'),
+      vmRSS: procStatus('VmRSS'),
+      cpu: process.cpuUsage(),
+    });
   } else if (m.type === 'stop') {
     void stop()
       .then(() => store.close())

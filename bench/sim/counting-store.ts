@@ -4,7 +4,19 @@
  * "etcd writes" figures want both: keys put and deleted (alone or inside a transaction, counting
  * the branch the transaction took) and the number of write requests.
  */
-import type { Compare, KeyValue, Lease, LeaseOptions, Op, RangeResult, Store, StoreStats, TxnResult, Watch, WatchHandler } from '../../src/store/store.js';
+import type {
+  Compare,
+  KeyValue,
+  Lease,
+  LeaseOptions,
+  Op,
+  RangeResult,
+  Store,
+  StoreStats,
+  TxnResult,
+  Watch,
+  WatchHandler,
+} from '../../src/store/store.js';
 
 export interface WriteCounts {
   /** Keys put (by put() or inside transactions). */

@@ -44,7 +44,14 @@ export function unitText(name: string, i: number, rev = 1): string {
   if (name.endsWith('.timer')) {
     return `[Unit]\nDescription=timer ${i} rev ${rev}\n\n[Timer]\nOnCalendar=hourly\n`;
   }
-  const lines = ['[Unit]', `Description=bench unit ${i} rev ${rev}`, '', '[Service]', `ExecStart=/usr/bin/sleep ${100_000 + i}`, 'Restart=on-failure'];
+  const lines = [
+    '[Unit]',
+    `Description=bench unit ${i} rev ${rev}`,
+    '',
+    '[Service]',
+    `ExecStart=/usr/bin/sleep ${100_000 + i}`,
+    'Restart=on-failure',
+  ];
   const fleet: string[] = [];
   if (i % 20 === 1) fleet.push(`MachineOf=svc-${pad(i - 1)}.service`);
   if (i % 20 === 2 || i % 20 === 3) fleet.push('MachineMetadata=region=eu');
@@ -52,13 +59,18 @@ export function unitText(name: string, i: number, rev = 1): string {
   return lines.join('\n') + '\n';
 }
 
-const WEB_TEMPLATE = '[Unit]\nDescription=web %i\n\n[Service]\nExecStart=/usr/bin/sleep 200000\n\n[X-Fleet]\nConflicts=web@*.service\n';
+const WEB_TEMPLATE =
+  '[Unit]\nDescription=web %i\n\n[Service]\nExecStart=/usr/bin/sleep 200000\n\n[X-Fleet]\nConflicts=web@*.service\n';
 
 /** Every file of the repository at revision 1: path -> content. */
 export function fleetFiles(opts: FleetRepoOptions): Map<string, string> {
   const { files, instances } = layout(opts.units);
   const out = new Map<string, string>();
-  out.set('fleet.yaml', `path: units\ndefaults:\n  state: launched\nunits:\n  web@.service:\n    instances: ${instances}\n    state: launched\n`);
+  out.set(
+    'fleet.yaml',
+    `path: units\ndefaults:\n  state: launched\nunits:\n  web@.service:\n    instances: ${instances}\n    state: ` +
+      `launched\n`,
+  );
   if (instances > 0) out.set('units/web@.service', WEB_TEMPLATE);
   for (const f of files) out.set(`units/${f.name}`, unitText(f.name, f.i));
   return out;
@@ -79,7 +91,13 @@ let clock = 1_700_000_000;
  * path -> content (null deletes). With `parent`, the commit continues from it and changes only
  * those files; without, the commit holds exactly `files`. Returns the commit id.
  */
-export function importCommit(gitdir: string, ref: string, files: Map<string, string | null>, message: string, parent?: string): string {
+export function importCommit(
+  gitdir: string,
+  ref: string,
+  files: Map<string, string | null>,
+  message: string,
+  parent?: string,
+): string {
   const out: string[] = [];
   const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}`;
   out.push(`commit ${ref}`, `committer Bench <bench@example.invalid> ${clock++} +0000`, data(message));
@@ -90,7 +108,11 @@ export function importCommit(gitdir: string, ref: string, files: Map<string, str
     else out.push(`M 100644 inline ${path}`, data(content));
   }
   out.push('');
-  execFileSync('git', ['fast-import', '--quiet', '--force'], { cwd: gitdir, input: out.join('\n') + '\n', maxBuffer: 1 << 30 });
+  execFileSync('git', ['fast-import', '--quiet', '--force'], {
+    cwd: gitdir,
+    input: out.join('\n') + '\n',
+    maxBuffer: 1 << 30,
+  });
   return execFileSync('git', ['rev-parse', ref], { cwd: gitdir, encoding: 'utf8' }).trim();
 }
 

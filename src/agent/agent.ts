@@ -21,14 +21,28 @@ import { join } from 'node:path';
 import { metadataMatches } from '../fleet/constraints.js';
 import { createLogger, type Logger } from '../log.js';
 import {
-  DESIRED_ROOT, bodyKey, machineKey, schedulePrefix, unitStateKey,
-  type DesiredRoot, type MachineRecord, type ScheduleEntry, type UnitStateReport,
+  DESIRED_ROOT,
+  bodyKey,
+  machineKey,
+  schedulePrefix,
+  unitStateKey,
+  type DesiredRoot,
+  type MachineRecord,
+  type ScheduleEntry,
+  type UnitStateReport,
 } from '../store/keys.js';
 import type { Lease, Op, Store, Watch, WatchEvent } from '../store/store.js';
 import { MAX_TXN_OPS } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { VERSION } from '../version.js';
-import { isUp, planAgentTasks, type ActualAgentUnit, type AgentTask, type AgentUnitState, type DesiredAgentUnit } from './tasks.js';
+import {
+  isUp,
+  planAgentTasks,
+  type ActualAgentUnit,
+  type AgentTask,
+  type AgentUnitState,
+  type DesiredAgentUnit,
+} from './tasks.js';
 import type { AgentSystemd, UnitState } from '../systemd/manager.js';
 
 export interface AgentOptions {
@@ -125,7 +139,8 @@ export class Agent {
     this.concurrency = opts.concurrency ?? 32;
     this.backoffMin = opts.driftBackoff?.minMs ?? 1_000;
     this.backoffMax = opts.driftBackoff?.maxMs ?? 60_000;
-    if (!/^[A-Za-z0-9_.:-]+$/.test(this.id)) throw new AgentError(`invalid machine id "${this.id}": use letters, digits, '_', '.', ':', '-'`);
+    if (!/^[A-Za-z0-9_.:-]+$/.test(this.id))
+      throw new AgentError(`invalid machine id "${this.id}": use letters, digits, '_', '.', ':', '-'`);
     this.loop = new ReconcileLoop(`agent ${this.id}`, () => this.pass(), {
       resyncMs: opts.resyncMs ?? 60_000,
       backoff: { minMs: 200, maxMs: 5_000 },
@@ -172,7 +187,8 @@ export class Agent {
       if (this.registered) await this.flushReports();
       await new Promise((r) => setImmediate(r));
       await this.loop.idle();
-      if (this.loop.passes + this.loop.failures === before && (this.dirtyReports.size === 0 || !this.registered)) return;
+      if (this.loop.passes + this.loop.failures === before && (this.dirtyReports.size === 0 || !this.registered))
+        return;
     }
   }
 
@@ -192,7 +208,9 @@ export class Agent {
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     await this.closeWatches();
     if (this.opts.onExit === 'stop') {
-      const tasks: AgentTask[] = [...this.files.keys()].sort().map((unit) => ({ type: 'unload', unit, reason: 'agent stopping with onExit=stop' }));
+      const tasks: AgentTask[] = [...this.files.keys()]
+        .sort()
+        .map((unit) => ({ type: 'unload', unit, reason: 'agent stopping with onExit=stop' }));
       try {
         const actual = await this.readActual();
         await this.execute(tasks, new Map(), actual);
@@ -237,14 +255,20 @@ export class Agent {
           if (other.instance !== this.instance) {
             throw new AgentError(
               `machine id ${this.id} is already registered by a live agent` +
-                `${other.address ? ` at ${other.address}` : ''}${other.startedAt ? ` (started ${other.startedAt})` : ''}: ` +
-                'two machines share one machine id (a cloned /etc/machine-id?); give each machine its own (--machine-id), ' +
+                `${other.address ? ` at ${other.address}` : ''}` +
+                `${other.startedAt ? ` (started ${other.startedAt})` : ''}: ` +
+                'two machines share one machine id (a cloned /etc/machine-id?); give each machine its own ' +
+                '(--machine-id), ' +
                 `or wait ${this.ttl} s if that agent has just died`,
             );
           }
         }
         const res = await this.store.txn(
-          [existing ? { key, target: 'value', op: '==', value: existing.value } : { key, target: 'version', op: '==', value: 0 }],
+          [
+            existing
+              ? { key, target: 'value', op: '==', value: existing.value }
+              : { key, target: 'version', op: '==', value: 0 },
+          ],
           [{ op: 'put', key, value: JSON.stringify(record), lease: lease.id }],
         );
         if (res.succeeded) {
@@ -254,7 +278,9 @@ export class Agent {
           return;
         }
       }
-      throw new AgentError(`machine id ${this.id}: the machine record keeps changing under us; another agent with this id is starting`);
+      throw new AgentError(
+        `machine id ${this.id}: the machine record keeps changing under us; another agent with this id is starting`,
+      );
     } catch (e) {
       await lease.revoke().catch(() => {});
       throw e;
@@ -263,7 +289,10 @@ export class Agent {
 
   private leaseLost(lease: Lease, err: Error): void {
     if (this.lease !== lease || this.stopped) return;
-    this.log.warn('machine lease lost: will stop units moved away, then register again', { machine: this.id, error: err });
+    this.log.warn('machine lease lost: will stop units moved away, then register again', {
+      machine: this.id,
+      error: err,
+    });
     this.lease = null;
     this.registered = false;
     // Our reports vanished with the lease; all of them are rewritten after re-registering.
@@ -360,12 +389,20 @@ export class Agent {
     const s = this.schedule.get(unit);
     if (s) return s.state;
     const g = this.root?.global.find((e) => e.name === unit);
-    if (!g || g.state === 'inactive' || !g.constraints.global || !metadataMatches(this.opts.metadata, g.constraints.machineMetadata)) return undefined;
+    if (
+      !g ||
+      g.state === 'inactive' ||
+      !g.constraints.global ||
+      !metadataMatches(this.opts.metadata, g.constraints.machineMetadata)
+    )
+      return undefined;
     return g.state;
   }
 
   /** Unit bodies for hashes we have no file for; cached by hash. Units whose body is missing are left out. */
-  private async fetchBodies(entries: Map<string, { hash: string; state: AgentUnitState }>): Promise<{ missing: string[] }> {
+  private async fetchBodies(
+    entries: Map<string, { hash: string; state: AgentUnitState }>,
+  ): Promise<{ missing: string[] }> {
     const need = new Set<string>();
     for (const [unit, e] of entries) if (this.files.get(unit) !== e.hash && !this.bodies.has(e.hash)) need.add(e.hash);
     const missing: string[] = [];
@@ -402,7 +439,13 @@ export class Agent {
     for (const s of states) {
       this.states.set(s.name, s);
       const applied = this.record.applied[s.name];
-      actual.set(s.name, { hash: this.files.get(s.name) ?? '', load: s.load, active: s.active, sub: s.sub, ...(applied ? { applied } : {}) });
+      actual.set(s.name, {
+        hash: this.files.get(s.name) ?? '',
+        load: s.load,
+        active: s.active,
+        sub: s.sub,
+        ...(applied ? { applied } : {}),
+      });
     }
     return actual;
   }
@@ -433,7 +476,8 @@ export class Agent {
     const hold = new Set<string>();
     for (const [unit, b] of this.backoff) if (b.until > now) hold.add(unit);
     const tasks = planAgentTasks(desired, actual, { holdDriftStart: hold });
-    if (tasks.length > 0) this.log.debug('plan', { tasks: tasks.map((t) => `${t.type}${t.unit ? ' ' + t.unit : ''}`).join(', ') });
+    if (tasks.length > 0)
+      this.log.debug('plan', { tasks: tasks.map((t) => `${t.type}${t.unit ? ' ' + t.unit : ''}`).join(', ') });
     const failures = await this.execute(tasks, desired, actual);
     for (const [unit, d] of desired) {
       if (failures.has(unit)) continue;
@@ -450,7 +494,10 @@ export class Agent {
     for (const unit of desired.keys()) this.dirtyReports.add(unit);
     await this.flushReports();
     if (missing.length > 0 || skipped.length > 0) {
-      throw new Error(`unit bodies missing from the store for ${skipped.join(', ') || missing.join(', ')}; those units are left as they are`);
+      throw new Error(
+        `unit bodies missing from the store for ${skipped.join(', ') || missing.join(', ')}; those units are left ` +
+          `as they are`,
+      );
     }
     if (failures.size > 0) {
       throw new Error(`tasks failed: ${[...failures].map(([u, e]) => `${u}: ${e.message}`).join('; ')}`);
@@ -468,16 +515,25 @@ export class Agent {
     if (gone.length > 0) {
       this.log.info('unloading units scheduled away while this machine was gone', { units: gone.join(', ') });
       const actual = await this.readActual();
-      const tasks: AgentTask[] = gone.map((unit) => ({ type: 'unload', unit, reason: 'rescheduled away while the lease was lost' }));
+      const tasks: AgentTask[] = gone.map((unit) => ({
+        type: 'unload',
+        unit,
+        reason: 'rescheduled away while the lease was lost',
+      }));
       const failures = await this.execute(tasks, new Map(), actual);
       await this.saveRecord();
-      if (failures.size > 0) throw new Error(`could not unload ${[...failures.keys()].join(', ')}: not registering again yet`);
+      if (failures.size > 0)
+        throw new Error(`could not unload ${[...failures.keys()].join(', ')}: not registering again yet`);
     }
     await this.register();
   }
 
   /** Run the tasks in order; returns the units whose tasks failed (the pass is retried). */
-  private async execute(tasks: AgentTask[], desired: Map<string, DesiredAgentUnit>, actual: Map<string, ActualAgentUnit>): Promise<Map<string, Error>> {
+  private async execute(
+    tasks: AgentTask[],
+    desired: Map<string, DesiredAgentUnit>,
+    actual: Map<string, ActualAgentUnit>,
+  ): Promise<Map<string, Error>> {
     const failures = new Map<string, Error>();
     const fail = (unit: string, e: unknown) => {
       failures.set(unit, e as Error);
@@ -591,9 +647,14 @@ export class Agent {
     this.driftRepairs.set(unit, (this.driftRepairs.get(unit) ?? 0) + 1);
     const prev = this.backoff.get(unit);
     // A unit that stayed up for a long while starts over with the shortest delay.
-    const delayMs = prev && now - prev.last < this.backoffMax * 2 ? Math.min(prev.delayMs * 2, this.backoffMax) : this.backoffMin;
+    const delayMs =
+      prev && now - prev.last < this.backoffMax * 2 ? Math.min(prev.delayMs * 2, this.backoffMax) : this.backoffMin;
     this.backoff.set(unit, { until: now + delayMs, delayMs, last: now });
-    this.log.warn('drift: starting a launched unit found stopped or failed', { unit, repairs: this.driftRepairs.get(unit), nextRepairNotBeforeMs: delayMs });
+    this.log.warn('drift: starting a launched unit found stopped or failed', {
+      unit,
+      repairs: this.driftRepairs.get(unit),
+      nextRepairNotBeforeMs: delayMs,
+    });
   }
 
   private armBackoffTimer(): void {
@@ -602,10 +663,13 @@ export class Agent {
     const now = Date.now();
     const next = Math.min(...[...this.backoff.values()].map((b) => b.until).filter((u) => u > now));
     if (!Number.isFinite(next)) return;
-    this.backoffTimer = setTimeout(() => {
-      this.backoffTimer = null;
-      this.loop.trigger('drift backoff over');
-    }, next - now + 5);
+    this.backoffTimer = setTimeout(
+      () => {
+        this.backoffTimer = null;
+        this.loop.trigger('drift backoff over');
+      },
+      next - now + 5,
+    );
     this.backoffTimer.unref();
   }
 
@@ -617,7 +681,8 @@ export class Agent {
     this.dirtyReports.add(s.name);
     this.scheduleReportFlush();
     // A launched unit that went down behind our back: a pass repairs it (with backoff).
-    if (this.desiredStateOf(s.name) === 'launched' && !isUp(s.active) && s.active !== 'deactivating') this.loop.trigger(`drift ${s.name}`);
+    if (this.desiredStateOf(s.name) === 'launched' && !isUp(s.active) && s.active !== 'deactivating')
+      this.loop.trigger(`drift ${s.name}`);
   }
 
   private dirtyAll(): void {

@@ -132,7 +132,8 @@ export function planAgentTasks(
 
     if (!have) {
       tasks.push({ type: 'load', unit, reason: 'newly scheduled to this machine' });
-      if (want.state === 'launched' && !template) tasks.push({ type: 'start', unit, reason: 'desired state is launched' });
+      if (want.state === 'launched' && !template)
+        tasks.push({ type: 'start', unit, reason: 'desired state is launched' });
       continue;
     }
 

@@ -33,7 +33,8 @@ export function readMachineId(flag: string | undefined): string {
     }
     if (!id) throw new UsageError('/etc/machine-id is empty; pass --machine-id');
   }
-  if (!MACHINE_ID.test(id)) throw new UsageError(`--machine-id: "${id}" must be 1-128 of [A-Za-z0-9_.-], starting with a letter or digit`);
+  if (!MACHINE_ID.test(id))
+    throw new UsageError(`--machine-id: "${id}" must be 1-128 of [A-Za-z0-9_.-], starting with a letter or digit`);
   return id;
 }
 
@@ -46,8 +47,10 @@ export function parseMetadata(raw: string | undefined): Record<string, string> {
     if (!p) continue;
     const i = p.indexOf('=');
     if (i <= 0) throw new UsageError(`--metadata: "${p}" is not key=value`);
-    const k = p.slice(0, i).trim(), v = p.slice(i + 1).trim();
-    if (!/^[A-Za-z0-9_.-]+$/.test(k)) throw new UsageError(`--metadata: key "${k}" must be letters, digits, '_', '.', '-'`);
+    const k = p.slice(0, i).trim(),
+      v = p.slice(i + 1).trim();
+    if (!/^[A-Za-z0-9_.-]+$/.test(k))
+      throw new UsageError(`--metadata: key "${k}" must be letters, digits, '_', '.', '-'`);
     if (!v) throw new UsageError(`--metadata: "${k}" has an empty value`);
     if (k in out) throw new UsageError(`--metadata: "${k}" is given twice`);
     out[k] = v;
@@ -75,7 +78,7 @@ export async function run(flags: AgentFlags): Promise<number> {
   const log = createLogger(`agent ${machineId.slice(0, 8)}`);
   const stateDir = resolve(flags.stateDir);
   const store = await openEtcdStore(flags);
-  let host;
+  let host: Awaited<ReturnType<typeof connectSystemd>>;
   try {
     host = await connectSystemd(flags.systemd, stateDir, `agent-${machineId.slice(0, 12)}`, (m) => log.warn(m));
   } catch (e) {
@@ -85,15 +88,27 @@ export async function run(flags: AgentFlags): Promise<number> {
     await store.close();
     if (live && flags.systemd === 'private') {
       const other = JSON.parse(live.value) as Partial<MachineRecord>;
-      throw new CliError(`machine id ${machineId} is already registered by a live agent${other.address ? ` at ${other.address}` : ''}${other.startedAt ? ` (started ${other.startedAt})` : ''}; give each agent its own --machine-id`);
+      throw new CliError(
+        `machine id ${machineId} is already registered by a live ` +
+          `agent${other.address ? ` at ${other.address}` : ''}` +
+          `${other.startedAt ? ` (started ${other.startedAt})` : ''}; ` +
+          `give each agent its own --machine-id`,
+      );
     }
     throw new CliError(`cannot reach ${flags.systemd} systemd: ${(e as Error).message}`);
   }
   log.info('driving systemd', { which: host.description });
   const agent = new Agent({
-    store, machineId, metadata, address: flags.address ?? defaultAddress(),
-    systemd: host.manager, unitDir: host.unitDir, stateDir: join(stateDir, 'agent'),
-    onExit: flags.onExit, leaseTtlSeconds: leaseTtl, log,
+    store,
+    machineId,
+    metadata,
+    address: flags.address ?? defaultAddress(),
+    systemd: host.manager,
+    unitDir: host.unitDir,
+    stateDir: join(stateDir, 'agent'),
+    onExit: flags.onExit,
+    leaseTtlSeconds: leaseTtl,
+    log,
   });
   try {
     await agent.start();

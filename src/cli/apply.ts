@@ -15,7 +15,9 @@ export interface RepoFlags extends StoreFlags {
 }
 
 export function defaultStateDir(): string {
-  return process.env.XDG_STATE_HOME ? `${process.env.XDG_STATE_HOME}/gitfleet` : `${process.env.HOME ?? '/tmp'}/.local/state/gitfleet`;
+  return process.env.XDG_STATE_HOME
+    ? `${process.env.XDG_STATE_HOME}/gitfleet`
+    : `${process.env.HOME ?? '/tmp'}/.local/state/gitfleet`;
 }
 
 export function readSecret(file: string | undefined): string | undefined {
@@ -24,7 +26,9 @@ export function readSecret(file: string | undefined): string | undefined {
   try {
     s = readFileSync(file, 'utf8').trim();
   } catch (e) {
-    throw new CliError(`--webhook-secret-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(
+      `--webhook-secret-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   if (!s) throw new CliError(`--webhook-secret-file: ${file} is empty`);
   return s;
@@ -36,13 +40,19 @@ export async function run(flags: RepoFlags): Promise<number> {
     let controller: Controller;
     try {
       controller = new Controller({
-        store, repo: flags.repo, branch: flags.branch, path: flags.path, stateDir: flags.stateDir ?? defaultStateDir(),
-        load: loadCommit, allowForcePush: flags.allowForcePush, log,
+        store,
+        repo: flags.repo,
+        branch: flags.branch,
+        path: flags.path,
+        stateDir: flags.stateDir ?? defaultStateDir(),
+        load: loadCommit,
+        allowForcePush: flags.allowForcePush,
+        log,
       });
     } catch (e) {
       throw new CliError((e as Error).message);
     }
-    let out;
+    let out: Awaited<ReturnType<typeof controller.pass>>;
     try {
       out = await controller.pass();
     } catch (e) {
@@ -61,7 +71,8 @@ export async function run(flags: RepoFlags): Promise<number> {
         throw new CliError(`${flags.repo}: branch ${out.branch} does not exist`);
       case 'refused':
         process.stderr.write(`gitfleet: refused ${out.commit}: ${out.reason}\n`);
-        for (const d of out.diagnostics) process.stderr.write(`${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}\n`);
+        for (const d of out.diagnostics)
+          process.stderr.write(`${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}\n`);
         return 1;
     }
   });

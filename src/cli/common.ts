@@ -15,7 +15,14 @@ export interface StoreFlags {
 export async function openEtcdStore(flags: StoreFlags): Promise<Store> {
   const { openStore, StoreConfigError } = await import('../store/open.js');
   try {
-    return openStore({ etcd: flags.etcd, prefix: flags.prefix, ca: flags.etcdCa, cert: flags.etcdCert, key: flags.etcdKey, user: flags.etcdUser });
+    return openStore({
+      etcd: flags.etcd,
+      prefix: flags.prefix,
+      ca: flags.etcdCa,
+      cert: flags.etcdCert,
+      key: flags.etcdKey,
+      user: flags.etcdUser,
+    });
   } catch (e) {
     if (e instanceof StoreConfigError) throw new UsageError(e.message);
     throw e;

@@ -16,16 +16,25 @@ interface ControllerFlags extends RepoFlags {
 export async function run(flags: ControllerFlags): Promise<number> {
   const poll = Number(flags.poll);
   if (!Number.isFinite(poll) || poll < 0) throw new UsageError(`--poll: "${flags.poll}" is not a number of seconds`);
-  if (flags.listen && !flags.webhookSecretFile) throw new UsageError('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
+  if (flags.listen && !flags.webhookSecretFile)
+    throw new UsageError('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
   const secret = readSecret(flags.webhookSecretFile);
   const log = createLogger('controller');
   const store = await openEtcdStore(flags);
   let controller: Controller;
   try {
     controller = new Controller({
-      store, repo: flags.repo, branch: flags.branch, path: flags.path, stateDir: flags.stateDir ?? defaultStateDir(),
-      load: loadCommit, pollSeconds: poll, listen: flags.listen, webhookSecret: secret,
-      allowForcePush: flags.allowForcePush, log,
+      store,
+      repo: flags.repo,
+      branch: flags.branch,
+      path: flags.path,
+      stateDir: flags.stateDir ?? defaultStateDir(),
+      load: loadCommit,
+      pollSeconds: poll,
+      listen: flags.listen,
+      webhookSecret: secret,
+      allowForcePush: flags.allowForcePush,
+      log,
     });
     await controller.start();
   } catch (e) {

@@ -32,7 +32,9 @@ export function lintPaths(paths: string[]): { diagnostics: Diagnostic[]; files: 
       st = fs.statSync(p);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new UsageError(code === 'ENOENT' ? `${p}: no such file or directory` : `${p}: cannot read (${code ?? (e as Error).message})`);
+      throw new UsageError(
+        code === 'ENOENT' ? `${p}: no such file or directory` : `${p}: cannot read (${code ?? (e as Error).message})`,
+      );
     }
     if (st.isDirectory()) {
       const snap = readDirSnapshot(p);

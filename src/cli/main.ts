@@ -8,11 +8,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { CliError, UsageError } from './errors.js';
 import { VERSION } from '../version.js';
 
-type Action = (...args: any[]) => Promise<number | void>;
+// biome-ignore lint/suspicious/noExplicitAny: commander passes each command its own argument types
+type Action = (...args: any[]) => Promise<number | undefined>;
 
 /** Run a command's action, map its errors to exit statuses, one line each on stderr. */
-function wrap(load: () => Promise<{ run: Action }>): (...args: any[]) => Promise<void> {
-  return async (...args: any[]) => {
+function wrap(load: () => Promise<{ run: Action }>): (...args: Parameters<Action>) => Promise<void> {
+  return async (...args: Parameters<Action>) => {
     const mod = await load();
     const code = await mod.run(...args);
     process.exitCode = typeof code === 'number' ? code : 0;
@@ -66,7 +67,7 @@ export function buildProgram(): Command {
       .command('apply')
       .description('one controller pass: apply the branch head to the cluster, then exit')
       .requiredOption('--repo <dir|url>', 'the unit repository: a local path (bare or not) or an http(s) URL')
-      .option('--branch <branch>', 'branch to follow (default: the repository HEAD\'s branch)')
+      .option('--branch <branch>', "branch to follow (default: the repository HEAD's branch)")
       .option('--path <path>', 'directory of fleet.yaml inside the repository')
       .option('--state-dir <dir>', 'where a remote repository is mirrored')
       .option('--allow-force-push', 'apply commits that do not descend from the applied one'),
@@ -77,7 +78,7 @@ export function buildProgram(): Command {
       .command('controller')
       .description('follow a branch and apply every new commit')
       .requiredOption('--repo <dir|url>', 'the unit repository: a local path (bare or not) or an http(s) URL')
-      .option('--branch <branch>', 'branch to follow (default: the repository HEAD\'s branch)')
+      .option('--branch <branch>', "branch to follow (default: the repository HEAD's branch)")
       .option('--path <path>', 'directory of fleet.yaml inside the repository')
       .option('--poll <seconds>', 'poll interval for remote repositories', '30')
       .option('--listen <addr>', 'serve the push webhook on HOST:PORT')
@@ -101,10 +102,16 @@ export function buildProgram(): Command {
       .option('--machine-id <id>', 'machine id (default: /etc/machine-id)')
       .option('--metadata <k=v,...>', 'machine metadata for [X-Fleet] MachineMetadata')
       .option('--address <addr>', 'address other machines know this one by (default: first non-loopback IPv4)')
-      .addOption(new Option('--systemd <which>', 'which systemd to drive').choices(['system', 'user', 'private']).default('system'))
+      .addOption(
+        new Option('--systemd <which>', 'which systemd to drive')
+          .choices(['system', 'user', 'private'])
+          .default('system'),
+      )
       .option('--state-dir <dir>', 'where the agent keeps its unit files and private systemd', '/var/lib/gitfleet')
       .option('--lease-ttl <seconds>', 'machine lease TTL', '10')
-      .addOption(new Option('--on-exit <what>', 'what to do with units on SIGTERM').choices(['leave', 'stop']).default('leave')),
+      .addOption(
+        new Option('--on-exit <what>', 'what to do with units on SIGTERM').choices(['leave', 'stop']).default('leave'),
+      ),
   ).action(wrap(() => import('./agent.js')));
 
   program
@@ -113,25 +120,54 @@ export function buildProgram(): Command {
     .option('--repo <dir>', 'the unit repository', '.')
     .option('--branch <branch>', 'branch to follow (default: the checked-out branch)')
     .option('--path <path>', 'directory of fleet.yaml inside the repository')
-    .addOption(new Option('--systemd <which>', 'which systemd to drive (default: system if PID 1, else user, else private)').choices(['auto', 'system', 'user', 'private']).default('auto'))
-    .option('--state-dir <dir>', 'where unit files and a private systemd live (default: ~/.local/state/gitfleet/up-<repo hash>)')
-    .addOption(new Option('--on-exit <what>', 'what to do with units on Ctrl-C').choices(['leave', 'stop']).default('stop'))
+    .addOption(
+      new Option('--systemd <which>', 'which systemd to drive (default: system if PID 1, else user, else private)')
+        .choices(['auto', 'system', 'user', 'private'])
+        .default('auto'),
+    )
+    .option(
+      '--state-dir <dir>',
+      'where unit files and a private systemd live (default: ~/.local/state/gitfleet/up-<repo hash>)',
+    )
+    .addOption(
+      new Option('--on-exit <what>', 'what to do with units on Ctrl-C').choices(['leave', 'stop']).default('stop'),
+    )
     .option('--once', 'converge, print the status and exit (units keep running unless --on-exit stop)')
     .action(wrap(() => import('./up.js')));
 
-  storeOptions(formatOption(program.command('status').description('applied commit, refusals, engine leader, machines, unit summary; or one unit').argument('[unit]'), ['text', 'json']))
-    .action(wrap(() => import('./status.js')));
-  storeOptions(formatOption(program.command('list-machines').description('machines and their metadata'), ['text', 'json']))
+  storeOptions(
+    formatOption(
+      program
+        .command('status')
+        .description('applied commit, refusals, engine leader, machines, unit summary; or one unit')
+        .argument('[unit]'),
+      ['text', 'json'],
+    ),
+  ).action(wrap(() => import('./status.js')));
+  storeOptions(
+    formatOption(program.command('list-machines').description('machines and their metadata'), ['text', 'json']),
+  )
     .option('--full', 'show full machine ids')
     .action(wrap(async () => ({ run: (await import('./list.js')).listMachines })));
-  storeOptions(formatOption(program.command('list-units').description('what systemd reports for each unit on each machine'), ['text', 'json']))
+  storeOptions(
+    formatOption(program.command('list-units').description('what systemd reports for each unit on each machine'), [
+      'text',
+      'json',
+    ]),
+  )
     .option('--full', 'show full machine ids')
     .action(wrap(async () => ({ run: (await import('./list.js')).listUnits })));
-  storeOptions(formatOption(program.command('list-unit-files').description('desired units: hash, desired state, where they are scheduled'), ['text', 'json']))
+  storeOptions(
+    formatOption(
+      program.command('list-unit-files').description('desired units: hash, desired state, where they are scheduled'),
+      ['text', 'json'],
+    ),
+  )
     .option('--full', 'show full machine ids and hashes')
     .action(wrap(async () => ({ run: (await import('./list.js')).listUnitFiles })));
-  storeOptions(program.command('cat').description('the unit file as the cluster has it').argument('<unit>'))
-    .action(wrap(() => import('./cat.js')));
+  storeOptions(program.command('cat').description('the unit file as the cluster has it').argument('<unit>')).action(
+    wrap(() => import('./cat.js')),
+  );
 
   return program;
 }

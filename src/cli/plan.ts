@@ -34,7 +34,10 @@ async function placements(flags: PlanFlags, result: PreviewResult, desired: Desi
   const wanted = new Set(result.changes.filter((c) => c.state.to && c.state.to !== 'inactive').map((c) => c.unit));
   if (wanted.size === 0) return [];
   return withStore(flags, async (store) => {
-    const [machinesR, schedR] = await Promise.all([store.range(MACHINES_PREFIX), store.range(SCHEDULE_PREFIX, { keysOnly: true })]);
+    const [machinesR, schedR] = await Promise.all([
+      store.range(MACHINES_PREFIX),
+      store.range(SCHEDULE_PREFIX, { keysOnly: true }),
+    ]);
     const machines = machinesR.kvs.map((kv) => JSON.parse(kv.value) as MachineRecord);
     const current = new Map<string, string>();
     for (const kv of schedR.kvs) {
@@ -51,7 +54,15 @@ async function placements(flags: PlanFlags, result: PreviewResult, desired: Desi
       }
       const m = plan.assign.get(unit);
       const decision = plan.decisions.find((d) => d.unit === unit);
-      out.push(m ? { unit, machine: m, reason: decision?.reason ?? (current.get(unit) === m ? 'stays where it runs' : 'placed') } : { unit, machine: null, reason: plan.unscheduled.get(unit) ?? 'not placed' });
+      out.push(
+        m
+          ? {
+              unit,
+              machine: m,
+              reason: decision?.reason ?? (current.get(unit) === m ? 'stays where it runs' : 'placed'),
+            }
+          : { unit, machine: null, reason: plan.unscheduled.get(unit) ?? 'not placed' },
+      );
     }
     return out;
   });
@@ -66,8 +77,13 @@ function renderPlacementsText(ps: Placement[]): string {
 
 function renderPlacementsMarkdown(ps: Placement[]): string {
   if (!ps.length) return '';
-  const rows = ps.map((p) => `| \`${p.unit}\` | ${p.machine ? `\`${p.machine.slice(0, 8)}\`` : '—'} | ${p.reason.replace(/\|/g, '\\|')} |`);
-  return ['', '#### Placement on the live cluster', '', '| unit | machine | why |', '|---|---|---|', ...rows, ''].join('\n');
+  const rows = ps.map(
+    (p) =>
+      `| \`${p.unit}\` | ${p.machine ? `\`${p.machine.slice(0, 8)}\`` : '—'} | ${p.reason.replace(/\|/g, '\\|')} |`,
+  );
+  return ['', '#### Placement on the live cluster', '', '| unit | machine | why |', '|---|---|---|', ...rows, ''].join(
+    '\n',
+  );
 }
 
 export async function run(range: string | undefined, flags: PlanFlags): Promise<number> {

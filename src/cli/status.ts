@@ -22,15 +22,30 @@ export function summarize(view: ClusterView): StatusSummary {
   for (const u of view.units) units[u.state]++;
   const failed = new Set(view.reports.filter((r) => r.report.active === 'failed').map((r) => r.unit));
   units.failed = failed.size;
-  return { applied: view.status.applied, refused: view.status.refused, leader: view.leader, machines: view.machines.length, units };
+  return {
+    applied: view.status.applied,
+    refused: view.status.refused,
+    leader: view.leader,
+    machines: view.machines.length,
+    units,
+  };
 }
 
 export function renderSummary(s: StatusSummary, view: ClusterView, color: boolean): string {
   const lines: string[] = [];
   lines.push(`applied:   ${s.applied ? `${s.applied.commit.slice(0, 12)} at ${s.applied.at}` : 'nothing yet'}`);
   if (s.refused) {
-    lines.push(`${paint(color, 'red', 'refused')}:   ${s.refused.commit.slice(0, 12)} at ${s.refused.at}: ${s.refused.reason}`);
-    for (const d of s.refused.diagnostics.slice(0, 20) as { file: string; line: number; column: number; severity: string; rule: string; message: string }[]) {
+    lines.push(
+      `${paint(color, 'red', 'refused')}:   ${s.refused.commit.slice(0, 12)} at ${s.refused.at}: ${s.refused.reason}`,
+    );
+    for (const d of s.refused.diagnostics.slice(0, 20) as {
+      file: string;
+      line: number;
+      column: number;
+      severity: string;
+      rule: string;
+      message: string;
+    }[]) {
       lines.push(`           ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
     }
     if (s.refused.diagnostics.length > 20) lines.push(`           ... and ${s.refused.diagnostics.length - 20} more`);
@@ -38,7 +53,10 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
   lines.push(`leader:    ${s.leader ?? paint(color, 'yellow', 'none (no engine is running)')}`);
   lines.push(`machines:  ${s.machines}`);
   const u = s.units;
-  lines.push(`units:     ${u.launched} launched, ${u.loaded} loaded, ${u.inactive} inactive, ${u.failed ? paint(color, 'red', `${u.failed} failed`) : '0 failed'}`);
+  lines.push(
+    `units:     ${u.launched} launched, ${u.loaded} loaded, ${u.inactive} inactive, ` +
+      `${u.failed ? paint(color, 'red', `${u.failed} failed`) : '0 failed'}`,
+  );
   if (view.unscheduled.size) {
     lines.push(`${paint(color, 'yellow', 'unscheduled')}:`);
     for (const [unit, reason] of [...view.unscheduled].sort()) lines.push(`           ${unit}: ${reason}`);
@@ -57,28 +75,49 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
   }
   const desired = view.units.find((u) => u.name === unit);
   const reports = view.reports.filter((r) => r.unit === unit);
-  if (!desired && reports.length === 0) throw new CliError(`unit ${unit} is not in the applied commit and no machine reports it`);
+  if (!desired && reports.length === 0)
+    throw new CliError(`unit ${unit} is not in the applied commit and no machine reports it`);
   const scheduled = view.schedule.get(unit) ?? [];
   if (flags.format === 'json') {
-    writeOut(JSON.stringify({
-      unit,
-      desiredState: desired?.state ?? null,
-      hash: desired?.hash ?? null,
-      targetMachines: scheduled.map((s) => s.machine),
-      unscheduled: view.unscheduled.get(unit) ?? null,
-      reports: reports.map((r) => ({ machine: r.machine, ...r.report })),
-    }, null, 2) + '\n');
+    writeOut(
+      JSON.stringify(
+        {
+          unit,
+          desiredState: desired?.state ?? null,
+          hash: desired?.hash ?? null,
+          targetMachines: scheduled.map((s) => s.machine),
+          unscheduled: view.unscheduled.get(unit) ?? null,
+          reports: reports.map((r) => ({ machine: r.machine, ...r.report })),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     return 0;
   }
   const addr = new Map(view.machines.map((m) => [m.id, m.address]));
   const out: string[] = [];
   out.push(`${unit}`);
-  out.push(`  desired: ${desired ? `${desired.state} (hash ${desired.hash.slice(0, 12)})` : 'not in the applied commit (being removed)'}`);
+  const desiredText = desired
+    ? `${desired.state} (hash ${desired.hash.slice(0, 12)})`
+    : 'not in the applied commit (being removed)';
+  out.push(`  desired: ${desiredText}`);
   const reason = view.unscheduled.get(unit);
-  out.push(`  target:  ${scheduled.length ? scheduled.map((s) => machineLabel(s.machine, addr.get(s.machine), false)).join(', ') : reason ? `none: ${reason}` : desired?.constraints.global ? 'every matching machine (Global)' : 'none'}`);
+  let target = 'none';
+  if (scheduled.length) target = scheduled.map((s) => machineLabel(s.machine, addr.get(s.machine), false)).join(', ');
+  else if (reason) target = `none: ${reason}`;
+  else if (desired?.constraints.global) target = 'every matching machine (Global)';
+  out.push(`  target:  ${target}`);
   writeOut(out.join('\n') + '\n');
   if (reports.length) {
-    const rows = reports.map((r) => [machineLabel(r.machine, addr.get(r.machine), false), r.report.load, r.report.active, r.report.sub, r.report.hash.slice(0, 12), desired && r.report.hash && r.report.hash !== desired.hash ? 'outdated' : '']);
+    const rows = reports.map((r) => [
+      machineLabel(r.machine, addr.get(r.machine), false),
+      r.report.load,
+      r.report.active,
+      r.report.sub,
+      r.report.hash.slice(0, 12),
+      desired && r.report.hash && r.report.hash !== desired.hash ? 'outdated' : '',
+    ]);
     writeOut(renderTable(['machine', 'load', 'active', 'sub', 'hash', ''], rows, { color, stateColumns: [1, 2, 3] }));
   }
   return 0;

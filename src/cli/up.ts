@@ -37,7 +37,9 @@ function localMachineId(): string {
   try {
     const id = readFileSync('/etc/machine-id', 'utf8').trim();
     if (MACHINE_ID.test(id)) return id;
-  } catch { /* none */ }
+  } catch {
+    /* none */
+  }
   return 'local';
 }
 
@@ -73,16 +75,26 @@ export function renderUp(view: ClusterView, machine: string, color: boolean, hea
   if (view.status.refused) {
     const r = view.status.refused;
     lines.push(paint(color, 'red', `refused: ${r.commit.slice(0, 12)}: ${r.reason}`));
-    for (const d of r.diagnostics.slice(0, 10)) lines.push(`         ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
+    for (const d of r.diagnostics.slice(0, 10))
+      lines.push(`         ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
   }
   const reports = reportsOf(view, machine);
   const rows = view.units.map((u) => {
     const r = reports.get(u.name);
     const why = view.unscheduled.get(u.name);
-    return [u.name, u.state, r?.load ?? '-', r?.active ?? '-', r?.sub ?? (why ? `(${why})` : '-'), r && r.hash !== u.hash ? 'updating' : ''];
+    return [
+      u.name,
+      u.state,
+      r?.load ?? '-',
+      r?.active ?? '-',
+      r?.sub ?? (why ? `(${why})` : '-'),
+      r && r.hash !== u.hash ? 'updating' : '',
+    ];
   });
   lines.push('');
-  lines.push(renderTable(['unit', 'dstate', 'load', 'active', 'sub', ''], rows, { color, stateColumns: [1, 2, 3, 4] }).trimEnd());
+  lines.push(
+    renderTable(['unit', 'dstate', 'load', 'active', 'sub', ''], rows, { color, stateColumns: [1, 2, 3, 4] }).trimEnd(),
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -100,7 +112,15 @@ export async function run(flags: UpFlags): Promise<number> {
 
   let controller: Controller;
   try {
-    controller = new Controller({ store, repo, branch: flags.branch, path: flags.path, stateDir, load: loadCommit, log: log.child('controller') });
+    controller = new Controller({
+      store,
+      repo,
+      branch: flags.branch,
+      path: flags.path,
+      stateDir,
+      load: loadCommit,
+      log: log.child('controller'),
+    });
   } catch (e) {
     throw new CliError((e as Error).message);
   }
@@ -116,8 +136,15 @@ export async function run(flags: UpFlags): Promise<number> {
 
   const engine = new Engine({ store, id: 'up', leaseTtl: 10, log: log.child('engine') });
   const agent = new Agent({
-    store, machineId: machine, metadata: {}, address: '127.0.0.1', systemd: host.manager, unitDir: host.unitDir,
-    stateDir: resolve(stateDir, 'agent'), onExit: flags.onExit, log: log.child('agent'),
+    store,
+    machineId: machine,
+    metadata: {},
+    address: '127.0.0.1',
+    systemd: host.manager,
+    unitDir: host.unitDir,
+    stateDir: resolve(stateDir, 'agent'),
+    onExit: flags.onExit,
+    log: log.child('agent'),
   });
   const started = Date.now();
   let stopping = false;
@@ -129,7 +156,12 @@ export async function run(flags: UpFlags): Promise<number> {
     // A private instance started here goes when up goes, unless asked to leave units running.
     const stopInstance = host.kind === 'private' && flags.onExit === 'stop';
     await host.close({ stopInstance });
-    if (host.instance && !stopInstance) say(`gitfleet up: private systemd (pid ${host.instance.pid}) left running with its units; \`gitfleet up\` attaches to it again`);
+    if (host.instance && !stopInstance)
+      say(
+        `gitfleet up: private systemd (pid ${host.instance.pid}) left running with its units; \`gitfleet up\` ` +
+          `attaches ` +
+          `to it again`,
+      );
     await store.close();
   };
 
@@ -137,7 +169,8 @@ export async function run(flags: UpFlags): Promise<number> {
     await agent.start();
     await engine.start();
     controller.on('outcome', (o: PassOutcome) => {
-      if (o.kind === 'refused') say(paint(useColor(process.stderr), 'red', `gitfleet up: refused ${o.commit.slice(0, 12)}: ${o.reason}`));
+      if (o.kind === 'refused')
+        say(paint(useColor(process.stderr), 'red', `gitfleet up: refused ${o.commit.slice(0, 12)}: ${o.reason}`));
       if (o.kind === 'no-branch') say(`gitfleet up: branch ${o.branch} has no commits yet`);
     });
     await controller.start();
@@ -150,7 +183,9 @@ export async function run(flags: UpFlags): Promise<number> {
   let timer: NodeJS.Timeout | null = null;
   let lastDrawn = '';
   let reported = false;
-  const header = `gitfleet up — ${repo} on ${machine.slice(0, 8)} (${host.kind} systemd). Ctrl-C ${flags.onExit === 'stop' ? 'stops the units and exits' : 'exits, leaving units running'}.`;
+  const header =
+    `gitfleet up — ${repo} on ${machine.slice(0, 8)} (${host.kind} systemd). Ctrl-C ` +
+    `${flags.onExit === 'stop' ? 'stops the units and exits' : 'exits, leaving units running'}.`;
   let settle: (() => void) | null = null;
   const draw = async () => {
     timer = null;
@@ -159,7 +194,10 @@ export async function run(flags: UpFlags): Promise<number> {
     const c = converged(view, machine);
     if (c.done && !reported && view.root) {
       reported = true;
-      say(`gitfleet up: converged in ${Date.now() - started} ms (${view.units.length} units${c.failed.length ? `, failed: ${c.failed.join(', ')}` : ''})`);
+      say(
+        `gitfleet up: converged in ${Date.now() - started} ms (${view.units.length} ` +
+          `units${c.failed.length ? `, failed: ${c.failed.join(', ')}` : ''})`,
+      );
     }
     if (c.done && settle) settle();
     if (flags.once) return;
@@ -176,7 +214,11 @@ export async function run(flags: UpFlags): Promise<number> {
 
   if (flags.once) {
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000).unref());
-    const outcome = await Promise.race([new Promise<'done'>((r) => (settle = () => r('done'))), timeout, untilSignal().then(() => 'signal' as const)]);
+    const outcome = await Promise.race([
+      new Promise<'done'>((r) => (settle = () => r('done'))),
+      timeout,
+      untilSignal().then(() => 'signal' as const),
+    ]);
     const view = await readClusterView(store);
     process.stdout.write(renderUp(view, machine, color, header));
     await watch.close();

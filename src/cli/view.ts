@@ -4,8 +4,19 @@
  */
 import { readDesiredEntries, readRoot, readStatus } from '../controller/apply.js';
 import {
-  ENGINE_LEADER, MACHINES_PREFIX, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, UNSCHEDULED_PREFIX, bodyKey, splitMachineUnit,
-  type ControllerStatus, type DesiredEntry, type DesiredRoot, type MachineRecord, type ScheduleEntry, type UnitStateReport,
+  ENGINE_LEADER,
+  MACHINES_PREFIX,
+  SCHEDULE_PREFIX,
+  UNIT_STATE_PREFIX,
+  UNSCHEDULED_PREFIX,
+  bodyKey,
+  splitMachineUnit,
+  type ControllerStatus,
+  type DesiredEntry,
+  type DesiredRoot,
+  type MachineRecord,
+  type ScheduleEntry,
+  type UnitStateReport,
 } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 
@@ -30,19 +41,35 @@ function parse<T>(value: string): T | null {
   }
 }
 
-export async function readClusterView(store: Store, parts: { units?: boolean; reports?: boolean } = {}): Promise<ClusterView> {
+export async function readClusterView(
+  store: Store,
+  parts: { units?: boolean; reports?: boolean } = {},
+): Promise<ClusterView> {
   const [{ root }, status, leaderKv, machinesR] = await Promise.all([
-    readRoot(store), readStatus(store), store.get(ENGINE_LEADER), store.range(MACHINES_PREFIX),
+    readRoot(store),
+    readStatus(store),
+    store.get(ENGINE_LEADER),
+    store.range(MACHINES_PREFIX),
   ]);
-  const machines = machinesR.kvs.map((kv) => parse<MachineRecord>(kv.value)).filter((m): m is MachineRecord => m !== null);
+  const machines = machinesR.kvs
+    .map((kv) => parse<MachineRecord>(kv.value))
+    .filter((m): m is MachineRecord => m !== null);
   machines.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const view: ClusterView = {
-    root, status, leader: leaderKv?.value ?? null, units: [], machines,
-    schedule: new Map(), unscheduled: new Map(), reports: [],
+    root,
+    status,
+    leader: leaderKv?.value ?? null,
+    units: [],
+    machines,
+    schedule: new Map(),
+    unscheduled: new Map(),
+    reports: [],
   };
   if (parts.units !== false && root) {
     const [units, sched, unsched] = await Promise.all([
-      readDesiredEntries(store, root), store.range(SCHEDULE_PREFIX), store.range(UNSCHEDULED_PREFIX),
+      readDesiredEntries(store, root),
+      store.range(SCHEDULE_PREFIX),
+      store.range(UNSCHEDULED_PREFIX),
     ]);
     view.units = units;
     for (const kv of sched.kvs) {
@@ -65,7 +92,9 @@ export async function readClusterView(store: Store, parts: { units?: boolean; re
       const report = parse<UnitStateReport>(kv.value);
       if (mu && report) view.reports.push({ unit: mu.unit, machine: mu.machine, report });
     }
-    view.reports.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0));
+    view.reports.sort((a, b) =>
+      a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0,
+    );
   }
   return view;
 }
@@ -78,7 +107,13 @@ export async function readBody(store: Store, hash: string): Promise<string | nul
 export function currentState(report: UnitStateReport | undefined): 'launched' | 'loaded' | 'failed' | 'inactive' {
   if (!report) return 'inactive';
   if (report.active === 'failed') return 'failed';
-  if (report.active === 'active' || report.active === 'activating' || report.active === 'reloading' || report.active === 'deactivating') return 'launched';
+  if (
+    report.active === 'active' ||
+    report.active === 'activating' ||
+    report.active === 'reloading' ||
+    report.active === 'deactivating'
+  )
+    return 'launched';
   if (report.load === 'loaded') return 'loaded';
   return 'inactive';
 }

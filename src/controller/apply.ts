@@ -11,8 +11,16 @@
 import type { Diagnostic } from '../diag.js';
 import type { DesiredState } from '../desired/types.js';
 import {
-  BODIES_PREFIX, CONTROLLER_STATUS, DESIRED_ROOT, SHARDS_PREFIX, bodyKey, shardKey, shardOf,
-  type ControllerStatus, type DesiredRoot, type DesiredShard,
+  BODIES_PREFIX,
+  CONTROLLER_STATUS,
+  DESIRED_ROOT,
+  SHARDS_PREFIX,
+  bodyKey,
+  shardKey,
+  shardOf,
+  type ControllerStatus,
+  type DesiredRoot,
+  type DesiredShard,
 } from '../store/keys.js';
 import { MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
 import { layoutDesired, rootOf, sameContent } from './layout.js';
@@ -52,23 +60,33 @@ export async function readStatus(store: Store): Promise<ControllerStatus> {
 }
 
 /** Read every unit of a root (shards fetched by key; they are immutable, so `cache` never goes stale). */
-export async function readDesiredEntries(store: Store, root: DesiredRoot, cache?: Map<string, DesiredShard['units']>): Promise<DesiredShard['units']> {
+export async function readDesiredEntries(
+  store: Store,
+  root: DesiredRoot,
+  cache?: Map<string, DesiredShard['units']>,
+): Promise<DesiredShard['units']> {
   const out: DesiredShard['units'] = [];
-  await Promise.all(Object.values(root.shards).map(async (h) => {
-    let units = cache?.get(h);
-    if (!units) {
-      const kv = await store.get(shardKey(h));
-      if (!kv) return;
-      units = (JSON.parse(kv.value) as DesiredShard).units;
-      cache?.set(h, units);
-    }
-    out.push(...units);
-  }));
+  await Promise.all(
+    Object.values(root.shards).map(async (h) => {
+      let units = cache?.get(h);
+      if (!units) {
+        const kv = await store.get(shardKey(h));
+        if (!kv) return;
+        units = (JSON.parse(kv.value) as DesiredShard).units;
+        cache?.set(h, units);
+      }
+      out.push(...units);
+    }),
+  );
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Read one unit's entry: only its shard is fetched. */
-export async function readDesiredEntry(store: Store, root: DesiredRoot, name: string): Promise<DesiredShard['units'][number] | null> {
+export async function readDesiredEntry(
+  store: Store,
+  root: DesiredRoot,
+  name: string,
+): Promise<DesiredShard['units'][number] | null> {
   const h = root.shards[shardOf(name)];
   if (!h) return null;
   const kv = await store.get(shardKey(h));
@@ -81,7 +99,11 @@ async function writeBatched(store: Store, ops: Op[]): Promise<void> {
   }
 }
 
-export async function applyDesired(store: Store, desired: DesiredState, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
+export async function applyDesired(
+  store: Store,
+  desired: DesiredState,
+  opts: ApplyOptions = {},
+): Promise<ApplyOutcome> {
   const now = opts.now ?? (() => new Date());
   const layout = layoutDesired(desired);
   for (let attempt = 0; ; attempt++) {
@@ -95,7 +117,9 @@ export async function applyDesired(store: Store, desired: DesiredState, opts: Ap
     if (current && current.commit !== desired.commit && opts.mayReplace) {
       if (!(await opts.mayReplace(current.commit, desired.commit))) {
         return {
-          result: 'superseded', commit: desired.commit, applied: current.commit,
+          result: 'superseded',
+          commit: desired.commit,
+          applied: current.commit,
           reason: `${desired.commit} does not descend from the applied commit ${current.commit}`,
         };
       }
@@ -107,39 +131,67 @@ export async function applyDesired(store: Store, desired: DesiredState, opts: Ap
     const currentEntries = current ? await readDesiredEntries(store, current, cache) : [];
     const haveBodies = new Set(currentEntries.map((e) => e.hash));
     const ops: Op[] = [];
-    for (const [hash, text] of layout.bodies) if (!haveBodies.has(hash)) ops.push({ op: 'put', key: bodyKey(hash), value: text });
-    for (const s of layout.shards.values()) if (!haveShards.has(s.hash)) ops.push({ op: 'put', key: shardKey(s.hash), value: s.json });
+    for (const [hash, text] of layout.bodies)
+      if (!haveBodies.has(hash)) ops.push({ op: 'put', key: bodyKey(hash), value: text });
+    for (const s of layout.shards.values())
+      if (!haveShards.has(s.hash)) ops.push({ op: 'put', key: shardKey(s.hash), value: s.json });
     await writeBatched(store, ops);
 
     // 2. The flip: one transaction, guarded on the root we read.
     const guard: Compare = { key: DESIRED_ROOT, target: 'modRevision', op: '==', value: modRevision };
     // A refusal described the branch's head; a newer commit now applies, so it is history.
     const newStatus: ControllerStatus = { applied: { commit: desired.commit, at }, refused: null };
-    const flip = await store.txn([guard], [
-      { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
-      { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
-    ]);
+    const flip = await store.txn(
+      [guard],
+      [
+        { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
+        { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
+      ],
+    );
     if (!flip.succeeded) {
-      if (attempt >= 5) throw new Error('desired state changed under the controller five times in a row; giving up this pass');
+      if (attempt >= 5)
+        throw new Error('desired state changed under the controller five times in a row; giving up this pass');
       continue; // another controller applied meanwhile: re-read and decide again
     }
 
     // 3. Garbage: keep what the new and the previous root reference.
-    const removed = await collectGarbage(store, next, current ? Object.values(current.shards) : [], haveBodies, layout.bodies);
+    const removed = await collectGarbage(
+      store,
+      next,
+      current ? Object.values(current.shards) : [],
+      haveBodies,
+      layout.bodies,
+    );
     for (const s of layout.shards.values()) cache.set(s.hash, JSON.parse(s.json).units);
     const inUse = new Set([...Object.values(next.shards), ...haveShards]);
     for (const h of cache.keys()) if (!inUse.has(h)) cache.delete(h);
-    return { result: 'applied', commit: desired.commit, writes: ops.length + 2 + removed, previous: current?.commit ?? null };
+    return {
+      result: 'applied',
+      commit: desired.commit,
+      writes: ops.length + 2 + removed,
+      previous: current?.commit ?? null,
+    };
   }
 }
 
-async function collectGarbage(store: Store, next: DesiredRoot, previousShards: string[], previousBodies: Set<string>, nextBodies: Map<string, string>): Promise<number> {
+async function collectGarbage(
+  store: Store,
+  next: DesiredRoot,
+  previousShards: string[],
+  previousBodies: Set<string>,
+  nextBodies: Map<string, string>,
+): Promise<number> {
   const keepShards = new Set([...Object.values(next.shards), ...previousShards]);
   const keepBodies = new Set([...nextBodies.keys(), ...previousBodies]);
   const ops: Op[] = [];
-  const [shardKeys, bodyKeys] = await Promise.all([store.range(SHARDS_PREFIX, { keysOnly: true }), store.range(BODIES_PREFIX, { keysOnly: true })]);
-  for (const kv of shardKeys.kvs) if (!keepShards.has(kv.key.slice(SHARD_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
-  for (const kv of bodyKeys.kvs) if (!keepBodies.has(kv.key.slice(BODY_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
+  const [shardKeys, bodyKeys] = await Promise.all([
+    store.range(SHARDS_PREFIX, { keysOnly: true }),
+    store.range(BODIES_PREFIX, { keysOnly: true }),
+  ]);
+  for (const kv of shardKeys.kvs)
+    if (!keepShards.has(kv.key.slice(SHARD_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
+  for (const kv of bodyKeys.kvs)
+    if (!keepBodies.has(kv.key.slice(BODY_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
   await writeBatched(store, ops);
   return ops.length;
 }
@@ -154,9 +206,10 @@ export async function clearRefusal(store: Store): Promise<boolean> {
     if (!kv) return false;
     const status = JSON.parse(kv.value) as ControllerStatus;
     if (!status.refused) return false;
-    const r = await store.txn([{ key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: kv.modRevision }], [
-      { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify({ applied: status.applied, refused: null }) },
-    ]);
+    const r = await store.txn(
+      [{ key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: kv.modRevision }],
+      [{ op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify({ applied: status.applied, refused: null }) }],
+    );
     if (r.succeeded) return true;
   }
   throw new Error('controller status changed under the controller five times in a row');
@@ -166,12 +219,21 @@ export async function clearRefusal(store: Store): Promise<boolean> {
  * Record that a commit was refused (lint errors, invalid fleet.yaml, empty, force-push). Changes
  * nothing else; refusing the same commit again for the same reason writes nothing.
  */
-export async function recordRefusal(store: Store, commit: string, reason: string, diagnostics: Diagnostic[], now: () => Date = () => new Date()): Promise<boolean> {
+export async function recordRefusal(
+  store: Store,
+  commit: string,
+  reason: string,
+  diagnostics: Diagnostic[],
+  now: () => Date = () => new Date(),
+): Promise<boolean> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const kv = await store.get(CONTROLLER_STATUS);
     const status: ControllerStatus = kv ? JSON.parse(kv.value) : { applied: null, refused: null };
     if (status.refused && status.refused.commit === commit && status.refused.reason === reason) return false;
-    const next: ControllerStatus = { applied: status.applied, refused: { commit, at: now().toISOString(), reason, diagnostics } };
+    const next: ControllerStatus = {
+      applied: status.applied,
+      refused: { commit, at: now().toISOString(), reason, diagnostics },
+    };
     const guard: Compare = kv
       ? { key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: kv.modRevision }
       : { key: CONTROLLER_STATUS, target: 'createRevision', op: '==', value: 0 };

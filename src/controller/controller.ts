@@ -10,7 +10,14 @@ import type { Diagnostic } from '../diag.js';
 import { hasErrors } from '../diag.js';
 import type { Logger } from '../log.js';
 import type { DesiredState } from '../desired/types.js';
-import { descendsFrom, fetchRemote, headBranch, locateRepo, resolveBranch, type RepoLocation } from '../source/location.js';
+import {
+  descendsFrom,
+  fetchRemote,
+  headBranch,
+  locateRepo,
+  resolveBranch,
+  type RepoLocation,
+} from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
 import type { DesiredEntry } from '../store/keys.js';
 import type { Store } from '../store/store.js';
@@ -19,7 +26,11 @@ import { applyDesired, clearRefusal, readRoot, recordRefusal, type ApplyOutcome 
 import { startWebhook, type WebhookServer } from './webhook.js';
 
 /** Reads one commit into a desired state (or the diagnostics that refuse it). */
-export type CommitLoader = (gitdir: string, commit: string, path: string | undefined) => Promise<{ desired: DesiredState | null; diagnostics: Diagnostic[] }>;
+export type CommitLoader = (
+  gitdir: string,
+  commit: string,
+  path: string | undefined,
+) => Promise<{ desired: DesiredState | null; diagnostics: Diagnostic[] }>;
 
 export interface ControllerOptions {
   store: Store;
@@ -80,7 +91,11 @@ export class Controller extends EventEmitter {
     if (this.loc.kind === 'local') {
       this.branch ??= await headBranch(this.loc.gitdir);
       if (!this.branch) throw new Error(`${this.loc.display}: HEAD is detached; pass --branch`);
-      this.refWatch = watchRefs(this.loc.gitdir, () => this.loop.trigger('ref changed'), (e) => log.warn('ref watch error', { error: e }));
+      this.refWatch = watchRefs(
+        this.loc.gitdir,
+        () => this.loop.trigger('ref changed'),
+        (e) => log.warn('ref watch error', { error: e }),
+      );
       await this.refWatch.ready;
     } else {
       const secs = this.opts.pollSeconds ?? 30;
@@ -89,14 +104,22 @@ export class Controller extends EventEmitter {
       }
     }
     if (this.opts.listen) {
-      if (!this.opts.webhookSecret) throw new Error('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
+      if (!this.opts.webhookSecret)
+        throw new Error('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
       this.webhook = await startWebhook({
-        listen: this.opts.listen, secret: this.opts.webhookSecret, branch: () => this.branch, log,
+        listen: this.opts.listen,
+        secret: this.opts.webhookSecret,
+        branch: () => this.branch,
+        log,
         onPush: () => this.triggerFetch('webhook'),
       });
       log.info('webhook listening', { url: this.webhook.url });
     }
-    log.info('following', { repo: this.loc.display, branch: this.branch ?? '(remote default)', path: this.opts.path ?? '(fleet.yaml at root)' });
+    log.info('following', {
+      repo: this.loc.display,
+      branch: this.branch ?? '(remote default)',
+      path: this.opts.path ?? '(fleet.yaml at root)',
+    });
     this.loop.start();
   }
 
@@ -156,16 +179,22 @@ export class Controller extends EventEmitter {
     let out: PassOutcome;
     if (!desired || hasErrors(diagnostics)) {
       const errors = diagnostics.filter((d) => d.severity === 'error');
-      const reason = `${errors.length} error${errors.length === 1 ? '' : 's'} in the commit (${[...new Set(errors.map((d) => d.rule))].join(', ')})`;
+      const reason =
+        `${errors.length} error${errors.length === 1 ? '' : 's'} in the commit ` +
+        `(${[...new Set(errors.map((d) => d.rule))].join(', ')})`;
       await recordRefusal(store, commit, reason, errors);
       out = { kind: 'refused', commit, reason, diagnostics: errors };
     } else {
       const r: ApplyOutcome = await applyDesired(store, desired, {
         shardCache: this.shardCache,
-        mayReplace: this.opts.allowForcePush ? async () => true : (applied, candidate) => descendsFrom(this.loc.gitdir, candidate, applied),
+        mayReplace: this.opts.allowForcePush
+          ? async () => true
+          : (applied, candidate) => descendsFrom(this.loc.gitdir, candidate, applied),
       });
       if (r.result === 'superseded') {
-        const reason = `not a descendant of the applied commit ${r.applied.slice(0, 12)} (force-push?); restart the controller with --allow-force-push to apply it`;
+        const reason =
+          `not a descendant of the applied commit ${r.applied.slice(0, 12)} (force-push?); restart the ` +
+          `controller with --allow-force-push to apply it`;
         await recordRefusal(store, commit, reason, []);
         out = { kind: 'refused', commit, reason, diagnostics: [] };
       } else if (r.result === 'applied') {

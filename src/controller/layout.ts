@@ -36,7 +36,12 @@ export function normalizeConstraints(c: FleetConstraints): FleetConstraints {
 }
 
 export function toEntry(u: Pick<DesiredEntry, 'name' | 'hash' | 'state' | 'constraints' | 'triggers'>): DesiredEntry {
-  const e: DesiredEntry = { name: u.name, hash: u.hash, state: u.state, constraints: normalizeConstraints(u.constraints) };
+  const e: DesiredEntry = {
+    name: u.name,
+    hash: u.hash,
+    state: u.state,
+    constraints: normalizeConstraints(u.constraints),
+  };
   if (u.triggers) e.triggers = u.triggers;
   return e;
 }
@@ -73,7 +78,8 @@ export function rootOf(commit: string, at: string, layout: StoreLayout): Desired
 /** True when two roots describe the same desired state (ignoring when they were applied). */
 export function sameContent(a: DesiredRoot, b: DesiredRoot): boolean {
   if (a.commit !== b.commit) return false;
-  const ka = Object.keys(a.shards), kb = Object.keys(b.shards);
+  const ka = Object.keys(a.shards),
+    kb = Object.keys(b.shards);
   if (ka.length !== kb.length) return false;
   return ka.every((k) => a.shards[k] === b.shards[k]);
 }

@@ -16,7 +16,8 @@ export type Verdict =
   | { ok: false; status: 400 | 401; reason: string };
 
 function safeEqual(a: string, b: string): boolean {
-  const ba = Buffer.from(a), bb = Buffer.from(b);
+  const ba = Buffer.from(a),
+    bb = Buffer.from(b);
   return ba.length === bb.length && timingSafeEqual(ba, bb);
 }
 
@@ -26,7 +27,11 @@ const header = (h: Record<string, string | string[] | undefined>, name: string):
 };
 
 /** Pure: verify one delivery and say whether it is a push, and to which ref. */
-export function verifyDelivery(headers: Record<string, string | string[] | undefined>, body: Buffer, secret: string): Verdict {
+export function verifyDelivery(
+  headers: Record<string, string | string[] | undefined>,
+  body: Buffer,
+  secret: string,
+): Verdict {
   const hmac = createHmac('sha256', secret).update(body).digest('hex');
   let provider: 'github' | 'gitea' | 'gitlab';
   let push: boolean;
@@ -35,18 +40,25 @@ export function verifyDelivery(headers: Record<string, string | string[] | undef
   const gitlab = header(headers, 'x-gitlab-token');
   if (gitea !== undefined) {
     provider = 'gitea';
-    if (!safeEqual(gitea.toLowerCase(), hmac)) return { ok: false, status: 401, reason: 'X-Gitea-Signature does not match the body' };
+    if (!safeEqual(gitea.toLowerCase(), hmac))
+      return { ok: false, status: 401, reason: 'X-Gitea-Signature does not match the body' };
     push = (header(headers, 'x-gitea-event') ?? header(headers, 'x-forgejo-event')) === 'push';
   } else if (gh !== undefined) {
     provider = 'github';
-    if (!safeEqual(gh.toLowerCase(), `sha256=${hmac}`)) return { ok: false, status: 401, reason: 'X-Hub-Signature-256 does not match the body' };
+    if (!safeEqual(gh.toLowerCase(), `sha256=${hmac}`))
+      return { ok: false, status: 401, reason: 'X-Hub-Signature-256 does not match the body' };
     push = header(headers, 'x-github-event') === 'push';
   } else if (gitlab !== undefined) {
     provider = 'gitlab';
-    if (!safeEqual(gitlab, secret)) return { ok: false, status: 401, reason: 'X-Gitlab-Token is not the shared secret' };
+    if (!safeEqual(gitlab, secret))
+      return { ok: false, status: 401, reason: 'X-Gitlab-Token is not the shared secret' };
     push = header(headers, 'x-gitlab-event') === 'Push Hook';
   } else {
-    return { ok: false, status: 401, reason: 'no signature header (X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token)' };
+    return {
+      ok: false,
+      status: 401,
+      reason: 'no signature header (X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token)',
+    };
   }
   if (!push) return { ok: true, provider, push: false, ref: null };
   let ref: string | null = null;
@@ -66,7 +78,13 @@ export interface WebhookServer {
 }
 
 /** Serve the webhook on host:port (POST to any path). `onPush` is called for verified pushes to `branch`. */
-export async function startWebhook(opts: { listen: string; secret: string; branch: () => string | null; onPush: () => void; log: Logger }): Promise<WebhookServer> {
+export async function startWebhook(opts: {
+  listen: string;
+  secret: string;
+  branch: () => string | null;
+  onPush: () => void;
+  log: Logger;
+}): Promise<WebhookServer> {
   const { host, port } = parseListen(opts.listen);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const reply = (status: number, text: string) => {
@@ -95,7 +113,8 @@ export async function startWebhook(opts: { listen: string; secret: string; branc
       }
       const branch = opts.branch();
       if (!v.push) return reply(202, 'not a push event; ignored');
-      if (branch && v.ref && v.ref !== `refs/heads/${branch}`) return reply(202, `push to ${v.ref}, not refs/heads/${branch}; ignored`);
+      if (branch && v.ref && v.ref !== `refs/heads/${branch}`)
+        return reply(202, `push to ${v.ref}, not refs/heads/${branch}; ignored`);
       opts.log.info('webhook push', { provider: v.provider, ref: v.ref });
       opts.onPush();
       reply(202, 'fetch triggered');
@@ -110,7 +129,11 @@ export async function startWebhook(opts: { listen: string; secret: string; branc
   return {
     server,
     url: `http://${shownHost}:${addr.port}/`,
-    close: () => new Promise<void>((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections?.();
+        server.close(() => r());
+      }),
   };
 }
 

@@ -84,7 +84,14 @@ export function buildDesired(
       const fleet = u.fleet ?? fleetOrError(u.unit, u.name, u.path, add);
       if (!fleet) continue;
       fleetRefs.push({ name: u.name, fleet });
-      const du: DesiredUnit = { name: u.name, content, hash, state: u.state, constraints: fleet.constraints, source: u.path };
+      const du: DesiredUnit = {
+        name: u.name,
+        content,
+        hash,
+        state: u.state,
+        constraints: fleet.constraints,
+        source: u.path,
+      };
       const t = triggerOf(u.unit, u.name);
       if (t) {
         du.triggers = t.unit;
@@ -96,8 +103,14 @@ export function buildDesired(
     for (const [inst, state] of wanted.get(u.name) ?? []) {
       if (files_.has(inst)) {
         add({
-          file: files_.get(inst)!.path, line: 0, column: 0, rule: 'YML01', severity: 'warning',
-          message: `${inst} is both a unit file and an instance of ${u.name} in fleet.yaml: the file is used, as systemd would`,
+          file: files_.get(inst)!.path,
+          line: 0,
+          column: 0,
+          rule: 'YML01',
+          severity: 'warning',
+          message:
+            `${inst} is both a unit file and an instance of ${u.name} in fleet.yaml: the file is used, as ` +
+            `systemd would`,
         });
         continue;
       }
@@ -118,15 +131,28 @@ export function buildDesired(
     const content = serializeUnit(t.unit);
     const fleet = t.fleet ?? fleetOrError(t.unit, tmpl, t.path, add);
     if (!fleet) continue;
-    units.set(tmpl, { name: tmpl, content, hash: sha256Hex(content), state: 'loaded', constraints: fleet.constraints, source: t.path });
+    units.set(tmpl, {
+      name: tmpl,
+      content,
+      hash: sha256Hex(content),
+      state: 'loaded',
+      constraints: fleet.constraints,
+      source: t.path,
+    });
   }
   // MachineOf cycles across every unit that would run, instances included.
   for (const d of machineOfCycleDiagnostics(fleetRefs)) add(d);
 
   if (units.size === 0 && !spec.allowEmpty) {
     add({
-      file: fleetYaml?.path ?? (opts.base ? `${opts.base}/${FLEET_YAML}` : FLEET_YAML), line: 0, column: 0, rule: 'EMPTY01', severity: 'error',
-      message: `this commit has no units to run under '${analysis.unitDir || '.'}': refused, because applying it would destroy every unit in the cluster (set allowEmpty: true in fleet.yaml to allow it)`,
+      file: fleetYaml?.path ?? (opts.base ? `${opts.base}/${FLEET_YAML}` : FLEET_YAML),
+      line: 0,
+      column: 0,
+      rule: 'EMPTY01',
+      severity: 'error',
+      message:
+        `this commit has no units to run under '${analysis.unitDir || '.'}': refused, because applying it ` +
+        `would destroy every unit in the cluster (set allowEmpty: true in fleet.yaml to allow it)`,
     });
   }
   sortDiagnostics(diagnostics);
@@ -168,8 +194,14 @@ function fleetOrError(unit: ParsedUnit, name: string, path: string, add: (d: Dia
     return parseFleetSection(unit, name);
   } catch (e) {
     add({
-      file: path, line: 0, column: 0, rule: 'LINT', severity: 'error',
-      message: `cannot read [X-Fleet] of ${name} (a gitfleet bug; please report it): ${(e as Error)?.message ?? String(e)}`,
+      file: path,
+      line: 0,
+      column: 0,
+      rule: 'LINT',
+      severity: 'error',
+      message:
+        `cannot read [X-Fleet] of ${name} (a gitfleet bug; please report it): ` +
+        `${(e as Error)?.message ?? String(e)}`,
     });
     return null;
   }

@@ -28,9 +28,21 @@ const UNIT_KEYS = ['state', 'instances'] as const;
 
 /** fleetctl verbs and systemd words people reach for, mapped to the state they mean. */
 const STATE_HINTS: Record<string, DesiredStateName> = {
-  start: 'launched', started: 'launched', running: 'launched', active: 'launched', launch: 'launched',
-  enabled: 'launched', stop: 'loaded', stopped: 'loaded', load: 'loaded', submit: 'inactive',
-  submitted: 'inactive', unload: 'inactive', unloaded: 'inactive', disabled: 'inactive', inactive: 'inactive',
+  start: 'launched',
+  started: 'launched',
+  running: 'launched',
+  active: 'launched',
+  launch: 'launched',
+  enabled: 'launched',
+  stop: 'loaded',
+  stopped: 'loaded',
+  load: 'loaded',
+  submit: 'inactive',
+  submitted: 'inactive',
+  unload: 'inactive',
+  unloaded: 'inactive',
+  disabled: 'inactive',
+  inactive: 'inactive',
 };
 
 /** The spec used when a repository has no fleet.yaml: every unit file launched, from `base`. */
@@ -99,7 +111,12 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
 
   let value: unknown;
   try {
-    const docs = yaml.constructFromEvents(events, { source: text, filename: file, schema: yaml.CORE_SCHEMA, maxAliases: 0 });
+    const docs = yaml.constructFromEvents(events, {
+      source: text,
+      filename: file,
+      schema: yaml.CORE_SCHEMA,
+      maxAliases: 0,
+    });
     value = docs.length === 0 ? null : docs[0];
   } catch (e) {
     yamlError(e, err, text);
@@ -112,7 +129,12 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
   if (value === null || value === undefined) return { spec, diagnostics: diags };
   if (!isPlainObject(value)) {
     const at = pos.of(offsetOf(tree));
-    err(at.line, at.column, 'YML01', `fleet.yaml must be a mapping of ${TOP_KEYS.join(', ')}; found ${describe(value)}`);
+    err(
+      at.line,
+      at.column,
+      'YML01',
+      `fleet.yaml must be a mapping of ${TOP_KEYS.join(', ')}; found ${describe(value)}`,
+    );
     return { spec: null, diagnostics: diags };
   }
   const top = tree && tree.kind === 'map' ? tree : undefined;
@@ -124,7 +146,8 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
   if (Object.hasOwn(value, 'path')) {
     const p = value.path;
     const at = valueAt(top, 'path');
-    if (typeof p !== 'string') err(at.line, at.column, 'YML01', `path must be a directory name (a string); found ${describe(p)}`);
+    if (typeof p !== 'string')
+      err(at.line, at.column, 'YML01', `path must be a directory name (a string); found ${describe(p)}`);
     else {
       const problem = pathProblem(p);
       if (problem) err(at.line, at.column, 'YML01', `path '${p}' ${problem}`);
@@ -135,7 +158,8 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
   if (Object.hasOwn(value, 'allowEmpty')) {
     const v = value.allowEmpty;
     const at = valueAt(top, 'allowEmpty');
-    if (typeof v !== 'boolean') err(at.line, at.column, 'YML01', `allowEmpty must be true or false; found ${describe(v)}`);
+    if (typeof v !== 'boolean')
+      err(at.line, at.column, 'YML01', `allowEmpty must be true or false; found ${describe(v)}`);
     else spec.allowEmpty = v;
   }
 
@@ -144,7 +168,12 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
     const dNode = childMap(top, 'defaults');
     if (!isPlainObject(d)) {
       const at = valueAt(top, 'defaults');
-      err(at.line, at.column, 'YML01', `defaults must be a mapping (defaults: {state: launched}); found ${describe(d)}`);
+      err(
+        at.line,
+        at.column,
+        'YML01',
+        `defaults must be a mapping (defaults: {state: launched}); found ${describe(d)}`,
+      );
     } else {
       unknownKeys(d, DEFAULTS_KEYS, dNode, 'in defaults');
       if (Object.hasOwn(d, 'state')) {
@@ -186,16 +215,25 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
           if (Object.hasOwn(entry, 'instances')) {
             const iAt = keyAt(eNode, 'instances');
             if (!isTemplate(name)) {
-              err(iAt.line, iAt.column, 'YML01',
-                `instances are only for templates (name@.type); ${name} is not a template`);
+              err(
+                iAt.line,
+                iAt.column,
+                'YML01',
+                `instances are only for templates (name@.type); ${name} is not a template`,
+              );
             } else {
               const inst = checkInstances(name, entry.instances, eNode?.entries.get('instances')?.value, iAt);
               if (inst) out.instances = inst;
             }
           }
         } else {
-          err(vAt.line, vAt.column, 'YML01',
-            `units.${name} must be a state (inactive, loaded, launched) or a mapping {state, instances}; found ${describe(entry)}`);
+          err(
+            vAt.line,
+            vAt.column,
+            'YML01',
+            `units.${name} must be a state (inactive, loaded, launched) or a mapping {state, instances}; found ` +
+              `${describe(entry)}`,
+          );
         }
         spec.units[name] = out;
       }
@@ -204,13 +242,23 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
 
   return { spec: diags.some((d) => d.severity === 'error') ? null : spec, diagnostics: diags };
 
-  function unknownKeys(obj: Record<string, unknown>, allowed: readonly string[], node: PMap | undefined, where: string): void {
+  function unknownKeys(
+    obj: Record<string, unknown>,
+    allowed: readonly string[],
+    node: PMap | undefined,
+    where: string,
+  ): void {
     for (const k of Object.keys(obj)) {
       if ((allowed as readonly string[]).includes(k)) continue;
       const at = keyAt(node, k);
       const hint = closest(k, allowed);
-      err(at.line, at.column, 'YML01',
-        `unknown field '${k}' ${where}` + (hint ? `; did you mean '${hint}'?` : `; expected one of: ${allowed.join(', ')}`));
+      err(
+        at.line,
+        at.column,
+        'YML01',
+        `unknown field '${k}' ${where}` +
+          (hint ? `; did you mean '${hint}'?` : `; expected one of: ${allowed.join(', ')}`),
+      );
     }
   }
 
@@ -218,29 +266,53 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
     if (typeof v === 'string' && (DESIRED_STATES as readonly string[]).includes(v)) return v as DesiredStateName;
     const shown = typeof v === 'string' ? `'${v}'` : describe(v);
     const hint = typeof v === 'string' ? (STATE_HINTS[v.toLowerCase()] ?? closest(v, DESIRED_STATES)) : undefined;
-    err(at.line, at.column, 'YML04',
-      `${what} is ${shown}: a state must be inactive, loaded or launched` + (hint ? `; did you mean '${hint}'?` : ''));
+    err(
+      at.line,
+      at.column,
+      'YML04',
+      `${what} is ${shown}: a state must be inactive, loaded or launched` + (hint ? `; did you mean '${hint}'?` : ''),
+    );
     return undefined;
   }
 
   function checkInstances(template: string, v: unknown, node: PNode | undefined, at: LineCol): string[] | undefined {
     if (typeof v === 'number') {
       if (!Number.isInteger(v) || v < 0) {
-        err(at.line, at.column, 'YML01', `instances of ${template} must be a whole number >= 0 or a list of names; found ${v}`);
+        err(
+          at.line,
+          at.column,
+          'YML01',
+          `instances of ${template} must be a whole number >= 0 or a list of names; found ${v}`,
+        );
         return undefined;
       }
       if (v > MAX_INSTANCES) {
-        err(at.line, at.column, 'YML01', `instances of ${template} is ${v}; at most ${MAX_INSTANCES} instances per template`);
+        err(
+          at.line,
+          at.column,
+          'YML01',
+          `instances of ${template} is ${v}; at most ${MAX_INSTANCES} instances per template`,
+        );
         return undefined;
       }
       return Array.from({ length: v }, (_, i) => String(i + 1));
     }
     if (!Array.isArray(v)) {
-      err(at.line, at.column, 'YML01', `instances of ${template} must be a number N (1..N) or a list of names; found ${describe(v)}`);
+      err(
+        at.line,
+        at.column,
+        'YML01',
+        `instances of ${template} must be a number N (1..N) or a list of names; found ${describe(v)}`,
+      );
       return undefined;
     }
     if (v.length > MAX_INSTANCES) {
-      err(at.line, at.column, 'YML01', `instances of ${template} lists ${v.length} names; at most ${MAX_INSTANCES} per template`);
+      err(
+        at.line,
+        at.column,
+        'YML01',
+        `instances of ${template} lists ${v.length} names; at most ${MAX_INSTANCES} per template`,
+      );
       return undefined;
     }
     const out: string[] = [];
@@ -248,9 +320,19 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
     let ok = true;
     v.forEach((item, i) => {
       const iAt = node && node.kind === 'seq' && node.items[i] ? pos.of(node.items[i]!.offset) : at;
-      const inst = typeof item === 'string' ? item : typeof item === 'number' && Number.isInteger(item) && item >= 0 ? String(item) : undefined;
+      const inst =
+        typeof item === 'string'
+          ? item
+          : typeof item === 'number' && Number.isInteger(item) && item >= 0
+            ? String(item)
+            : undefined;
       if (inst === undefined) {
-        err(iAt.line, iAt.column, 'YML01', `an instance of ${template} must be a name or a whole number; found ${describe(item)}`);
+        err(
+          iAt.line,
+          iAt.column,
+          'YML01',
+          `an instance of ${template} must be a name or a whole number; found ${describe(item)}`,
+        );
         ok = false;
         return;
       }
@@ -323,14 +405,23 @@ function describe(v: unknown): string {
   return `the ${typeof v} ${String(v)}`;
 }
 
-function yamlError(e: unknown, err: (line: number, column: number, rule: string, message: string) => void, text: string): void {
+function yamlError(
+  e: unknown,
+  err: (line: number, column: number, rule: string, message: string) => void,
+  text: string,
+): void {
   if (e instanceof yaml.YAMLException) {
     const line = e.mark ? e.mark.line + 1 : 0;
     const column = e.mark ? e.mark.column + 1 : 0;
     if (/duplicated mapping key/.test(e.reason) && e.mark) {
       // Name the key: the mark points at it.
       const key = /^\s*["']?([^"':\n]*)/.exec(text.slice(e.mark.position))?.[1]?.trim();
-      err(line, column, 'YML01', key ? `duplicate key '${key}': each key may appear once in a mapping` : `invalid YAML: ${e.reason}`);
+      err(
+        line,
+        column,
+        'YML01',
+        key ? `duplicate key '${key}': each key may appear once in a mapping` : `invalid YAML: ${e.reason}`,
+      );
       return;
     }
     err(line, column, 'YML01', `invalid YAML: ${e.reason}`);
@@ -342,11 +433,25 @@ function yamlError(e: unknown, err: (line: number, column: number, rule: string,
 // ---- positions: js-yaml's event stream carries source offsets; the constructed value does not.
 // We rebuild a small tree of offsets from the events and walk it next to the value.
 
-interface LineCol { line: number; column: number }
+interface LineCol {
+  line: number;
+  column: number;
+}
 type PNode = PMap | PSeq | PScalar;
-interface PMap { kind: 'map'; offset: number; entries: Map<string, { keyOffset: number; value: PNode }> }
-interface PSeq { kind: 'seq'; offset: number; items: PNode[] }
-interface PScalar { kind: 'scalar'; offset: number }
+interface PMap {
+  kind: 'map';
+  offset: number;
+  entries: Map<string, { keyOffset: number; value: PNode }>;
+}
+interface PSeq {
+  kind: 'seq';
+  offset: number;
+  items: PNode[];
+}
+interface PScalar {
+  kind: 'scalar';
+  offset: number;
+}
 
 function offsetOf(n: PNode | undefined): number {
   return n ? n.offset : 0;
@@ -368,7 +473,8 @@ function buildPositionTree(events: yaml.Event[], source: string): PNode | undefi
       top.key = { text: keyText, offset: n.offset };
     } else {
       // The first occurrence wins; js-yaml has already refused duplicates.
-      if (!top.node.entries.has(top.key.text)) top.node.entries.set(top.key.text, { keyOffset: top.key.offset, value: n });
+      if (!top.node.entries.has(top.key.text))
+        top.node.entries.set(top.key.text, { keyOffset: top.key.offset, value: n });
       top.key = null;
     }
   };

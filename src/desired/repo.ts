@@ -65,7 +65,11 @@ export interface RepoAnalysis {
  * Analyse a repository's files. `files` may hold files outside the unit directory (they are
  * ignored); `fleetYaml` null means the default spec (every unit file, launched).
  */
-export function analyzeRepo(files: readonly RepoFile[], fleetYaml: RepoFile | null, opts: AnalyzeOptions = {}): RepoAnalysis {
+export function analyzeRepo(
+  files: readonly RepoFile[],
+  fleetYaml: RepoFile | null,
+  opts: AnalyzeOptions = {},
+): RepoAnalysis {
   const diagnostics: Diagnostic[] = [];
   const base = opts.base ?? (fleetYaml ? dirOf(fleetYaml.path) : '');
   let spec: FleetSpec | null;
@@ -87,8 +91,14 @@ export function analyzeRepo(files: readonly RepoFile[], fleetYaml: RepoFile | nu
     const first = byName.get(f.name);
     if (first) {
       diagnostics.push({
-        file: f.path, line: 0, column: 0, rule: 'SRC06', severity: 'error',
-        message: `unit ${f.name} is also defined by ${first.path}: each unit name may appear once under '${unitDir || '.'}'`,
+        file: f.path,
+        line: 0,
+        column: 0,
+        rule: 'SRC06',
+        severity: 'error',
+        message:
+          `unit ${f.name} is also defined by ${first.path}: each unit name may appear once under ` +
+          `'${unitDir || '.'}'`,
       });
       continue;
     }
@@ -99,7 +109,8 @@ export function analyzeRepo(files: readonly RepoFile[], fleetYaml: RepoFile | nu
   // Names the linter may treat as present: files, refused files, and the instances fleet.yaml asks for.
   const repoUnits = new Set<string>([...byName.keys(), ...rejectedNames]);
   for (const [name, entry] of Object.entries(effective.units)) {
-    if (isTemplate(name) && byName.has(name)) for (const i of entry.instances ?? []) repoUnits.add(instanceName(name, i));
+    if (isTemplate(name) && byName.has(name))
+      for (const i of entry.instances ?? []) repoUnits.add(instanceName(name, i));
     else if (!isTemplate(name) && templateOf(name) && byName.has(templateOf(name)!)) repoUnits.add(name);
   }
 
@@ -113,16 +124,26 @@ export function analyzeRepo(files: readonly RepoFile[], fleetYaml: RepoFile | nu
       if (tmpl) {
         if (byName.has(tmpl) || rejectedNames.has(tmpl)) continue; // an instance of a template we have
         diagnostics.push({
-          file: fleetYamlPath, line: entry.line, column: entry.column, rule: 'YML03', severity: 'error',
+          file: fleetYamlPath,
+          line: entry.line,
+          column: entry.column,
+          rule: 'YML03',
+          severity: 'error',
           message: `${name} is an instance of ${tmpl}, but there is no unit file ${tmpl} ${where}`,
         });
       } else {
         const hint = closest(name, present);
         const rule = isTemplate(name) && entry.instances?.length ? 'YML03' : 'YML02';
-        const what = rule === 'YML03' ? `instances of ${name} are listed, but there is no template file ${name} ${where}`
-          : `fleet.yaml names ${name}, but there is no unit file ${name} ${where}`;
+        const what =
+          rule === 'YML03'
+            ? `instances of ${name} are listed, but there is no template file ${name} ${where}`
+            : `fleet.yaml names ${name}, but there is no unit file ${name} ${where}`;
         diagnostics.push({
-          file: fleetYamlPath, line: entry.line, column: entry.column, rule, severity: 'error',
+          file: fleetYamlPath,
+          line: entry.line,
+          column: entry.column,
+          rule,
+          severity: 'error',
           message: what + (hint ? `; did you mean '${hint}'?` : ''),
         });
       }
@@ -139,9 +160,11 @@ export function analyzeRepo(files: readonly RepoFile[], fleetYaml: RepoFile | nu
     units.push({ name, path: file.path, file, unit: r.unit, diagnostics: r.diagnostics, state, fleet });
   }
   // Across files: MachineOf cycles among the plain units (instances are checked in buildDesired).
-  diagnostics.push(...machineOfCycleDiagnostics(
-    units.filter((u) => u.fleet && !isTemplate(u.name)).map((u) => ({ name: u.name, fleet: u.fleet! })),
-  ));
+  diagnostics.push(
+    ...machineOfCycleDiagnostics(
+      units.filter((u) => u.fleet && !isTemplate(u.name)).map((u) => ({ name: u.name, fleet: u.fleet! })),
+    ),
+  );
   return { spec, unitDir, units, diagnostics };
 }
 

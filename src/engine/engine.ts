@@ -15,8 +15,20 @@
  */
 import { createLogger, type Logger } from '../log.js';
 import {
-  DESIRED_ROOT, MACHINES_PREFIX, SCHEDULE_PREFIX, UNSCHEDULED_PREFIX, scheduleKey, shardKey, splitMachineUnit, unscheduledKey,
-  type DesiredEntry, type DesiredRoot, type DesiredShard, type MachineRecord, type ScheduleEntry, type UnscheduledEntry,
+  DESIRED_ROOT,
+  MACHINES_PREFIX,
+  SCHEDULE_PREFIX,
+  UNSCHEDULED_PREFIX,
+  scheduleKey,
+  shardKey,
+  splitMachineUnit,
+  unscheduledKey,
+  type DesiredEntry,
+  type DesiredRoot,
+  type DesiredShard,
+  type MachineRecord,
+  type ScheduleEntry,
+  type UnscheduledEntry,
 } from '../store/keys.js';
 import { MAX_TXN_OPS, type Compare, type Op, type Store, type Watch } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
@@ -140,7 +152,9 @@ export class Engine {
   }
 
   private transition(fn: () => Promise<void>): void {
-    this.transitions = this.transitions.then(fn).catch((e) => this.log.error('engine transition failed', { error: e as Error }));
+    this.transitions = this.transitions
+      .then(fn)
+      .catch((e) => this.log.error('engine transition failed', { error: e as Error }));
   }
 
   private async becomeLeader(): Promise<void> {
@@ -171,7 +185,11 @@ export class Engine {
     this.loop.start();
   }
 
-  private async openWatches(term: number, onEvents: (events: { kv: { modRevision: number } }[]) => void, onError: (err: Error) => void): Promise<void> {
+  private async openWatches(
+    term: number,
+    onEvents: (events: { kv: { modRevision: number } }[]) => void,
+    onError: (err: Error) => void,
+  ): Promise<void> {
     for (const prefix of [DESIRED_ROOT, MACHINES_PREFIX, SCHEDULE_PREFIX]) {
       const w = await this.store.watch(prefix, undefined, { onEvents, onError });
       if (term !== this.term) {
@@ -267,12 +285,14 @@ export class Engine {
     for (const unit of new Set([...stored.keys(), ...plan.assign.keys()])) {
       const ops: Op[] = [];
       const target = plan.assign.get(unit);
-      for (const m of stored.get(unit)?.keys() ?? []) if (m !== target) ops.push({ op: 'delete', key: scheduleKey(m, unit) });
+      for (const m of stored.get(unit)?.keys() ?? [])
+        if (m !== target) ops.push({ op: 'delete', key: scheduleKey(m, unit) });
       if (target !== undefined) {
         const e = byName.get(unit)!;
         const want: ScheduleEntry = { hash: e.hash, state: e.state as ScheduleEntry['state'] };
         const have = stored.get(unit)?.get(target);
-        if (have === undefined || !sameEntry(have, want)) ops.push({ op: 'put', key: scheduleKey(target, unit), value: JSON.stringify(want) });
+        if (have === undefined || !sameEntry(have, want))
+          ops.push({ op: 'put', key: scheduleKey(target, unit), value: JSON.stringify(want) });
       }
       if (ops.length) groups.push(ops);
     }
@@ -288,14 +308,20 @@ export class Engine {
       const value = JSON.stringify({ reason } satisfies UnscheduledEntry);
       if (reasons.get(unit) !== value) reasonOps.push({ op: 'put', key: unscheduledKey(unit), value });
     }
-    for (const unit of reasons.keys()) if (!plan.unscheduled.has(unit)) reasonOps.push({ op: 'delete', key: unscheduledKey(unit) });
+    for (const unit of reasons.keys())
+      if (!plan.unscheduled.has(unit)) reasonOps.push({ op: 'delete', key: unscheduledKey(unit) });
     for (const op of reasonOps) groups.push([op]);
 
     const { ops, txns } = await this.writeFenced(groups);
     const t3 = performance.now();
 
     for (const d of plan.decisions) {
-      this.log.info('schedule', { unit: d.unit, ...(d.from ? { from: d.from } : {}), ...(d.to ? { to: d.to } : {}), reason: d.reason });
+      this.log.info('schedule', {
+        unit: d.unit,
+        ...(d.from ? { from: d.from } : {}),
+        ...(d.to ? { to: d.to } : {}),
+        reason: d.reason,
+      });
     }
     this.lastPass = {
       revision: scheduleRes.revision,

@@ -80,7 +80,10 @@ export class LeaderElection {
     if (wasLeader) {
       this.setFollower('engine stopping');
       await this.opts.store
-        .txn([{ key: ENGINE_LEADER, target: 'createRevision', op: '==', value: this.myCreateRevision }], [{ op: 'delete', key: ENGINE_LEADER }])
+        .txn(
+          [{ key: ENGINE_LEADER, target: 'createRevision', op: '==', value: this.myCreateRevision }],
+          [{ op: 'delete', key: ENGINE_LEADER }],
+        )
         .catch((e) => this.opts.log.warn('could not delete the leader key on stop', { error: e as Error }));
     }
     await this.dropLease();
@@ -207,7 +210,8 @@ export class LeaderElection {
           await this.watchKey();
           // Anything may have happened while not watching: re-check.
           const kv = await store.get(ENGINE_LEADER);
-          if (this.leader && (!kv || kv.createRevision !== this.myCreateRevision)) this.lost('leader key changed while unwatched');
+          if (this.leader && (!kv || kv.createRevision !== this.myCreateRevision))
+            this.lost('leader key changed while unwatched');
           else if (!kv) await this.campaign();
         };
         // campaign() re-creates the watch too, should this attempt fail.

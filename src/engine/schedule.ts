@@ -28,7 +28,13 @@
  * - Deterministic: same input, same output (orders are by name and machine id).
  */
 import type { DesiredEntry, MachineRecord } from '../store/keys.js';
-import { describeMetadata, isPlaceable, machineIdMatches, metadataMatches, triggerTarget } from '../fleet/constraints.js';
+import {
+  describeMetadata,
+  isPlaceable,
+  machineIdMatches,
+  metadataMatches,
+  triggerTarget,
+} from '../fleet/constraints.js';
 import { compileGlob, type CompiledGlob } from '../fleet/glob.js';
 
 export interface ScheduleInput {
@@ -316,7 +322,8 @@ class Planner {
   /** Why `u` may not run on `m` by its static constraints ("machine m1 does not have region=eu"). */
   private staticWhy(u: Unit, m: Mach): string {
     const c = u.entry.constraints;
-    if (c.machineId !== undefined && !machineIdMatches(c.machineId, m.id)) return `machine ${m.id} is not MachineID ${c.machineId}`;
+    if (c.machineId !== undefined && !machineIdMatches(c.machineId, m.id))
+      return `machine ${m.id} is not MachineID ${c.machineId}`;
     return `machine ${m.id} does not have ${describeMetadata(c.machineMetadata)}`;
   }
 
@@ -432,7 +439,10 @@ class Planner {
       }
       const f = this.fit(u, m, false);
       if (f.blocker) {
-        u.left = f.kind === REPLACED ? `replaced by ${f.blocker.name} on ${m.id}` : `conflicts with ${f.blocker.name} on ${m.id}`;
+        u.left =
+          f.kind === REPLACED
+            ? `replaced by ${f.blocker.name} on ${m.id}`
+            : `conflicts with ${f.blocker.name} on ${m.id}`;
         continue;
       }
       this.assign(u, m);
@@ -458,7 +468,11 @@ class Planner {
     // Tiers: 0 = fits without evicting and its pending followers fit too; 1 = fits without
     // evicting; 2 = fits by evicting. Least loaded, then lowest id, within the best tier.
     // A holder rather than three lets: consider() below assigns them.
-    const best: { t0: Mach | null; t1: Mach | null; t2: { m: Mach; evict: readonly Unit[] } | null } = { t0: null, t1: null, t2: null };
+    const best: { t0: Mach | null; t1: Mach | null; t2: { m: Mach; evict: readonly Unit[] } | null } = {
+      t0: null,
+      t1: null,
+      t2: null,
+    };
     const blockers = new Map<string, number>();
     /** Rank one machine into its tier; true once a tier-0 machine is found (nothing can beat it). */
     const consider = (m: Mach): boolean => {
@@ -483,7 +497,10 @@ class Planner {
     } else {
       for (const m of candidates) if (!best.t0 || lighter(m, best.t0)) consider(m);
     }
-    const how = u.entry.constraints.machineId !== undefined ? `MachineID ${u.entry.constraints.machineId}` : 'least-loaded eligible machine';
+    const how =
+      u.entry.constraints.machineId !== undefined
+        ? `MachineID ${u.entry.constraints.machineId}`
+        : 'least-loaded eligible machine';
     const chosen = best.t0 ?? best.t1;
     if (chosen) {
       this.assign(u, chosen);
@@ -504,7 +521,9 @@ class Planner {
     const m = u.leaders[0]!.u.machine!;
     if (u.leaders.some((l) => l.u.machine !== m)) {
       const names = u.leaders.map((l) => l.u.name);
-      u.unscheduled = `must run with ${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}, which are on different machines`;
+      u.unscheduled =
+        `must run with ${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}, which are on ` +
+        `different machines`;
       return [];
     }
     const lead = u.leaders.map((l) => l.u.name).join(', ');
@@ -514,7 +533,9 @@ class Planner {
     }
     const f = this.fit(u, m, true);
     if (f.blocker) {
-      u.unscheduled = `must run with ${lead} on ${m.id}, but ${f.kind === REPLACED ? 'is replaced by' : 'conflicts with'} ${f.blocker.name} there`;
+      u.unscheduled =
+        `must run with ${lead} on ${m.id}, but ${f.kind === REPLACED ? 'is replaced by' : 'conflicts with'} ` +
+        `${f.blocker.name} there`;
       return [];
     }
     const via = u.leaders[0]!.via;
@@ -565,11 +586,17 @@ class Planner {
     const names = [...blockers.keys()].sort();
     const shown = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
     const kinds = new Set(blockers.values());
-    const verb = kinds.has(REPLACED) && kinds.has(CONFLICT) ? 'conflicts with or is replaced by' : kinds.has(REPLACED) ? 'is replaced by' : 'conflicts with';
+    const verb =
+      kinds.has(REPLACED) && kinds.has(CONFLICT)
+        ? 'conflicts with or is replaced by'
+        : kinds.has(REPLACED)
+          ? 'is replaced by'
+          : 'conflicts with';
     const c = u.entry.constraints;
     let where: string;
     if (candidates.length === 1) where = `on ${candidates[0]!.id}, its only eligible machine`;
-    else if (Object.keys(c.machineMetadata).length > 0) where = `on every machine with ${describeMetadata(c.machineMetadata)}`;
+    else if (Object.keys(c.machineMetadata).length > 0)
+      where = `on every machine with ${describeMetadata(c.machineMetadata)}`;
     else where = 'on every machine';
     return `${verb} ${shown} ${where}`;
   }
@@ -605,7 +632,8 @@ class Planner {
         decisions.push(d);
       } else {
         unscheduled.set(name, u.unscheduled ?? 'not placed');
-        if (from !== undefined) decisions.push({ unit: name, from, reason: `${u.left ?? 'left'}; ${u.unscheduled ?? 'not placed'}` });
+        if (from !== undefined)
+          decisions.push({ unit: name, from, reason: `${u.left ?? 'left'}; ${u.unscheduled ?? 'not placed'}` });
       }
     }
     return { assign, unscheduled, decisions };

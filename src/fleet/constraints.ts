@@ -16,7 +16,10 @@ export function machineIdMatches(required: string, machineId: string): boolean {
  * fleet's machine.HasMetadata: for every required key the machine's value is one of the accepted
  * values (same key ORed, different keys ANDed). No requirement matches every machine.
  */
-export function metadataMatches(machine: Readonly<Record<string, string>>, required: Readonly<Record<string, readonly string[]>>): boolean {
+export function metadataMatches(
+  machine: Readonly<Record<string, string>>,
+  required: Readonly<Record<string, readonly string[]>>,
+): boolean {
   for (const key in required) {
     const have = machine[key];
     if (have === undefined || !required[key]!.includes(have)) return false;

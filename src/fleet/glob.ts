@@ -42,7 +42,11 @@ export function compileGlob(pattern: string): CompiledGlob {
       // Unit names never contain '/', and for such names a RegExp is equivalent to path.Match and
       // much faster; names with '/' take the literal port.
       const re = toRegExp(pat);
-      g = { pattern, error: null, match: (name) => (name.includes('/') ? goMatch(pat, Array.from(name)) : re.test(name)) };
+      g = {
+        pattern,
+        error: null,
+        match: (name) => (name.includes('/') ? goMatch(pat, Array.from(name)) : re.test(name)),
+      };
     }
   }
   if (cache.size > 10_000) cache.clear(); // bound memory if patterns churn over a long run

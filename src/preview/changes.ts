@@ -152,7 +152,8 @@ function planFiles(
     if (from !== to) f.oldFile = from;
     out.set(key, f);
   }
-  for (const f of out.values()) f.units = [...new Set([...unitsOf(f.file), ...(f.oldFile ? unitsOf(f.oldFile) : [])])].sort();
+  for (const f of out.values())
+    f.units = [...new Set([...unitsOf(f.file), ...(f.oldFile ? unitsOf(f.oldFile) : [])])].sort();
 
   // Files whose text changed without changing any unit.
   if (raw) {
@@ -162,7 +163,10 @@ function planFiles(
       const old = baseText.get(path);
       if (!old || bytesEqual(old, content)) continue;
       out.set(`${path}\0${path}`, {
-        file: path, units: unitsOf(path), effect: false, diff: unifiedDiff(path, path, decode(old), decode(content)),
+        file: path,
+        units: unitsOf(path),
+        effect: false,
+        diff: unifiedDiff(path, path, decode(old), decode(content)),
       });
     }
   }

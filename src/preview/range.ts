@@ -5,7 +5,14 @@
 import type { Diagnostic } from '../diag.js';
 import type { DesiredState, RepoFile } from '../desired/types.js';
 import { desiredFromSnapshot, type DesiredResult } from '../desired/build.js';
-import { firstParent, mergeBase, readCommitSnapshot, resolveRev, GitSourceError, type GitCache } from '../source/git.js';
+import {
+  firstParent,
+  mergeBase,
+  readCommitSnapshot,
+  resolveRev,
+  GitSourceError,
+  type GitCache,
+} from '../source/git.js';
 import { planChanges, type PreviewResult } from './changes.js';
 
 export interface PlanRangeOptions {
@@ -70,14 +77,18 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
     let why = '';
     let missing: string | null = null;
     for (let i = 0; sha && i <= limit; i++) {
-      let snap;
+      let snap: Awaited<ReturnType<typeof readCommitSnapshot>>;
       try {
         snap = await readCommitSnapshot(dir, sha, { path: opts.path, cache });
       } catch (e) {
         // Older history can be absent (a shallow clone in CI): stop looking, say so.
         if (i === 0) {
           if ((e as { code?: string }).code === 'NotFoundError') {
-            throw new GitSourceError(`base commit ${short(sha)} is not in ${dir} (a shallow clone? fetch at least one more commit of history, e.g. fetch-depth: 2)`);
+            throw new GitSourceError(
+              `base commit ${short(sha)} is not in ${dir} (a shallow clone? fetch at least one more commit of ` +
+                `history, ` +
+                `e.g. fetch-depth: 2)`,
+            );
           }
           throw e;
         }
@@ -101,16 +112,34 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
       }
     }
     if (missing && !found) {
-      notes.push(note('warning', `base ${short(range.base)} would be refused${why} and the history before it is not in this repository (a shallow clone?): every unit is shown as added`));
+      notes.push(
+        note(
+          'warning',
+          `base ${short(range.base)} would be refused${why} and the history before it is not in this repository (a ` +
+            `shallow clone?): every unit is shown as added`,
+        ),
+      );
     } else if (found) {
       if (found.sha !== range.base) {
-        notes.push(note('warning', `base ${short(range.base)} would be refused${why}; compared with ${short(found.sha)}, the last commit before it that would deploy`));
+        notes.push(
+          note(
+            'warning',
+            `base ${short(range.base)} would be refused${why}; compared with ${short(found.sha)}, the last commit ` +
+              `before it that would deploy`,
+          ),
+        );
       }
       baseDesired = found.res.desired;
       baseFiles = found.files;
       baseSha = found.sha;
     } else {
-      notes.push(note('warning', `base ${short(range.base)} would be refused${why} and no earlier commit within ${limit} deploys: every unit is shown as added`));
+      notes.push(
+        note(
+          'warning',
+          `base ${short(range.base)} would be refused${why} and no earlier commit within ${limit} deploys: every ` +
+            `unit is shown as added`,
+        ),
+      );
     }
   }
 

@@ -27,11 +27,20 @@ type Colour = keyof typeof ANSI;
 export function renderPlanText(result: PreviewResult, opts: TextOptions = {}): string {
   const c = (colour: Colour, s: string): string => (opts.color ? `\x1b[${ANSI[colour]}m${s}\x1b[0m` : s);
   const lines: string[] = [];
-  lines.push(c('bold', `Plan for ${short(result.head)}`) + (result.base ? ` (base ${short(result.base)})` : ' (no base: nothing deployed before)'));
+  lines.push(
+    c('bold', `Plan for ${short(result.head)}`) +
+      (result.base ? ` (base ${short(result.base)})` : ' (no base: nothing deployed before)'),
+  );
 
   const errors = result.diagnostics.filter((d) => d.severity === 'error');
   if (result.refused) {
-    lines.push(c('red', `Refused: ${errors.length} error${s(errors.length)} in ${short(result.head)}; the controller would not apply it, and nothing would change.`));
+    lines.push(
+      c(
+        'red',
+        `Refused: ${errors.length} error${s(errors.length)} in ${short(result.head)}; the controller would not apply ` +
+          `it, and nothing would change.`,
+      ),
+    );
   }
   if (result.diagnostics.length) {
     lines.push('');
@@ -39,7 +48,8 @@ export function renderPlanText(result: PreviewResult, opts: TextOptions = {}): s
   }
   if (!result.refused) {
     lines.push('');
-    if (result.changes.length === 0 && result.files.length === 0) lines.push('No changes: the desired state is the same.');
+    if (result.changes.length === 0 && result.files.length === 0)
+      lines.push('No changes: the desired state is the same.');
     const width = Math.min(40, Math.max(0, ...result.changes.map((x) => x.unit.length)));
     for (const ch of result.changes) {
       const [mark, colour] = CHANGE_MARK[ch.change];
@@ -82,7 +92,10 @@ function describeChange(ch: PreviewChange): string {
       return 'removed: destroyed on every machine';
     case 'changed': {
       const st = ch.state.from !== ch.state.to ? `, state ${ch.state.from} -> ${ch.state.to}` : '';
-      return `changed (${ch.source.to}${ch.source.from !== ch.source.to ? `, was ${ch.source.from}` : ''})${st}; replaced in place`;
+      return (
+        `changed (${ch.source.to}${ch.source.from !== ch.source.to ? `, was ${ch.source.from}` : ''})${st}; ` +
+        `replaced in place`
+      );
     }
     case 'state':
       return `state ${ch.state.from} -> ${ch.state.to}`;
@@ -91,13 +104,19 @@ function describeChange(ch: PreviewChange): string {
 
 function formatDiagText(d: Diagnostic, c: (colour: Colour, s: string) => string): string {
   const where = d.line ? `${d.file}:${d.line}:${d.column || 1}: ` : d.file ? `${d.file}: ` : '';
-  const sev = d.severity === 'error' ? c('red', 'error') : d.severity === 'warning' ? c('yellow', 'warning') : c('blue', 'info');
+  const sev =
+    d.severity === 'error' ? c('red', 'error') : d.severity === 'warning' ? c('yellow', 'warning') : c('blue', 'info');
   return `${where}${sev} ${d.rule} ${d.message}`;
 }
 
 function summaryLine(r: PreviewResult): string {
   const s_ = r.summary;
-  const parts = [`${s_.added} added`, `${s_.removed} removed`, `${s_.changed} changed`, `${s_.state} state change${s(s_.state)}`];
+  const parts = [
+    `${s_.added} added`,
+    `${s_.removed} removed`,
+    `${s_.changed} changed`,
+    `${s_.state} state change${s(s_.state)}`,
+  ];
   let line = parts.join(', ') + `; ${s_.unchanged} unchanged`;
   if (s_.noEffect) line += `; ${s_.noEffect} file${s(s_.noEffect)} changed with no effect`;
   return line;
@@ -119,20 +138,29 @@ export function renderPlanMarkdown(result: PreviewResult, opts: MarkdownOptions 
   const maxChars = opts.maxChars ?? 60_000;
   const maxRows = opts.maxRows ?? 200;
   const out: string[] = [PLAN_COMMENT_MARKER];
-  out.push(`### gitfleet plan for ${code(short(result.head))}` + (result.base ? ` (base ${code(short(result.base))})` : ' (no base)'));
+  out.push(
+    `### gitfleet plan for ${code(short(result.head))}` +
+      (result.base ? ` (base ${code(short(result.base))})` : ' (no base)'),
+  );
   out.push('');
 
   const errors = result.diagnostics.filter((d) => d.severity === 'error');
   const others = result.diagnostics.filter((d) => d.severity !== 'error');
   if (result.refused) {
-    out.push(`**❌ Refused:** ${errors.length} error${s(errors.length)}. The controller would not apply this commit; nothing would change until they are fixed.`);
+    out.push(
+      `**❌ Refused:** ${errors.length} error${s(errors.length)}. The controller would not apply this commit; nothing ` +
+        `would change until they are fixed.`,
+    );
     out.push('');
     for (const d of errors) out.push(`- ${formatDiagMd(d)}`);
     out.push('');
   } else {
     const sm = result.summary;
     const bits = [
-      `**${sm.added}** added`, `**${sm.removed}** removed`, `**${sm.changed}** changed`, `**${sm.state}** state change${s(sm.state)}`,
+      `**${sm.added}** added`,
+      `**${sm.removed}** removed`,
+      `**${sm.changed}** changed`,
+      `**${sm.state}** state change${s(sm.state)}`,
     ];
     let line = bits.join(' · ') + ` · ${sm.unchanged} unchanged`;
     if (sm.noEffect) line += ` · ${sm.noEffect} file${s(sm.noEffect)} changed with no effect`;
@@ -142,9 +170,14 @@ export function renderPlanMarkdown(result: PreviewResult, opts: MarkdownOptions 
       out.push('| | Unit | Change | State | File |');
       out.push('|---|---|---|---|---|');
       for (const ch of result.changes.slice(0, maxRows)) {
-        const state = ch.state.from === ch.state.to ? ch.state.to ?? '' : `${ch.state.from ?? '—'} → ${ch.state.to ?? '—'}`;
-        const what = ch.change === 'removed' ? 'removed (destroyed everywhere)' : ch.change === 'state' ? 'state' : ch.change;
-        out.push(`| ${MD_MARK[ch.change]} | ${code(ch.unit)} | ${what} | ${state} | ${code(ch.source.to ?? ch.source.from ?? '')} |`);
+        const state =
+          ch.state.from === ch.state.to ? (ch.state.to ?? '') : `${ch.state.from ?? '—'} → ${ch.state.to ?? '—'}`;
+        const what =
+          ch.change === 'removed' ? 'removed (destroyed everywhere)' : ch.change === 'state' ? 'state' : ch.change;
+        out.push(
+          `| ${MD_MARK[ch.change]} | ${code(ch.unit)} | ${what} | ${state} | ` +
+            `${code(ch.source.to ?? ch.source.from ?? '')} |`,
+        );
       }
       if (result.changes.length > maxRows) out.push(`| | … and ${result.changes.length - maxRows} more | | | |`);
       out.push('');
@@ -164,17 +197,23 @@ export function renderPlanMarkdown(result: PreviewResult, opts: MarkdownOptions 
     let omitted = 0;
     for (const f of result.files) {
       const title = f.effect
-        ? `${code(f.file)}${f.oldFile ? ` (was ${code(f.oldFile)})` : ''}: ${f.units.length > 6 ? `${f.units.slice(0, 6).join(', ')} and ${f.units.length - 6} more` : f.units.join(', ')}`
+        ? `${code(f.file)}${f.oldFile ? ` (was ${code(f.oldFile)})` : ''}: ` +
+          (f.units.length > 6 ? `${f.units.slice(0, 6).join(', ')} and ${f.units.length - 6} more` : f.units.join(', '))
         : `${code(f.file)}: text changed, no effect on any unit`;
       const fence = fenceFor(f.diff);
-      const block = `<details><summary>${title}</summary>\n\n${fence}diff\n${f.diff.replace(/\n$/, '')}\n${fence}\n\n</details>\n`;
+      const block =
+        `<details><summary>${title}</summary>\n\n` +
+        `${fence}diff\n${f.diff.replace(/\n$/, '')}\n${fence}\n\n</details>\n`;
       if (text.length + block.length > maxChars) {
         omitted++;
         continue;
       }
       text += '\n' + block;
     }
-    if (omitted) text += `\n_${omitted} diff${s(omitted)} not shown (comment size limit); run \`gitfleet plan\` locally to see ${omitted === 1 ? 'it' : 'them'}._\n`;
+    if (omitted)
+      text +=
+        `\n_${omitted} diff${s(omitted)} not shown (comment size limit); run \`gitfleet plan\` locally to see ` +
+        `${omitted === 1 ? 'it' : 'them'}._\n`;
   }
   return text.endsWith('\n') ? text : text + '\n';
 }

@@ -15,13 +15,29 @@ export function paint(on: boolean, color: ColorName, text: string): string {
 /** Colour for a systemd/gitfleet state word. */
 export function stateColor(state: string): ColorName | null {
   switch (state) {
-    case 'active': case 'running': case 'launched': case 'loaded': case 'listening': case 'waiting': case 'exited':
+    case 'active':
+    case 'running':
+    case 'launched':
+    case 'loaded':
+    case 'listening':
+    case 'waiting':
+    case 'exited':
       return 'green';
-    case 'failed': case 'error': case 'not-found': case 'bad-setting': case 'refused':
+    case 'failed':
+    case 'error':
+    case 'not-found':
+    case 'bad-setting':
+    case 'refused':
       return 'red';
-    case 'activating': case 'deactivating': case 'reloading': case 'auto-restart': case 'unscheduled':
+    case 'activating':
+    case 'deactivating':
+    case 'reloading':
+    case 'auto-restart':
+    case 'unscheduled':
       return 'yellow';
-    case 'inactive': case 'dead': case '-':
+    case 'inactive':
+    case 'dead':
+    case '-':
       return 'gray';
     default:
       return null;

@@ -62,8 +62,12 @@ export function summarize(diags: readonly Diagnostic[], files: number): string {
 
 function renderText(diags: readonly Diagnostic[], opts: RenderOptions): string {
   const c = opts.color;
-  const lines = diags.map((d) =>
-    `${paint(c, 'bold', position(d))} ${paint(c, SEVERITY_COLOR[d.severity], d.severity)} ${paint(c, 'gray', d.rule)} ${oneLine(d.message)}`);
+  const lines = diags.map(
+    (d) =>
+      `${paint(c, 'bold', position(d))} ${paint(c, SEVERITY_COLOR[d.severity], d.severity)} ` +
+      `${paint(c, 'gray', d.rule)} ` +
+      `${oneLine(d.message)}`,
+  );
   const hasErrors = diags.some((d) => d.severity === 'error');
   const summary = summarize(diags, opts.files);
   lines.push(paint(c, hasErrors ? 'red' : diags.length ? 'yellow' : 'green', summary));
@@ -120,7 +124,11 @@ function renderGithub(diags: readonly Diagnostic[]): string {
 
 // ---------------------------------------------------------------------------------------------
 
-const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { error: 'error', warning: 'warning', info: 'note' };
+const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = {
+  error: 'error',
+  warning: 'warning',
+  info: 'note',
+};
 
 /** A relative path as a URI reference: each segment percent-encoded, '/' kept. */
 function toUri(file: string): string {
@@ -139,7 +147,12 @@ function renderSarif(diags: readonly Diagnostic[], opts: RenderOptions): string 
   for (const d of diags) {
     if (!index.has(d.rule)) {
       index.set(d.rule, rules.length);
-      rules.push({ id: d.rule, shortDescription: { text: d.rule }, defaultConfiguration: { level: SARIF_LEVEL[d.severity] }, help: { text: `gitfleet rule ${d.rule}` } });
+      rules.push({
+        id: d.rule,
+        shortDescription: { text: d.rule },
+        defaultConfiguration: { level: SARIF_LEVEL[d.severity] },
+        help: { text: `gitfleet rule ${d.rule}` },
+      });
     }
   }
   const results = diags.map((d) => {

@@ -8,7 +8,11 @@ const width = (s: string) => s.replace(ANSI, '').length;
  * An aligned table like fleetctl's: upper-case headers, columns separated by two spaces,
  * no trailing spaces. Cells named in `stateColumns` are coloured by their state word.
  */
-export function renderTable(headers: string[], rows: string[][], opts: { color: boolean; stateColumns?: number[] }): string {
+export function renderTable(
+  headers: string[],
+  rows: string[][],
+  opts: { color: boolean; stateColumns?: number[] },
+): string {
   const colored = rows.map((r) =>
     r.map((cell, i) => {
       if (!opts.color || !opts.stateColumns?.includes(i)) return cell;

@@ -36,7 +36,12 @@ const DROP_IN = new RegExp(`(^|/)([^/]+\\.(${UNIT_TYPES.join('|')}))\\.d/[^/]+\\
 export function dropInDiag(path: string): Diagnostic | null {
   const m = DROP_IN.exec(path);
   if (!m) return null;
-  return refusedDiag(path, 'SRC07', `drop-in for ${m[2]}: gitfleet deploys whole unit files and does not apply drop-ins; move these settings into ${m[2]} itself`);
+  return refusedDiag(
+    path,
+    'SRC07',
+    `drop-in for ${m[2]}: gitfleet deploys whole unit files and does not apply drop-ins; move these settings into ` +
+      `${m[2]} itself`,
+  );
 }
 
 /** What a reader returns for one directory tree of a commit or of the file system. */
@@ -49,7 +54,12 @@ export interface ReadFilesResult {
   rejected: string[];
 }
 
-export function refusedDiag(file: string, rule: string, message: string, severity: Diagnostic['severity'] = 'error'): Diagnostic {
+export function refusedDiag(
+  file: string,
+  rule: string,
+  message: string,
+  severity: Diagnostic['severity'] = 'error',
+): Diagnostic {
   return { file, line: 0, column: 0, rule, severity, message };
 }
 
@@ -59,7 +69,11 @@ export function refusedDiag(file: string, rule: string, message: string, severit
  */
 export function checkContent(path: string, content: Uint8Array, what: string, checkUtf8 = true): Diagnostic | null {
   if (content.byteLength > MAX_REPO_FILE_BYTES) {
-    return refusedDiag(path, 'SRC03', `${what} is ${content.byteLength} bytes; the limit is ${MAX_REPO_FILE_BYTES} (1 MiB)`);
+    return refusedDiag(
+      path,
+      'SRC03',
+      `${what} is ${content.byteLength} bytes; the limit is ${MAX_REPO_FILE_BYTES} (1 MiB)`,
+    );
   }
   const nul = content.indexOf(0);
   if (nul >= 0) {
@@ -89,7 +103,8 @@ export function byPath(a: RepoFile, b: RepoFile): number {
  */
 export function normalizeSubPath(p: string): string {
   if (p === '' || p === '.') return '';
-  if (posix.isAbsolute(p) || p.split('/').includes('..')) throw new Error(`--path '${p}' must be a relative path inside the repository`);
+  if (posix.isAbsolute(p) || p.split('/').includes('..'))
+    throw new Error(`--path '${p}' must be a relative path inside the repository`);
   const n = posix.normalize(p).replace(/\/+$/, '');
   return n === '.' ? '' : n;
 }

@@ -9,7 +9,17 @@ import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../desired/types.js';
 import type { RepoSnapshot } from '../desired/repo.js';
 import { FLEET_YAML, defaultFleetSpec, parseFleetYaml } from '../desired/fleetyaml.js';
-import { MAX_REPO_FILE_BYTES, byPath, checkContent, dropInDiag, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
+import {
+  MAX_REPO_FILE_BYTES,
+  byPath,
+  checkContent,
+  dropInDiag,
+  hasUnitSuffix,
+  normalizeSubPath,
+  refusedDiag,
+  symlinkDiag,
+  type ReadFilesResult,
+} from './files.js';
 
 /** Directories never descended into. */
 const SKIP_DIRS = new Set(['.git', 'node_modules']);
@@ -40,7 +50,9 @@ export function readDirFiles(root: string, subPath = ''): ReadFilesResult {
     try {
       entries = fs.readdirSync(join(root, rel), { withFileTypes: true });
     } catch (e) {
-      out.diagnostics.push(refusedDiag(rel || '.', 'SRC05', `cannot read directory: ${(e as Error).message}`, 'warning'));
+      out.diagnostics.push(
+        refusedDiag(rel || '.', 'SRC05', `cannot read directory: ${(e as Error).message}`, 'warning'),
+      );
       continue;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -60,7 +72,9 @@ export function readDirFiles(root: string, subPath = ''): ReadFilesResult {
         }
       } else if (!e.isFile()) {
         if (unitLike) {
-          out.diagnostics.push(refusedDiag(path, 'SRC02', `'${path}' is not a regular file (a FIFO, socket or device); not read`));
+          out.diagnostics.push(
+            refusedDiag(path, 'SRC02', `'${path}' is not a regular file (a FIFO, socket or device); not read`),
+          );
           out.rejected.push(path);
         }
       } else if (unitLike) {
@@ -80,7 +94,12 @@ export function readDirFiles(root: string, subPath = ''): ReadFilesResult {
  * Open without following links and without blocking (a FIFO swapped in after readdir must not
  * hang us), check it is a regular file of acceptable size, then read it.
  */
-function readRegular(root: string, path: string, what: string, checkUtf8: boolean): { content: Uint8Array } | { diagnostic: Diagnostic } {
+function readRegular(
+  root: string,
+  path: string,
+  what: string,
+  checkUtf8: boolean,
+): { content: Uint8Array } | { diagnostic: Diagnostic } {
   let fd: number;
   try {
     fd = fs.openSync(join(root, path), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -91,13 +110,22 @@ function readRegular(root: string, path: string, what: string, checkUtf8: boolea
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) return { diagnostic: refusedDiag(path, 'SRC02', `${what} '${path}' is not a regular file; not read`) };
+    if (!st.isFile())
+      return { diagnostic: refusedDiag(path, 'SRC02', `${what} '${path}' is not a regular file; not read`) };
     if (st.size > MAX_REPO_FILE_BYTES) {
-      return { diagnostic: refusedDiag(path, 'SRC03', `${what} is ${st.size} bytes; the limit is ${MAX_REPO_FILE_BYTES} (1 MiB)`) };
+      return {
+        diagnostic: refusedDiag(
+          path,
+          'SRC03',
+          `${what} is ${st.size} bytes; the limit is ${MAX_REPO_FILE_BYTES} (1 MiB)`,
+        ),
+      };
     }
     const content = fs.readFileSync(fd);
     const bad = checkContent(path, content, what, checkUtf8);
-    return bad ? { diagnostic: bad } : { content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) };
+    return bad
+      ? { diagnostic: bad }
+      : { content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) };
   } finally {
     fs.closeSync(fd);
   }
@@ -126,7 +154,15 @@ export function readDirSnapshot(root: string, opts: { path?: string } = {}): Rep
       else fleetYaml = { path: fyPath, name: FLEET_YAML, content: r.content };
     }
   }
-  const spec = fleetYaml ? (parseFleetYaml(fleetYaml.content, fleetYaml.path).spec ?? defaultFleetSpec(base)) : defaultFleetSpec(base);
+  const spec = fleetYaml
+    ? (parseFleetYaml(fleetYaml.content, fleetYaml.path).spec ?? defaultFleetSpec(base))
+    : defaultFleetSpec(base);
   const read = readDirFiles(root, spec.path);
-  return { base, fleetYaml, files: read.files, rejected: read.rejected, diagnostics: [...diagnostics, ...read.diagnostics] };
+  return {
+    base,
+    fleetYaml,
+    files: read.files,
+    rejected: read.rejected,
+    diagnostics: [...diagnostics, ...read.diagnostics],
+  };
 }

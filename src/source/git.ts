@@ -15,7 +15,17 @@ import type { RepoSnapshot } from '../desired/repo.js';
 import { desiredFromSnapshot, type DesiredResult } from '../desired/build.js';
 import { readSessionFs } from './gitfs.js';
 import { PackBlobs } from './packblobs.js';
-import { MAX_REPO_FILE_BYTES, byPath, checkContent, dropInDiag, hasUnitSuffix, normalizeSubPath, refusedDiag, symlinkDiag, type ReadFilesResult } from './files.js';
+import {
+  MAX_REPO_FILE_BYTES,
+  byPath,
+  checkContent,
+  dropInDiag,
+  hasUnitSuffix,
+  normalizeSubPath,
+  refusedDiag,
+  symlinkDiag,
+  type ReadFilesResult,
+} from './files.js';
 
 /** isomorphic-git's object cache: one per repository, shared by every call. */
 export type GitCache = object;
@@ -182,7 +192,7 @@ async function resolveName(w: Where, name: string, rev: string, dir: string): Pr
 
 async function peelToCommit(w: Where, oid: string, rev: string): Promise<string> {
   for (let i = 0; i < 10; i++) {
-    let obj;
+    let obj: Awaited<ReturnType<typeof git.readObject>>;
     try {
       obj = await git.readObject({ ...w, oid, format: 'parsed' });
     } catch {
@@ -239,7 +249,12 @@ const MODE_GITLINK = '160000';
  * names, files over 1 MiB, binary or non-UTF-8 files) become diagnostics and are listed in
  * `rejected`; a missing or non-directory `subPath` is an error diagnostic.
  */
-export async function readCommitFiles(dir: string, sha: string, subPath: string, cache: GitCache = {}): Promise<ReadFilesResult> {
+export async function readCommitFiles(
+  dir: string,
+  sha: string,
+  subPath: string,
+  cache: GitCache = {},
+): Promise<ReadFilesResult> {
   return withReadSession(dir, cache, (w) => readFilesIn(w, sha, subPath));
 }
 
@@ -248,7 +263,9 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
   const { commit } = await git.readCommit({ ...w, oid: sha });
   const start = await descend(w, commit.tree, subPath);
   if (typeof start !== 'string') {
-    out.diagnostics.push(refusedDiag(subPath, 'SRC05', `unit directory '${subPath}' ${start.problem} in commit ${sha.slice(0, 12)}`));
+    out.diagnostics.push(
+      refusedDiag(subPath, 'SRC05', `unit directory '${subPath}' ${start.problem} in commit ${sha.slice(0, 12)}`),
+    );
     return out;
   }
   const blobs: Array<{ path: string; name: string; oid: string }> = [];
@@ -261,7 +278,14 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
       const unitLike = hasUnitSuffix(e.path);
       if (e.mode === MODE_TREE) queue.push({ oid: e.oid, path });
       else if (e.mode === MODE_GITLINK) {
-        out.diagnostics.push(refusedDiag(path, 'SRC02', `submodule '${path}' is not read: unit files must be committed in this repository`, unitLike ? 'error' : 'warning'));
+        out.diagnostics.push(
+          refusedDiag(
+            path,
+            'SRC02',
+            `submodule '${path}' is not read: unit files must be committed in this repository`,
+            unitLike ? 'error' : 'warning',
+          ),
+        );
         if (unitLike) out.rejected.push(path);
       } else if (e.mode === MODE_LINK) {
         if (unitLike) {
@@ -304,7 +328,12 @@ async function descend(w: Where, root: string, subPath: string): Promise<string 
 }
 
 /** Read one file at `path` of a commit; null when absent. Symlinks and non-files are diagnostics. */
-async function readOneFile(w: Where, sha: string, path: string, what: string): Promise<{ file: RepoFile | null; diagnostics: Diagnostic[] }> {
+async function readOneFile(
+  w: Where,
+  sha: string,
+  path: string,
+  what: string,
+): Promise<{ file: RepoFile | null; diagnostics: Diagnostic[] }> {
   const { commit } = await git.readCommit({ ...w, oid: sha });
   const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
   const name = posix.basename(path);
@@ -336,8 +365,12 @@ export async function readCommitSnapshot(
 ): Promise<RepoSnapshot> {
   const cache = opts.cache ?? {};
   const base = normalizeSubPath(opts.path ?? '');
-  const fy = await withReadSession(dir, cache, (w) => readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML));
-  const spec = fy.file ? (parseFleetYaml(fy.file.content, fy.file.path).spec ?? defaultFleetSpec(base)) : defaultFleetSpec(base);
+  const fy = await withReadSession(dir, cache, (w) =>
+    readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML),
+  );
+  const spec = fy.file
+    ? (parseFleetYaml(fy.file.content, fy.file.path).spec ?? defaultFleetSpec(base))
+    : defaultFleetSpec(base);
   const read = await readCommitFiles(dir, sha, spec.path, cache);
   return {
     base,
@@ -352,7 +385,12 @@ export async function readCommitSnapshot(
  * The desired state of one commit (or the diagnostics that refuse it): read + build in one call.
  * Fits the controller's CommitLoader; `dir` may be a work tree, a bare repo or a git dir.
  */
-export async function loadCommitDesired(dir: string, commit: string, path?: string, cache: GitCache = {}): Promise<DesiredResult> {
+export async function loadCommitDesired(
+  dir: string,
+  commit: string,
+  path?: string,
+  cache: GitCache = {},
+): Promise<DesiredResult> {
   const snap = await readCommitSnapshot(dir, commit, { path, cache });
   return desiredFromSnapshot(snap, commit);
 }

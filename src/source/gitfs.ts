@@ -23,7 +23,8 @@ export function readSessionFs(gitdir: string): PromiseFsClient {
   let packs: Promise<string[]> | undefined;
   const loose = /^([0-9a-f]{2})\/[0-9a-f]{38}$/;
 
-  const notFound = (p: string): Error => Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
+  const notFound = (p: string): Error =>
+    Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
 
   const promises = {
     readFile: async (p: string, opts?: unknown) => {
@@ -31,7 +32,10 @@ export function readSessionFs(gitdir: string): PromiseFsClient {
       if (n.startsWith(objects + '/')) {
         const m = loose.exec(n.slice(objects.length + 1));
         if (m) {
-          fanout ??= base.readdir(objects).then((xs) => new Set(xs), () => new Set<string>());
+          fanout ??= base.readdir(objects).then(
+            (xs) => new Set(xs),
+            () => new Set<string>(),
+          );
           if (!(await fanout).has(m[1]!)) throw notFound(p);
         }
       }

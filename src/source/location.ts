@@ -28,13 +28,16 @@ export function findGitdir(dir: string): string {
   let st: fs.Stats | undefined;
   try {
     st = fs.statSync(dotgit);
-  } catch { /* not a work tree */ }
+  } catch {
+    /* not a work tree */
+  }
   if (st?.isDirectory()) return dotgit;
   if (st?.isFile()) {
     const m = /^gitdir:\s*(.+)\s*$/m.exec(fs.readFileSync(dotgit, 'utf8'));
     if (m) return resolve(abs, m[1]!);
   }
-  if (fs.existsSync(join(abs, 'HEAD')) && fs.existsSync(join(abs, 'objects')) && fs.existsSync(join(abs, 'refs'))) return abs;
+  if (fs.existsSync(join(abs, 'HEAD')) && fs.existsSync(join(abs, 'objects')) && fs.existsSync(join(abs, 'refs')))
+    return abs;
   if (!fs.existsSync(abs)) throw new Error(`repository ${dir} does not exist`);
   throw new Error(`${dir} is not a git repository (no .git, and not a bare repository)`);
 }
@@ -74,7 +77,10 @@ export async function resolveBranch(gitdir: string, branch: string): Promise<str
  * Fetch `branch` (or the remote's default branch) into the mirror and point the mirror's
  * refs/heads/<branch> at it. Returns the branch and its head commit.
  */
-export async function fetchRemote(loc: RepoLocation, branch: string | null): Promise<{ branch: string; commit: string }> {
+export async function fetchRemote(
+  loc: RepoLocation,
+  branch: string | null,
+): Promise<{ branch: string; commit: string }> {
   if (!loc.url) throw new Error('fetchRemote needs a remote location');
   if (!fs.existsSync(join(loc.gitdir, 'HEAD'))) {
     fs.mkdirSync(loc.gitdir, { recursive: true });
@@ -83,9 +89,13 @@ export async function fetchRemote(loc: RepoLocation, branch: string | null): Pro
   // isomorphic-git needs a remote with a fetch refspec; (re)point it at the URL every time.
   await git.addRemote({ fs, gitdir: loc.gitdir, remote: 'origin', url: loc.url, force: true });
   const r = await git.fetch({
-    fs, http, gitdir: loc.gitdir, remote: 'origin',
+    fs,
+    http,
+    gitdir: loc.gitdir,
+    remote: 'origin',
     ...(branch ? { ref: branch, remoteRef: branch } : {}),
-    singleBranch: true, tags: false,
+    singleBranch: true,
+    tags: false,
   });
   const b = branch ?? (r.defaultBranch ? r.defaultBranch.replace(/^refs\/heads\//, '') : null);
   if (!b) throw new Error(`${loc.display}: the remote names no default branch; pass --branch`);

@@ -79,7 +79,10 @@ export class PackBlobs {
     const dir = join(this.gitdir, 'objects', 'pack');
     let names: string[];
     try {
-      names = fs.readdirSync(dir).filter((n) => n.endsWith('.idx')).sort();
+      names = fs
+        .readdirSync(dir)
+        .filter((n) => n.endsWith('.idx'))
+        .sort();
     } catch {
       return this.packs;
     }

@@ -27,7 +27,10 @@ export function watchRefs(gitdir: string, onChange: (path: string) => void, onEr
       onError(e as Error);
     }
   };
-  w.on('add', fire).on('change', fire).on('unlink', fire).on('error', (e) => onError(e as Error));
+  w.on('add', fire)
+    .on('change', fire)
+    .on('unlink', fire)
+    .on('error', (e) => onError(e as Error));
   const ready = new Promise<void>((r) => w.once('ready', () => r()));
   return { ready, close: () => w.close() };
 }

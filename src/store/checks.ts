@@ -22,7 +22,8 @@ export function checkTxnSize(compares: Compare[], success: Op[], failure: Op[]):
   ] as const) {
     if (n > MAX_TXN_OPS) {
       throw new Error(
-        `txn has ${n} ${name}; a transaction takes at most ${MAX_TXN_OPS} (etcd's --max-txn-ops): split the write into several transactions`,
+        `txn has ${n} ${name}; a transaction takes at most ${MAX_TXN_OPS} (etcd's --max-txn-ops): split the write ` +
+          `into several transactions`,
       );
     }
   }

@@ -142,7 +142,9 @@ function hostBreaker(host: string) {
     onFailure: noEvent,
     async execute<T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
       if (Date.now() < openUntil) {
-        throw new HostSkippedError(`etcd at ${host} timed out ${BREAKER_THRESHOLD} times in a row; skipped for ${BREAKER_OPEN_MS} ms`);
+        throw new HostSkippedError(
+          `etcd at ${host} timed out ${BREAKER_THRESHOLD} times in a row; skipped for ${BREAKER_OPEN_MS} ms`,
+        );
       }
       try {
         const r = await fn({ signal: new AbortController().signal });
@@ -217,7 +219,9 @@ export class EtcdStore implements Store {
     }
     if (opts.ca || opts.cert) {
       if (!opts.endpoints.every((u) => u.startsWith('https://'))) {
-        throw new Error(`etcd store: TLS certificates were given but not every endpoint is https:// (${opts.endpoints.join(',')})`);
+        throw new Error(
+          `etcd store: TLS certificates were given but not every endpoint is https:// (${opts.endpoints.join(',')})`,
+        );
       }
       options.credentials = {
         // grpc accepts null for "the system's roots"; etcd3's type says Buffer.
@@ -260,7 +264,10 @@ export class EtcdStore implements Store {
     if (e instanceof ClientClosedError || this.closed) return new Error(`${what}: the store is closed`);
     const msg = e instanceof Error ? e.message : String(e);
     const where = `etcd ${this.endpoints.join(',')}`;
-    if (e instanceof HostSkippedError || (e instanceof Error && isRecoverableError(e) && !(e instanceof GRPCResourceExhastedError))) {
+    if (
+      e instanceof HostSkippedError ||
+      (e instanceof Error && isRecoverableError(e) && !(e instanceof GRPCResourceExhastedError))
+    ) {
       const why = e instanceof GRPCDeadlineExceededError ? `no answer within ${this.callTimeoutMs} ms` : msg;
       return new StoreUnavailableError(`${what}: ${where} is unavailable (${why})`, { cause: e });
     }
@@ -273,7 +280,11 @@ export class EtcdStore implements Store {
     // etcd says "request is too large" past --max-request-bytes, and its grpc layer refuses a
     // message more than 0.5 MiB beyond that before etcd sees it.
     if (/request is too large|received message larger than max/i.test(msg)) {
-      return new Error(`${what}: ${where} refused the request as too large (etcd's --max-request-bytes, default 1.5 MiB): write less per request`, { cause: e });
+      return new Error(
+        `${what}: ${where} refused the request as too large (etcd's --max-request-bytes, default 1.5 MiB): write ` +
+          `less per request`,
+        { cause: e },
+      );
     }
     return new Error(`${what}: ${where} failed: ${msg}`, { cause: e });
   }
@@ -313,7 +324,7 @@ export class EtcdStore implements Store {
       try {
         for (;;) {
           this.counters.ranges++;
-          let res;
+          let res: Awaited<ReturnType<typeof this.client.kv.range>>;
           try {
             res = await this.client.kv.range({
               key: from,
@@ -356,7 +367,8 @@ export class EtcdStore implements Store {
       });
       return Number(res.header.revision);
     } catch (e) {
-      if (e instanceof EtcdLeaseInvalidError) throw new Error(`put ${key}: lease ${opts.lease} does not exist (expired or revoked)`, { cause: e });
+      if (e instanceof EtcdLeaseInvalidError)
+        throw new Error(`put ${key}: lease ${opts.lease} does not exist (expired or revoked)`, { cause: e });
       throw this.fail(e, `put ${key}`);
     }
   }
@@ -384,7 +396,8 @@ export class EtcdStore implements Store {
       });
       return { succeeded: res.succeeded, revision: Number(res.header.revision) };
     } catch (e) {
-      if (e instanceof EtcdLeaseInvalidError) throw new Error('txn: a put names a lease that does not exist (expired or revoked)', { cause: e });
+      if (e instanceof EtcdLeaseInvalidError)
+        throw new Error('txn: a put names a lease that does not exist (expired or revoked)', { cause: e });
       throw this.fail(e, `txn (${success.length} ops${failure.length ? ` / ${failure.length} on failure` : ''})`);
     }
   }
@@ -432,7 +445,14 @@ export class EtcdStore implements Store {
     this.checkOpen('grant lease');
     const inner = this.client.lease(ttlSeconds);
     // etcd3 emits 'lost' (not 'error') on failure; a listener is attached before anything can fire.
-    const lease = new EtcdStoreLease(inner, ttlSeconds, opts, this.log, () => this.leases.delete(lease), () => this.closed);
+    const lease = new EtcdStoreLease(
+      inner,
+      ttlSeconds,
+      opts,
+      this.log,
+      () => this.leases.delete(lease),
+      () => this.closed,
+    );
     try {
       lease.id = await inner.grant();
     } catch (e) {
@@ -452,8 +472,14 @@ export class EtcdStore implements Store {
     const start = this.full(prefix);
     let builder = this.client.watch().inRange({ start, end: prefixEnd(start) });
     if (fromRevision !== undefined) builder = builder.startRevision(String(fromRevision));
-    const watch = new EtcdWatch(builder.watcher(), fromRevision, handler, (k) => this.rel(k), this.log, this.callTimeoutMs, () =>
-      this.watches.delete(watch),
+    const watch = new EtcdWatch(
+      builder.watcher(),
+      fromRevision,
+      handler,
+      (k) => this.rel(k),
+      this.log,
+      this.callTimeoutMs,
+      () => this.watches.delete(watch),
     );
     this.watches.add(watch);
     try {
@@ -512,7 +538,11 @@ class EtcdStoreLease implements Lease {
     this.timer = setInterval(() => {
       const silent = Date.now() - this.lastAlive;
       if (silent >= this.ttlSeconds * 1000) {
-        this.lost(new Error(`lease ${this.id} presumed lost: no keep-alive succeeded for ${silent} ms (TTL ${this.ttlSeconds} s)`));
+        this.lost(
+          new Error(
+            `lease ${this.id} presumed lost: no keep-alive succeeded for ${silent} ms (TTL ${this.ttlSeconds} s)`,
+          ),
+        );
       }
     }, every);
     this.timer.unref();
@@ -537,7 +567,8 @@ class EtcdStoreLease implements Lease {
   }
 
   async revoke(): Promise<void> {
-    if (this.storeClosed()) throw new Error(`revoke lease ${this.id}: the store is closed (its keys expire after the TTL)`);
+    if (this.storeClosed())
+      throw new Error(`revoke lease ${this.id}: the store is closed (its keys expire after the TTL)`);
     if (this.timer) clearInterval(this.timer);
     this.done = true;
     this.forget();
@@ -589,7 +620,8 @@ class EtcdWatch implements Watch {
     });
     watcher.on('disconnected', () => {
       // Resume exactly after what was delivered.
-      if (this.seen >= 0) (watcher.request as { start_revision?: number | string }).start_revision = String(this.seen + 1);
+      if (this.seen >= 0)
+        (watcher.request as { start_revision?: number | string }).start_revision = String(this.seen + 1);
     });
     watcher.on('data', (res: IWatchResponse) => this.onData(res));
     watcher.on('error', (err: Error) => this.onError(err));
@@ -637,7 +669,9 @@ class EtcdWatch implements Watch {
         try {
           this.handler.onEvents(events);
         } catch (e) {
-          this.log(`watch handler threw at revision ${rev}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+          this.log(
+            `watch handler threw at revision ${rev}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+          );
         }
       }
       // A response without events is a progress notification, sent only to watchers that have
@@ -654,7 +688,11 @@ class EtcdWatch implements Watch {
     // (etcd3 passes on only the reason); every other cancellation names its reason.
     const compacted = /compacted/.test(err.message) || /^Watcher canceled: *$/.test(err.message);
     const e = compacted
-      ? new Error(`watch from revision ${this.seen + 1}: that revision has been compacted; re-read with range() and watch again`, { cause: err })
+      ? new Error(
+          `watch from revision ${this.seen + 1}: that revision has been compacted; re-read with range() and watch ` +
+            `again`,
+          { cause: err },
+        )
       : new Error(`watch stopped by etcd: ${err.message}`, { cause: err });
     this.closed = true;
     this.ended = true;

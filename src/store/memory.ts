@@ -146,7 +146,8 @@ export class MemoryBackend {
     }
     if (bytes > this.maxRequestBytes) {
       throw new Error(
-        `${what}: request of ${bytes} bytes is too large (the store takes at most ${this.maxRequestBytes}, like etcd's --max-request-bytes): write less per request`,
+        `${what}: request of ${bytes} bytes is too large (the store takes at most ${this.maxRequestBytes}, like ` +
+          `etcd's --max-request-bytes): write less per request`,
       );
     }
   }
@@ -180,7 +181,8 @@ export class MemoryBackend {
     const puts = new Set<string>();
     for (const o of ops) {
       if (o.op !== 'put') continue;
-      if (puts.has(o.key)) throw new Error(`txn: key "${o.key}" is put twice in one transaction (etcd refuses duplicate keys)`);
+      if (puts.has(o.key))
+        throw new Error(`txn: key "${o.key}" is put twice in one transaction (etcd refuses duplicate keys)`);
       puts.add(o.key);
     }
     for (const o of ops) {
@@ -190,7 +192,10 @@ export class MemoryBackend {
       if (o.op === 'deletePrefix') {
         for (const k of puts) {
           if (inPrefix(k, o.prefix)) {
-            throw new Error(`txn: key "${k}" is put and also deleted by prefix "${o.prefix}" in one transaction (etcd refuses duplicate keys)`);
+            throw new Error(
+              `txn: key "${k}" is put and also deleted by prefix "${o.prefix}" in one transaction (etcd refuses ` +
+                `duplicate keys)`,
+            );
           }
         }
       }
@@ -260,7 +265,8 @@ export class MemoryBackend {
 
   /** Forget history up to and including `revision`: watches from there on fail as compacted. */
   compact(revision: number): void {
-    if (revision > this.revision) throw new Error(`compact: revision ${revision} is in the future (current ${this.revision})`);
+    if (revision > this.revision)
+      throw new Error(`compact: revision ${revision} is in the future (current ${this.revision})`);
     if (revision <= this.compactRevision) return;
     this.compactRevision = revision;
     let drop = 0;
@@ -305,12 +311,15 @@ export class MemoryBackend {
   }
 
   private armExpiry(rec: LeaseRecord): void {
-    rec.timer = setTimeout(() => {
-      rec.timer = undefined;
-      if (!this.leases.has(rec.id)) return;
-      if (Date.now() < rec.expiresAt) this.armExpiry(rec);
-      else this.expire(rec);
-    }, Math.max(0, rec.expiresAt - Date.now()) + 1);
+    rec.timer = setTimeout(
+      () => {
+        rec.timer = undefined;
+        if (!this.leases.has(rec.id)) return;
+        if (Date.now() < rec.expiresAt) this.armExpiry(rec);
+        else this.expire(rec);
+      },
+      Math.max(0, rec.expiresAt - Date.now()) + 1,
+    );
     rec.timer.unref();
   }
 
@@ -441,15 +450,23 @@ export class MemoryStore implements Store {
   async grantLease(ttlSeconds: number, opts: LeaseOptions = {}): Promise<Lease> {
     checkTtl(ttlSeconds);
     this.checkOpen('grant lease');
-    const lease: MemoryLease = new MemoryLease(this.backend, ttlSeconds, opts, this.log, () => this.leases.delete(lease));
+    const lease: MemoryLease = new MemoryLease(this.backend, ttlSeconds, opts, this.log, () =>
+      this.leases.delete(lease),
+    );
     this.leases.add(lease);
     return lease;
   }
 
   async watch(prefix: string, fromRevision: number | undefined, handler: WatchHandler): Promise<Watch> {
     this.checkOpen(`watch ${prefix}*`);
-    const w: MemoryWatch = new MemoryWatch(this.backend, this.full(prefix), this.prefix.length, fromRevision, handler, this.log, () =>
-      this.watches.delete(w),
+    const w: MemoryWatch = new MemoryWatch(
+      this.backend,
+      this.full(prefix),
+      this.prefix.length,
+      fromRevision,
+      handler,
+      this.log,
+      () => this.watches.delete(w),
     );
     this.watches.add(w);
     return w;
@@ -482,10 +499,15 @@ class MemoryLease implements Lease {
     private readonly log: (m: string) => void,
     private readonly forget: () => void,
   ) {
-    this.id = backend.grant(ttlSeconds, () => this.lost(new Error(`lease ${this.id} expired (TTL ${ttlSeconds} s)`))).id;
-    this.timer = setInterval(() => {
-      if (!this.backend.keepAlive(this.id)) this.lost(new Error(`lease ${this.id} no longer exists`));
-    }, (ttlSeconds * 1000) / 3);
+    this.id = backend.grant(ttlSeconds, () =>
+      this.lost(new Error(`lease ${this.id} expired (TTL ${ttlSeconds} s)`)),
+    ).id;
+    this.timer = setInterval(
+      () => {
+        if (!this.backend.keepAlive(this.id)) this.lost(new Error(`lease ${this.id} no longer exists`));
+      },
+      (ttlSeconds * 1000) / 3,
+    );
     this.timer.unref();
   }
 
@@ -536,7 +558,8 @@ class MemoryWatch implements Watch {
     const past = backend.historyFrom(from);
     if (past === null) {
       const err = new Error(
-        `watch from revision ${from}: that revision has been compacted (up to ${backend.compactRevision}); re-read with range() and watch again`,
+        `watch from revision ${from}: that revision has been compacted (up to ${backend.compactRevision}); re-read ` +
+          `with range() and watch again`,
       );
       this.closed = true;
       setImmediate(() => {
@@ -576,7 +599,9 @@ class MemoryWatch implements Watch {
       try {
         this.handler.onEvents(events);
       } catch (e) {
-        this.log(`watch handler threw at revision ${r.revision}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        this.log(
+          `watch handler threw at revision ${r.revision}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        );
       }
     }
   }

@@ -69,7 +69,9 @@ function readPem(flag: string, file: string | undefined): Buffer | undefined {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new StoreConfigError(`${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new StoreConfigError(
+      `${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -99,7 +101,8 @@ export function openStore(opts: EtcdOpenOptions | MemoryOpenOptions = {}): Store
   let password: string | undefined;
   if (opts.user !== undefined) {
     password = opts.password ?? process.env.GITFLEET_ETCD_PASSWORD;
-    if (password === undefined) throw new StoreConfigError(`--etcd-user ${opts.user}: set the password in GITFLEET_ETCD_PASSWORD`);
+    if (password === undefined)
+      throw new StoreConfigError(`--etcd-user ${opts.user}: set the password in GITFLEET_ETCD_PASSWORD`);
   }
   return new EtcdStore({
     endpoints,

@@ -43,12 +43,18 @@ export function userManagerAvailable(): boolean {
 }
 
 export function chooseSystemd(): { kind: SystemdKind; why: string } {
-  if (systemdIsInit() && process.getuid?.() === 0) return { kind: 'system', why: 'systemd is PID 1 and gitfleet runs as root' };
+  if (systemdIsInit() && process.getuid?.() === 0)
+    return { kind: 'system', why: 'systemd is PID 1 and gitfleet runs as root' };
   if (userManagerAvailable()) return { kind: 'user', why: 'a user manager answers on $XDG_RUNTIME_DIR/bus' };
   return { kind: 'private', why: 'systemd is not PID 1 here and no user manager runs' };
 }
 
-export async function connectSystemd(kind: SystemdKind, stateDir: string, name: string, log: (msg: string) => void): Promise<SystemdHost> {
+export async function connectSystemd(
+  kind: SystemdKind,
+  stateDir: string,
+  name: string,
+  log: (msg: string) => void,
+): Promise<SystemdHost> {
   const dir = resolve(stateDir);
   const unitDir = join(dir, 'units');
   if (kind === 'private') {
@@ -61,8 +67,13 @@ export async function connectSystemd(kind: SystemdKind, stateDir: string, name: 
       throw e;
     }
     return {
-      kind, manager, unitDir, instance,
-      description: `a private systemd instance (pid ${instance.pid}${instance.attached ? ', still running from before' : ''}) under ${instance.dir}`,
+      kind,
+      manager,
+      unitDir,
+      instance,
+      description:
+        `a private systemd instance (pid ${instance.pid}${instance.attached ? ', still running from before' : ''}) ` +
+        `under ${instance.dir}`,
       close: async ({ stopInstance }) => {
         manager.close();
         if (stopInstance) await instance.stop();
@@ -71,7 +82,10 @@ export async function connectSystemd(kind: SystemdKind, stateDir: string, name: 
   }
   const manager = await SystemdManager.connect(kind === 'system' ? 'system' : 'session', { log });
   return {
-    kind, manager, unitDir, instance: null,
+    kind,
+    manager,
+    unitDir,
+    instance: null,
     description: kind === 'system' ? 'the system manager (system bus)' : 'your user manager (session bus)',
     close: async () => manager.close(),
   };

@@ -33,12 +33,18 @@ const SIGNAL = 4;
 const TEMPLATE = /^[^@]+@\.[a-z]+$/;
 
 const MATCH_RULES = [
-  `type='signal',sender='${SYSTEMD_NAME}',interface='${PROPS_IFACE}',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'`,
+  `type='signal',sender='${SYSTEMD_NAME}',interface='${PROPS_IFACE}',member='PropertiesChanged',` +
+    `path_namespace='/org/freedesktop/systemd1/unit'`,
   `type='signal',sender='${SYSTEMD_NAME}',interface='${MANAGER_IFACE}',member='JobRemoved',path='${MANAGER_PATH}'`,
   `type='signal',sender='${DBUS_NAME}',interface='${DBUS_NAME}',member='NameOwnerChanged',arg0='${SYSTEMD_NAME}'`,
 ];
 
 /** LoadState/ActiveState/SubState of one unit, as systemd reports them. */
+
+/** A D-Bus reply body: dbus-next types it only at run time (by the call's signature). */
+// biome-ignore lint/suspicious/noExplicitAny: values are typed by the D-Bus signature, checked where read
+type DbusBody = any[];
+
 export interface UnitState {
   name: string;
   load: string;
@@ -182,7 +188,8 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new SystemdUnavailableError(`no answer from ${this.busDescription} within ${connectTimeout} ms`)),
+          () =>
+            reject(new SystemdUnavailableError(`no answer from ${this.busDescription} within ${connectTimeout} ms`)),
           connectTimeout,
         );
         bus.once('connect', () => {
@@ -197,7 +204,9 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
       for (const rule of MATCH_RULES) {
         await this.call(DBUS_NAME, DBUS_PATH, DBUS_NAME, 'AddMatch', 's', [rule]);
       }
-      this.systemdOwner = String((await this.call(DBUS_NAME, DBUS_PATH, DBUS_NAME, 'GetNameOwner', 's', [SYSTEMD_NAME]))[0]);
+      this.systemdOwner = String(
+        (await this.call(DBUS_NAME, DBUS_PATH, DBUS_NAME, 'GetNameOwner', 's', [SYSTEMD_NAME]))[0],
+      );
       await this.subscribe();
     } catch (e) {
       this.dropBus(bus);
@@ -210,7 +219,11 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
   private makeBus(): Bus {
     const t = this.target;
     const bus =
-      t === 'system' ? dbus.systemBus() : t === 'session' ? dbus.sessionBus() : dbus.sessionBus({ busAddress: t.address });
+      t === 'system'
+        ? dbus.systemBus()
+        : t === 'session'
+          ? dbus.sessionBus()
+          : dbus.sessionBus({ busAddress: t.address });
     bus.on('message', (msg: dbus.Message) => {
       try {
         if (msg.type === SIGNAL) this.onSignal(msg);
@@ -290,19 +303,21 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     signature = '',
     body: unknown[] = [],
     timeoutMs = this.callTimeoutMs,
-  ): Promise<any[]> {
+  ): Promise<DbusBody> {
     const bus = this.bus;
     if (!bus) {
       return Promise.reject(new SystemdUnavailableError(`not connected to ${this.busDescription} (calling ${member})`));
     }
     const msg = new dbus.Message({ destination, path, interface: iface, member, signature, body });
-    return new Promise<any[]>((resolve, reject) => {
+    return new Promise<DbusBody>((resolve, reject) => {
       const entry: PendingCall = { reject: (e) => finish(e) };
       const timer = setTimeout(() => {
         // dbus-next keeps the reply handler forever; drop it so late replies are ignored.
         const handlers = (bus as unknown as { _methodReturnHandlers?: Record<number, unknown> })._methodReturnHandlers;
         if (handlers && msg.serial !== null) delete handlers[msg.serial];
-        finish(new SystemdUnavailableError(`${member} got no answer from ${this.busDescription} within ${timeoutMs} ms`));
+        finish(
+          new SystemdUnavailableError(`${member} got no answer from ${this.busDescription} within ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       let done = false;
       const finish = (err: Error | null, reply?: dbus.Message | null) => {
@@ -320,7 +335,9 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
           if (e instanceof dbus.DBusError) {
             finish(new SystemdError(`${member}(${describeArgs(body)}): ${e.text ?? e.type}`, e.type));
           } else {
-            finish(new SystemdUnavailableError(`${member} failed on ${this.busDescription}: ${(e as Error)?.message ?? e}`));
+            finish(
+              new SystemdUnavailableError(`${member} failed on ${this.busDescription}: ${(e as Error)?.message ?? e}`),
+            );
           }
         },
       );
@@ -336,7 +353,7 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     }
   }
 
-  private managerCall(member: string, signature = '', body: unknown[] = [], timeoutMs?: number): Promise<any[]> {
+  private managerCall(member: string, signature = '', body: unknown[] = [], timeoutMs?: number): Promise<DbusBody> {
     return this.call(SYSTEMD_NAME, MANAGER_PATH, MANAGER_IFACE, member, signature, body, timeoutMs);
   }
 
@@ -381,7 +398,8 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     let load = 'not-found';
     try {
       const [state] = await this.managerCall('GetUnitFileState', 's', [name]);
-      if (typeof state === 'string' && state !== 'bad' && state !== 'masked' && state !== 'masked-runtime') load = 'loaded';
+      if (typeof state === 'string' && state !== 'bad' && state !== 'masked' && state !== 'masked-runtime')
+        load = 'loaded';
     } catch (e) {
       if (!(e instanceof SystemdError)) throw e;
     }
@@ -453,7 +471,9 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
    * Enable units at runtime as their [Install] section says (WantedBy= links and so on).
    * `carriesInstallInfo` is false when the files have no [Install] section (nothing to enable).
    */
-  async enableUnitFiles(namesOrPaths: readonly string[]): Promise<{ carriesInstallInfo: boolean; changes: UnitFileChange[] }> {
+  async enableUnitFiles(
+    namesOrPaths: readonly string[],
+  ): Promise<{ carriesInstallInfo: boolean; changes: UnitFileChange[] }> {
     if (namesOrPaths.length === 0) return { carriesInstallInfo: false, changes: [] };
     const [carries, changes] = await this.managerCall('EnableUnitFiles', 'asbb', [namesOrPaths, true, true]);
     return { carriesInstallInfo: Boolean(carries), changes: toChanges(changes) };
@@ -597,7 +617,8 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
       this.flushScheduled = false;
       this.flush().catch((e: Error) => {
         // A dead connection is reported once through 'disconnected' (and 'resync' after it).
-        if (!(e instanceof SystemdUnavailableError && this.bus === null)) this.log(`systemd: reading unit states failed: ${e.message}`);
+        if (!(e instanceof SystemdUnavailableError && this.bus === null))
+          this.log(`systemd: reading unit states failed: ${e.message}`);
       });
     });
   }
@@ -674,7 +695,8 @@ export function unitNameFromObjectPath(path: string): string | null {
 
 /** D-Bus values -> plain JS: BigInt to number (or string past 2^53), Variants unwrapped. */
 function plain(v: unknown): unknown {
-  if (typeof v === 'bigint') return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
+  if (typeof v === 'bigint')
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
   if (v instanceof dbus.Variant) return plain(v.value);
   if (Array.isArray(v)) return v.map(plain);
   if (v && typeof v === 'object' && !Buffer.isBuffer(v)) {
@@ -692,7 +714,9 @@ function toChanges(rows: unknown): UnitFileChange[] {
 }
 
 function describeArgs(body: unknown[]): string {
-  return body.map((b) => (typeof b === 'string' ? b : JSON.stringify(b, (_k, x) => (typeof x === 'bigint' ? String(x) : x)))).join(', ');
+  return body
+    .map((b) => (typeof b === 'string' ? b : JSON.stringify(b, (_k, x) => (typeof x === 'bigint' ? String(x) : x))))
+    .join(', ');
 }
 
 /** Unit file names gitfleet writes must be a single path component (no traversal). */

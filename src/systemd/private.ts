@@ -15,7 +15,19 @@
  * user bus at $XDG_RUNTIME_DIR/bus; we are ready when Manager.SystemState is running/degraded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SystemdManager } from './manager.js';
 
@@ -93,7 +105,7 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
     // unshare -> sh -> systemd.
     const script =
       'for d in "$@"; do echo $$ > "$d/cgroup.procs" || exit 97; done; ' +
-      'exec unshare -m --propagation private sh -c \'mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd ' +
+      "exec unshare -m --propagation private sh -c 'mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd " +
       '&& mkdir -p /run/systemd/system && exec "$0" --user\' "$GITFLEET_SYSTEMD_BINARY"';
     const env: NodeJS.ProcessEnv = { ...process.env };
     // Nothing of the caller's session may leak into the instance.
@@ -180,7 +192,8 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
   };
 
   const describeExit = () =>
-    `exited (${exitSignal ? `signal ${exitSignal}` : `code ${exitCode}`}${exitCode === 97 ? ': could not enter its cgroup' : ''}); ` +
+    `exited (${exitSignal ? `signal ${exitSignal}` : `code ${exitCode}`}` +
+    `${exitCode === 97 ? ': could not enter its cgroup' : ''}); ` +
     `its log ${logPath} ends with: ${tail(logPath)}`;
 
   try {
@@ -229,7 +242,11 @@ export async function attachPrivateSystemd(opts: PrivateSystemdOptions): Promise
     try {
       const comm = readFileSync(`/proc/${rec.pid}/comm`, 'utf8').trim();
       const cg = readFileSync(`/proc/${rec.pid}/cgroup`, 'utf8');
-      return comm === 'systemd' && cg.includes(`/gitfleet-${opts.name}/`) && !/\) Z /.test(readFileSync(`/proc/${rec.pid}/stat`, 'utf8'));
+      return (
+        comm === 'systemd' &&
+        cg.includes(`/gitfleet-${opts.name}/`) &&
+        !/\) Z /.test(readFileSync(`/proc/${rec.pid}/stat`, 'utf8'))
+      );
     } catch {
       return false;
     }
@@ -295,7 +312,9 @@ export async function attachPrivateSystemd(opts: PrivateSystemdOptions): Promise
 }
 
 /** attachPrivateSystemd() when a previous instance still runs, else startPrivateSystemd(). */
-export async function startOrAttachPrivateSystemd(opts: PrivateSystemdOptions): Promise<PrivateSystemd & { attached: boolean }> {
+export async function startOrAttachPrivateSystemd(
+  opts: PrivateSystemdOptions,
+): Promise<PrivateSystemd & { attached: boolean }> {
   const found = await attachPrivateSystemd(opts);
   if (found) return Object.assign(found, { attached: true });
   return Object.assign(await startPrivateSystemd(opts), { attached: false });
@@ -313,7 +332,10 @@ async function waitRunning(busAddress: string, timeoutMs: number, dead: () => st
       if (why) throw new Error(why);
       if (!mgr && existsSync(socket)) {
         try {
-          mgr = await SystemdManager.connect({ address: busAddress }, { callTimeoutMs: 2_000, reconnect: false, log: () => {} });
+          mgr = await SystemdManager.connect(
+            { address: busAddress },
+            { callTimeoutMs: 2_000, reconnect: false, log: () => {} },
+          );
         } catch (e) {
           last = (e as Error).message;
         }
@@ -355,14 +377,16 @@ function makeCgroups(leaf: string): { dirs: string[]; parents: string[] } {
   for (const l of lines) {
     const [, ctrls, path] = l.match(/^\d+:([^:]*):(.*)$/) ?? [];
     if (ctrls === undefined || path === undefined) continue;
-    for (const c of ctrls.split(',')) byHierarchy.set(c === 'name=systemd' ? 'systemd' : c === '' ? 'unified' : c, path);
+    for (const c of ctrls.split(','))
+      byHierarchy.set(c === 'name=systemd' ? 'systemd' : c === '' ? 'unified' : c, path);
   }
   const plan: Array<{ root: string; dir: string; own: string; under: string }> = [];
   const memory = byHierarchy.get('memory');
   if (memory !== undefined) {
     for (const h of ['systemd', 'unified', 'memory']) {
       const root = `/sys/fs/cgroup/${h}`;
-      if (existsSync(join(root, 'cgroup.procs'))) plan.push({ root, dir: join(root, memory, leaf), own: byHierarchy.get(h) ?? '/', under: memory });
+      if (existsSync(join(root, 'cgroup.procs')))
+        plan.push({ root, dir: join(root, memory, leaf), own: byHierarchy.get(h) ?? '/', under: memory });
     }
   } else if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
     // Pure cgroup v2: one tree.
@@ -370,13 +394,19 @@ function makeCgroups(leaf: string): { dirs: string[]; parents: string[] } {
     plan.push({ root: '/sys/fs/cgroup', dir: join('/sys/fs/cgroup', own, leaf), own, under: own });
   }
   if (plan.length === 0) {
-    throw new Error('private systemd: found no cgroup hierarchy to give it its own cgroup (/sys/fs/cgroup/{systemd,unified,memory} or cgroup2)');
+    throw new Error(
+      'private systemd: found no cgroup hierarchy to give it its own cgroup (/sys/fs/cgroup/{systemd,unified,memory} ' +
+        'or cgroup2)',
+    );
   }
   const dirs = plan.map((p) => p.dir);
   for (const d of dirs) {
     const procs = readProcs(d);
     if (procs.length > 0) {
-      throw new Error(`private systemd: cgroup ${d} already holds processes (${procs.join(', ')}): an instance named "${leaf.replace(/^gitfleet-/, '')}" is running`);
+      throw new Error(
+        `private systemd: cgroup ${d} already holds processes (${procs.join(', ')}): an instance named ` +
+          `"${leaf.replace(/^gitfleet-/, '')}" is running`,
+      );
     }
   }
   const parents: string[] = [];
@@ -403,7 +433,9 @@ function makeCgroups(leaf: string): { dirs: string[]; parents: string[] } {
     }
   } catch (e) {
     removeCgroups(made, parents);
-    throw new Error(`private systemd: cannot create cgroup: ${(e as Error).message} (needs root and a writable /sys/fs/cgroup)`);
+    throw new Error(
+      `private systemd: cannot create cgroup: ${(e as Error).message} (needs root and a writable /sys/fs/cgroup)`,
+    );
   }
   return { dirs, parents };
 }

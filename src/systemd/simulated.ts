@@ -97,13 +97,16 @@ export class SimulatedSystemd extends EventEmitter implements AgentSystemd {
     for (const p of paths) {
       const name = p.slice(p.lastIndexOf('/') + 1);
       const u = this.units.get(name);
-      if (!u || u.load !== 'loaded') this.set(name, { load: 'loaded', active: u?.active ?? 'inactive', sub: u?.sub ?? 'dead' });
+      if (u?.load !== 'loaded')
+        this.set(name, { load: 'loaded', active: u?.active ?? 'inactive', sub: u?.sub ?? 'dead' });
       changes.push({ type: 'symlink', file: `/run/systemd/user/${name}`, destination: p });
     }
     return changes;
   }
 
-  async enableUnitFiles(namesOrPaths: readonly string[]): Promise<{ carriesInstallInfo: boolean; changes: UnitFileChange[] }> {
+  async enableUnitFiles(
+    namesOrPaths: readonly string[],
+  ): Promise<{ carriesInstallInfo: boolean; changes: UnitFileChange[] }> {
     this.count('enableUnitFiles');
     return { carriesInstallInfo: namesOrPaths.length > 0, changes: [] };
   }
@@ -127,7 +130,7 @@ export class SimulatedSystemd extends EventEmitter implements AgentSystemd {
   async startUnit(name: string): Promise<JobResult> {
     this.count('startUnit');
     const u = this.units.get(name);
-    if (!u || u.load !== 'loaded') throw new SystemdError(`Unit ${name} not found.`, 'org.freedesktop.systemd1.NoSuchUnit');
+    if (u?.load !== 'loaded') throw new SystemdError(`Unit ${name} not found.`, 'org.freedesktop.systemd1.NoSuchUnit');
     await this.tick();
     const sub = name.endsWith('.timer') ? 'waiting' : name.endsWith('.socket') ? 'listening' : 'running';
     this.set(name, { load: u.load, active: 'active', sub });
@@ -146,7 +149,8 @@ export class SimulatedSystemd extends EventEmitter implements AgentSystemd {
   async resetFailed(name?: string): Promise<void> {
     this.count('resetFailed');
     for (const [n, u] of this.units) {
-      if ((name === undefined || n === name) && u.active === 'failed') this.set(n, { load: u.load, active: 'inactive', sub: 'dead' });
+      if ((name === undefined || n === name) && u.active === 'failed')
+        this.set(n, { load: u.load, active: 'inactive', sub: 'dead' });
     }
   }
 

@@ -12,8 +12,14 @@ const TYPES: ReadonlySet<string> = new Set(UNIT_TYPES);
 /** systemd's VALID_CHARS: letters, digits and `:-_.\` (the backslash appears in escaped names). */
 function isValidChar(c: number): boolean {
   return (
-    (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) ||
-    c === 0x3a /* : */ || c === 0x2d /* - */ || c === 0x5f /* _ */ || c === 0x2e /* . */ || c === 0x5c /* \ */
+    (c >= 0x30 && c <= 0x39) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x61 && c <= 0x7a) ||
+    c === 0x3a /* : */ ||
+    c === 0x2d /* - */ ||
+    c === 0x5f /* _ */ ||
+    c === 0x2e /* . */ ||
+    c === 0x5c /* \ */
   );
 }
 
@@ -34,7 +40,10 @@ export function unitNameError(name: string): string | null {
   if (dot === 0) return `unit name ${JSON.stringify(name)} has nothing before its type suffix`;
   const suffix = name.slice(dot + 1);
   if (!TYPES.has(suffix)) {
-    return `unknown unit type suffix ${JSON.stringify('.' + suffix)}; expected one of ${UNIT_TYPES.map((t) => '.' + t).join(', ')}`;
+    return (
+      `unknown unit type suffix ${JSON.stringify('.' + suffix)}; expected one of ` +
+      `${UNIT_TYPES.map((t) => '.' + t).join(', ')}`
+    );
   }
   let at = -1;
   for (let i = 0; i < dot; i++) {
@@ -46,8 +55,10 @@ export function unitNameError(name: string): string | null {
     if (!isValidChar(c)) {
       const ch = String.fromCodePoint(name.codePointAt(i)!);
       const why = ch === '/' ? ' (a unit name is not a path)' : '';
-      return `invalid character ${JSON.stringify(ch)} at position ${i + 1} of unit name ${JSON.stringify(name)}${why}; ` +
-        "allowed are letters, digits, ':', '-', '_', '.', '\\' and '@'";
+      return (
+        `invalid character ${JSON.stringify(ch)} at position ${i + 1} of unit name ${JSON.stringify(name)}${why}; ` +
+        "allowed are letters, digits, ':', '-', '_', '.', '\\' and '@'"
+      );
     }
   }
   if (at === 0) return `unit name ${JSON.stringify(name)} may not start with '@'`;
@@ -235,7 +246,7 @@ export function instantiate(
   opts: { escape?: boolean; path?: boolean } = {},
 ): string {
   const t = parseUnitName(templateName);
-  if (!t || !t.template) {
+  if (!t?.template) {
     throw new UnitNameError(`${JSON.stringify(templateName)} is not a valid template unit name (like foo@.service)`);
   }
   const inst = opts.escape === false ? instance : escape(instance, { path: opts.path });

@@ -32,8 +32,16 @@ const EOL_RE = /(?:\r\n?|\n\r?)\0?|\0/;
  * Code points systemd's utf8_is_valid() rejects that a JS string can hold: lone surrogates and
  * Unicode noncharacters (U+FDD0..U+FDEF, U+xxFFFE/U+xxFFFF in every plane).
  */
-const INVALID_CHAR_RE =
-  /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]|[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/;
+const INVALID_CHAR_RE = new RegExp(
+  [
+    '[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])', // a high surrogate alone
+    '(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]', // a low surrogate alone
+    '[\\uFDD0-\\uFDEF\\uFFFE\\uFFFF]', // noncharacters of the first plane
+    // U+xxFFFE and U+xxFFFF of planes 1-16: the last high surrogate of each plane, then DFFE/DFFF
+    '[\\uD83F\\uD87F\\uD8BF\\uD8FF\\uD93F\\uD97F\\uD9BF\\uD9FF' +
+      '\\uDA3F\\uDA7F\\uDABF\\uDAFF\\uDB3F\\uDB7F\\uDBBF\\uDBFF][\\uDFFE\\uDFFF]',
+  ].join('|'),
+);
 
 interface PhysicalLines {
   lines: string[];
@@ -199,16 +207,27 @@ export function parseUnit(content: string | Uint8Array, file: string): ParsedUni
     if (p.charCodeAt(a) === 0x5b /* [ */) {
       const header = p.slice(a, b);
       if (p.charCodeAt(b - 1) !== 0x5d /* ] */ || b - a < 2) {
-        diag(start.line, start.column, 'SYN01', 'error',
-          `invalid section header ${quote(header)}: a header line must end with ']'; systemd refuses to load the file`);
+        diag(
+          start.line,
+          start.column,
+          'SYN01',
+          'error',
+          `invalid section header ${quote(header)}: a header line must end with ']'; systemd refuses to load the file`,
+        );
         return false;
       }
       const name = p.slice(a + 1, b - 1);
       const bad = unsafeCharIndex(name);
       if (bad >= 0) {
         const at = locate(segs, a + 1 + bad);
-        diag(at.line, at.column, 'SYN01', 'error',
-          `section header ${quote(header)} contains a control character, quote or backslash; systemd refuses to load the file`);
+        diag(
+          at.line,
+          at.column,
+          'SYN01',
+          'error',
+          `section header ${quote(header)} contains a control character, quote or backslash; systemd refuses to load ` +
+            `the file`,
+        );
         return false;
       }
       let section = byName.get(name);
@@ -223,8 +242,13 @@ export function parseUnit(content: string | Uint8Array, file: string): ParsedUni
 
     const l = p.slice(a, b);
     if (!current) {
-      diag(start.line, start.column, 'SYN03', 'warning',
-        `assignment before the first section header is ignored: ${quote(l)}`);
+      diag(
+        start.line,
+        start.column,
+        'SYN03',
+        'warning',
+        `assignment before the first section header is ignored: ${quote(l)}`,
+      );
       return true;
     }
     const eq = l.indexOf('=');
@@ -265,8 +289,14 @@ export function parseUnit(content: string | Uint8Array, file: string): ParsedUni
     const m = /[ \t][#;]/.exec(value);
     if (m) {
       const at = locate(segs, a + vs + m.index + 1);
-      diag(at.line, at.column, 'SYN06', 'warning',
-        `'${value[m.index + 1]}' after a value is not a comment in unit files: ${key}= includes ${quote(value.slice(m.index + 1))}`);
+      diag(
+        at.line,
+        at.column,
+        'SYN06',
+        'warning',
+        `'${value[m.index + 1]}' after a value is not a comment in unit files: ${key}= includes ` +
+          `${quote(value.slice(m.index + 1))}`,
+      );
     }
     return true;
   };
@@ -276,8 +306,13 @@ export function parseUnit(content: string | Uint8Array, file: string): ParsedUni
     const raw = lines[i]!;
     const rawBytes = byteLengths ? byteLengths[i]! : byteLen(raw);
     if (rawBytes >= LONG_LINE_MAX) {
-      diag(lineNo, 0, 'SYN04', 'error',
-        `line is ${rawBytes} bytes long; systemd refuses lines of 1 MiB (${LONG_LINE_MAX} bytes) or more`);
+      diag(
+        lineNo,
+        0,
+        'SYN04',
+        'error',
+        `line is ${rawBytes} bytes long; systemd refuses lines of 1 MiB (${LONG_LINE_MAX} bytes) or more`,
+      );
       unit.fatal = true;
       return unit;
     }
@@ -287,8 +322,13 @@ export function parseUnit(content: string | Uint8Array, file: string): ParsedUni
     const first = raw.charCodeAt(k);
     if (first === 0x23 /* # */ || first === 0x3b /* ; */) {
       if (trailingBackslashes(raw) % 2 === 1) {
-        diag(lineNo, raw.length, 'SYN05', 'info',
-          "comment line ends with '\\': comments are dropped before continuations are joined, so it continues nothing");
+        diag(
+          lineNo,
+          raw.length,
+          'SYN05',
+          'info',
+          "comment line ends with '\\': comments are dropped before continuations are joined, so it continues nothing",
+        );
       }
       continue;
     }
@@ -300,14 +340,21 @@ export function parseUnit(content: string | Uint8Array, file: string): ParsedUni
       l = raw.slice(1);
       bomSeen = true;
     }
-    const bad = badBytes !== null && badBytes.has(i);
+    const bad = badBytes?.has(i) === true;
 
     let p: string;
     if (cont !== null) {
-      if ((cont.length + l.length) * 3 > LONG_LINE_MAX &&
-          Buffer.byteLength(cont, 'utf8') + Buffer.byteLength(l, 'utf8') > LONG_LINE_MAX) {
-        diag(lineNo, 0, 'SYN04', 'error',
-          `continued line grows past 1 MiB (${LONG_LINE_MAX} bytes) here; systemd refuses to load the file`);
+      if (
+        (cont.length + l.length) * 3 > LONG_LINE_MAX &&
+        Buffer.byteLength(cont, 'utf8') + Buffer.byteLength(l, 'utf8') > LONG_LINE_MAX
+      ) {
+        diag(
+          lineNo,
+          0,
+          'SYN04',
+          'error',
+          `continued line grows past 1 MiB (${LONG_LINE_MAX} bytes) here; systemd refuses to load the file`,
+        );
         unit.fatal = true;
         return unit;
       }

@@ -35,7 +35,17 @@ export interface ParsedUnit {
 
 /** Kinds of units systemd knows, by suffix. */
 export const UNIT_TYPES = [
-  'service', 'socket', 'device', 'mount', 'automount', 'swap', 'target', 'path', 'timer', 'slice', 'scope',
+  'service',
+  'socket',
+  'device',
+  'mount',
+  'automount',
+  'swap',
+  'target',
+  'path',
+  'timer',
+  'slice',
+  'scope',
 ] as const;
 export type UnitType = (typeof UNIT_TYPES)[number];
 

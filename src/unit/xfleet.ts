@@ -43,16 +43,29 @@ const KEYS: ReadonlyMap<string, KeyInfo> = new Map<string, KeyInfo>([
   ['Conflicts', { key: 'Conflicts' }],
   ['Global', { key: 'Global' }],
   ['Replaces', { key: 'Replaces' }],
-  ['X-ConditionMachineID', { key: 'MachineID', deprecated: 'X-ConditionMachineID is deprecated since fleet 0.8: use MachineID=' }],
-  ['X-ConditionMachineBootID', {
-    key: 'MachineID',
-    deprecated: 'X-ConditionMachineBootID is deprecated: a boot id changes on every boot; it is read as MachineID=, use that',
-  }],
-  ['X-ConditionMachineOf', { key: 'MachineOf', deprecated: 'X-ConditionMachineOf is deprecated since fleet 0.8: use MachineOf=' }],
-  ['X-ConditionMachineMetadata', {
-    key: 'MachineMetadata',
-    deprecated: 'X-ConditionMachineMetadata is deprecated since fleet 0.8: use MachineMetadata=',
-  }],
+  [
+    'X-ConditionMachineID',
+    { key: 'MachineID', deprecated: 'X-ConditionMachineID is deprecated since fleet 0.8: use MachineID=' },
+  ],
+  [
+    'X-ConditionMachineBootID',
+    {
+      key: 'MachineID',
+      deprecated:
+        'X-ConditionMachineBootID is deprecated: a boot id changes on every boot; it is read as MachineID=, use that',
+    },
+  ],
+  [
+    'X-ConditionMachineOf',
+    { key: 'MachineOf', deprecated: 'X-ConditionMachineOf is deprecated since fleet 0.8: use MachineOf=' },
+  ],
+  [
+    'X-ConditionMachineMetadata',
+    {
+      key: 'MachineMetadata',
+      deprecated: 'X-ConditionMachineMetadata is deprecated since fleet 0.8: use MachineMetadata=',
+    },
+  ],
   ['X-Conflicts', { key: 'Conflicts', deprecated: 'X-Conflicts is deprecated since fleet 0.8: use Conflicts=' }],
 ]);
 
@@ -159,7 +172,13 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
   const diagnostics: Diagnostic[] = [];
   const values = emptyValues();
   const file = unit.file;
-  const diag = (o: UnitOption | null, rule: string, severity: Diagnostic['severity'], message: string, atValue = true) => {
+  const diag = (
+    o: UnitOption | null,
+    rule: string,
+    severity: Diagnostic['severity'],
+    message: string,
+    atValue = true,
+  ) => {
     diagnostics.push({
       file,
       line: o ? o.line : 0,
@@ -182,8 +201,14 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
     if (section.name !== FLEET_SECTION) {
       if (section.name.toLowerCase() === FLEET_SECTION.toLowerCase()) {
         diagnostics.push({
-          file, line: section.line, column: 1, rule: 'FLT01', severity: 'warning',
-          message: `section [${section.name}] is not [${FLEET_SECTION}]: section names are case-sensitive, so fleet would ignore these options`,
+          file,
+          line: section.line,
+          column: 1,
+          rule: 'FLT01',
+          severity: 'warning',
+          message:
+            `section [${section.name}] is not [${FLEET_SECTION}]: section names are case-sensitive, so fleet ` +
+            `would ignore these options`,
         });
       }
       continue;
@@ -193,9 +218,14 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
       const info = KEYS.get(o.key);
       if (!info) {
         const hint = suggestKey(o.key);
-        diag(o, 'FLT01', 'warning',
-          `unknown [X-Fleet] key ${o.key}=${hint ? ` (did you mean ${hint}=?)` : ''}; known: MachineID, MachineOf, MachineMetadata, Conflicts, Global, Replaces`,
-          false);
+        diag(
+          o,
+          'FLT01',
+          'warning',
+          `unknown [X-Fleet] key ${o.key}=${hint ? ` (did you mean ${hint}=?)` : ''}; known: MachineID, MachineOf, ` +
+            `MachineMetadata, Conflicts, Global, Replaces`,
+          false,
+        );
         continue;
       }
       if (info.deprecated) diag(o, 'FLT01', 'warning', info.deprecated, false);
@@ -229,8 +259,13 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
   const distinctIds = uniq(values.MachineID.map((v) => v.value));
   if (distinctIds.length > 1) {
     const other = values.MachineID.find((v) => v.value !== machineId)!;
-    diag(other.option, 'FLT02', 'error',
-      `MachineID is given several different values (${distinctIds.join(', ')}): a unit runs on one machine, and fleet would silently use ${machineId}`);
+    diag(
+      other.option,
+      'FLT02',
+      'error',
+      `MachineID is given several different values (${distinctIds.join(', ')}): a unit runs on one machine, and ` +
+        `fleet would silently use ${machineId}`,
+    );
   }
 
   const machineMetadata: Record<string, string[]> = {};
@@ -258,29 +293,49 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
   if (global) {
     for (const key of ['MachineID', 'MachineOf', 'Conflicts', 'Replaces'] as const) {
       for (const v of firstPerOption(values[key])) {
-        diag(v.option, 'FLT02', 'error',
-          `${v.option.key}= cannot be combined with Global=${lastGlobal!.raw}: a global unit runs on every machine whose metadata matches; only MachineMetadata= may accompany Global=`,
-          false);
+        diag(
+          v.option,
+          'FLT02',
+          'error',
+          `${v.option.key}= cannot be combined with Global=${lastGlobal!.raw}: a global unit runs on every machine ` +
+            `whose metadata matches; only MachineMetadata= may accompany Global=`,
+          false,
+        );
       }
     }
   } else if (machineId !== undefined) {
     for (const key of ['MachineOf', 'MachineMetadata'] as const) {
       for (const v of firstPerOption(values[key])) {
-        diag(v.option, 'FLT02', 'error',
-          `${v.option.key}= cannot be combined with MachineID=: MachineID already names the one machine the unit runs on`,
-          false);
+        diag(
+          v.option,
+          'FLT02',
+          'error',
+          `${v.option.key}= cannot be combined with MachineID=: MachineID already names the one machine the unit ` +
+            `runs on`,
+          false,
+        );
       }
     }
   }
   const self = parsedName?.template ? expandAs : unitName;
   for (const v of values.MachineOf) {
     if (v.value === self) {
-      diag(v.option, 'FLT02', 'error', `MachineOf=${v.raw} names the unit itself (${self}); a unit cannot follow itself`);
+      diag(
+        v.option,
+        'FLT02',
+        'error',
+        `MachineOf=${v.raw} names the unit itself (${self}); a unit cannot follow itself`,
+      );
     }
     for (const c of values.Conflicts) {
       if (c.value === v.value || (isGlob(c.value) && globMatch(c.value, v.value))) {
-        diag(c.option, 'FLT02', 'error',
-          `Conflicts=${c.raw} excludes ${v.value}, which MachineOf= requires on the same machine: the unit can never be placed`);
+        diag(
+          c.option,
+          'FLT02',
+          'error',
+          `Conflicts=${c.raw} excludes ${v.value}, which MachineOf= requires on the same machine: the unit can never ` +
+            `be placed`,
+        );
       }
     }
   }
@@ -291,8 +346,13 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
         (!isGlob(r.value) && isGlob(c.value) && globMatch(c.value, r.value)) ||
         (!isGlob(c.value) && isGlob(r.value) && globMatch(r.value, c.value));
       if (same) {
-        diag(r.option, 'FLT02', 'error',
-          `Replaces=${r.raw} and Conflicts=${c.raw} name the same unit: replacing it evicts it from this machine, conflicting refuses to share one; use one of them`);
+        diag(
+          r.option,
+          'FLT02',
+          'error',
+          `Replaces=${r.raw} and Conflicts=${c.raw} name the same unit: replacing it evicts it from this machine, ` +
+            `conflicting refuses to share one; use one of them`,
+        );
       }
     }
   }
@@ -303,7 +363,11 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
 /** One entry per option (an option holding several values is reported once). */
 function firstPerOption(vs: FleetValue[]): FleetValue[] {
   const seen = new Set<UnitOption>();
-  return vs.filter((v) => (seen.has(v.option) ? false : (seen.add(v.option), true)));
+  return vs.filter((v) => {
+    if (seen.has(v.option)) return false;
+    seen.add(v.option);
+    return true;
+  });
 }
 
 type DiagFn = (o: UnitOption, rule: string, severity: Diagnostic['severity'], message: string) => void;
@@ -312,7 +376,8 @@ type DiagFn = (o: UnitOption, rule: string, severity: Diagnostic['severity'], me
 function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag: DiagFn): boolean {
   const { value, option: o } = fv;
   const unquotedList = !o.value.startsWith('"') && /\s/.test(value);
-  const show = value === fv.raw ? JSON.stringify(value) : `${JSON.stringify(fv.raw)} (${JSON.stringify(value)} for ${unitName})`;
+  const show =
+    value === fv.raw ? JSON.stringify(value) : `${JSON.stringify(fv.raw)} (${JSON.stringify(value)} for ${unitName})`;
   switch (key) {
     case 'MachineID':
       if (value === '' || /\s/.test(value)) {
@@ -323,11 +388,20 @@ function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag: DiagF
     case 'MachineMetadata': {
       const parts = value.split('=');
       if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
-        const hint = unquotedList && parts.length > 2
-          ? `; for several pairs quote each one: ${o.key}=${value.split(/\s+/).map((p) => `"${p}"`).join(' ')}`
-          : '';
-        diag(o, 'FLT03', 'error',
-          `${o.key}=${show} is not key=value (exactly one '=', both sides non-empty); fleet would silently ignore it${hint}`);
+        const hint =
+          unquotedList && parts.length > 2
+            ? `; for several pairs quote each one: ${o.key}=${value
+                .split(/\s+/)
+                .map((p) => `"${p}"`)
+                .join(' ')}`
+            : '';
+        diag(
+          o,
+          'FLT03',
+          'error',
+          `${o.key}=${show} is not key=value (exactly one '=', both sides non-empty); fleet would silently ignore ` +
+            `it${hint}`,
+        );
         return false;
       }
       return true;
@@ -335,16 +409,28 @@ function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag: DiagF
     case 'Global': {
       const l = value.toLowerCase();
       if (!TRUTHY.has(l) && !FALSY.has(l)) {
-        diag(o, 'FLT03', 'error',
-          `Global=${show} is not a boolean fleet understands (true/yes/1/on/t or false/no/0/off/f); fleet would read it as false`);
+        diag(
+          o,
+          'FLT03',
+          'error',
+          `Global=${show} is not a boolean fleet understands (true/yes/1/on/t or false/no/0/off/f); fleet would read ` +
+            `it as false`,
+        );
         return false;
       }
       return true;
     }
     case 'MachineOf': {
       if (unquotedList) {
-        diag(o, 'FLT03', 'error',
-          `${o.key}=${show} is read by fleet as ONE unit name; for several, quote each: ${o.key}=${value.split(/\s+/).map((p) => `"${p}"`).join(' ')}`);
+        diag(
+          o,
+          'FLT03',
+          'error',
+          `${o.key}=${show} is read by fleet as ONE unit name; for several, quote each: ${o.key}=${value
+            .split(/\s+/)
+            .map((p) => `"${p}"`)
+            .join(' ')}`,
+        );
         return false;
       }
       const err = unitNameError(value);
@@ -353,8 +439,12 @@ function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag: DiagF
         return false;
       }
       if (parseUnitName(value)?.template) {
-        diag(o, 'FLT03', 'error',
-          `${o.key}=${show} names a template, which never runs itself; name an instance (e.g. with %i)`);
+        diag(
+          o,
+          'FLT03',
+          'error',
+          `${o.key}=${show} names a template, which never runs itself; name an instance (e.g. with %i)`,
+        );
         return false;
       }
       return true;
@@ -362,8 +452,16 @@ function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag: DiagF
     case 'Conflicts':
     case 'Replaces': {
       if (unquotedList) {
-        diag(o, 'FLT03', 'error',
-          `${o.key}=${show} is read by fleet as ONE pattern and can match no unit; for several, quote each: ${o.key}=${value.split(/\s+/).map((p) => `"${p}"`).join(' ')}`);
+        diag(
+          o,
+          'FLT03',
+          'error',
+          `${o.key}=${show} is read by fleet as ONE pattern and can match no unit; ` +
+            `for several, quote each: ${o.key}=${value
+              .split(/\s+/)
+              .map((p) => `"${p}"`)
+              .join(' ')}`,
+        );
         return false;
       }
       const err = globError(value);

@@ -26,7 +26,11 @@ export class ReconcileLoop {
   failures = 0;
   lastError: Error | null = null;
 
-  constructor(private readonly name: string, private readonly pass: () => Promise<void>, private readonly opts: LoopOptions = {}) {
+  constructor(
+    private readonly name: string,
+    private readonly pass: () => Promise<void>,
+    private readonly opts: LoopOptions = {},
+  ) {
     this.delayMs = opts.backoff?.minMs ?? 200;
   }
 

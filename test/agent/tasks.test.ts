@@ -1,15 +1,43 @@
 // Pure planner tests: in-memory builders only (no systemd here; test/agent/systemd.test.ts has the real one).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planAgentTasks, type ActualAgentUnit, type AgentTask, type DesiredAgentUnit, type TaskOptions } from '../../src/agent/tasks.js';
+import {
+  planAgentTasks,
+  type ActualAgentUnit,
+  type AgentTask,
+  type DesiredAgentUnit,
+  type TaskOptions,
+} from '../../src/agent/tasks.js';
 
 const H1 = '1'.repeat(64);
 const H2 = '2'.repeat(64);
 
-const want = (state: 'loaded' | 'launched', hash = H1): DesiredAgentUnit => ({ state, hash, content: `[Service]\nExecStart=/bin/true # ${hash}\n` });
-const running = (hash = H1, applied: 'loaded' | 'launched' | undefined = 'launched'): ActualAgentUnit => ({ hash, load: 'loaded', active: 'active', sub: 'running', ...(applied ? { applied } : {}) });
-const dead = (hash = H1, applied: 'loaded' | 'launched' | undefined = 'loaded'): ActualAgentUnit => ({ hash, load: 'loaded', active: 'inactive', sub: 'dead', ...(applied ? { applied } : {}) });
-const failed = (hash = H1, applied: 'loaded' | 'launched' = 'launched'): ActualAgentUnit => ({ hash, load: 'loaded', active: 'failed', sub: 'failed', applied });
+const want = (state: 'loaded' | 'launched', hash = H1): DesiredAgentUnit => ({
+  state,
+  hash,
+  content: `[Service]\nExecStart=/bin/true # ${hash}\n`,
+});
+const running = (hash = H1, applied: 'loaded' | 'launched' | undefined = 'launched'): ActualAgentUnit => ({
+  hash,
+  load: 'loaded',
+  active: 'active',
+  sub: 'running',
+  ...(applied ? { applied } : {}),
+});
+const dead = (hash = H1, applied: 'loaded' | 'launched' | undefined = 'loaded'): ActualAgentUnit => ({
+  hash,
+  load: 'loaded',
+  active: 'inactive',
+  sub: 'dead',
+  ...(applied ? { applied } : {}),
+});
+const failed = (hash = H1, applied: 'loaded' | 'launched' = 'launched'): ActualAgentUnit => ({
+  hash,
+  load: 'loaded',
+  active: 'failed',
+  sub: 'failed',
+  applied,
+});
 
 /** Compact form of a plan for table comparison: "type unit" per task. */
 const brief = (tasks: AgentTask[]) => tasks.map((t) => (t.unit ? `${t.type} ${t.unit}` : t.type));
@@ -23,10 +51,25 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'nothing to do: empty plan', desired: { 'a.service': want('launched') }, actual: { 'a.service': running() }, expect: [] },
+  {
+    name: 'nothing to do: empty plan',
+    desired: { 'a.service': want('launched') },
+    actual: { 'a.service': running() },
+    expect: [],
+  },
   { name: 'nothing at all: empty plan', desired: {}, actual: {}, expect: [] },
-  { name: 'new launched unit: load then start, no reload for a brand-new file', desired: { 'a.service': want('launched') }, actual: {}, expect: ['load a.service', 'start a.service'] },
-  { name: 'new loaded unit: load only', desired: { 'a.service': want('loaded') }, actual: {}, expect: ['load a.service'] },
+  {
+    name: 'new launched unit: load then start, no reload for a brand-new file',
+    desired: { 'a.service': want('launched') },
+    actual: {},
+    expect: ['load a.service', 'start a.service'],
+  },
+  {
+    name: 'new loaded unit: load only',
+    desired: { 'a.service': want('loaded') },
+    actual: {},
+    expect: ['load a.service'],
+  },
   {
     name: 'launched -> loaded: stop it',
     desired: { 'a.service': want('loaded') },
@@ -114,7 +157,11 @@ const cases: Case[] = [
   },
   {
     name: 'template instances are ordinary units; the new instance needs no reload of its own',
-    desired: { 'web@1.service': want('launched', H2), 'web@2.service': want('launched', H2), 'web@3.service': want('launched', H1) },
+    desired: {
+      'web@1.service': want('launched', H2),
+      'web@2.service': want('launched', H2),
+      'web@3.service': want('launched', H1),
+    },
     actual: { 'web@1.service': running(H1), 'web@3.service': running(H1), 'web@9.service': running(H1) },
     expect: [
       'unload web@9.service',
@@ -215,15 +262,28 @@ test('planAgentTasks: does not mutate its inputs', () => {
 
 test('planAgentTasks: a launched oneshot that ran to completion is not drift; a failed one is repaired', () => {
   // Real hashes are of the content; these stand-ins must not collide with other cases' contents.
-  const H3 = '3'.repeat(64), H4 = '4'.repeat(64);
+  const H3 = '3'.repeat(64),
+    H4 = '4'.repeat(64);
   const oneshot = (remain = false): DesiredAgentUnit => {
     const content = `[Service]\nType=oneshot\nExecStart=/bin/true\n${remain ? 'RemainAfterExit=yes\n' : ''}`;
     return { state: 'launched', hash: remain ? H4 : H3, content };
   };
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H3, 'launched')]]))), []);
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', failed(H3)]]))), ['start job.service']);
+  assert.deepEqual(
+    brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H3, 'launched')]]))),
+    [],
+  );
+  assert.deepEqual(
+    brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', failed(H3)]]))),
+    ['start job.service'],
+  );
   // Never started yet (loaded -> launched): start it once.
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H3, 'loaded')]]))), ['start job.service']);
+  assert.deepEqual(
+    brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H3, 'loaded')]]))),
+    ['start job.service'],
+  );
   // RemainAfterExit=yes: inactive means it was stopped behind gitfleet's back: drift.
-  assert.deepEqual(brief(planAgentTasks(new Map([['job.service', oneshot(true)]]), new Map([['job.service', dead(H4, 'launched')]]))), ['start job.service']);
+  assert.deepEqual(
+    brief(planAgentTasks(new Map([['job.service', oneshot(true)]]), new Map([['job.service', dead(H4, 'launched')]]))),
+    ['start job.service'],
+  );
 });

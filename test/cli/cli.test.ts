@@ -16,10 +16,16 @@ const CLI = resolve('src/cli/main.ts');
 const tmp = tempDir('gitfleet-cli-');
 after(() => tmp.cleanup());
 
-function gitfleet(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function gitfleet(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, NO_COLOR: '1', GITFLEET_ETCD: '', ...env } });
-    let stdout = '', stderr = '';
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { ...process.env, NO_COLOR: '1', GITFLEET_ETCD: '', ...env },
+    });
+    let stdout = '',
+      stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
     p.stderr.on('data', (d) => (stderr += d));
     p.on('close', (code) => res({ code, stdout, stderr }));
@@ -51,14 +57,26 @@ describe('gitfleet lint', () => {
     const r = await gitfleet(['lint', dir, '--format', 'json']);
     assert.equal(r.code, 1);
     noStack(r.stderr);
-    const diags = JSON.parse(r.stdout).diagnostics as { file: string; rule: string; severity: string; message: string; line: number }[];
+    const diags = JSON.parse(r.stdout).diagnostics as {
+      file: string;
+      rule: string;
+      severity: string;
+      message: string;
+      line: number;
+    }[];
     const about = (f: string) => diags.filter((d) => d.file.endsWith(f));
-    assert.ok(about('binary.service').some((d) => d.severity === 'error'), JSON.stringify(diags));
+    assert.ok(
+      about('binary.service').some((d) => d.severity === 'error'),
+      JSON.stringify(diags),
+    );
     assert.ok(about('long.service').some((d) => d.severity === 'error'));
     assert.ok(about('empty.service').length > 0);
     assert.ok(about('bad name!.service').some((d) => d.rule === 'NAM01'));
     const typo = about('typo.service');
-    assert.ok(typo.some((d) => d.rule === 'KEY01' && /ExecStart/.test(d.message) && d.line === 2), JSON.stringify(typo));
+    assert.ok(
+      typo.some((d) => d.rule === 'KEY01' && /ExecStart/.test(d.message) && d.line === 2),
+      JSON.stringify(typo),
+    );
   });
 
   test('a unit named ../x.service is refused by name; github format emits workflow commands', async () => {
@@ -94,11 +112,20 @@ describe('gitfleet plan', () => {
   test('a range of a real repository: json shape, markdown, exit 1 when the head is refused', async () => {
     const repo = TestRepo.init(tmp.dir, 'planrepo');
     repo.commit('one', { 'a.service': '[Service]\nExecStart=/bin/sleep infinity\n' });
-    repo.commit('two', { 'b.service': '[Service]\nExecStart=/bin/sleep infinity\n', 'fleet.yaml': 'units:\n  a.service: loaded\n' });
+    repo.commit('two', {
+      'b.service': '[Service]\nExecStart=/bin/sleep infinity\n',
+      'fleet.yaml': 'units:\n  a.service: loaded\n',
+    });
     const j = await gitfleet(['plan', '--repo', repo.dir, '--format', 'json']);
     assert.equal(j.code, 0, j.stderr);
     const plan = JSON.parse(j.stdout);
-    assert.deepEqual(plan.changes.map((c: { unit: string; change: string }) => [c.unit, c.change]), [['a.service', 'state'], ['b.service', 'added']]);
+    assert.deepEqual(
+      plan.changes.map((c: { unit: string; change: string }) => [c.unit, c.change]),
+      [
+        ['a.service', 'state'],
+        ['b.service', 'added'],
+      ],
+    );
     const md = await gitfleet(['plan', '--repo', repo.dir, '--format', 'markdown']);
     assert.match(md.stdout, /\|/);
     repo.commit('bad', { 'b.service': '[Service]\nExecStart=relative/path\n' });
@@ -140,7 +167,17 @@ describe('cluster commands against a real etcd', () => {
     assert.deepEqual(status.units, { launched: 1, loaded: 1, inactive: 0, failed: 0 });
 
     const files = JSON.parse((await gitfleet(['list-unit-files', '--format', 'json', ...e])).stdout);
-    assert.deepEqual(files.map((f: { unit: string; desiredState: string; targetMachine: null }) => [f.unit, f.desiredState, f.targetMachine]), [['a.service', 'launched', null], ['b.service', 'loaded', null]]);
+    assert.deepEqual(
+      files.map((f: { unit: string; desiredState: string; targetMachine: null }) => [
+        f.unit,
+        f.desiredState,
+        f.targetMachine,
+      ]),
+      [
+        ['a.service', 'launched', null],
+        ['b.service', 'loaded', null],
+      ],
+    );
     const cat = await gitfleet(['cat', 'a.service', ...e]);
     assert.equal(cat.stdout, '[Service]\nExecStart=/bin/sleep infinity\n');
     const nocat = await gitfleet(['cat', 'zzz.service', ...e]);
@@ -160,7 +197,14 @@ describe('cluster commands against a real etcd', () => {
     const prefix = '/plancheck';
     const store = new EtcdStore({ endpoints: etcd.endpoints, prefix });
     try {
-      const m = (id: string, region: string) => JSON.stringify({ id, address: '10.0.0.1', metadata: { region }, version: 'test', startedAt: new Date().toISOString() });
+      const m = (id: string, region: string) =>
+        JSON.stringify({
+          id,
+          address: '10.0.0.1',
+          metadata: { region },
+          version: 'test',
+          startedAt: new Date().toISOString(),
+        });
       await store.put(machineKey('aaaaaaaa1111'), m('aaaaaaaa1111', 'us'));
       await store.put(machineKey('bbbbbbbb2222'), m('bbbbbbbb2222', 'eu'));
     } finally {
@@ -172,18 +216,54 @@ describe('cluster commands against a real etcd', () => {
       'eu.service': '[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nMachineMetadata=region=eu\n',
       'mars.service': '[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nMachineMetadata=region=mars\n',
     });
-    const r = await gitfleet(['plan', '--repo', repo.dir, '--format', 'json', '--etcd', etcd.endpoints.join(','), '--prefix', prefix]);
+    const r = await gitfleet([
+      'plan',
+      '--repo',
+      repo.dir,
+      '--format',
+      'json',
+      '--etcd',
+      etcd.endpoints.join(','),
+      '--prefix',
+      prefix,
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const placement = JSON.parse(r.stdout).placement as { unit: string; machine: string | null; reason: string }[];
-    assert.deepEqual(placement.map((p) => [p.unit, p.machine]), [['eu.service', 'bbbbbbbb2222'], ['mars.service', null]]);
+    assert.deepEqual(
+      placement.map((p) => [p.unit, p.machine]),
+      [
+        ['eu.service', 'bbbbbbbb2222'],
+        ['mars.service', null],
+      ],
+    );
     assert.match(placement[1]!.reason, /region=mars/);
     const text = await gitfleet(['plan', '--repo', repo.dir, '--etcd', etcd.endpoints.join(','), '--prefix', prefix]);
     assert.match(text.stdout, /eu\.service -> bbbbbbbb/);
   });
 
-  test('a second agent with a live machine id is refused with a message about the id', { timeout: 60_000 }, async () => {
+  test('a second agent with a live machine id is refused with a message about the id', {
+    timeout: 60_000,
+  }, async () => {
     const e = ['--etcd', etcd.endpoints.join(','), '--prefix', '/dupcheck'];
-    const first = spawn(process.execPath, ['--import', 'tsx', CLI, 'agent', '--systemd', 'private', '--machine-id', 'dup-machine', '--state-dir', join(tmp.dir, 'agent-a'), '--on-exit', 'stop', ...e], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const first = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        CLI,
+        'agent',
+        '--systemd',
+        'private',
+        '--machine-id',
+        'dup-machine',
+        '--state-dir',
+        join(tmp.dir, 'agent-a'),
+        '--on-exit',
+        'stop',
+        ...e,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let firstErr = '';
     first.stderr!.on('data', (d) => (firstErr += d));
     const firstExit = new Promise<number | null>((r) => first.once('exit', (c) => r(c)));
@@ -193,10 +273,20 @@ describe('cluster commands against a real etcd', () => {
       for (;;) {
         const m = await gitfleet(['list-machines', '--format', 'json', ...e]);
         if (m.code === 0 && JSON.parse(m.stdout).some((x: { machine: string }) => x.machine === 'dup-machine')) break;
-        if (Date.now() > deadline || first.exitCode !== null) throw new Error(`first agent never registered:\n${firstErr}`);
+        if (Date.now() > deadline || first.exitCode !== null)
+          throw new Error(`first agent never registered:\n${firstErr}`);
         await new Promise((r) => setTimeout(r, 200));
       }
-      const second = await gitfleet(['agent', '--systemd', 'private', '--machine-id', 'dup-machine', '--state-dir', join(tmp.dir, 'agent-b'), ...e]);
+      const second = await gitfleet([
+        'agent',
+        '--systemd',
+        'private',
+        '--machine-id',
+        'dup-machine',
+        '--state-dir',
+        join(tmp.dir, 'agent-b'),
+        ...e,
+      ]);
       assert.equal(second.code, 1);
       assert.match(second.stderr, /machine id dup-machine is already registered by a live agent/);
       noStack(second.stderr);

@@ -33,16 +33,22 @@ process.on('exit', () => {
   if (child?.exitCode === null) child.kill('SIGKILL');
 });
 
-test('up runs the example repo on a private systemd, follows commits, refuses a bad one, and Ctrl-C cleans up', { timeout: 120_000 }, async () => {
+test('up runs the example repo on a private systemd, follows commits, refuses a bad one, and Ctrl-C cleans up', {
+  timeout: 120_000,
+}, async () => {
   const repo = TestRepo.init(tmp.dir, 'units');
   cpSync('units.example', repo.dir, { recursive: true });
   repo.commit('example units');
   let stderr = '';
   const stateDir = join(tmp.dir, 'state');
-  child = spawn(process.execPath, ['--import', 'tsx', CLI, 'up', '--repo', repo.dir, '--systemd', 'private', '--state-dir', stateDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-  });
+  child = spawn(
+    process.execPath,
+    ['--import', 'tsx', CLI, 'up', '--repo', repo.dir, '--systemd', 'private', '--state-dir', stateDir],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    },
+  );
   let stdout = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
@@ -54,16 +60,30 @@ test('up runs the example repo on a private systemd, follows commits, refuses a 
   const [name] = readdirSync(base);
   const inst = { runtimeDir: join(base, name!, 'rt') } as PrivateSystemd;
   const systemdPid = (JSON.parse(readFileSync(join(base, name!, 'systemd.json'), 'utf8')) as { pid: number }).pid;
-  for (const u of ['hello.service', 'web@1.service', 'web@2.service', 'web@3.service', 'echo.socket', 'cleanup.timer']) {
+  for (const u of [
+    'hello.service',
+    'web@1.service',
+    'web@2.service',
+    'web@3.service',
+    'echo.socket',
+    'cleanup.timer',
+  ]) {
     assert.equal(await isActive(inst, u), 'active', u);
   }
   assert.equal(await isActive(inst, 'web-legacy.service'), 'inactive');
   assert.match(stdout, /hello\.service\s+launched\s+loaded\s+active\s+running/);
 
   // Edit fleet.yaml and commit: hello goes from launched to loaded.
-  const fy = readFileSync(join(repo.dir, 'fleet.yaml'), 'utf8').replace('hello.service: launched', 'hello.service: loaded');
+  const fy = readFileSync(join(repo.dir, 'fleet.yaml'), 'utf8').replace(
+    'hello.service: launched',
+    'hello.service: loaded',
+  );
   repo.commit('stop hello', { 'fleet.yaml': fy });
-  await eventually('hello stopped after the commit', async () => (await isActive(inst, 'hello.service')) === 'inactive', 15_000).catch((e) => {
+  await eventually(
+    'hello stopped after the commit',
+    async () => (await isActive(inst, 'hello.service')) === 'inactive',
+    15_000,
+  ).catch((e) => {
     throw new Error(`${(e as Error).message}\n--- up's stderr:\n${stderr}`);
   });
 
@@ -76,5 +96,9 @@ test('up runs the example repo on a private systemd, follows commits, refuses a 
   const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
   child.kill('SIGINT');
   assert.equal(await exited, 0);
-  assert.ok(!existsSync(`/proc/${systemdPid}`) || /zombie|Z/.test(readFileSync(`/proc/${systemdPid}/stat`, 'utf8').split(' ')[2] ?? ''), 'the private systemd is gone');
+  assert.ok(
+    !existsSync(`/proc/${systemdPid}`) ||
+      /zombie|Z/.test(readFileSync(`/proc/${systemdPid}/stat`, 'utf8').split(' ')[2] ?? ''),
+    'the private systemd is gone',
+  );
 });

@@ -11,7 +11,14 @@ import { Controller, type PassOutcome } from '../../src/controller/controller.js
 import { loadCommit } from '../../src/controller/load.js';
 import { silentLogger } from '../../src/log.js';
 import { EtcdStore } from '../../src/store/etcd.js';
-import { BODIES_PREFIX, DESIRED_ROOT, SHARDS_PREFIX, bodyKey, shardKey, type DesiredRoot } from '../../src/store/keys.js';
+import {
+  BODIES_PREFIX,
+  DESIRED_ROOT,
+  SHARDS_PREFIX,
+  bodyKey,
+  shardKey,
+  type DesiredRoot,
+} from '../../src/store/keys.js';
 import type { Store } from '../../src/store/store.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { git, gitAsync, tempDir, TestRepo } from '../support/git.js';
@@ -43,19 +50,41 @@ after(async () => {
 /** A work tree plus a bare "server" repo it pushes to; the controller follows the bare one. */
 function repoPair(name: string): { work: TestRepo; bare: string; push: () => void } {
   const work = TestRepo.init(tmp.dir, `${name}-work`);
-  work.commit('initial', { 'fleet.yaml': 'units:\n  a.service: launched\n', 'a.service': unit('a'), 'b.service': unit('b') });
+  work.commit('initial', {
+    'fleet.yaml': 'units:\n  a.service: launched\n',
+    'a.service': unit('a'),
+    'b.service': unit('b'),
+  });
   const bare = work.cloneBare(tmp.dir, `${name}.git`);
   work.git('remote', 'add', 'origin', bare);
   return { work, bare, push: () => work.git('push', '-q', 'origin', 'HEAD:main') };
 }
 
-function controllerFor(store: Store, repo: string, extra: Partial<ConstructorParameters<typeof Controller>[0]> = {}): Controller {
-  return new Controller({ store, repo, branch: 'main', stateDir: join(tmp.dir, 'state'), load: loadCommit, log: silentLogger, ...extra });
+function controllerFor(
+  store: Store,
+  repo: string,
+  extra: Partial<ConstructorParameters<typeof Controller>[0]> = {},
+): Controller {
+  return new Controller({
+    store,
+    repo,
+    branch: 'main',
+    stateDir: join(tmp.dir, 'state'),
+    load: loadCommit,
+    log: silentLogger,
+    ...extra,
+  });
 }
 
 function nextOutcome(c: Controller, pred: (o: PassOutcome) => boolean, timeoutMs = 10_000): Promise<PassOutcome> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no matching controller outcome within ${timeoutMs} ms (last: ${JSON.stringify(c.lastOutcome)})`)), timeoutMs);
+    const t = setTimeout(
+      () =>
+        reject(
+          new Error(`no matching controller outcome within ${timeoutMs} ms (last: ${JSON.stringify(c.lastOutcome)})`),
+        ),
+      timeoutMs,
+    );
     const on = (o: PassOutcome) => {
       if (pred(o)) {
         clearTimeout(t);
@@ -136,7 +165,11 @@ describe('controller', () => {
     const shards = await store.range(SHARDS_PREFIX, { keysOnly: true });
     const current = new Set(Object.values(root!.shards).map((h) => shardKey(h)));
     assert.ok(shards.kvs.length <= current.size * 2, `${shards.kvs.length} shards stored for ${current.size} in use`);
-    for (const k of current) assert.ok(shards.kvs.some((kv) => kv.key === k), `shard ${k} of the root is stored`);
+    for (const k of current)
+      assert.ok(
+        shards.kvs.some((kv) => kv.key === k),
+        `shard ${k} of the root is stored`,
+      );
   });
 
   test('a commit with lint errors is refused: the last good commit stays, status says why', async () => {
@@ -155,7 +188,10 @@ describe('controller', () => {
     const status = await readStatus(store);
     assert.equal(status.applied?.commit, good.commit);
     assert.equal(status.refused?.commit, work.head());
-    assert.ok(status.refused!.diagnostics.some((d) => d.file === 'a.service' && d.line === 3 && d.severity === 'error'), JSON.stringify(status.refused));
+    assert.ok(
+      status.refused!.diagnostics.some((d) => d.file === 'a.service' && d.line === 3 && d.severity === 'error'),
+      JSON.stringify(status.refused),
+    );
     // Refusing the same commit again writes nothing.
     const s0 = { ...store.stats() };
     const c2 = controllerFor(store, bare);
@@ -232,11 +268,13 @@ describe('controller', () => {
         for (const e of evs) {
           if (e.type !== 'put') continue;
           const root = JSON.parse(e.kv.value) as DesiredRoot;
-          checks.push((async () => {
-            const units = await readDesiredEntries(observer, root);
-            const bodies = await Promise.all(units.slice(0, 50).map((u) => observer.get(bodyKey(u.hash))));
-            seen.push({ count: units.length, complete: units.length === root.count && bodies.every(Boolean) });
-          })());
+          checks.push(
+            (async () => {
+              const units = await readDesiredEntries(observer, root);
+              const bodies = await Promise.all(units.slice(0, 50).map((u) => observer.get(bodyKey(u.hash))));
+              seen.push({ count: units.length, complete: units.length === root.count && bodies.every(Boolean) });
+            })(),
+          );
         }
       },
     });
@@ -338,32 +376,43 @@ describe('controller over smart HTTP', () => {
     }
   });
 
-  test('fetches a remote at start, and a signed webhook triggers a fetch at once (a bad signature does nothing)', async () => {
-    const { work, url } = servedRepo('units');
-    const store = newStore();
-    const secret = 'hook-secret';
-    const c = controllerFor(store, url, { pollSeconds: 0, listen: '127.0.0.1:0', webhookSecret: secret });
-    await c.start();
-    try {
-      await c.idle();
-      assert.deepEqual(await unitNames(store), ['a.service']);
-      work.commit('add b', { 'b.service': unit('b') });
-      // Async: the git server answers from this process's event loop.
-      await gitAsync(work.dir, ['push', '-q', 'origin', 'HEAD:main']);
-      const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main' }));
-      const sign = (s: string) => `sha256=${createHmac('sha256', s).update(body).digest('hex')}`;
-      const bad = await fetch(c.webhookUrl!, { method: 'POST', body: new Uint8Array(body), headers: { 'x-github-event': 'push', 'x-hub-signature-256': sign('wrong') } });
-      assert.equal(bad.status, 401);
-      await new Promise((r) => setTimeout(r, 300));
-      await c.idle();
-      assert.deepEqual(await unitNames(store), ['a.service'], 'a bad signature fetched nothing');
-      const applied = nextOutcome(c, (o) => o.kind === 'applied' && o.commit === work.head());
-      const good = await fetch(c.webhookUrl!, { method: 'POST', body: new Uint8Array(body), headers: { 'x-github-event': 'push', 'x-hub-signature-256': sign(secret) } });
-      assert.equal(good.status, 202);
-      await applied;
-      assert.deepEqual(await unitNames(store), ['a.service', 'b.service']);
-    } finally {
-      await c.stop();
-    }
-  });
+  test(
+    'fetches a remote at start, and a signed webhook triggers a fetch at once (a bad signature does ' + 'nothing)',
+    async () => {
+      const { work, url } = servedRepo('units');
+      const store = newStore();
+      const secret = 'hook-secret';
+      const c = controllerFor(store, url, { pollSeconds: 0, listen: '127.0.0.1:0', webhookSecret: secret });
+      await c.start();
+      try {
+        await c.idle();
+        assert.deepEqual(await unitNames(store), ['a.service']);
+        work.commit('add b', { 'b.service': unit('b') });
+        // Async: the git server answers from this process's event loop.
+        await gitAsync(work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+        const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main' }));
+        const sign = (s: string) => `sha256=${createHmac('sha256', s).update(body).digest('hex')}`;
+        const bad = await fetch(c.webhookUrl!, {
+          method: 'POST',
+          body: new Uint8Array(body),
+          headers: { 'x-github-event': 'push', 'x-hub-signature-256': sign('wrong') },
+        });
+        assert.equal(bad.status, 401);
+        await new Promise((r) => setTimeout(r, 300));
+        await c.idle();
+        assert.deepEqual(await unitNames(store), ['a.service'], 'a bad signature fetched nothing');
+        const applied = nextOutcome(c, (o) => o.kind === 'applied' && o.commit === work.head());
+        const good = await fetch(c.webhookUrl!, {
+          method: 'POST',
+          body: new Uint8Array(body),
+          headers: { 'x-github-event': 'push', 'x-hub-signature-256': sign(secret) },
+        });
+        assert.equal(good.status, 202);
+        await applied;
+        assert.deepEqual(await unitNames(store), ['a.service', 'b.service']);
+      } finally {
+        await c.stop();
+      }
+    },
+  );
 });

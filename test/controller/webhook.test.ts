@@ -14,11 +14,19 @@ test('accepts a GitHub push signed with the shared secret', () => {
 });
 
 test('refuses a GitHub delivery signed with another secret, or with a tampered body', () => {
-  const wrong = verifyDelivery({ 'x-hub-signature-256': `sha256=${hmac(body, 'other')}`, 'x-github-event': 'push' }, body, secret);
+  const wrong = verifyDelivery(
+    { 'x-hub-signature-256': `sha256=${hmac(body, 'other')}`, 'x-github-event': 'push' },
+    body,
+    secret,
+  );
   assert.equal(wrong.ok, false);
   assert.equal(!wrong.ok && wrong.status, 401);
   const tampered = Buffer.from(body.toString().replace('main', 'evil'));
-  const t = verifyDelivery({ 'x-hub-signature-256': `sha256=${hmac(body)}`, 'x-github-event': 'push' }, tampered, secret);
+  const t = verifyDelivery(
+    { 'x-hub-signature-256': `sha256=${hmac(body)}`, 'x-github-event': 'push' },
+    tampered,
+    secret,
+  );
   assert.equal(t.ok, false);
 });
 
@@ -33,7 +41,11 @@ test('accepts Gitea and GitLab pushes by their own schemes', () => {
 
 test('refuses an unsigned delivery and marks non-push events', () => {
   assert.equal(verifyDelivery({}, body, secret).ok, false);
-  const ping = verifyDelivery({ 'x-hub-signature-256': `sha256=${hmac(body)}`, 'x-github-event': 'ping' }, body, secret);
+  const ping = verifyDelivery(
+    { 'x-hub-signature-256': `sha256=${hmac(body)}`, 'x-github-event': 'ping' },
+    body,
+    secret,
+  );
   assert.equal(ping.ok && ping.push, false);
 });
 
@@ -47,10 +59,20 @@ test('parses --listen forms and rejects bad ones', () => {
 
 test('the webhook server triggers on a good signature only, and only for the followed branch', async () => {
   let pushes = 0;
-  const hook = await startWebhook({ listen: '127.0.0.1:0', secret, branch: () => 'main', onPush: () => pushes++, log: silentLogger });
+  const hook = await startWebhook({
+    listen: '127.0.0.1:0',
+    secret,
+    branch: () => 'main',
+    onPush: () => pushes++,
+    log: silentLogger,
+  });
   try {
     const post = (b: Buffer, headers: Record<string, string>) =>
-      fetch(hook.url + 'hook', { method: 'POST', body: new Uint8Array(b), headers: { 'content-type': 'application/json', ...headers } });
+      fetch(hook.url + 'hook', {
+        method: 'POST',
+        body: new Uint8Array(b),
+        headers: { 'content-type': 'application/json', ...headers },
+      });
     const bad = await post(body, { 'x-hub-signature-256': `sha256=${hmac(body, 'wrong')}`, 'x-github-event': 'push' });
     assert.equal(bad.status, 401);
     assert.equal(pushes, 0);

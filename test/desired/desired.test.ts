@@ -14,18 +14,26 @@ function file(path: string, text: string | Uint8Array): RepoFile {
   return { path, name: path.split('/').pop()!, content: typeof text === 'string' ? enc.encode(text) : text };
 }
 const svc = (desc: string, extra = ''): string =>
-  `[Unit]\nDescription=${desc}\n\n[Service]\nExecStart=/bin/sleep infinity\n${extra}\n[Install]\nWantedBy=default.target\n`;
+  `[Unit]\nDescription=${desc}\n\n[Service]\nExecStart=/bin/sleep ` +
+  `infinity\n${extra}\n[Install]\nWantedBy=default.target\n`;
 const errors = (ds: Diagnostic[]) => ds.filter((d) => d.severity === 'error');
 const brief = (d: Diagnostic) => `${d.rule} ${d.file}:${d.line}`;
 
 test('without fleet.yaml every unit file is launched, sorted by name; the template alone runs nothing', () => {
-  const r = buildDesired([file('b.service', svc('b')), file('a.service', svc('a')), file('w@.service', svc('w'))], null, 'c1');
+  const r = buildDesired(
+    [file('b.service', svc('b')), file('a.service', svc('a')), file('w@.service', svc('w'))],
+    null,
+    'c1',
+  );
   assert.deepEqual(errors(r.diagnostics), []);
   assert.equal(r.desired?.commit, 'c1');
-  assert.deepEqual(r.desired?.units.map((u) => [u.name, u.state, u.source]), [
-    ['a.service', 'launched', 'a.service'],
-    ['b.service', 'launched', 'b.service'],
-  ]);
+  assert.deepEqual(
+    r.desired?.units.map((u) => [u.name, u.state, u.source]),
+    [
+      ['a.service', 'launched', 'a.service'],
+      ['b.service', 'launched', 'b.service'],
+    ],
+  );
 });
 
 test('states come from fleet.yaml entries, else defaults.state; files outside path are ignored', () => {
@@ -35,12 +43,22 @@ test('states come from fleet.yaml entries, else defaults.state; files outside pa
     'c1',
   );
   assert.deepEqual(errors(r.diagnostics), []);
-  assert.deepEqual(r.desired?.units.map((u) => [u.name, u.state]), [['a.service', 'inactive'], ['b.service', 'loaded']]);
+  assert.deepEqual(
+    r.desired?.units.map((u) => [u.name, u.state]),
+    [
+      ['a.service', 'inactive'],
+      ['b.service', 'loaded'],
+    ],
+  );
 });
 
 test('content is canonical: comments and layout do not change the hash', () => {
   const a = buildDesired([file('a.service', svc('a'))], null, 'c1').desired!.units[0]!;
-  const b = buildDesired([file('a.service', '# a comment\n\n' + svc('a').replace('\n\n', '\n\n\n').replace(/\n/g, '\r\n'))], null, 'c2').desired!.units[0]!;
+  const b = buildDesired(
+    [file('a.service', '# a comment\n\n' + svc('a').replace('\n\n', '\n\n\n').replace(/\n/g, '\r\n'))],
+    null,
+    'c2',
+  ).desired!.units[0]!;
   assert.equal(a.hash, b.hash);
   assert.equal(a.content, b.content);
   assert.match(a.hash, /^[0-9a-f]{64}$/);
@@ -50,19 +68,39 @@ test('template instances are expanded with the template content and %i in [X-Fle
   const tmpl = svc('web %i') + '\n[X-Fleet]\nMachineMetadata=role=%i\nConflicts=web@*.service\n';
   const r = buildDesired(
     [file('web@.service', tmpl)],
-    file('fleet.yaml', 'units:\n  web@.service:\n    instances: [blue, green]\n    state: loaded\n  web@red.service: inactive\n'),
+    file(
+      'fleet.yaml',
+      'units:\n  web@.service:\n    instances: [blue, green]\n    state: loaded\n  web@red.service: inactive\n',
+    ),
     'c1',
   );
   assert.deepEqual(errors(r.diagnostics), []);
   const units = r.desired!.units;
-  assert.deepEqual(units.map((u) => [u.name, u.state]), [['web@blue.service', 'loaded'], ['web@green.service', 'loaded'], ['web@red.service', 'inactive']]);
-  assert.deepEqual(units.map((u) => u.constraints.machineMetadata), [{ role: ['blue'] }, { role: ['green'] }, { role: ['red'] }]);
+  assert.deepEqual(
+    units.map((u) => [u.name, u.state]),
+    [
+      ['web@blue.service', 'loaded'],
+      ['web@green.service', 'loaded'],
+      ['web@red.service', 'inactive'],
+    ],
+  );
+  assert.deepEqual(
+    units.map((u) => u.constraints.machineMetadata),
+    [{ role: ['blue'] }, { role: ['green'] }, { role: ['red'] }],
+  );
   assert.ok(units.every((u) => u.source === 'web@.service' && u.hash === units[0]!.hash && u.content.includes('%i')));
 });
 
 test('instances: N makes instances 1..N', () => {
-  const r = buildDesired([file('w@.service', svc('w'))], file('fleet.yaml', 'units:\n  w@.service: {instances: 3}\n'), 'c1');
-  assert.deepEqual(r.desired?.units.map((u) => u.name), ['w@1.service', 'w@2.service', 'w@3.service']);
+  const r = buildDesired(
+    [file('w@.service', svc('w'))],
+    file('fleet.yaml', 'units:\n  w@.service: {instances: 3}\n'),
+    'c1',
+  );
+  assert.deepEqual(
+    r.desired?.units.map((u) => u.name),
+    ['w@1.service', 'w@2.service', 'w@3.service'],
+  );
 });
 
 test('a unit file named like an instance wins over the template, with a warning', () => {
@@ -72,15 +110,28 @@ test('a unit file named like an instance wins over the template, with a warning'
     'c1',
   );
   assert.deepEqual(errors(r.diagnostics), []);
-  assert.deepEqual(r.desired?.units.map((u) => [u.name, u.source]), [['w@1.service', 'w@1.service'], ['w@2.service', 'w@.service']]);
+  assert.deepEqual(
+    r.desired?.units.map((u) => [u.name, u.source]),
+    [
+      ['w@1.service', 'w@1.service'],
+      ['w@2.service', 'w@.service'],
+    ],
+  );
   assert.ok(r.diagnostics.some((d) => d.severity === 'warning' && /both a unit file and an instance/.test(d.message)));
 });
 
 test('YML02: fleet.yaml names a unit the repo lacks (with a did-you-mean), at the entry line', () => {
-  const r = buildDesired([file('units/hello.service', svc('h'))], file('fleet.yaml', 'path: units\nunits:\n  helo.service: loaded\n'), 'c1');
+  const r = buildDesired(
+    [file('units/hello.service', svc('h'))],
+    file('fleet.yaml', 'path: units\nunits:\n  helo.service: loaded\n'),
+    'c1',
+  );
   assert.equal(r.desired, null);
   assert.deepEqual(errors(r.diagnostics).map(brief), ['YML02 fleet.yaml:3']);
-  assert.match(r.diagnostics[0]!.message, /helo\.service.*no unit file helo\.service under 'units'.*did you mean 'hello\.service'/);
+  assert.match(
+    r.diagnostics[0]!.message,
+    /helo\.service.*no unit file helo\.service under 'units'.*did you mean 'hello\.service'/,
+  );
 });
 
 test('YML03: instances of a template the repo lacks, by list or by instance entry', () => {
@@ -106,9 +157,15 @@ test('a lint error in one unit refuses the whole commit, naming file and line', 
 test('an invalid file name is NAM01 and refuses the commit; ..x.service is a valid (harmless) name', () => {
   const bad = buildDesired([file('units/bad name.service', svc('x'))], file('fleet.yaml', 'path: units\n'), 'c1');
   assert.equal(bad.desired, null);
-  assert.deepEqual(errors(bad.diagnostics).map((d) => d.rule), ['NAM01']);
+  assert.deepEqual(
+    errors(bad.diagnostics).map((d) => d.rule),
+    ['NAM01'],
+  );
   const dots = buildDesired([file('..x.service', svc('x'))], null, 'c1');
-  assert.deepEqual(dots.desired?.units.map((u) => u.name), ['..x.service']);
+  assert.deepEqual(
+    dots.desired?.units.map((u) => u.name),
+    ['..x.service'],
+  );
 });
 
 test('EMPTY01: no units at all is refused unless allowEmpty', () => {
@@ -123,26 +180,50 @@ test('EMPTY01: no units at all is refused unless allowEmpty', () => {
 });
 
 test('two unit files with one name in different directories are refused (SRC06)', () => {
-  const r = buildDesired([file('units/a/x.service', svc('1')), file('units/b/x.service', svc('2'))], file('fleet.yaml', 'path: units\n'), 'c1');
+  const r = buildDesired(
+    [file('units/a/x.service', svc('1')), file('units/b/x.service', svc('2'))],
+    file('fleet.yaml', 'path: units\n'),
+    'c1',
+  );
   assert.equal(r.desired, null);
   assert.deepEqual(errors(r.diagnostics).map(brief), ['SRC06 units/b/x.service:0']);
   assert.match(r.diagnostics[0]!.message, /also defined by units\/a\/x\.service/);
 });
 
 test('unit files in subdirectories of path are units too', () => {
-  const r = buildDesired([file('units/web/x.service', svc('x')), file('units/y.service', svc('y'))], file('fleet.yaml', 'path: units\n'), 'c1');
-  assert.deepEqual(r.desired?.units.map((u) => [u.name, u.source]), [['x.service', 'units/web/x.service'], ['y.service', 'units/y.service']]);
+  const r = buildDesired(
+    [file('units/web/x.service', svc('x')), file('units/y.service', svc('y'))],
+    file('fleet.yaml', 'path: units\n'),
+    'c1',
+  );
+  assert.deepEqual(
+    r.desired?.units.map((u) => [u.name, u.source]),
+    [
+      ['x.service', 'units/web/x.service'],
+      ['y.service', 'units/y.service'],
+    ],
+  );
 });
 
 test('an invalid fleet.yaml refuses the commit and the units are still linted', () => {
   const r = buildDesired([file('a.service', svc('a', 'Restart=sometimes\n'))], file('fleet.yaml', 'unitz: {}\n'), 'c1');
   assert.equal(r.desired, null);
-  assert.deepEqual(errors(r.diagnostics).map((d) => d.file).sort(), ['a.service', 'fleet.yaml']);
+  assert.deepEqual(
+    errors(r.diagnostics)
+      .map((d) => d.file)
+      .sort(),
+    ['a.service', 'fleet.yaml'],
+  );
 });
 
 test('refused files count as present: no YML02 on top of the reader finding', () => {
-  const r = buildDesired([file('a.service', svc('a'))], file('fleet.yaml', 'units:\n  link.service: loaded\n'), 'c1', { rejected: ['link.service'] });
-  assert.deepEqual(r.diagnostics.filter((d) => d.rule === 'YML02'), []);
+  const r = buildDesired([file('a.service', svc('a'))], file('fleet.yaml', 'units:\n  link.service: loaded\n'), 'c1', {
+    rejected: ['link.service'],
+  });
+  assert.deepEqual(
+    r.diagnostics.filter((d) => d.rule === 'YML02'),
+    [],
+  );
 });
 
 test('the result is deterministic: file order does not matter', () => {
@@ -151,12 +232,18 @@ test('the result is deterministic: file order does not matter', () => {
   const one = buildDesired(files, fy, 'c1');
   const two = buildDesired([...files].reverse(), fy, 'c1');
   assert.deepEqual(one.desired, two.desired);
-  assert.deepEqual(one.desired?.units.map((u) => u.name), ['a.service', 'b.service', 'w@y.service', 'w@z.service']);
+  assert.deepEqual(
+    one.desired?.units.map((u) => u.name),
+    ['a.service', 'b.service', 'w@y.service', 'w@z.service'],
+  );
 });
 
 test('MachineOf cycles between units are refused', () => {
   const r = buildDesired(
-    [file('a.service', svc('a') + '\n[X-Fleet]\nMachineOf=b.service\n'), file('b.service', svc('b') + '\n[X-Fleet]\nMachineOf=a.service\n')],
+    [
+      file('a.service', svc('a') + '\n[X-Fleet]\nMachineOf=b.service\n'),
+      file('b.service', svc('b') + '\n[X-Fleet]\nMachineOf=a.service\n'),
+    ],
     null,
     'c1',
   );
@@ -198,11 +285,17 @@ test('a socket with Accept=yes brings its template along, loaded, and is paired 
   ];
   const r = buildDesired(files, null, 'c1');
   assert.deepEqual(errors(r.diagnostics), []);
-  assert.deepEqual(r.desired?.units.map((u) => [u.name, u.state, u.triggers]), [
-    ['echo.socket', 'launched', 'echo@.service'],
-    ['echo@.service', 'loaded', undefined],
-  ]);
+  assert.deepEqual(
+    r.desired?.units.map((u) => [u.name, u.state, u.triggers]),
+    [
+      ['echo.socket', 'launched', 'echo@.service'],
+      ['echo@.service', 'loaded', undefined],
+    ],
+  );
   // An inactive socket needs no template anywhere.
   const off = buildDesired(files, file('fleet.yaml', 'allowEmpty: true\nunits:\n  echo.socket: inactive\n'), 'c2');
-  assert.deepEqual(off.desired?.units.map((u) => u.name), ['echo.socket']);
+  assert.deepEqual(
+    off.desired?.units.map((u) => u.name),
+    ['echo.socket'],
+  );
 });

@@ -38,14 +38,22 @@ test('parses the shared/CLI.md example with defaults applied and entry positions
 });
 
 test('an empty fleet.yaml is the default spec; path is relative to the file', () => {
-  assert.deepEqual(parseFleetYaml('', 'fleet.yaml').spec, { path: '', defaults: { state: 'launched' }, allowEmpty: false, units: {} });
+  assert.deepEqual(parseFleetYaml('', 'fleet.yaml').spec, {
+    path: '',
+    defaults: { state: 'launched' },
+    allowEmpty: false,
+    units: {},
+  });
   assert.equal(parseFleetYaml('# nothing\n', 'deploy/fleet.yaml').spec?.path, 'deploy');
   assert.equal(parseFleetYaml('path: ./units/\n', 'deploy/fleet.yaml').spec?.path, 'deploy/units');
   assert.equal(parseFleetYaml('path: .\n', 'fleet.yaml').spec?.path, '');
 });
 
 test('unknown fields are YML01 at the key, with a did-you-mean', () => {
-  const { spec, diagnostics } = parseFleetYaml('pth: units\ndefaults:\n  stat: loaded\nunits:\n  a.service: {state: loaded, instance: 2}\n', 'fleet.yaml');
+  const { spec, diagnostics } = parseFleetYaml(
+    'pth: units\ndefaults:\n  stat: loaded\nunits:\n  a.service: {state: loaded, instance: 2}\n',
+    'fleet.yaml',
+  );
   assert.equal(spec, null);
   assert.deepEqual(diagnostics.map(at), ['YML01@1:1', 'YML01@3:3', 'YML01@5:30']);
   assert.match(diagnostics[0]!.message, /unknown field 'pth'.*did you mean 'path'/);
@@ -59,7 +67,10 @@ test('an unknown field far from any known one lists what is allowed', () => {
 });
 
 test('an invalid state is YML04 at the value, with the state meant', () => {
-  const { diagnostics } = parseFleetYaml('defaults:\n  state: running\nunits:\n  a.service: "lauched"\n  b.service: {state: 3}\n', 'fleet.yaml');
+  const { diagnostics } = parseFleetYaml(
+    'defaults:\n  state: running\nunits:\n  a.service: "lauched"\n  b.service: {state: 3}\n',
+    'fleet.yaml',
+  );
   assert.deepEqual(diagnostics.map(at), ['YML04@2:10', 'YML04@4:14', 'YML04@5:22']);
   assert.match(diagnostics[0]!.message, /'running'.*did you mean 'launched'/);
   assert.match(diagnostics[1]!.message, /did you mean 'launched'/);
@@ -100,11 +111,17 @@ test('instances are taken literally, not systemd-escaped', () => {
 });
 
 test('instances: 0 asks for no instances', () => {
-  assert.deepEqual(parseFleetYaml('units:\n  web@.service: {instances: 0}\n', 'fleet.yaml').spec?.units['web@.service']?.instances, []);
+  assert.deepEqual(
+    parseFleetYaml('units:\n  web@.service: {instances: 0}\n', 'fleet.yaml').spec?.units['web@.service']?.instances,
+    [],
+  );
 });
 
 test('unit names in fleet.yaml must be valid unit names (path traversal included)', () => {
-  const { diagnostics } = parseFleetYaml('units:\n  ../x.service: launched\n  hello: launched\n  ok.service: launched\n', 'fleet.yaml');
+  const { diagnostics } = parseFleetYaml(
+    'units:\n  ../x.service: launched\n  hello: launched\n  ok.service: launched\n',
+    'fleet.yaml',
+  );
   assert.deepEqual(diagnostics.map(at), ['YML01@2:3', 'YML01@3:3']);
   assert.match(diagnostics[0]!.message, /'..\/x.service'.*invalid character "\/"/);
   assert.match(diagnostics[1]!.message, /no type suffix/);
@@ -148,7 +165,10 @@ test('a single harmless anchor is refused too (no alias machinery at all)', () =
 });
 
 test('duplicate keys are refused, naming the key and its line', () => {
-  const { spec, diagnostics } = parseFleetYaml('units:\n  a.service: launched\n  b.service: loaded\n  a.service: inactive\n', 'fleet.yaml');
+  const { spec, diagnostics } = parseFleetYaml(
+    'units:\n  a.service: launched\n  b.service: loaded\n  a.service: inactive\n',
+    'fleet.yaml',
+  );
   assert.equal(spec, null);
   assert.deepEqual(diagnostics.map(at), ['YML01@4:3']);
   assert.match(diagnostics[0]!.message, /duplicate key 'a.service'/);
@@ -180,10 +200,16 @@ test('YAML syntax errors carry the line and column js-yaml found', () => {
 
 test('wrong types are named: top level list, allowEmpty string, units list', () => {
   assert.match(parseFleetYaml('- a\n', 'fleet.yaml').diagnostics[0]!.message, /must be a mapping.*found a list/);
-  assert.match(parseFleetYaml('allowEmpty: "yes"\n', 'fleet.yaml').diagnostics[0]!.message, /true or false; found the string 'yes'/);
+  assert.match(
+    parseFleetYaml('allowEmpty: "yes"\n', 'fleet.yaml').diagnostics[0]!.message,
+    /true or false; found the string 'yes'/,
+  );
   assert.match(parseFleetYaml('units: [a.service]\n', 'fleet.yaml').diagnostics[0]!.message, /units must be a mapping/);
   assert.match(parseFleetYaml('path: 3\n', 'fleet.yaml').diagnostics[0]!.message, /path must be a directory name/);
-  assert.match(parseFleetYaml('units:\n  a.service: [x]\n', 'fleet.yaml').diagnostics[0]!.message, /must be a state .* or a mapping/);
+  assert.match(
+    parseFleetYaml('units:\n  a.service: [x]\n', 'fleet.yaml').diagnostics[0]!.message,
+    /must be a state .* or a mapping/,
+  );
 });
 
 test('custom tags (code execution in other YAML loaders) are refused', () => {

@@ -6,9 +6,29 @@
 type Schema = boolean | { [k: string]: unknown };
 
 const KNOWN = new Set([
-  '$schema', '$id', 'title', 'description', 'default', '$defs', '$ref', 'type', 'enum', 'properties',
-  'additionalProperties', 'patternProperties', 'propertyNames', 'anyOf', 'not', 'pattern', 'maxLength', 'minLength',
-  'minimum', 'maximum', 'maxItems', 'uniqueItems', 'items',
+  '$schema',
+  '$id',
+  'title',
+  'description',
+  'default',
+  '$defs',
+  '$ref',
+  'type',
+  'enum',
+  'properties',
+  'additionalProperties',
+  'patternProperties',
+  'propertyNames',
+  'anyOf',
+  'not',
+  'pattern',
+  'maxLength',
+  'minLength',
+  'minimum',
+  'maximum',
+  'maxItems',
+  'uniqueItems',
+  'items',
 ]);
 
 /** Validation errors of `value` against `schema` ([] when valid), as "path: what". */
@@ -39,34 +59,50 @@ export function validate(schema: Schema, value: unknown, root: Schema = schema, 
   }
   if (Array.isArray(value)) {
     if (s.maxItems !== undefined && value.length > s.maxItems) errs.push(`${path}: too many items`);
-    if (s.uniqueItems && new Set(value.map((v) => JSON.stringify(v))).size !== value.length) errs.push(`${path}: items not unique`);
-    if (s.items !== undefined) value.forEach((v, i) => errs.push(...validate(s.items, v, root, `${path}[${i}]`)));
+    if (s.uniqueItems && new Set(value.map((v) => JSON.stringify(v))).size !== value.length)
+      errs.push(`${path}: items not unique`);
+    if (s.items !== undefined)
+      value.forEach((v, i) => {
+        errs.push(...validate(s.items, v, root, `${path}[${i}]`));
+      });
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const props: Record<string, Schema> = s.properties ?? {};
     for (const [k, v] of Object.entries(value)) {
       if (s.propertyNames) errs.push(...validate(s.propertyNames, k, root, `${path}.${k}(name)`));
-      const patterns = Object.entries((s.patternProperties ?? {}) as Record<string, Schema>).filter(([re]) => new RegExp(re, 'u').test(k));
+      const patterns = Object.entries((s.patternProperties ?? {}) as Record<string, Schema>).filter(([re]) =>
+        new RegExp(re, 'u').test(k),
+      );
       for (const [, sub] of patterns) errs.push(...validate(sub, v, root, `${path}.${k}`));
       if (Object.hasOwn(props, k)) errs.push(...validate(props[k]!, v, root, `${path}.${k}`));
       else if (patterns.length) continue;
-      else if (s.additionalProperties !== undefined) errs.push(...validate(s.additionalProperties, v, root, `${path}.${k}`));
+      else if (s.additionalProperties !== undefined)
+        errs.push(...validate(s.additionalProperties, v, root, `${path}.${k}`));
     }
   }
-  if (s.anyOf && !(s.anyOf as Schema[]).some((sub) => validate(sub, value, root, path).length === 0)) errs.push(`${path}: matches none of anyOf`);
+  if (s.anyOf && !(s.anyOf as Schema[]).some((sub) => validate(sub, value, root, path).length === 0))
+    errs.push(`${path}: matches none of anyOf`);
   if (s.not && validate(s.not, value, root, path).length === 0) errs.push(`${path}: matches a forbidden form`);
   return errs;
 }
 
 function typeOk(t: string, v: unknown): boolean {
   switch (t) {
-    case 'object': return v !== null && typeof v === 'object' && !Array.isArray(v);
-    case 'array': return Array.isArray(v);
-    case 'string': return typeof v === 'string';
-    case 'integer': return Number.isInteger(v);
-    case 'number': return typeof v === 'number';
-    case 'boolean': return typeof v === 'boolean';
-    case 'null': return v === null;
-    default: throw new Error(`minischema: unknown type ${t}`);
+    case 'object':
+      return v !== null && typeof v === 'object' && !Array.isArray(v);
+    case 'array':
+      return Array.isArray(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'integer':
+      return Number.isInteger(v);
+    case 'number':
+      return typeof v === 'number';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'null':
+      return v === null;
+    default:
+      throw new Error(`minischema: unknown type ${t}`);
   }
 }

@@ -15,7 +15,13 @@ import type { Compare } from '../../src/store/store.js';
 
 const store = new EtcdStore({ endpoints: process.env.ENDPOINTS!.split(','), prefix: process.env.PREFIX! });
 const id = process.env.ENGINE_ID!;
-const engine = new Engine({ store, id, leaseTtl: Number(process.env.LEASE_TTL ?? 2), resyncSeconds: 0, log: createLogger(`engine-${id}`, { level: (process.env.CHILD_LOG as 'warn' | undefined) ?? 'warn' }) });
+const engine = new Engine({
+  store,
+  id,
+  leaseTtl: Number(process.env.LEASE_TTL ?? 2),
+  resyncSeconds: 0,
+  log: createLogger(`engine-${id}`, { level: (process.env.CHILD_LOG as 'warn' | undefined) ?? 'warn' }),
+});
 const emit = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 
 let fence: Compare | null = null;
@@ -36,7 +42,10 @@ process.on('SIGCONT', () => {
     let error = '';
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
-        const r = await store.txn([stale], [{ op: 'put', key: scheduleKey('stale-machine', 'stale.service'), value: '{"hash":"x","state":"launched"}' }]);
+        const r = await store.txn(
+          [stale],
+          [{ op: 'put', key: scheduleKey('stale-machine', 'stale.service'), value: '{"hash":"x","state":"launched"}' }],
+        );
         emit({ event: 'stale-write', succeeded: r.succeeded, attempts: attempt + 1 });
         return;
       } catch (e) {

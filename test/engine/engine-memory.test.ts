@@ -6,7 +6,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/log.js';
-import { DESIRED_ROOT, ENGINE_LEADER, SCHEDULE_PREFIX, machineKey, shardKey, shardOf, type DesiredEntry, type DesiredRoot } from '../../src/store/keys.js';
+import {
+  DESIRED_ROOT,
+  ENGINE_LEADER,
+  SCHEDULE_PREFIX,
+  machineKey,
+  shardKey,
+  shardOf,
+  type DesiredEntry,
+  type DesiredRoot,
+} from '../../src/store/keys.js';
 import { MemoryBackend, MemoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/store.js';
 
@@ -22,7 +31,12 @@ async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeo
 async function writeDesired(store: Store, commit: string, names: string[]): Promise<void> {
   const shards = new Map<string, DesiredEntry[]>();
   for (const name of names.sort()) {
-    const e: DesiredEntry = { name, hash: `h-${name}`, state: 'launched', constraints: { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [] } };
+    const e: DesiredEntry = {
+      name,
+      hash: `h-${name}`,
+      state: 'launched',
+      constraints: { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [] },
+    };
     (shards.get(shardOf(name)) ?? shards.set(shardOf(name), []).get(shardOf(name))!).push(e);
   }
   const root: DesiredRoot = { commit, at: new Date().toISOString(), shards: {}, global: [], count: names.length };
@@ -34,74 +48,106 @@ async function writeDesired(store: Store, commit: string, names: string[]): Prom
   await store.put(DESIRED_ROOT, JSON.stringify(root));
 }
 
-test('on the in-memory store: one of two engines leads and schedules; the other takes over without moving anything', async () => {
-  const backend = new MemoryBackend();
-  const setup = new MemoryStore({ backend });
-  const sa = new MemoryStore({ backend });
-  const sb = new MemoryStore({ backend });
-  const a = new Engine({ store: sa, id: 'a', leaseTtl: 1, resyncSeconds: 0, log: silentLogger });
-  const b = new Engine({ store: sb, id: 'b', leaseTtl: 1, resyncSeconds: 0, log: silentLogger });
-  try {
-    await a.start();
-    await b.start();
-    await waitFor('a leader', () => a.isLeader() !== b.isLeader());
-    const [leader, follower] = a.isLeader() ? [a, b] : [b, a];
-    const lease = await setup.grantLease(5);
-    for (const id of ['m1', 'm2']) await setup.put(machineKey(id), JSON.stringify({ id, address: '', metadata: {}, version: 't', startedAt: '' }), { lease: lease.id });
-    await writeDesired(setup, 'c1', ['a.service', 'b.service', 'c.service', 'd.service']);
-    await waitFor('four units scheduled', async () => (await setup.range(SCHEDULE_PREFIX)).kvs.length === 4);
-    const before = (await setup.range(SCHEDULE_PREFIX)).kvs.map((kv) => [kv.key, kv.modRevision]);
-    assert.deepEqual(before.map(([k]) => k), [
-      'schedule/m1/a.service', 'schedule/m1/c.service', 'schedule/m2/b.service', 'schedule/m2/d.service',
-    ]);
+test(
+  'on the in-memory store: one of two engines leads and schedules; the other takes over without moving ' + 'anything',
+  async () => {
+    const backend = new MemoryBackend();
+    const setup = new MemoryStore({ backend });
+    const sa = new MemoryStore({ backend });
+    const sb = new MemoryStore({ backend });
+    const a = new Engine({ store: sa, id: 'a', leaseTtl: 1, resyncSeconds: 0, log: silentLogger });
+    const b = new Engine({ store: sb, id: 'b', leaseTtl: 1, resyncSeconds: 0, log: silentLogger });
+    try {
+      await a.start();
+      await b.start();
+      await waitFor('a leader', () => a.isLeader() !== b.isLeader());
+      const [leader, follower] = a.isLeader() ? [a, b] : [b, a];
+      const lease = await setup.grantLease(5);
+      for (const id of ['m1', 'm2'])
+        await setup.put(
+          machineKey(id),
+          JSON.stringify({ id, address: '', metadata: {}, version: 't', startedAt: '' }),
+          {
+            lease: lease.id,
+          },
+        );
+      await writeDesired(setup, 'c1', ['a.service', 'b.service', 'c.service', 'd.service']);
+      await waitFor('four units scheduled', async () => (await setup.range(SCHEDULE_PREFIX)).kvs.length === 4);
+      const before = (await setup.range(SCHEDULE_PREFIX)).kvs.map((kv) => [kv.key, kv.modRevision]);
+      assert.deepEqual(
+        before.map(([k]) => k),
+        ['schedule/m1/a.service', 'schedule/m1/c.service', 'schedule/m2/b.service', 'schedule/m2/d.service'],
+      );
 
-    await leader.stop();
-    await waitFor('the follower to lead', () => follower.isLeader());
-    assert.equal((await setup.get(ENGINE_LEADER))?.value, follower === a ? 'a' : 'b');
-    await waitFor('its first pass', () => follower.lastPass !== null);
-    await follower.idle();
-    assert.equal(follower.lastPass!.ops, 0);
-    assert.deepEqual((await setup.range(SCHEDULE_PREFIX)).kvs.map((kv) => [kv.key, kv.modRevision]), before);
-  } finally {
-    await a.stop();
-    await b.stop();
-    await Promise.all([setup.close(), sa.close(), sb.close()]);
-  }
-});
+      await leader.stop();
+      await waitFor('the follower to lead', () => follower.isLeader());
+      assert.equal((await setup.get(ENGINE_LEADER))?.value, follower === a ? 'a' : 'b');
+      await waitFor('its first pass', () => follower.lastPass !== null);
+      await follower.idle();
+      assert.equal(follower.lastPass!.ops, 0);
+      assert.deepEqual(
+        (await setup.range(SCHEDULE_PREFIX)).kvs.map((kv) => [kv.key, kv.modRevision]),
+        before,
+      );
+    } finally {
+      await a.stop();
+      await b.stop();
+      await Promise.all([setup.close(), sa.close(), sb.close()]);
+    }
+  },
+);
 
-test('a big pass is written machine by machine: each machine gets its placements in as few transactions as they fit in', async () => {
-  // An agent runs one pass per schedule event it sees; a pass of 300 placements over 3 machines
-  // needs 3 transactions, and each machine's 100 must come in at most 2 of them (not a slice of all 3).
-  const backend = new MemoryBackend();
-  const setup = new MemoryStore({ backend });
-  const store = new MemoryStore({ backend });
-  const engine = new Engine({ store, id: 'e', leaseTtl: 5, resyncSeconds: 0, log: silentLogger });
-  try {
-    const lease = await setup.grantLease(5);
-    for (const id of ['m1', 'm2', 'm3']) await setup.put(machineKey(id), JSON.stringify({ id, address: '', metadata: {}, version: 't', startedAt: '' }), { lease: lease.id });
-    await engine.start();
-    await waitFor('leadership', () => engine.isLeader());
-    await engine.idle();
-    const txnsPerMachine = new Map<string, Set<number>>();
-    let seen = 0;
-    const w = await setup.watch(SCHEDULE_PREFIX, undefined, {
-      onEvents(events) {
-        for (const ev of events) {
-          seen++;
-          const machine = ev.kv.key.split('/')[1]!;
-          (txnsPerMachine.get(machine) ?? txnsPerMachine.set(machine, new Set()).get(machine)!).add(ev.kv.modRevision);
-        }
-      },
-    });
-    await writeDesired(setup, 'c1', Array.from({ length: 300 }, (_, i) => `u${String(i).padStart(3, '0')}.service`));
-    await waitFor('300 placements seen', () => seen === 300);
-    await engine.idle();
-    await w.close();
-    assert.equal(engine.lastPass!.txns, 3, 'the pass needed 3 transactions');
-    assert.deepEqual([...txnsPerMachine.keys()].sort(), ['m1', 'm2', 'm3']);
-    for (const [m, revs] of txnsPerMachine) assert.ok(revs.size <= 2, `${m}'s placements came in ${revs.size} transactions`);
-  } finally {
-    await engine.stop();
-    await Promise.all([setup.close(), store.close()]);
-  }
-});
+test(
+  'a big pass is written machine by machine: each machine gets its placements in as few transactions as they ' +
+    'fit in',
+  async () => {
+    // An agent runs one pass per schedule event it sees; a pass of 300 placements over 3 machines
+    // needs 3 transactions, and each machine's 100 must come in at most 2 of them (not a slice of all 3).
+    const backend = new MemoryBackend();
+    const setup = new MemoryStore({ backend });
+    const store = new MemoryStore({ backend });
+    const engine = new Engine({ store, id: 'e', leaseTtl: 5, resyncSeconds: 0, log: silentLogger });
+    try {
+      const lease = await setup.grantLease(5);
+      for (const id of ['m1', 'm2', 'm3'])
+        await setup.put(
+          machineKey(id),
+          JSON.stringify({ id, address: '', metadata: {}, version: 't', startedAt: '' }),
+          {
+            lease: lease.id,
+          },
+        );
+      await engine.start();
+      await waitFor('leadership', () => engine.isLeader());
+      await engine.idle();
+      const txnsPerMachine = new Map<string, Set<number>>();
+      let seen = 0;
+      const w = await setup.watch(SCHEDULE_PREFIX, undefined, {
+        onEvents(events) {
+          for (const ev of events) {
+            seen++;
+            const machine = ev.kv.key.split('/')[1]!;
+            (txnsPerMachine.get(machine) ?? txnsPerMachine.set(machine, new Set()).get(machine)!).add(
+              ev.kv.modRevision,
+            );
+          }
+        },
+      });
+      await writeDesired(
+        setup,
+        'c1',
+        Array.from({ length: 300 }, (_, i) => `u${String(i).padStart(3, '0')}.service`),
+      );
+      await waitFor('300 placements seen', () => seen === 300);
+      await engine.idle();
+      await w.close();
+      assert.equal(engine.lastPass!.txns, 3, 'the pass needed 3 transactions');
+      assert.deepEqual([...txnsPerMachine.keys()].sort(), ['m1', 'm2', 'm3']);
+      for (const [m, revs] of txnsPerMachine)
+        assert.ok(revs.size <= 2, `${m}'s placements came in ${revs.size} transactions`);
+    } finally {
+      await engine.stop();
+      await Promise.all([setup.close(), store.close()]);
+    }
+  },
+);

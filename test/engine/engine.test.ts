@@ -18,8 +18,14 @@ import { silentLogger } from '../../src/log.js';
 import type { DesiredState, DesiredStateName } from '../../src/desired/types.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import {
-  ENGINE_LEADER, SCHEDULE_PREFIX, UNSCHEDULED_PREFIX, machineKey, scheduleKey, splitMachineUnit,
-  type MachineRecord, type ScheduleEntry,
+  ENGINE_LEADER,
+  SCHEDULE_PREFIX,
+  UNSCHEDULED_PREFIX,
+  machineKey,
+  scheduleKey,
+  splitMachineUnit,
+  type MachineRecord,
+  type ScheduleEntry,
 } from '../../src/store/keys.js';
 import type { Lease, Store } from '../../src/store/store.js';
 import type { FleetConstraints } from '../../src/unit/types.js';
@@ -70,13 +76,25 @@ function freshPrefix(): string {
 }
 
 function openStore(prefix: string, timeoutMs?: number): EtcdStore {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix, log: () => {}, ...(timeoutMs ? { callTimeoutMs: timeoutMs, watchCreateTimeoutMs: timeoutMs } : {}) });
+  const s = new EtcdStore({
+    endpoints: etcd.endpoints,
+    prefix,
+    log: () => {},
+    ...(timeoutMs ? { callTimeoutMs: timeoutMs, watchCreateTimeoutMs: timeoutMs } : {}),
+  });
   stores.push(s);
   return s;
 }
 
 function startEngine(store: Store, id: string, onPass?: (r: PassReport) => void): Engine {
-  const e = new Engine({ store, id, leaseTtl: TTL, resyncSeconds: 0, log: silentLogger, ...(onPass ? { onPass } : {}) });
+  const e = new Engine({
+    store,
+    id,
+    leaseTtl: TTL,
+    resyncSeconds: 0,
+    log: silentLogger,
+    ...(onPass ? { onPass } : {}),
+  });
   engines.push(e);
   return e;
 }
@@ -98,8 +116,23 @@ async function writeDesired(store: Store, commit: string, specs: UnitSpec[]): Pr
       const content = `[Service]\nExecStart=/bin/sleep infinity\n# ${s.name} ${s.body ?? ''}\n`;
       const hash = createHash('sha256').update(content).digest('hex');
       hashes.set(s.name, hash);
-      const constraints: FleetConstraints = { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [], ...s.c };
-      return { name: s.name, content, hash, state: s.state ?? 'launched', constraints, source: `units/${s.name}`, ...(s.triggers ? { triggers: s.triggers } : {}) };
+      const constraints: FleetConstraints = {
+        machineMetadata: {},
+        machineOf: [],
+        conflicts: [],
+        global: false,
+        replaces: [],
+        ...s.c,
+      };
+      return {
+        name: s.name,
+        content,
+        hash,
+        state: s.state ?? 'launched',
+        constraints,
+        source: `units/${s.name}`,
+        ...(s.triggers ? { triggers: s.triggers } : {}),
+      };
     }),
   };
   const r = await applyDesired(store, desired);
@@ -108,32 +141,55 @@ async function writeDesired(store: Store, commit: string, specs: UnitSpec[]): Pr
 }
 
 /** Register a machine as its agent does: a record under its own lease, kept alive. */
-async function registerMachine(store: Store, id: string, metadata: Record<string, string> = {}, ttl = TTL): Promise<Lease> {
+async function registerMachine(
+  store: Store,
+  id: string,
+  metadata: Record<string, string> = {},
+  ttl = TTL,
+): Promise<Lease> {
   const lease = await store.grantLease(ttl);
-  const rec: MachineRecord = { id, address: '127.0.0.1', metadata, version: 'test', startedAt: new Date().toISOString() };
+  const rec: MachineRecord = {
+    id,
+    address: '127.0.0.1',
+    metadata,
+    version: 'test',
+    startedAt: new Date().toISOString(),
+  };
   await store.put(machineKey(id), JSON.stringify(rec), { lease: lease.id });
   return lease;
 }
 
-async function readSchedule(store: Store): Promise<Map<string, { machine: string; entry: ScheduleEntry; modRevision: number }>> {
+async function readSchedule(
+  store: Store,
+): Promise<Map<string, { machine: string; entry: ScheduleEntry; modRevision: number }>> {
   const out = new Map<string, { machine: string; entry: ScheduleEntry; modRevision: number }>();
   for (const kv of (await store.range(SCHEDULE_PREFIX)).kvs) {
     const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX)!;
     assert.ok(!out.has(mu.unit), `${mu.unit} is scheduled on two machines`);
-    out.set(mu.unit, { machine: mu.machine, entry: JSON.parse(kv.value) as ScheduleEntry, modRevision: kv.modRevision });
+    out.set(mu.unit, {
+      machine: mu.machine,
+      entry: JSON.parse(kv.value) as ScheduleEntry,
+      modRevision: kv.modRevision,
+    });
   }
   return out;
 }
 
 async function readUnscheduled(store: Store): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const kv of (await store.range(UNSCHEDULED_PREFIX)).kvs) out.set(kv.key.slice(UNSCHEDULED_PREFIX.length), (JSON.parse(kv.value) as { reason: string }).reason);
+  for (const kv of (await store.range(UNSCHEDULED_PREFIX)).kvs)
+    out.set(kv.key.slice(UNSCHEDULED_PREFIX.length), (JSON.parse(kv.value) as { reason: string }).reason);
   return out;
 }
 
-const where = (s: Awaited<ReturnType<typeof readSchedule>>) => Object.fromEntries([...s].map(([u, v]) => [u, v.machine]));
+const where = (s: Awaited<ReturnType<typeof readSchedule>>) =>
+  Object.fromEntries([...s].map(([u, v]) => [u, v.machine]));
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -143,7 +199,8 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null |
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -184,13 +241,17 @@ function startChildEngine(prefix: string, id: string): Child {
     pid,
     events,
     async next(event, timeoutMs = 15_000) {
-      return waitFor(`child ${id} to report ${event}`, () => {
-        const ofType = events.filter((e) => e.event === event);
-        const n = taken.get(event) ?? 0;
-        if (ofType.length <= n) return null;
-        taken.set(event, n + 1);
-        return ofType[n];
-      }, timeoutMs);
+      return waitFor(
+        `child ${id} to report ${event}`,
+        () => {
+          const ofType = events.filter((e) => e.event === event);
+          const n = taken.get(event) ?? 0;
+          if (ofType.length <= n) return null;
+          taken.set(event, n + 1);
+          return ofType[n];
+        },
+        timeoutMs,
+      );
     },
   };
 }
@@ -202,7 +263,11 @@ async function endChild(c: Child): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
 }
 
-const M = ['a1a1a1a1000000000000000000000001', 'b2b2b2b2000000000000000000000002', 'c3c3c3c3000000000000000000000003'] as const;
+const M = [
+  'a1a1a1a1000000000000000000000001',
+  'b2b2b2b2000000000000000000000002',
+  'c3c3c3c3000000000000000000000003',
+] as const;
 
 // ---- tests ---------------------------------------------------------------------------------------
 
@@ -261,33 +326,52 @@ test('schedules through etcd with every constraint, and follows desired-state ch
   const at = where(s1);
   assert.equal(at['db.service'], M[2]);
   assert.equal(at['app.service'], M[2], 'MachineOf');
-  assert.equal(new Set(['web@1.service', 'web@2.service', 'web@3.service'].map((u) => at[u])).size, 3, 'Conflicts spread web@ over three machines');
+  assert.equal(
+    new Set(['web@1.service', 'web@2.service', 'web@3.service'].map((u) => at[u])).size,
+    3,
+    'Conflicts spread web@ over three machines',
+  );
   assert.equal(at['web@4.service'], undefined, 'a fourth conflicting web@ has no machine left');
   assert.equal(at['pinned.service'], M[1], 'MachineID by short id');
   assert.equal(at['backup.timer'], at['backup.service'], 'a timer runs with the service it triggers');
   const oldAt = at['old.service']!;
   assert.ok(oldAt);
-  for (const u of ['idle.service', 'global.service', 'nowhere.service']) assert.equal(at[u], undefined, `${u} is on no machine`);
+  for (const u of ['idle.service', 'global.service', 'nowhere.service'])
+    assert.equal(at[u], undefined, `${u} is on no machine`);
   assert.deepEqual(s1.get('backup.service')!.entry, { hash: hashes.get('backup.service'), state: 'loaded' });
   assert.deepEqual(s1.get('db.service')!.entry, { hash: hashes.get('db.service'), state: 'launched' });
   const why = await readUnscheduled(store);
   assert.deepEqual([...why.keys()].sort(), ['nowhere.service', 'web@4.service']);
   assert.equal(why.get('nowhere.service'), 'no machine has region=ap');
-  assert.match(why.get('web@4.service')!, /^conflicts with web@1\.service, web@2\.service, web@3\.service on every machine$/);
+  assert.match(
+    why.get('web@4.service')!,
+    /^conflicts with web@1\.service, web@2\.service, web@3\.service on every machine$/,
+  );
   await new Promise((r) => setTimeout(r, 200));
   await engine.idle();
-  assert.equal(passes.length - passesBefore, 1, 'one commit, one pass: the engine\'s own writes trigger nothing');
+  assert.equal(passes.length - passesBefore, 1, "one commit, one pass: the engine's own writes trigger nothing");
 
   // Commit 2: db goes inactive (app follows it off), new.service replaces old.service on its
   // machine, web@1 changes content (same machine, new hash), web@4 goes away.
   const units2: UnitSpec[] = units
     .filter((u) => u.name !== 'web@4.service')
-    .map((u) => (u.name === 'db.service' ? { ...u, state: 'inactive' as const } : u.name === 'web@1.service' ? { ...u, body: 'v2' } : u));
+    .map((u) =>
+      u.name === 'db.service'
+        ? { ...u, state: 'inactive' as const }
+        : u.name === 'web@1.service'
+          ? { ...u, body: 'v2' }
+          : u,
+    );
   units2.push({ name: 'new.service', c: { machineId: oldAt, replaces: ['old.service'] } });
   const hashes2 = await writeDesired(store, 'c2', units2);
   const s2 = await waitFor('the second commit to be scheduled', async () => {
     const s = await readSchedule(store);
-    return s.has('new.service') && !s.has('db.service') && s.has('old.service') && s.get('old.service')?.machine !== oldAt ? s : null;
+    return s.has('new.service') &&
+      !s.has('db.service') &&
+      s.has('old.service') &&
+      s.get('old.service')?.machine !== oldAt
+      ? s
+      : null;
   });
   const at2 = where(s2);
   assert.equal(at2['new.service'], oldAt, 'the replacing unit takes the machine it is pinned to');
@@ -304,50 +388,70 @@ test('schedules through etcd with every constraint, and follows desired-state ch
   await engine.stop();
 });
 
-test('a machine whose lease expires loses its units; a machine that joins moves nothing; an idle pass writes nothing', async () => {
-  const prefix = freshPrefix();
-  const store = openStore(prefix);
-  const leases = await Promise.all(M.map((id) => registerMachine(store, id)));
-  const engineStore = openStore(prefix);
-  const engine = startEngine(engineStore, 'e1');
-  await engine.start();
-  await leaderOf([engine]);
-  await writeDesired(store, 'c1', ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => ({ name: `${n}.service` })));
-  const s1 = await waitFor('six units scheduled', async () => {
-    const s = await readSchedule(store);
-    return s.size === 6 ? s : null;
-  });
-  assert.deepEqual([...s1.values()].filter((v) => v.machine === M[1]).length, 2, 'two units per machine');
+test(
+  'a machine whose lease expires loses its units; a machine that joins moves nothing; an idle pass writes ' + 'nothing',
+  async () => {
+    const prefix = freshPrefix();
+    const store = openStore(prefix);
+    const leases = await Promise.all(M.map((id) => registerMachine(store, id)));
+    const engineStore = openStore(prefix);
+    const engine = startEngine(engineStore, 'e1');
+    await engine.start();
+    await leaderOf([engine]);
+    await writeDesired(
+      store,
+      'c1',
+      ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => ({ name: `${n}.service` })),
+    );
+    const s1 = await waitFor('six units scheduled', async () => {
+      const s = await readSchedule(store);
+      return s.size === 6 ? s : null;
+    });
+    assert.deepEqual([...s1.values()].filter((v) => v.machine === M[1]).length, 2, 'two units per machine');
 
-  // The agent of M[1] stops renewing: its registration expires with the lease.
-  leases[1]!.release();
-  const t0 = Date.now();
-  const s2 = await waitFor('units of the expired machine to move', async () => {
-    const s = await readSchedule(store);
-    return s.size === 6 && [...s.values()].every((v) => v.machine !== M[1]) ? s : null;
-  }, TTL * 1000 + 5000);
-  const moved = Date.now() - t0;
-  for (const [u, v] of s1) if (v.machine !== M[1]) assert.equal(s2.get(u)!.modRevision, v.modRevision, `${u} was not touched`);
-  assert.ok(moved < TTL * 1000 + 2000, `rescheduled ${moved} ms after the agent stopped renewing`);
+    // The agent of M[1] stops renewing: its registration expires with the lease.
+    leases[1]!.release();
+    const t0 = Date.now();
+    const s2 = await waitFor(
+      'units of the expired machine to move',
+      async () => {
+        const s = await readSchedule(store);
+        return s.size === 6 && [...s.values()].every((v) => v.machine !== M[1]) ? s : null;
+      },
+      TTL * 1000 + 5000,
+    );
+    const moved = Date.now() - t0;
+    for (const [u, v] of s1)
+      if (v.machine !== M[1]) assert.equal(s2.get(u)!.modRevision, v.modRevision, `${u} was not touched`);
+    assert.ok(moved < TTL * 1000 + 2000, `rescheduled ${moved} ms after the agent stopped renewing`);
 
-  // M[1] comes back: nothing moves to it.
-  await registerMachine(store, M[1]);
-  await waitFor('the engine to see the machine', async () => (await store.get(machineKey(M[1]))) !== null);
-  await new Promise((r) => setTimeout(r, 300));
-  await engine.idle();
-  const s3 = await readSchedule(store);
-  for (const [u, v] of s2) assert.equal(s3.get(u)!.modRevision, v.modRevision, `${u} stayed put when a machine joined`);
+    // M[1] comes back: nothing moves to it.
+    await registerMachine(store, M[1]);
+    await waitFor('the engine to see the machine', async () => (await store.get(machineKey(M[1]))) !== null);
+    await new Promise((r) => setTimeout(r, 300));
+    await engine.idle();
+    const s3 = await readSchedule(store);
+    for (const [u, v] of s2)
+      assert.equal(s3.get(u)!.modRevision, v.modRevision, `${u} stayed put when a machine joined`);
 
-  // A pass with nothing changed: reads, but no put, no delete, no txn.
-  const before = engineStore.stats();
-  engine.trigger();
-  await new Promise((r) => setImmediate(r));
-  await engine.idle();
-  const afterStats = engineStore.stats();
-  assert.ok(afterStats.ranges > before.ranges, 'the pass did run');
-  assert.deepEqual({ puts: afterStats.puts - before.puts, deletes: afterStats.deletes - before.deletes, txns: afterStats.txns - before.txns }, { puts: 0, deletes: 0, txns: 0 });
-  await engine.stop();
-});
+    // A pass with nothing changed: reads, but no put, no delete, no txn.
+    const before = engineStore.stats();
+    engine.trigger();
+    await new Promise((r) => setImmediate(r));
+    await engine.idle();
+    const afterStats = engineStore.stats();
+    assert.ok(afterStats.ranges > before.ranges, 'the pass did run');
+    assert.deepEqual(
+      {
+        puts: afterStats.puts - before.puts,
+        deletes: afterStats.deletes - before.deletes,
+        txns: afterStats.txns - before.txns,
+      },
+      { puts: 0, deletes: 0, txns: 0 },
+    );
+    await engine.stop();
+  },
+);
 
 test('a killed leader (SIGKILL) is replaced within the lease TTL + 1 s, and the new leader moves nothing', async () => {
   const prefix = freshPrefix();
@@ -359,7 +463,11 @@ test('a killed leader (SIGKILL) is replaced within the lease TTL + 1 s, and the 
   await Promise.all([b.start(), c.start()]);
   assert.ok(!b.isLeader() && !c.isLeader());
   for (const id of M) await registerMachine(store, id);
-  await writeDesired(store, 'c1', Array.from({ length: 12 }, (_, i) => ({ name: `u${i}.service`, c: i % 4 === 0 ? { conflicts: ['u*'] } : {} })));
+  await writeDesired(
+    store,
+    'c1',
+    Array.from({ length: 12 }, (_, i) => ({ name: `u${i}.service`, c: i % 4 === 0 ? { conflicts: ['u*'] } : {} })),
+  );
   const s1 = await waitFor('the child leader to schedule', async () => {
     const s = await readSchedule(store);
     const why = await readUnscheduled(store);
@@ -376,7 +484,8 @@ test('a killed leader (SIGKILL) is replaced within the lease TTL + 1 s, and the 
   assert.equal(next.lastPass!.ops, 0, 'the new leader wrote nothing');
   const s2 = await readSchedule(store);
   assert.deepEqual(where(s2), where(s1));
-  for (const [u, v] of s1) assert.equal(s2.get(u)!.modRevision, v.modRevision, `${u} untouched by the change of leader`);
+  for (const [u, v] of s1)
+    assert.equal(s2.get(u)!.modRevision, v.modRevision, `${u} untouched by the change of leader`);
   await Promise.all([b.stop(), c.stop()]);
 });
 
@@ -420,7 +529,11 @@ test('an etcd restart (SIGKILL) changes nothing: same leader, same schedule, no 
   const engine = startEngine(engineStore, 'e1');
   await engine.start();
   await leaderOf([engine]);
-  await writeDesired(store, 'c1', ['a', 'b', 'c'].map((n) => ({ name: `${n}.service` })));
+  await writeDesired(
+    store,
+    'c1',
+    ['a', 'b', 'c'].map((n) => ({ name: `${n}.service` })),
+  );
   const s1 = await waitFor('three units scheduled', async () => {
     const s = await readSchedule(store);
     return s.size === 3 ? s : null;
@@ -434,7 +547,11 @@ test('an etcd restart (SIGKILL) changes nothing: same leader, same schedule, no 
   const s2 = await readSchedule(store);
   for (const [u, v] of s1) assert.equal(s2.get(u)?.modRevision, v.modRevision, `${u} untouched`);
   const afterStats = engineStore.stats();
-  assert.equal(afterStats.puts + afterStats.deletes + afterStats.txns, before.puts + before.deletes + before.txns, 'the engine wrote nothing');
+  assert.equal(
+    afterStats.puts + afterStats.deletes + afterStats.txns,
+    before.puts + before.deletes + before.txns,
+    'the engine wrote nothing',
+  );
   await engine.stop();
 });
 

@@ -18,7 +18,12 @@ function machine(id: string, metadata: Record<string, string> = {}): MachineReco
   return { id, address: `10.0.0.1`, metadata, version: 'test', startedAt: '2024-01-01T00:00:00Z' };
 }
 
-function unit(name: string, c: Partial<FleetConstraints> = {}, state: DesiredStateName = 'launched', triggers?: string): DesiredEntry {
+function unit(
+  name: string,
+  c: Partial<FleetConstraints> = {},
+  state: DesiredStateName = 'launched',
+  triggers?: string,
+): DesiredEntry {
   const e: DesiredEntry = {
     name,
     hash: `h-${name}`,
@@ -47,7 +52,8 @@ function assertValid(input: ScheduleInput, r: ScheduleResult): void {
     assert.equal(e.constraints.global, false, `${u} is Global but assigned`);
     const mr = machines.get(m);
     assert.ok(mr, `${u} is on ${m}, which is not live`);
-    if (e.constraints.machineId !== undefined) assert.ok(machineIdMatches(e.constraints.machineId, m), `${u} MachineID`);
+    if (e.constraints.machineId !== undefined)
+      assert.ok(machineIdMatches(e.constraints.machineId, m), `${u} MachineID`);
     assert.ok(metadataMatches(mr.metadata, e.constraints.machineMetadata), `${u} metadata on ${m}`);
     for (const l of e.constraints.machineOf) assert.equal(r.assign.get(l), m, `${u} MachineOf ${l}`);
     assert.ok(!r.unscheduled.has(u), `${u} both assigned and unscheduled`);
@@ -65,13 +71,18 @@ function assertValid(input: ScheduleInput, r: ScheduleResult): void {
   }
   for (const e of input.units) {
     const placeable = e.state !== 'inactive' && !e.constraints.global;
-    if (placeable) assert.ok(r.assign.has(e.name) !== r.unscheduled.has(e.name), `${e.name} is either placed or unscheduled`);
+    if (placeable)
+      assert.ok(r.assign.has(e.name) !== r.unscheduled.has(e.name), `${e.name} is either placed or unscheduled`);
     else assert.ok(!r.assign.has(e.name) && !r.unscheduled.has(e.name), `${e.name} is neither placed nor unscheduled`);
   }
 }
 
 /** Plan, check invariants, then re-plan from the result: a second pass must change nothing. */
-function planStable(units: DesiredEntry[], machines: MachineRecord[], current: Record<string, string> = {}): ScheduleResult {
+function planStable(
+  units: DesiredEntry[],
+  machines: MachineRecord[],
+  current: Record<string, string> = {},
+): ScheduleResult {
   const input: ScheduleInput = { units, machines, current: new Map(Object.entries(current)) };
   const r = planSchedule(input);
   assertValid(input, r);
@@ -118,7 +129,11 @@ const cases: Case[] = [
     current: { 'a.service': 'm1' },
     assign: { 'b.service': 'm1' },
     unscheduled: {},
-    check: (r) => assert.deepEqual(r.decisions.find((d) => d.unit === 'a.service'), { unit: 'a.service', from: 'm1', reason: 'desired state is inactive' }),
+    check: (r) =>
+      assert.deepEqual(
+        r.decisions.find((d) => d.unit === 'a.service'),
+        { unit: 'a.service', from: 'm1', reason: 'desired state is inactive' },
+      ),
   },
   {
     name: 'takes units removed from the desired state off their machine',
@@ -126,7 +141,8 @@ const cases: Case[] = [
     machines: [machine('m1')],
     current: { 'gone.service': 'm1' },
     assign: {},
-    check: (r) => assert.deepEqual(r.decisions, [{ unit: 'gone.service', from: 'm1', reason: 'removed from the desired state' }]),
+    check: (r) =>
+      assert.deepEqual(r.decisions, [{ unit: 'gone.service', from: 'm1', reason: 'removed from the desired state' }]),
   },
   {
     name: 'does not place Global units (the agents run them)',
@@ -156,7 +172,11 @@ const cases: Case[] = [
   },
   {
     name: 'MachineID: each unit goes to the machine it names (full id)',
-    units: [unit('a.service', { machineId: 'm3' }), unit('b.service', { machineId: 'm3' }), unit('c.service', { machineId: 'm1' })],
+    units: [
+      unit('a.service', { machineId: 'm3' }),
+      unit('b.service', { machineId: 'm3' }),
+      unit('c.service', { machineId: 'm1' }),
+    ],
     machines: M3,
     assign: { 'a.service': 'm3', 'b.service': 'm3', 'c.service': 'm1' },
   },
@@ -178,12 +198,19 @@ const cases: Case[] = [
       unit('either.service', { machineMetadata: { region: ['us', 'eu'] } }),
       unit('both.service', { machineMetadata: { region: ['eu'], disk: ['ssd'] } }),
     ],
-    machines: [machine('m1', { region: 'ap' }), machine('m2', { region: 'eu', disk: 'hdd' }), machine('m3', { region: 'eu', disk: 'ssd' })],
+    machines: [
+      machine('m1', { region: 'ap' }),
+      machine('m2', { region: 'eu', disk: 'hdd' }),
+      machine('m3', { region: 'eu', disk: 'ssd' }),
+    ],
     assign: { 'both.service': 'm3', 'either.service': 'm2' },
   },
   {
     name: 'metadata that no machine has leaves the unit unscheduled with the missing key',
-    units: [unit('a.service', { machineMetadata: { region: ['eu'] } }), unit('b.service', { machineMetadata: { region: ['us'], disk: ['ssd'] } })],
+    units: [
+      unit('a.service', { machineMetadata: { region: ['eu'] } }),
+      unit('b.service', { machineMetadata: { region: ['us'], disk: ['ssd'] } }),
+    ],
     machines: [machine('m1', { region: 'us', disk: 'hdd' }), machine('m2', { region: 'ap', disk: 'ssd' })],
     unscheduled: { 'a.service': /^no machine has region=eu$/, 'b.service': /^no machine has disk=ssd and region=us$/ },
   },
@@ -195,22 +222,34 @@ const cases: Case[] = [
   },
   {
     name: 'MachineOf: three ping/pong pairs land pairwise on the same machine',
-    units: [0, 1, 2].flatMap((i) => [unit(`ping.${i}.service`), unit(`pong.${i}.service`, { machineOf: [`ping.${i}.service`] })]),
+    units: [0, 1, 2].flatMap((i) => [
+      unit(`ping.${i}.service`),
+      unit(`pong.${i}.service`, { machineOf: [`ping.${i}.service`] }),
+    ]),
     machines: M3,
     assign: {
-      'ping.0.service': 'm1', 'pong.0.service': 'm1',
-      'ping.1.service': 'm2', 'pong.1.service': 'm2',
-      'ping.2.service': 'm3', 'pong.2.service': 'm3',
+      'ping.0.service': 'm1',
+      'pong.0.service': 'm1',
+      'ping.1.service': 'm2',
+      'pong.1.service': 'm2',
+      'ping.2.service': 'm3',
+      'pong.2.service': 'm3',
     },
   },
   {
     name: 'MachineOf: a pair migrates together when its machine goes away',
-    units: [0, 1, 2].flatMap((i) => [unit(`ping.${i}.service`), unit(`pong.${i}.service`, { machineOf: [`ping.${i}.service`] })]),
+    units: [0, 1, 2].flatMap((i) => [
+      unit(`ping.${i}.service`),
+      unit(`pong.${i}.service`, { machineOf: [`ping.${i}.service`] }),
+    ]),
     machines: [machine('m1'), machine('m3')],
     current: {
-      'ping.0.service': 'm1', 'pong.0.service': 'm1',
-      'ping.1.service': 'm2', 'pong.1.service': 'm2',
-      'ping.2.service': 'm3', 'pong.2.service': 'm3',
+      'ping.0.service': 'm1',
+      'pong.0.service': 'm1',
+      'ping.1.service': 'm2',
+      'pong.1.service': 'm2',
+      'ping.2.service': 'm3',
+      'pong.2.service': 'm3',
     },
     check: (r) => {
       const to = r.assign.get('ping.1.service');
@@ -245,7 +284,11 @@ const cases: Case[] = [
   },
   {
     name: 'MachineOf with a follower that conflicts where its leader is: the leader stays, the follower is unscheduled',
-    units: [unit('db.service'), unit('other.service'), unit('app.service', { machineOf: ['db.service'], conflicts: ['other.service'] })],
+    units: [
+      unit('db.service'),
+      unit('other.service'),
+      unit('app.service', { machineOf: ['db.service'], conflicts: ['other.service'] }),
+    ],
     machines: [machine('m1')],
     current: { 'other.service': 'm1' },
     assign: { 'db.service': 'm1', 'other.service': 'm1' },
@@ -253,13 +296,20 @@ const cases: Case[] = [
   },
   {
     name: 'MachineOf: the leader is placed where its follower can also run',
-    units: [unit('db.service'), unit('backup.service', { machineOf: ['db.service'], machineMetadata: { disk: ['ssd'] } })],
+    units: [
+      unit('db.service'),
+      unit('backup.service', { machineOf: ['db.service'], machineMetadata: { disk: ['ssd'] } }),
+    ],
     machines: [machine('m1', { disk: 'hdd' }), machine('m2', { disk: 'ssd' })],
     assign: { 'db.service': 'm2', 'backup.service': 'm2' },
   },
   {
     name: 'MachineOf both ways (a cycle) places the two together without looping',
-    units: [unit('a.service', { machineOf: ['b.service'] }), unit('b.service', { machineOf: ['a.service'] }), unit('x.service')],
+    units: [
+      unit('a.service', { machineOf: ['b.service'] }),
+      unit('b.service', { machineOf: ['a.service'] }),
+      unit('x.service'),
+    ],
     machines: [machine('m1'), machine('m2')],
     current: { 'x.service': 'm1' },
     assign: { 'a.service': 'm2', 'b.service': 'm2', 'x.service': 'm1' },
@@ -270,8 +320,10 @@ const cases: Case[] = [
     machines: M3,
     assign: { 'conflict.0.service': 'm1', 'conflict.1.service': 'm2', 'conflict.2.service': 'm3' },
     unscheduled: {
-      'conflict.3.service': /^conflicts with conflict\.0\.service, conflict\.1\.service, conflict\.2\.service on every machine$/,
-      'conflict.4.service': /^conflicts with conflict\.0\.service, conflict\.1\.service, conflict\.2\.service on every machine$/,
+      'conflict.3.service':
+        /^conflicts with conflict\.0\.service, conflict\.1\.service, conflict\.2\.service on every machine$/,
+      'conflict.4.service':
+        /^conflicts with conflict\.0\.service, conflict\.1\.service, conflict\.2\.service on every machine$/,
     },
   },
   {
@@ -333,9 +385,16 @@ const cases: Case[] = [
     machines: [machine('m1'), machine('m2')],
     current: { 'old.service': 'm1' },
     assign: { 'new.service': 'm1', 'old.service': 'm2' },
-    check: (r) => assert.deepEqual(r.decisions.find((d) => d.unit === 'old.service'), {
-      unit: 'old.service', from: 'm1', to: 'm2', reason: 'replaced by new.service on m1; moved (least-loaded eligible machine)',
-    }),
+    check: (r) =>
+      assert.deepEqual(
+        r.decisions.find((d) => d.unit === 'old.service'),
+        {
+          unit: 'old.service',
+          from: 'm1',
+          to: 'm2',
+          reason: 'replaced by new.service on m1; moved (least-loaded eligible machine)',
+        },
+      ),
   },
   {
     name: 'Replaces: with one machine the replaced unit is unscheduled, and says why',
@@ -365,14 +424,20 @@ const cases: Case[] = [
   },
   {
     name: 'circular Replaces: two units replacing each other never share a machine and do not loop',
-    units: [unit('replace.0.service', { replaces: ['replace.1.service'] }), unit('replace.1.service', { replaces: ['replace.0.service'] })],
+    units: [
+      unit('replace.0.service', { replaces: ['replace.1.service'] }),
+      unit('replace.1.service', { replaces: ['replace.0.service'] }),
+    ],
     machines: [machine('m1')],
     assign: { 'replace.0.service': 'm1' },
     unscheduled: { 'replace.1.service': /^conflicts with replace\.0\.service on m1/ },
   },
   {
     name: 'circular Replaces on two machines: one unit per machine',
-    units: [unit('replace.0.service', { replaces: ['replace.1.service'] }), unit('replace.1.service', { replaces: ['replace.0.service'] })],
+    units: [
+      unit('replace.0.service', { replaces: ['replace.1.service'] }),
+      unit('replace.1.service', { replaces: ['replace.0.service'] }),
+    ],
     machines: [machine('m1'), machine('m2')],
     current: { 'replace.0.service': 'm1', 'replace.1.service': 'm1' },
     assign: { 'replace.0.service': 'm1', 'replace.1.service': 'm2' },
@@ -397,8 +462,13 @@ const cases: Case[] = [
   {
     name: 'a socket, a path unit and template instances follow the service they activate',
     units: [
-      unit('a.service'), unit('b.service'), unit('c.service'),
-      unit('web@1.service'), unit('web@1.socket'), unit('watch.path'), unit('watch.service'),
+      unit('a.service'),
+      unit('b.service'),
+      unit('c.service'),
+      unit('web@1.service'),
+      unit('web@1.socket'),
+      unit('watch.path'),
+      unit('watch.service'),
     ],
     machines: M3,
     check: (r) => {
@@ -422,11 +492,19 @@ const cases: Case[] = [
     name: 'a timer follows its service when the service cannot be placed',
     units: [unit('a.service', { machineMetadata: { region: ['eu'] } }), unit('a.timer')],
     machines: [machine('m1')],
-    unscheduled: { 'a.service': /^no machine has region=eu$/, 'a.timer': /^triggers a\.service, which is not scheduled$/ },
+    unscheduled: {
+      'a.service': /^no machine has region=eu$/,
+      'a.timer': /^triggers a\.service, which is not scheduled$/,
+    },
   },
   {
-    name: 'MachineOf foo.socket on foo.service (fleet\'s documented pattern) forms one group with the trigger pairing',
-    units: [unit('foo.service', { machineOf: ['foo.socket'] }), unit('foo.socket'), unit('x.service'), unit('y.service')],
+    name: "MachineOf foo.socket on foo.service (fleet's documented pattern) forms one group with the trigger pairing",
+    units: [
+      unit('foo.service', { machineOf: ['foo.socket'] }),
+      unit('foo.socket'),
+      unit('x.service'),
+      unit('y.service'),
+    ],
     machines: M3,
     current: { 'x.service': 'm1', 'y.service': 'm2' },
     assign: { 'foo.service': 'm3', 'foo.socket': 'm3', 'x.service': 'm1', 'y.service': 'm2' },
@@ -445,7 +523,15 @@ const cases: Case[] = [
     machines: [machine('m1'), machine('m3')],
     current: { 'a.service': 'm1', 'b.service': 'm2', 'c.service': 'm3' },
     assign: { 'a.service': 'm1', 'b.service': 'm1', 'c.service': 'm3' },
-    check: (r) => assert.deepEqual(r.decisions, [{ unit: 'b.service', from: 'm2', to: 'm1', reason: 'machine m2 is gone; moved (least-loaded eligible machine)' }]),
+    check: (r) =>
+      assert.deepEqual(r.decisions, [
+        {
+          unit: 'b.service',
+          from: 'm2',
+          to: 'm1',
+          reason: 'machine m2 is gone; moved (least-loaded eligible machine)',
+        },
+      ]),
   },
   {
     name: 'a unit whose machine no longer has the metadata it needs moves',
@@ -453,7 +539,15 @@ const cases: Case[] = [
     machines: [machine('m1', { region: 'us' }), machine('m2', { region: 'eu' })],
     current: { 'a.service': 'm1', 'b.service': 'm1' },
     assign: { 'a.service': 'm2', 'b.service': 'm1' },
-    check: (r) => assert.deepEqual(r.decisions, [{ unit: 'a.service', from: 'm1', to: 'm2', reason: 'machine m1 does not have region=eu; moved (least-loaded eligible machine)' }]),
+    check: (r) =>
+      assert.deepEqual(r.decisions, [
+        {
+          unit: 'a.service',
+          from: 'm1',
+          to: 'm2',
+          reason: 'machine m1 does not have region=eu; moved (least-loaded eligible machine)',
+        },
+      ]),
   },
   {
     name: 'a unit that can no longer run anywhere is unscheduled with both reasons',
@@ -461,7 +555,10 @@ const cases: Case[] = [
     machines: [machine('m1', { region: 'us' })],
     current: { 'a.service': 'm1' },
     unscheduled: { 'a.service': /^no machine has region=eu$/ },
-    check: (r) => assert.deepEqual(r.decisions, [{ unit: 'a.service', from: 'm1', reason: 'machine m1 does not have region=eu; no machine has region=eu' }]),
+    check: (r) =>
+      assert.deepEqual(r.decisions, [
+        { unit: 'a.service', from: 'm1', reason: 'machine m1 does not have region=eu; no machine has region=eu' },
+      ]),
   },
   {
     name: 'a malformed Conflicts glob matches nothing (fleet only logged it)',
@@ -495,38 +592,51 @@ test('the same input in any order gives the same plan', () => {
   assert.deepEqual(a.decisions, b.decisions);
 });
 
-test('random clusters: every plan holds the invariants, re-planning it changes nothing, and a joining machine moves nothing', () => {
-  let seed = 42;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
-  for (let round = 0; round < 300; round++) {
-    const nm = 1 + rnd(5);
-    const machines = Array.from({ length: nm }, (_, i) => machine(`m${i}`, rnd(2) ? { region: ['eu', 'us'][rnd(2)]! } : {}));
-    const nu = 1 + rnd(12);
-    const names = Array.from({ length: nu }, (_, i) => `u${i}.${rnd(4) === 0 ? 'timer' : 'service'}`);
-    const units = names.map((n) => {
-      const c: Partial<FleetConstraints> = {};
-      if (rnd(5) === 0) c.conflicts = [`u${rnd(nu)}*`];
-      if (rnd(6) === 0) c.replaces = [`u${rnd(nu)}.*`];
-      if (rnd(6) === 0) c.machineOf = [names[rnd(nu)]!];
-      if (rnd(6) === 0) c.machineMetadata = { region: [['eu', 'us'][rnd(2)]!] };
-      if (rnd(10) === 0) c.machineId = `m${rnd(nm + 1)}`;
-      if (rnd(12) === 0) c.global = true;
-      return unit(n, c, rnd(8) === 0 ? 'inactive' : 'launched');
-    });
-    const current: Record<string, string> = {};
-    for (const n of names) if (rnd(2)) current[n] = `m${rnd(nm + 1)}`;
-    try {
-      const r = planStable(units, machines, current);
-      const joined = planSchedule({ units, machines: [...machines, machine('m-new', rnd(2) ? { region: 'eu' } : {})], current: r.assign });
-      for (const d of joined.decisions) assert.equal(d.from, undefined, `${d.unit} moved from ${d.from} when a machine joined`);
-    } catch (e) {
-      throw new Error(`round ${round}: ${(e as Error).message}\n${JSON.stringify({ units, machines, current })}`);
+test(
+  'random clusters: every plan holds the invariants, re-planning it changes nothing, and a joining machine moves ' +
+    'nothing',
+  () => {
+    let seed = 42;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    for (let round = 0; round < 300; round++) {
+      const nm = 1 + rnd(5);
+      const machines = Array.from({ length: nm }, (_, i) =>
+        machine(`m${i}`, rnd(2) ? { region: ['eu', 'us'][rnd(2)]! } : {}),
+      );
+      const nu = 1 + rnd(12);
+      const names = Array.from({ length: nu }, (_, i) => `u${i}.${rnd(4) === 0 ? 'timer' : 'service'}`);
+      const units = names.map((n) => {
+        const c: Partial<FleetConstraints> = {};
+        if (rnd(5) === 0) c.conflicts = [`u${rnd(nu)}*`];
+        if (rnd(6) === 0) c.replaces = [`u${rnd(nu)}.*`];
+        if (rnd(6) === 0) c.machineOf = [names[rnd(nu)]!];
+        if (rnd(6) === 0) c.machineMetadata = { region: [['eu', 'us'][rnd(2)]!] };
+        if (rnd(10) === 0) c.machineId = `m${rnd(nm + 1)}`;
+        if (rnd(12) === 0) c.global = true;
+        return unit(n, c, rnd(8) === 0 ? 'inactive' : 'launched');
+      });
+      const current: Record<string, string> = {};
+      for (const n of names) if (rnd(2)) current[n] = `m${rnd(nm + 1)}`;
+      try {
+        const r = planStable(units, machines, current);
+        const joined = planSchedule({
+          units,
+          machines: [...machines, machine('m-new', rnd(2) ? { region: 'eu' } : {})],
+          current: r.assign,
+        });
+        for (const d of joined.decisions)
+          assert.equal(d.from, undefined, `${d.unit} moved from ${d.from} when a machine joined`);
+      } catch (e) {
+        throw new Error(`round ${round}: ${(e as Error).message}\n${JSON.stringify({ units, machines, current })}`);
+      }
     }
-  }
-});
+  },
+);
 
 test('scale simulation: 10,000 units over 1,000 machines plan well under a second', () => {
-  const machines = Array.from({ length: 1000 }, (_, i) => machine(`m${String(i).padStart(4, '0')}`, { region: i % 2 ? 'eu' : 'us', rack: `r${i % 10}` }));
+  const machines = Array.from({ length: 1000 }, (_, i) =>
+    machine(`m${String(i).padStart(4, '0')}`, { region: i % 2 ? 'eu' : 'us', rack: `r${i % 10}` }),
+  );
   const units: DesiredEntry[] = [];
   for (let i = 0; i < 10_000; i++) {
     const n = `app${i}.service`;
@@ -552,9 +662,14 @@ test('scale simulation: 10,000 units over 1,000 machines plan well under a secon
   // Lose 10 machines: their units move, nothing else does.
   const lost = new Set(machines.slice(0, 10).map((m) => m.id));
   let after!: ScheduleResult;
-  const loss = cpuMs(() => (after = planSchedule({ units, machines: machines.filter((m) => !lost.has(m.id)), current: r.assign })));
+  const loss = cpuMs(
+    () => (after = planSchedule({ units, machines: machines.filter((m) => !lost.has(m.id)), current: r.assign })),
+  );
   for (const d of after.decisions) assert.ok(lost.has(d.from!), `${d.unit} moved from a live machine`);
   assert.equal(after.decisions.length, [...r.assign.values()].filter((m) => lost.has(m)).length);
-  console.log(`plan 10k/1k (CPU time): fresh ${fresh.toFixed(0)} ms, no-change ${steady.toFixed(0)} ms, 10 machines lost ${loss.toFixed(0)} ms`);
+  console.log(
+    `plan 10k/1k (CPU time): fresh ${fresh.toFixed(0)} ms, no-change ${steady.toFixed(0)} ms, 10 machines lost ` +
+      `${loss.toFixed(0)} ms`,
+  );
   assert.ok(fresh < 1000 && steady < 1000 && loss < 1000, `too slow: ${fresh}, ${steady}, ${loss} ms`);
 });

@@ -88,11 +88,15 @@ const FLEET_TABLE: [string, string, boolean, boolean][] = [
 ];
 
 for (const [pattern, name, matched, malformed] of [...GO_TABLE, ...FLEET_TABLE]) {
-  test(`path.Match(${JSON.stringify(pattern)}, ${JSON.stringify(name)}) is ${matched}${malformed ? ' (malformed)' : ''}`, () => {
-    assert.equal(globMatch(pattern, name), matched);
-    assert.equal(pathMatch(pattern, name), matched);
-    assert.equal(globError(pattern) !== null, malformed);
-  });
+  test(
+    `path.Match(${JSON.stringify(pattern)}, ${JSON.stringify(name)}) is ` +
+      `${matched}${malformed ? ' (malformed)' : ''}`,
+    () => {
+      assert.equal(globMatch(pattern, name), matched);
+      assert.equal(pathMatch(pattern, name), matched);
+      assert.equal(globError(pattern) !== null, malformed);
+    },
+  );
 }
 
 test('malformed patterns get a message that says what is wrong', () => {
@@ -111,14 +115,18 @@ test('isGlob tells exact names from patterns', () => {
 test('the fast RegExp path agrees with the literal path.Match port on 20,000 random pattern/name pairs', () => {
   // A small deterministic PRNG so a failure is reproducible.
   let seed = 12345;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
   const atoms = ['a', 'b', '.', '@', '*', '?', '[ab]', '[^a]', '[a-b]', '[b-a]', '[^b-a]', '\\*', '\\a', '☺', '[\\]a]'];
   const chars = ['a', 'b', '.', '@', '*', ']', '☺'];
   let agreed = 0;
   for (let i = 0; i < 20_000; i++) {
     const pattern = Array.from({ length: rnd(6) }, () => atoms[rnd(atoms.length)]).join('');
     const name = Array.from({ length: rnd(7) }, () => chars[rnd(chars.length)]).join('');
-    assert.equal(globMatch(pattern, name), pathMatch(pattern, name), `pattern ${JSON.stringify(pattern)} name ${JSON.stringify(name)}`);
+    assert.equal(
+      globMatch(pattern, name),
+      pathMatch(pattern, name),
+      `pattern ${JSON.stringify(pattern)} name ${JSON.stringify(name)}`,
+    );
     if (pathMatch(pattern, name)) agreed++;
   }
   assert.ok(agreed > 1000, `the sample should contain matches too (had ${agreed})`);

@@ -10,9 +10,14 @@ import { buildDesired } from '../../src/desired/build.js';
 import type { DesiredState, RepoFile } from '../../src/desired/types.js';
 
 const enc = new TextEncoder();
-const file = (path: string, text: string): RepoFile => ({ path, name: path.split('/').pop()!, content: enc.encode(text) });
+const file = (path: string, text: string): RepoFile => ({
+  path,
+  name: path.split('/').pop()!,
+  content: enc.encode(text),
+});
 const svc = (desc: string, extra = ''): string =>
-  `[Unit]\nDescription=${desc}\n\n[Service]\nExecStart=/bin/sleep infinity\n${extra}\n[Install]\nWantedBy=default.target\n`;
+  `[Unit]\nDescription=${desc}\n\n[Service]\nExecStart=/bin/sleep ` +
+  `infinity\n${extra}\n[Install]\nWantedBy=default.target\n`;
 
 function desired(files: RepoFile[], fleetYaml: string | null, commit: string): DesiredState {
   const r = buildDesired(files, fleetYaml === null ? null : file('fleet.yaml', fleetYaml), commit);
@@ -47,13 +52,16 @@ test('reports added, removed, changed and state changes, sorted by unit, with ha
   assert.equal(p.base, 'a'.repeat(40));
   assert.equal(p.head, 'b'.repeat(40));
   assert.equal(p.refused, false);
-  assert.deepEqual(p.changes.map((c) => [c.unit, c.change, c.state.from, c.state.to]), [
-    ['edit.service', 'changed', 'launched', 'launched'],
-    ['gone.service', 'removed', 'launched', null],
-    ['new.service', 'added', null, 'launched'],
-    ['restate.service', 'state', 'loaded', 'launched'],
-    ['web@3.service', 'added', null, 'launched'],
-  ]);
+  assert.deepEqual(
+    p.changes.map((c) => [c.unit, c.change, c.state.from, c.state.to]),
+    [
+      ['edit.service', 'changed', 'launched', 'launched'],
+      ['gone.service', 'removed', 'launched', null],
+      ['new.service', 'added', null, 'launched'],
+      ['restate.service', 'state', 'loaded', 'launched'],
+      ['web@3.service', 'added', null, 'launched'],
+    ],
+  );
   const edit = p.changes[0]!;
   assert.notEqual(edit.hash.from, edit.hash.to);
   assert.deepEqual(edit.source, { from: 'edit.service', to: 'edit.service' });
@@ -63,27 +71,45 @@ test('reports added, removed, changed and state changes, sorted by unit, with ha
 
 test('a comment-only edit is listed as a file with effect: false and its raw diff', () => {
   const p = planChanges(base, head, baseFiles, headFiles);
-  assert.deepEqual(p.files.map((f) => [f.file, f.effect, f.units]), [
-    ['comment.service', false, ['comment.service']],
-    ['edit.service', true, ['edit.service']],
-  ]);
-  assert.match(p.files[0]!.diff, /^--- a\/comment\.service\n\+\+\+ b\/comment\.service\n@@ -1,3 \+1,4 @@\n\+# only a comment was added\n/);
+  assert.deepEqual(
+    p.files.map((f) => [f.file, f.effect, f.units]),
+    [
+      ['comment.service', false, ['comment.service']],
+      ['edit.service', true, ['edit.service']],
+    ],
+  );
+  assert.match(
+    p.files[0]!.diff,
+    /^--- a\/comment\.service\n\+\+\+ b\/comment\.service\n@@ -1,3 \+1,4 @@\n\+# only a comment was added\n/,
+  );
   assert.match(p.files[1]!.diff, /\n\+Restart=always\n/);
 });
 
 test('without raw files, diffs are of the canonical text and no-effect edits are invisible', () => {
   const p = planChanges(base, head);
-  assert.deepEqual(p.files.map((f) => [f.file, f.effect]), [['edit.service', true]]);
+  assert.deepEqual(
+    p.files.map((f) => [f.file, f.effect]),
+    [['edit.service', true]],
+  );
   assert.equal(p.summary.noEffect, 0);
 });
 
 test('a changed template changes every instance, with one diff for the file', () => {
   const b = desired([file('web@.service', svc('web'))], 'units:\n  web@.service: {instances: 3}\n', 'a'.repeat(40));
-  const h = desired([file('web@.service', svc('web', 'Environment=X=1\n'))], 'units:\n  web@.service: {instances: 3, state: loaded}\n', 'b'.repeat(40));
+  const h = desired(
+    [file('web@.service', svc('web', 'Environment=X=1\n'))],
+    'units:\n  web@.service: {instances: 3, state: loaded}\n',
+    'b'.repeat(40),
+  );
   const p = planChanges(b, h);
-  assert.deepEqual(p.changes.map((c) => [c.unit, c.change, c.state.to]), [
-    ['web@1.service', 'changed', 'loaded'], ['web@2.service', 'changed', 'loaded'], ['web@3.service', 'changed', 'loaded'],
-  ]);
+  assert.deepEqual(
+    p.changes.map((c) => [c.unit, c.change, c.state.to]),
+    [
+      ['web@1.service', 'changed', 'loaded'],
+      ['web@2.service', 'changed', 'loaded'],
+      ['web@3.service', 'changed', 'loaded'],
+    ],
+  );
   assert.equal(p.files.length, 1);
   assert.deepEqual(p.files[0]!.units, ['web@1.service', 'web@2.service', 'web@3.service']);
 });
@@ -111,11 +137,11 @@ test('text rendering lists each change with a mark, the summary and the diffs; c
   const t = renderPlanText(p);
   assert.ok(!t.includes('\x1b['), 'no escapes without color');
   assert.match(t, /^Plan for bbbbbbbbbbbb \(base aaaaaaaaaaaa\)\n/);
-  assert.match(t, /\n  \+ new\.service +added, launched\n/);
-  assert.match(t, /\n  - gone\.service +removed: destroyed on every machine\n/);
-  assert.match(t, /\n  ~ edit\.service +changed \(edit\.service\); replaced in place\n/);
-  assert.match(t, /\n  > restate\.service +state loaded -> launched\n/);
-  assert.match(t, /\n  = comment\.service +text changed, no effect on any unit\n/);
+  assert.match(t, /\n {2}\+ new\.service +added, launched\n/);
+  assert.match(t, /\n {2}- gone\.service +removed: destroyed on every machine\n/);
+  assert.match(t, /\n {2}~ edit\.service +changed \(edit\.service\); replaced in place\n/);
+  assert.match(t, /\n {2}> restate\.service +state loaded -> launched\n/);
+  assert.match(t, /\n {2}= comment\.service +text changed, no effect on any unit\n/);
   assert.match(t, /\n2 added, 1 removed, 1 changed, 1 state change; 4 unchanged; 1 file changed with no effect\n/);
   assert.match(t, /\n\+Restart=always\n/);
   const coloured = renderPlanText(p, { color: true });
@@ -125,8 +151,17 @@ test('text rendering lists each change with a mark, the summary and the diffs; c
 test('markdown has the marker, a summary, a table row per change and collapsible diffs', () => {
   const md = renderPlanMarkdown(planChanges(base, head, baseFiles, headFiles));
   assert.ok(md.startsWith(PLAN_COMMENT_MARKER + '\n'));
-  assert.match(md, /\*\*2\*\* added · \*\*1\*\* removed · \*\*1\*\* changed · \*\*1\*\* state change · 4 unchanged · 1 file changed with no effect/);
-  assert.match(md, /\n\| ➖ \| `gone\.service` \| removed \(destroyed everywhere\) \| launched → — \| `gone\.service` \|\n/);
+  assert.match(
+    md,
+    new RegExp(
+      String.raw`\*\*2\*\* added · \*\*1\*\* removed · \*\*1\*\* changed · \*\*1\*\* state change · ` +
+        '4 unchanged · 1 file changed with no effect',
+    ),
+  );
+  assert.match(
+    md,
+    /\n\| ➖ \| `gone\.service` \| removed \(destroyed everywhere\) \| launched → — \| `gone\.service` \|\n/,
+  );
   assert.match(md, /\n\| 🔁 \| `restate\.service` \| state \| loaded → launched \| `restate\.service` \|\n/);
   assert.match(md, /<details><summary>`edit\.service`: edit\.service<\/summary>\n\n```diff\n--- a\/edit\.service\n/);
   assert.match(md, /<details><summary>`comment\.service`: text changed, no effect on any unit<\/summary>/);
@@ -135,8 +170,16 @@ test('markdown has the marker, a summary, a table row per change and collapsible
 
 test('markdown stays under the size limit: extra diffs are left out with a note', () => {
   const many = Array.from({ length: 40 }, (_, i) => `u${String(i).padStart(2, '0')}.service`);
-  const b = desired(many.map((n) => file(n, svc(n))), null, 'a'.repeat(40));
-  const h = desired(many.map((n) => file(n, svc(n, 'Environment=X=' + 'x'.repeat(2000) + '\n'))), null, 'b'.repeat(40));
+  const b = desired(
+    many.map((n) => file(n, svc(n))),
+    null,
+    'a'.repeat(40),
+  );
+  const h = desired(
+    many.map((n) => file(n, svc(n, 'Environment=X=' + 'x'.repeat(2000) + '\n'))),
+    null,
+    'b'.repeat(40),
+  );
   const md = renderPlanMarkdown(planChanges(b, h), { maxChars: 20_000 });
   assert.ok(md.length < 21_000, `length ${md.length}`);
   assert.match(md, /_\d+ diffs not shown \(comment size limit\); run `gitfleet plan` locally to see them\._/);
@@ -148,7 +191,14 @@ test('markdown escapes what a message could break, and fences diffs that contain
   const b = desired([file('a.service', svc('a'))], null, 'a'.repeat(40));
   const h = desired([file('a.service', svc('```'))], null, 'b'.repeat(40));
   const p = planChanges(b, h);
-  p.diagnostics.push({ file: 'a.service', line: 1, column: 1, rule: 'X01', severity: 'warning', message: 'use <b>|x|</b> *now*' });
+  p.diagnostics.push({
+    file: 'a.service',
+    line: 1,
+    column: 1,
+    rule: 'X01',
+    severity: 'warning',
+    message: 'use <b>|x|</b> *now*',
+  });
   const md = renderPlanMarkdown(p);
   assert.match(md, /\*\*X01\*\* use &lt;b&gt;\\\|x\\\|&lt;\/b&gt; \\\*now\\\*/);
   assert.match(md, /\n````diff\n[\s\S]*\n````\n/);

@@ -35,7 +35,13 @@ test('reads unit files recursively with repo-relative paths, skipping .git and o
   });
   const r = readDirFiles(root, 'units');
   assert.deepEqual(r.diagnostics, []);
-  assert.deepEqual(r.files.map((f) => [f.path, f.name]), [['units/a.service', 'a.service'], ['units/sub/b.timer', 'b.timer']]);
+  assert.deepEqual(
+    r.files.map((f) => [f.path, f.name]),
+    [
+      ['units/a.service', 'a.service'],
+      ['units/sub/b.timer', 'b.timer'],
+    ],
+  );
 });
 
 test('symlinked unit files and directories are reported or skipped, never followed', () => {
@@ -44,17 +50,29 @@ test('symlinked unit files and directories are reported or skipped, never follow
   fs.symlinkSync(join(outside, 'secret.service'), join(root, 'evil.service'));
   fs.symlinkSync(join(outside, 'more'), join(root, 'linkdir'));
   const r = readDirFiles(root);
-  assert.deepEqual(r.files.map((f) => f.path), ['a.service']);
+  assert.deepEqual(
+    r.files.map((f) => f.path),
+    ['a.service'],
+  );
   assert.deepEqual(r.rejected, ['evil.service']);
-  assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.file}`), ['SRC01 evil.service']);
+  assert.deepEqual(
+    r.diagnostics.map((d) => `${d.rule} ${d.file}`),
+    ['SRC01 evil.service'],
+  );
 });
 
 test('a FIFO named like a unit is refused without being opened (no hang)', () => {
   const root = tree('fifo', { 'a.service': svc('a') });
   execFileSync('mkfifo', [join(root, 'pipe.service')]);
   const r = readDirFiles(root);
-  assert.deepEqual(r.files.map((f) => f.path), ['a.service']);
-  assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.file}`), ['SRC02 pipe.service']);
+  assert.deepEqual(
+    r.files.map((f) => f.path),
+    ['a.service'],
+  );
+  assert.deepEqual(
+    r.diagnostics.map((d) => `${d.rule} ${d.file}`),
+    ['SRC02 pipe.service'],
+  );
 });
 
 test('binary, oversized and non-UTF-8 files are refused as in a commit', () => {
@@ -65,8 +83,15 @@ test('binary, oversized and non-UTF-8 files are refused as in a commit', () => {
     'latin1.service': Buffer.from([0x5b, 0x55, 0xe9, 0x5d]),
   });
   const r = readDirFiles(root);
-  assert.deepEqual(r.files.map((f) => f.path), ['ok.service']);
-  assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.file}`).sort(), ['SRC03 big.service', 'SRC04 bin.service', 'SYN04 latin1.service']);
+  assert.deepEqual(
+    r.files.map((f) => f.path),
+    ['ok.service'],
+  );
+  assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.file}`).sort(), [
+    'SRC03 big.service',
+    'SRC04 bin.service',
+    'SYN04 latin1.service',
+  ]);
 });
 
 test('readDirSnapshot follows fleet.yaml to its path and builds the same desired state as git would', () => {
@@ -77,8 +102,17 @@ test('readDirSnapshot follows fleet.yaml to its path and builds the same desired
   });
   const snap = readDirSnapshot(root);
   const d = desiredFromSnapshot(snap, 'worktree');
-  assert.deepEqual(d.diagnostics.filter((x) => x.severity === 'error'), []);
-  assert.deepEqual(d.desired?.units.map((u) => [u.name, u.source]), [['a.service', 'units/a.service'], ['w@x.service', 'units/w@.service']]);
+  assert.deepEqual(
+    d.diagnostics.filter((x) => x.severity === 'error'),
+    [],
+  );
+  assert.deepEqual(
+    d.desired?.units.map((u) => [u.name, u.source]),
+    [
+      ['a.service', 'units/a.service'],
+      ['w@x.service', 'units/w@.service'],
+    ],
+  );
 });
 
 test('a symlinked fleet.yaml refuses the directory (SRC01), a missing unit directory is SRC05', () => {
@@ -86,7 +120,10 @@ test('a symlinked fleet.yaml refuses the directory (SRC01), a missing unit direc
   fs.symlinkSync(join(root, 'real.yaml'), join(root, 'fleet.yaml'));
   const d = desiredFromSnapshot(readDirSnapshot(root), 'worktree');
   assert.equal(d.desired, null);
-  assert.deepEqual(d.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.rule} ${x.file}`), ['SRC01 fleet.yaml']);
+  assert.deepEqual(
+    d.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.rule} ${x.file}`),
+    ['SRC01 fleet.yaml'],
+  );
 
   const missing = tree('missing', { 'fleet.yaml': 'path: nowhere\n' });
   const m = desiredFromSnapshot(readDirSnapshot(missing), 'worktree');
@@ -95,7 +132,10 @@ test('a symlinked fleet.yaml refuses the directory (SRC01), a missing unit direc
 });
 
 test('--path outside the directory is refused with a message naming it', () => {
-  assert.throws(() => readDirSnapshot(tmp.dir, { path: '../etc' }), /--path '..\/etc' must be a relative path inside the repository/);
+  assert.throws(
+    () => readDirSnapshot(tmp.dir, { path: '../etc' }),
+    /--path '..\/etc' must be a relative path inside the repository/,
+  );
 });
 
 test('a drop-in (foo.service.d/*.conf) is refused, not silently left behind', () => {
@@ -106,6 +146,9 @@ test('a drop-in (foo.service.d/*.conf) is refused, not silently left behind', ()
   });
   const r = desiredFromSnapshot(readDirSnapshot(root), 'worktree');
   assert.equal(r.desired, null);
-  assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.rule, d.file]), [['SRC07', 'a.service.d/override.conf']]);
+  assert.deepEqual(
+    r.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.rule, d.file]),
+    [['SRC07', 'a.service.d/override.conf']],
+  );
   assert.match(r.diagnostics.find((d) => d.rule === 'SRC07')!.message, /move these settings into a\.service/);
 });

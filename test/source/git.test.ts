@@ -10,13 +10,21 @@ import { join } from 'node:path';
 import igit from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import {
-  firstParent, isDescendant, loadCommitDesired, mergeBase, readCommitFiles, readCommitSnapshot, resolveRev, GitSourceError,
+  firstParent,
+  isDescendant,
+  loadCommitDesired,
+  mergeBase,
+  readCommitFiles,
+  readCommitSnapshot,
+  resolveRev,
+  GitSourceError,
 } from '../../src/source/git.js';
 import { TestRepo, gitAsync, tempDir } from '../support/git.js';
 import { startGitServer, type GitServer } from '../support/gitserver.js';
 
 const svc = (desc: string, extra = ''): string =>
-  `[Unit]\nDescription=${desc}\n\n[Service]\nExecStart=/bin/sleep infinity\n${extra}\n[Install]\nWantedBy=default.target\n`;
+  `[Unit]\nDescription=${desc}\n\n[Service]\nExecStart=/bin/sleep ` +
+  `infinity\n${extra}\n[Install]\nWantedBy=default.target\n`;
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -52,9 +60,18 @@ describe('revisions and history', () => {
   });
 
   test('unknown revisions and steps past the root are GitSourceErrors naming the revision', async () => {
-    await assert.rejects(resolveRev(repo.dir, 'no-such-branch'), (e: Error) => e instanceof GitSourceError && /unknown revision 'no-such-branch'/.test(e.message));
-    await assert.rejects(resolveRev(repo.dir, `${c.one}~1`), (e: Error) => e instanceof GitSourceError && /has no parent/.test(e.message));
-    await assert.rejects(resolveRev(join(tmp.dir, 'nowhere'), 'HEAD'), (e: Error) => e instanceof GitSourceError && /not a git repository/.test(e.message));
+    await assert.rejects(
+      resolveRev(repo.dir, 'no-such-branch'),
+      (e: Error) => e instanceof GitSourceError && /unknown revision 'no-such-branch'/.test(e.message),
+    );
+    await assert.rejects(
+      resolveRev(repo.dir, `${c.one}~1`),
+      (e: Error) => e instanceof GitSourceError && /has no parent/.test(e.message),
+    );
+    await assert.rejects(
+      resolveRev(join(tmp.dir, 'nowhere'), 'HEAD'),
+      (e: Error) => e instanceof GitSourceError && /not a git repository/.test(e.message),
+    );
   });
 
   test('firstParent, mergeBase and isDescendant follow the real history', async () => {
@@ -75,7 +92,10 @@ describe('revisions and history', () => {
     assert.equal(await resolveRev(bare, 'v1-annotated'), c.two);
     assert.equal(await mergeBase(bare, c.three!, c.feat!), c.two);
     const files = await readCommitFiles(bare, c.merge!, '', {});
-    assert.deepEqual(files.files.map((f) => f.path), ['a.service', 'b.service', 'c.service', 'd.service']);
+    assert.deepEqual(
+      files.files.map((f) => f.path),
+      ['a.service', 'b.service', 'c.service', 'd.service'],
+    );
   });
 });
 
@@ -92,8 +112,17 @@ describe('reading a commit', () => {
     });
     const r = await readCommitFiles(repo.dir, sha, 'units', {});
     // The drop-in is not read as a unit; it is refused by name (SRC07), never silently left behind.
-    assert.deepEqual(r.diagnostics.map((d) => [d.rule, d.file]), [['SRC07', 'units/a.service.d/override.conf']]);
-    assert.deepEqual(r.files.map((f) => [f.path, f.name]), [['units/a.service', 'a.service'], ['units/web/b.socket', 'b.socket']]);
+    assert.deepEqual(
+      r.diagnostics.map((d) => [d.rule, d.file]),
+      [['SRC07', 'units/a.service.d/override.conf']],
+    );
+    assert.deepEqual(
+      r.files.map((f) => [f.path, f.name]),
+      [
+        ['units/a.service', 'a.service'],
+        ['units/web/b.socket', 'b.socket'],
+      ],
+    );
     assert.equal(new TextDecoder().decode(r.files[0]!.content), svc('a'));
   });
 
@@ -104,12 +133,18 @@ describe('reading a commit', () => {
       'a.service': svc('a'),
       'evil.service': { symlink: join(tmp.dir, 'secret.service') },
       'rel.service': { symlink: 'a.service' },
-      'docs': { symlink: '/etc' },
+      docs: { symlink: '/etc' },
     });
     const r = await readCommitFiles(repo.dir, sha, '', {});
-    assert.deepEqual(r.files.map((f) => f.path), ['a.service']);
+    assert.deepEqual(
+      r.files.map((f) => f.path),
+      ['a.service'],
+    );
     assert.deepEqual(r.rejected, ['evil.service', 'rel.service']);
-    assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.severity} ${d.file}`), ['SRC01 error evil.service', 'SRC01 error rel.service']);
+    assert.deepEqual(
+      r.diagnostics.map((d) => `${d.rule} ${d.severity} ${d.file}`),
+      ['SRC01 error evil.service', 'SRC01 error rel.service'],
+    );
     assert.match(r.diagnostics[0]!.message, /symbolic link; links are never followed/);
   });
 
@@ -122,8 +157,15 @@ describe('reading a commit', () => {
       'latin1.service': Buffer.concat([Buffer.from('[Unit]\nDescription=caf'), Buffer.from([0xe9]), Buffer.from('\n')]),
     });
     const r = await readCommitFiles(repo.dir, sha, '', {});
-    assert.deepEqual(r.files.map((f) => f.path), ['ok.service']);
-    assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.file}`).sort(), ['SRC03 big.service', 'SRC04 bin.service', 'SYN04 latin1.service']);
+    assert.deepEqual(
+      r.files.map((f) => f.path),
+      ['ok.service'],
+    );
+    assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.file}`).sort(), [
+      'SRC03 big.service',
+      'SRC04 bin.service',
+      'SYN04 latin1.service',
+    ]);
     assert.ok(r.diagnostics.every((d) => d.severity === 'error'));
   });
 
@@ -133,14 +175,24 @@ describe('reading a commit', () => {
     repo.addGitlink('vendor', 'a'.repeat(40));
     const sha = repo.addGitlink('sub.service', 'b'.repeat(40));
     const r = await readCommitFiles(repo.dir, sha, '', {});
-    assert.deepEqual(r.files.map((f) => f.path), ['a.service']);
-    assert.deepEqual(r.diagnostics.map((d) => `${d.rule} ${d.severity} ${d.file}`), ['SRC02 error sub.service', 'SRC02 warning vendor']);
+    assert.deepEqual(
+      r.files.map((f) => f.path),
+      ['a.service'],
+    );
+    assert.deepEqual(
+      r.diagnostics.map((d) => `${d.rule} ${d.severity} ${d.file}`),
+      ['SRC02 error sub.service', 'SRC02 warning vendor'],
+    );
   });
 
   test('a unit directory that is missing, a file or a symlink is SRC05', async () => {
     const repo = TestRepo.init(tmp.dir, 'nodir');
-    const sha = repo.commit('c', { 'a.service': svc('a'), 'file': 'x', 'link': { symlink: '.' } });
-    for (const [p, re] of [['units', /does not exist/], ['file', /is not a directory/], ['link', /symbolic link/]] as const) {
+    const sha = repo.commit('c', { 'a.service': svc('a'), file: 'x', link: { symlink: '.' } });
+    for (const [p, re] of [
+      ['units', /does not exist/],
+      ['file', /is not a directory/],
+      ['link', /symbolic link/],
+    ] as const) {
       const r = await readCommitFiles(repo.dir, sha, p, {});
       assert.deepEqual(r.files, []);
       assert.equal(r.diagnostics[0]?.rule, 'SRC05');
@@ -158,18 +210,30 @@ describe('reading a commit', () => {
     const snap = await readCommitSnapshot(repo.dir, sha, { path: 'deploy' });
     assert.equal(snap.base, 'deploy');
     assert.equal(snap.fleetYaml?.path, 'deploy/fleet.yaml');
-    assert.deepEqual(snap.files.map((f) => f.path), ['deploy/units/a.service']);
+    assert.deepEqual(
+      snap.files.map((f) => f.path),
+      ['deploy/units/a.service'],
+    );
     const d = await loadCommitDesired(repo.dir, sha, 'deploy');
-    assert.deepEqual(d.desired?.units.map((u) => [u.name, u.state, u.source]), [['a.service', 'loaded', 'deploy/units/a.service']]);
+    assert.deepEqual(
+      d.desired?.units.map((u) => [u.name, u.state, u.source]),
+      [['a.service', 'loaded', 'deploy/units/a.service']],
+    );
   });
 
   test('a fleet.yaml that is a symlink refuses the commit instead of falling back to defaults', async () => {
     const repo = TestRepo.init(tmp.dir, 'fylink');
     fs.writeFileSync(join(tmp.dir, 'real-fleet.yaml'), 'allowEmpty: true\n');
-    const sha = repo.commit('c', { 'a.service': svc('a'), 'fleet.yaml': { symlink: join(tmp.dir, 'real-fleet.yaml') } });
+    const sha = repo.commit('c', {
+      'a.service': svc('a'),
+      'fleet.yaml': { symlink: join(tmp.dir, 'real-fleet.yaml') },
+    });
     const d = await loadCommitDesired(repo.dir, sha);
     assert.equal(d.desired, null);
-    assert.deepEqual(d.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.rule} ${x.file}`), ['SRC01 fleet.yaml']);
+    assert.deepEqual(
+      d.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.rule} ${x.file}`),
+      ['SRC01 fleet.yaml'],
+    );
   });
 
   test('a commit with a YAML bomb, a symlinked or a binary unit yields diagnostics and no desired state', async () => {
@@ -188,17 +252,26 @@ describe('reading a commit', () => {
     const bin = repo.commit('binary', { 'c.service': Buffer.from([0, 1, 2, 3]) });
     const r3 = await loadCommitDesired(repo.dir, bin);
     assert.equal(r3.desired, null);
-    assert.deepEqual(r3.diagnostics.map((d) => d.rule), ['SRC04']);
+    assert.deepEqual(
+      r3.diagnostics.map((d) => d.rule),
+      ['SRC04'],
+    );
   });
 
   test('a file name with bad characters is NAM01; a name starting with .. is just a name', async () => {
     const repo = TestRepo.init(tmp.dir, 'names');
     const dots = repo.commit('dots', { '..x.service': svc('x') });
-    assert.deepEqual((await loadCommitDesired(repo.dir, dots)).desired?.units.map((u) => u.name), ['..x.service']);
+    assert.deepEqual(
+      (await loadCommitDesired(repo.dir, dots)).desired?.units.map((u) => u.name),
+      ['..x.service'],
+    );
     const bad = repo.commit('bad', { 'my app.service': svc('y'), 'tab\there.service': svc('z') });
     const r = await loadCommitDesired(repo.dir, bad);
     assert.equal(r.desired, null);
-    assert.deepEqual(r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.rule} ${d.file}`), ['NAM01 my app.service', 'NAM01 tab\there.service']);
+    assert.deepEqual(
+      r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.rule} ${d.file}`),
+      ['NAM01 my app.service', 'NAM01 tab\there.service'],
+    );
   });
 });
 
@@ -221,7 +294,10 @@ describe('a repository served over smart HTTP', () => {
     const head1 = await resolveRev(dir, 'HEAD');
     assert.equal(head1, origin.head());
     const d1 = await loadCommitDesired(dir, head1);
-    assert.deepEqual(d1.desired?.units.map((u) => u.name), ['web@1.service', 'web@2.service']);
+    assert.deepEqual(
+      d1.desired?.units.map((u) => u.name),
+      ['web@1.service', 'web@2.service'],
+    );
 
     // Someone pushes a change with the git CLI (async: the server runs in this process).
     const work = join(tmp.dir, 'pusher');
@@ -233,16 +309,29 @@ describe('a repository served over smart HTTP', () => {
     const f = await igit.fetch({ fs, http, dir, url: `${server.url}/units.git`, ref: 'main', singleBranch: true });
     assert.equal(f.fetchHead, head2);
     const d2 = await loadCommitDesired(dir, f.fetchHead!, undefined, {});
-    assert.deepEqual(d2.desired?.units.map((u) => u.name), ['web@1.service', 'web@2.service', 'web@3.service']);
+    assert.deepEqual(
+      d2.desired?.units.map((u) => u.name),
+      ['web@1.service', 'web@2.service', 'web@3.service'],
+    );
     assert.equal(await isDescendant(dir, head2, head1), true);
-    assert.ok(server.requests.some((r) => r.endsWith('/git-receive-pack')), 'the push went through the server');
+    assert.ok(
+      server.requests.some((r) => r.endsWith('/git-receive-pack')),
+      'the push went through the server',
+    );
   });
 });
 
 test('a committed drop-in is refused: the commit yields no desired state', async () => {
   const repo = TestRepo.init(tmp.dir, 'dropin');
-  const sha = repo.commit('with a drop-in', { 'web@.service': svc('w'), 'web@.service.d/10-env.conf': '[Service]\nEnvironment=X=1\n', 'b.service': svc('b') });
+  const sha = repo.commit('with a drop-in', {
+    'web@.service': svc('w'),
+    'web@.service.d/10-env.conf': '[Service]\nEnvironment=X=1\n',
+    'b.service': svc('b'),
+  });
   const r = await loadCommitDesired(repo.dir, sha);
   assert.equal(r.desired, null);
-  assert.ok(r.diagnostics.some((d) => d.rule === 'SRC07' && d.file === 'web@.service.d/10-env.conf' && d.severity === 'error'), JSON.stringify(r.diagnostics));
+  assert.ok(
+    r.diagnostics.some((d) => d.rule === 'SRC07' && d.file === 'web@.service.d/10-env.conf' && d.severity === 'error'),
+    JSON.stringify(r.diagnostics),
+  );
 });

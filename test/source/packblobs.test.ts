@@ -14,7 +14,12 @@ const tmp = tempDir();
 after(() => tmp.cleanup());
 
 function unit(i: number, rev: number): string {
-  return `[Unit]\nDescription=unit ${i} revision ${rev}\n\n[Service]\nExecStart=/bin/sleep ${i}\nEnvironment=REV=${rev}\n` + 'X-Pad=' + 'p'.repeat(200 + i) + '\n';
+  return (
+    `[Unit]\nDescription=unit ${i} revision ${rev}\n\n[Service]\nExecStart=/bin/sleep ${i}\nEnvironment=REV=${rev}\n` +
+    'X-Pad=' +
+    'p'.repeat(200 + i) +
+    '\n'
+  );
 }
 
 test('every blob of a deltified pack reads back byte for byte as git has it', () => {
@@ -26,9 +31,22 @@ test('every blob of a deltified pack reads back byte for byte as git has it', ()
     repo.commit(`rev ${rev}`, files);
   }
   repo.git('gc', '-q', '--aggressive');
-  const verify = repo.git('verify-pack', '-v', ...fs.readdirSync(join(repo.dir, '.git/objects/pack')).filter((n) => n.endsWith('.idx')).map((n) => join(repo.dir, '.git/objects/pack', n)));
-  const blobs = verify.split('\n').filter((l) => / blob /.test(l)).map((l) => l.split(/\s+/));
-  assert.ok(blobs.some((f) => f.length >= 7), 'the pack has deltified blobs (the path under test)');
+  const verify = repo.git(
+    'verify-pack',
+    '-v',
+    ...fs
+      .readdirSync(join(repo.dir, '.git/objects/pack'))
+      .filter((n) => n.endsWith('.idx'))
+      .map((n) => join(repo.dir, '.git/objects/pack', n)),
+  );
+  const blobs = verify
+    .split('\n')
+    .filter((l) => / blob /.test(l))
+    .map((l) => l.split(/\s+/));
+  assert.ok(
+    blobs.some((f) => f.length >= 7),
+    'the pack has deltified blobs (the path under test)',
+  );
 
   const packs = new PackBlobs(join(repo.dir, '.git'));
   try {

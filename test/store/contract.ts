@@ -80,7 +80,14 @@ export function storeContract(
     assert.deepEqual(kv1, { key: 'a', value: 'one', createRevision: r1, modRevision: r1, version: 1, lease: '0' });
     const r2 = await s.put('a', 'two');
     assert.ok(r2 > r1, 'each put makes a new revision');
-    assert.deepEqual(await s.get('a'), { key: 'a', value: 'two', createRevision: r1, modRevision: r2, version: 2, lease: '0' });
+    assert.deepEqual(await s.get('a'), {
+      key: 'a',
+      value: 'two',
+      createRevision: r1,
+      modRevision: r2,
+      version: 2,
+      lease: '0',
+    });
     const r3 = await s.delete('a');
     assert.ok(r3 > r2);
     assert.equal(await s.get('a'), null);
@@ -119,7 +126,12 @@ export function storeContract(
     const keysOnly = await s.range('b/', { keysOnly: true });
     assert.deepEqual(
       keysOnly.kvs.map((kv) => [kv.key, kv.value]),
-      [['b/1', ''], ['b/10', ''], ['b/2', ''], ['b/3', '']],
+      [
+        ['b/1', ''],
+        ['b/10', ''],
+        ['b/2', ''],
+        ['b/3', ''],
+      ],
     );
     assert.equal((await s.range('nothing/')).kvs.length, 0);
     assert.equal((await s.range('')).kvs.length, 8, 'the empty prefix is the whole namespace');
@@ -137,19 +149,26 @@ export function storeContract(
     assert.equal(r.kvs.length, 10_000);
     assert.equal(r.kvs[0]!.key, key(0));
     assert.equal(r.kvs[9_999]!.key, key(9_999));
-    assert.ok(r.kvs.every((kv, i) => kv.key === key(i) && kv.value === `v${i}`), 'every key once, in order');
+    assert.ok(
+      r.kvs.every((kv, i) => kv.key === key(i) && kv.value === `v${i}`),
+      'every key once, in order',
+    );
     t.diagnostic(`range of 10,000 keys: ${ms} ms`);
 
     // 40 values of 128 KiB: 5 MiB in all, beyond grpc's default 4 MiB per message.
     const big = (i: number) => String.fromCharCode(97 + (i % 26)).repeat(128 * 1024);
     for (let i = 0; i < 40; i += 8) {
       const batch: Op[] = [];
-      for (let j = i; j < i + 8; j++) batch.push({ op: 'put', key: `big/${String(j).padStart(2, '0')}`, value: big(j) });
+      for (let j = i; j < i + 8; j++)
+        batch.push({ op: 'put', key: `big/${String(j).padStart(2, '0')}`, value: big(j) });
       await s.txn([], batch);
     }
     const rb = await s.range('big/');
     assert.equal(rb.kvs.length, 40);
-    assert.equal(rb.kvs.reduce((a, kv) => a + kv.value.length, 0), 40 * 128 * 1024);
+    assert.equal(
+      rb.kvs.reduce((a, kv) => a + kv.value.length, 0),
+      40 * 128 * 1024,
+    );
     assert.ok(rb.kvs.every((kv, i) => kv.value === big(i)));
   });
 
@@ -158,7 +177,10 @@ export function storeContract(
     const r1 = await s.put('k', 'v1');
     const ok = await s.txn(
       [{ key: 'k', target: 'modRevision', op: '==', value: r1 }],
-      [{ op: 'put', key: 'k', value: 'v2' }, { op: 'put', key: 'other', value: 'o' }],
+      [
+        { op: 'put', key: 'k', value: 'v2' },
+        { op: 'put', key: 'other', value: 'o' },
+      ],
       [{ op: 'put', key: 'failed', value: 'yes' }],
     );
     assert.equal(ok.succeeded, true);
@@ -228,33 +250,49 @@ export function storeContract(
   test(`${name}: txn deletes by key and by prefix, and refuses a key written twice`, async (t) => {
     const s = await open(t);
     for (const k of ['d/1', 'd/2', 'd/3/x', 'd0', 'e']) await s.put(k, k);
-    const r = await s.txn([], [{ op: 'deletePrefix', prefix: 'd/' }, { op: 'delete', key: 'e' }, { op: 'put', key: 'f', value: 'f' }]);
+    const r = await s.txn(
+      [],
+      [
+        { op: 'deletePrefix', prefix: 'd/' },
+        { op: 'delete', key: 'e' },
+        { op: 'put', key: 'f', value: 'f' },
+      ],
+    );
     assert.equal(r.succeeded, true);
     assert.deepEqual(
       (await s.range('')).kvs.map((kv) => kv.key),
       ['d0', 'f'],
     );
     await assert.rejects(
-      s.txn([], [{ op: 'put', key: 'g', value: '1' }, { op: 'put', key: 'g', value: '2' }]),
+      s.txn(
+        [],
+        [
+          { op: 'put', key: 'g', value: '1' },
+          { op: 'put', key: 'g', value: '2' },
+        ],
+      ),
       (e: Error) => !(e instanceof StoreUnavailableError) && /duplicate/i.test(e.message),
     );
     assert.equal(await s.get('g'), null, 'a refused txn writes nothing');
   });
 
-  test(`${name}: a txn of more than ${MAX_TXN_OPS} ops is refused with a clear error, ${MAX_TXN_OPS} pass`, async (t) => {
-    const s = await open(t);
-    const ops = (count: number, tag: string): Op[] =>
-      Array.from({ length: count }, (_, i) => ({ op: 'put', key: `${tag}/${i}`, value: 'v' }) as Op);
-    const ok = await s.txn([], ops(MAX_TXN_OPS, 'ok'));
-    assert.equal(ok.succeeded, true);
-    assert.equal((await s.range('ok/')).kvs.length, MAX_TXN_OPS);
-    await assert.rejects(s.txn([], ops(MAX_TXN_OPS + 1, 'big')), (e: Error) => {
-      assert.match(e.message, /129 success ops.*at most 128.*split/);
-      return true;
-    });
-    await assert.rejects(s.txn([], [], ops(MAX_TXN_OPS + 1, 'big')), /129 failure ops/);
-    assert.equal((await s.range('big/')).kvs.length, 0);
-  });
+  test(
+    `${name}: a txn of more than ${MAX_TXN_OPS} ops is refused with a clear error, ` + `${MAX_TXN_OPS} pass`,
+    async (t) => {
+      const s = await open(t);
+      const ops = (count: number, tag: string): Op[] =>
+        Array.from({ length: count }, (_, i) => ({ op: 'put', key: `${tag}/${i}`, value: 'v' }) as Op);
+      const ok = await s.txn([], ops(MAX_TXN_OPS, 'ok'));
+      assert.equal(ok.succeeded, true);
+      assert.equal((await s.range('ok/')).kvs.length, MAX_TXN_OPS);
+      await assert.rejects(s.txn([], ops(MAX_TXN_OPS + 1, 'big')), (e: Error) => {
+        assert.match(e.message, /129 success ops.*at most 128.*split/);
+        return true;
+      });
+      await assert.rejects(s.txn([], [], ops(MAX_TXN_OPS + 1, 'big')), /129 failure ops/);
+      assert.equal((await s.range('big/')).kvs.length, 0);
+    },
+  );
 
   test(`${name}: a request over 1.5 MiB is refused (not reported as an outage), 1 MiB passes`, async (t) => {
     const s = await open(t);
@@ -323,7 +361,13 @@ export function storeContract(
     await s.put('w/b', '1');
     await s.put('elsewhere', 'x');
     await s.delete('w/a');
-    await s.txn([], [{ op: 'put', key: 'w/c', value: '1' }, { op: 'put', key: 'w/a', value: '2' }]);
+    await s.txn(
+      [],
+      [
+        { op: 'put', key: 'w/c', value: '1' },
+        { op: 'put', key: 'w/a', value: '2' },
+      ],
+    );
     const w = await recordWatch(s, 'w/', r1);
     await w.waitEvents(5);
     await s.put('w/b', '2');
@@ -335,7 +379,11 @@ export function storeContract(
       'one call per revision, a txn in one call',
     );
     const revs = evs.map((e) => e.kv.modRevision);
-    assert.deepEqual([...revs].sort((a, b) => a - b), revs, 'in revision order');
+    assert.deepEqual(
+      [...revs].sort((a, b) => a - b),
+      revs,
+      'in revision order',
+    );
     assert.equal(evs[0]!.kv.modRevision, r1);
     const del = evs[2]!;
     assert.equal(del.kv.value, '');
@@ -343,27 +391,30 @@ export function storeContract(
     await w.watch.close();
   });
 
-  test(`${name}: a watch from now sees later puts and deletes with their metadata, and nothing after close`, async (t) => {
-    const s = await open(t);
-    await s.put('n/old', 'x');
-    const w = await recordWatch(s, 'n/');
-    const r1 = await s.put('n/k', 'v1');
-    const r2 = await s.put('n/k', 'v2');
-    const r3 = await s.delete('n/k');
-    const evs = await w.waitEvents(3);
-    assert.deepEqual(
-      evs.map((e) => [e.type, e.kv.key, e.kv.value, e.kv.createRevision, e.kv.modRevision, e.kv.version]),
-      [
-        ['put', 'n/k', 'v1', r1, r1, 1],
-        ['put', 'n/k', 'v2', r1, r2, 2],
-        ['delete', 'n/k', '', 0, r3, 0],
-      ],
-    );
-    await w.watch.close();
-    await s.put('n/k', 'after');
-    await sleep(200);
-    assert.equal(w.events().length, 3, 'a closed watch delivers nothing more');
-  });
+  test(
+    `${name}: a watch from now sees later puts and deletes with their metadata, and nothing after ` + `close`,
+    async (t) => {
+      const s = await open(t);
+      await s.put('n/old', 'x');
+      const w = await recordWatch(s, 'n/');
+      const r1 = await s.put('n/k', 'v1');
+      const r2 = await s.put('n/k', 'v2');
+      const r3 = await s.delete('n/k');
+      const evs = await w.waitEvents(3);
+      assert.deepEqual(
+        evs.map((e) => [e.type, e.kv.key, e.kv.value, e.kv.createRevision, e.kv.modRevision, e.kv.version]),
+        [
+          ['put', 'n/k', 'v1', r1, r1, 1],
+          ['put', 'n/k', 'v2', r1, r2, 2],
+          ['delete', 'n/k', '', 0, r3, 0],
+        ],
+      );
+      await w.watch.close();
+      await s.put('n/k', 'after');
+      await sleep(200);
+      assert.equal(w.events().length, 3, 'a closed watch delivers nothing more');
+    },
+  );
 
   test(`${name}: an exception in a watch handler is caught and logged; later events still arrive`, async (t) => {
     const logs: string[] = [];
@@ -378,7 +429,10 @@ export function storeContract(
     await s.put('h/1', 'a');
     await s.put('h/2', 'b');
     assert.ok(await until(() => got.length === 2, 5000), `got ${got.join(', ')}`);
-    assert.ok(logs.some((m) => /handler bug/.test(m)), `logged: ${logs.join(' | ')}`);
+    assert.ok(
+      logs.some((m) => /handler bug/.test(m)),
+      `logged: ${logs.join(' | ')}`,
+    );
     await watch.close();
   });
 
@@ -414,8 +468,14 @@ export function storeContract(
     const wa = await recordWatch(a, '');
     assert.equal((await a.get('k'))?.value, 'A');
     assert.equal((await b.get('k'))?.value, 'B');
-    assert.deepEqual((await a.range('')).kvs.map((kv) => kv.key), ['k', 'only-a']);
-    assert.deepEqual((await b.range('')).kvs.map((kv) => kv.key), ['k']);
+    assert.deepEqual(
+      (await a.range('')).kvs.map((kv) => kv.key),
+      ['k', 'only-a'],
+    );
+    assert.deepEqual(
+      (await b.range('')).kvs.map((kv) => kv.key),
+      ['k'],
+    );
     await b.txn([], [{ op: 'deletePrefix', prefix: '' }]);
     await b.put('late', 'B');
     await a.put('k', 'A2');
@@ -433,7 +493,13 @@ export function storeContract(
     await s.put('s', '1');
     await s.put('s', '2');
     await s.delete('s');
-    await s.txn([], [{ op: 'put', key: 't', value: '1' }, { op: 'put', key: 'u', value: '1' }]);
+    await s.txn(
+      [],
+      [
+        { op: 'put', key: 't', value: '1' },
+        { op: 'put', key: 'u', value: '1' },
+      ],
+    );
     await s.get('t');
     await s.range('');
     const after = s.stats();

@@ -95,7 +95,10 @@ test('cluster: the leader SIGKILLed costs a short outage of fast failures, and a
     slowest = Math.max(slowest, Date.now() - c0);
     await sleep(10);
   }
-  t.diagnostic(`leader killed: first write ok after ${firstOkAfter} ms, ${failures} failed calls, slowest call ${slowest} ms, ${written} writes`);
+  t.diagnostic(
+    `leader killed: first write ok after ${firstOkAfter} ms, ${failures} failed calls, slowest call ${slowest} ms, ` +
+      `${written} writes`,
+  );
   assert.ok(slowest < CALL_TIMEOUT_MS + 500, `no call took much longer than its deadline (${slowest} ms)`);
   await etcd.restart(l);
   const w0 = Date.now();

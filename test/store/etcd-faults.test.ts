@@ -52,50 +52,65 @@ async function recovers(fn: () => Promise<unknown>, withinMs: number): Promise<n
   }
 }
 
-test('etcd SIGKILLed: calls fail at once with StoreUnavailableError, and work again right after a restart', async (t) => {
-  const s = open(t, '/faults/kill/');
-  await s.put('k', 'before');
-  await etcd.kill(0);
-  const putMs = await unavailable(() => s.put('k', 'during'));
-  const getMs = await unavailable(() => s.get('k'));
-  const rangeMs = await unavailable(() => s.range(''));
-  const txnMs = await unavailable(() => s.txn([], [{ op: 'put', key: 'k', value: 'during' }]));
-  const leaseMs = await unavailable(() => s.grantLease(5));
-  t.diagnostic(`etcd down: put ${putMs} ms, get ${getMs} ms, range ${rangeMs} ms, txn ${txnMs} ms, grant ${leaseMs} ms`);
-  for (const ms of [putMs, getMs, rangeMs, txnMs, leaseMs]) assert.ok(ms < CALL_TIMEOUT_MS + 300, `failed within about one deadline (${ms} ms)`);
+test(
+  'etcd SIGKILLed: calls fail at once with StoreUnavailableError, and work again right after a ' + 'restart',
+  async (t) => {
+    const s = open(t, '/faults/kill/');
+    await s.put('k', 'before');
+    await etcd.kill(0);
+    const putMs = await unavailable(() => s.put('k', 'during'));
+    const getMs = await unavailable(() => s.get('k'));
+    const rangeMs = await unavailable(() => s.range(''));
+    const txnMs = await unavailable(() => s.txn([], [{ op: 'put', key: 'k', value: 'during' }]));
+    const leaseMs = await unavailable(() => s.grantLease(5));
+    t.diagnostic(
+      `etcd down: put ${putMs} ms, get ${getMs} ms, range ${rangeMs} ms, txn ${txnMs} ms, grant ${leaseMs} ms`,
+    );
+    for (const ms of [putMs, getMs, rangeMs, txnMs, leaseMs])
+      assert.ok(ms < CALL_TIMEOUT_MS + 300, `failed within about one deadline (${ms} ms)`);
 
-  await etcd.restart(0);
-  const back = await recovers(() => s.put('k', 'after'), 3000);
-  t.diagnostic(`first successful put ${back} ms after etcd answered /health again`);
-  assert.equal((await s.get('k'))?.value, 'after');
-});
+    await etcd.restart(0);
+    const back = await recovers(() => s.put('k', 'after'), 3000);
+    t.diagnostic(`first successful put ${back} ms after etcd answered /health again`);
+    assert.equal((await s.get('k'))?.value, 'after');
+  },
+);
 
-test('etcd hung (SIGSTOP): a call fails within its deadline, later ones at once, and all work after SIGCONT', async (t) => {
-  const s = open(t, '/faults/hung/');
-  await s.put('k', 'before');
-  await etcd.kill(0, 'SIGSTOP');
-  try {
-    const first = await unavailable(() => s.put('k', 'during'));
-    assert.ok(first >= CALL_TIMEOUT_MS - 50 && first < CALL_TIMEOUT_MS + 400, `first call waited one deadline (${first} ms)`);
-    const second = await unavailable(() => s.get('k'));
-    const third = await unavailable(() => s.get('k'));
-    // After two timeouts in a row the host is skipped for a second: no more waiting.
-    assert.ok(third < 100, `a call after repeated timeouts fails at once (${third} ms)`);
-    t.diagnostic(`hung etcd: first call ${first} ms, second ${second} ms, third ${third} ms`);
-  } finally {
-    await etcd.kill(0, 'SIGCONT');
-  }
-  const back = await recovers(() => s.put('k', 'after'), 3000);
-  t.diagnostic(`first successful put ${back} ms after SIGCONT`);
-  assert.equal((await s.get('k'))?.value, 'after');
-});
+test(
+  'etcd hung (SIGSTOP): a call fails within its deadline, later ones at once, and all work after ' + 'SIGCONT',
+  async (t) => {
+    const s = open(t, '/faults/hung/');
+    await s.put('k', 'before');
+    await etcd.kill(0, 'SIGSTOP');
+    try {
+      const first = await unavailable(() => s.put('k', 'during'));
+      assert.ok(
+        first >= CALL_TIMEOUT_MS - 50 && first < CALL_TIMEOUT_MS + 400,
+        `first call waited one deadline (${first} ms)`,
+      );
+      const second = await unavailable(() => s.get('k'));
+      const third = await unavailable(() => s.get('k'));
+      // After two timeouts in a row the host is skipped for a second: no more waiting.
+      assert.ok(third < 100, `a call after repeated timeouts fails at once (${third} ms)`);
+      t.diagnostic(`hung etcd: first call ${first} ms, second ${second} ms, third ${third} ms`);
+    } finally {
+      await etcd.kill(0, 'SIGCONT');
+    }
+    const back = await recovers(() => s.put('k', 'after'), 3000);
+    t.diagnostic(`first successful put ${back} ms after SIGCONT`);
+    assert.equal((await s.get('k'))?.value, 'after');
+  },
+);
 
 test('a watch resumes across an etcd restart without losing or repeating events', async (t) => {
   const watcherStore = open(t, '/faults/watch/');
   const writer = open(t, '/faults/watch/');
   const got: WatchEvent[] = [];
   const errors: Error[] = [];
-  const w = await watcherStore.watch('w/', undefined, { onEvents: (evs) => got.push(...evs), onError: (e) => errors.push(e) });
+  const w = await watcherStore.watch('w/', undefined, {
+    onEvents: (evs) => got.push(...evs),
+    onError: (e) => errors.push(e),
+  });
   for (let i = 0; i < 5; i++) await writer.put(`w/${i}`, `v${i}`);
   await etcd.kill(0);
   await etcd.restart(0);
@@ -111,7 +126,11 @@ test('a watch resumes across an etcd restart without losing or repeating events'
     [...Array.from({ length: 10 }, (_, i) => `put w/${i}`), 'delete w/0'],
   );
   const revs = got.map((e) => e.kv.modRevision);
-  assert.deepEqual([...revs].sort((a, b) => a - b), revs, 'in revision order');
+  assert.deepEqual(
+    [...revs].sort((a, b) => a - b),
+    revs,
+    'in revision order',
+  );
   assert.equal(errors.length, 0);
   await w.close();
 });
@@ -139,7 +158,13 @@ test("a lease's onLost fires when etcd stays down past the TTL", async (t) => {
 });
 
 test('watch() on a dead etcd fails with StoreUnavailableError instead of waiting forever', async (t) => {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix: '/faults/nowatch/', callTimeoutMs: CALL_TIMEOUT_MS, watchCreateTimeoutMs: 800, log: () => undefined });
+  const s = new EtcdStore({
+    endpoints: etcd.endpoints,
+    prefix: '/faults/nowatch/',
+    callTimeoutMs: CALL_TIMEOUT_MS,
+    watchCreateTimeoutMs: 800,
+    log: () => undefined,
+  });
   t.after(() => s.close());
   await etcd.kill(0);
   try {
@@ -179,12 +204,20 @@ test('a watch replaying a long history from a past revision finishes it after an
   assert.equal(got.length, N + 1, 'every event of the history, once');
   const revs = got.map((e) => e.kv.modRevision);
   assert.equal(new Set(revs).size, N + 1);
-  assert.deepEqual([...revs].sort((a, b) => a - b), revs);
+  assert.deepEqual(
+    [...revs].sort((a, b) => a - b),
+    revs,
+  );
   await w.close();
 });
 
 test('close() with etcd down returns promptly', async () => {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix: '/faults/close/', callTimeoutMs: CALL_TIMEOUT_MS, log: () => undefined });
+  const s = new EtcdStore({
+    endpoints: etcd.endpoints,
+    prefix: '/faults/close/',
+    callTimeoutMs: CALL_TIMEOUT_MS,
+    log: () => undefined,
+  });
   await s.grantLease(5);
   await s.watch('', undefined, { onEvents: () => undefined });
   await etcd.kill(0);

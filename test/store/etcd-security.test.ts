@@ -33,16 +33,37 @@ function makeCerts(d: string): void {
     ecKey(`${name}.key`);
     ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=gitfleet-${name}`, '-out', `${name}.csr`);
     fs.writeFileSync(path.join(d, `${name}.ext`), `${ext}\n`);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
+      '-out',
+      `${name}.crt`,
+    );
   }
 }
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitfleet-certs-'));
   makeCerts(dir);
-  etcd = await startEtcd({ tls: { certFile: file('server.crt'), keyFile: file('server.key'), trustedCaFile: file('ca.crt') } });
+  etcd = await startEtcd({
+    tls: { certFile: file('server.crt'), keyFile: file('server.key'), trustedCaFile: file('ca.crt') },
+  });
   // Users: root (required before auth can be enabled) and gitfleet, allowed /sec/ only.
-  const admin = new Etcd3({ hosts: etcd.endpoints, credentials: { rootCertificate: pem('ca.crt'), certChain: pem('client.crt'), privateKey: pem('client.key') } });
+  const admin = new Etcd3({
+    hosts: etcd.endpoints,
+    credentials: { rootCertificate: pem('ca.crt'), certChain: pem('client.crt'), privateKey: pem('client.key') },
+  });
   try {
     const root = await admin.user('root').create('root-pw');
     await root.addRole('root');
@@ -63,7 +84,13 @@ after(async () => {
 const tls = () => ({ ca: pem('ca.crt'), cert: pem('client.crt'), key: pem('client.key') });
 
 test('TLS with a client certificate and a user: reads and writes under the granted prefix', async (t) => {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix: '/sec/', ...tls(), user: 'gitfleet', password: 's3cret' });
+  const s = new EtcdStore({
+    endpoints: etcd.endpoints,
+    prefix: '/sec/',
+    ...tls(),
+    user: 'gitfleet',
+    password: 's3cret',
+  });
   t.after(() => s.close());
   await s.put('k', 'v');
   assert.equal((await s.get('k'))?.value, 'v');
@@ -85,14 +112,27 @@ test('openStore reads the CA, certificate and key files and the password from th
     if (saved === undefined) delete process.env.GITFLEET_ETCD_PASSWORD;
     else process.env.GITFLEET_ETCD_PASSWORD = saved;
   });
-  const s = openStore({ etcd: etcd.endpoints.join(','), prefix: '/sec', ca: file('ca.crt'), cert: file('client.crt'), key: file('client.key'), user: 'gitfleet' });
+  const s = openStore({
+    etcd: etcd.endpoints.join(','),
+    prefix: '/sec',
+    ca: file('ca.crt'),
+    cert: file('client.crt'),
+    key: file('client.key'),
+    user: 'gitfleet',
+  });
   t.after(() => s.close());
   await s.put('from-open', 'ok');
   assert.equal((await s.get('from-open'))?.value, 'ok');
 });
 
 test('a wrong password is a clear error, not an outage', async (t) => {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix: '/sec/', ...tls(), user: 'gitfleet', password: 'wrong' });
+  const s = new EtcdStore({
+    endpoints: etcd.endpoints,
+    prefix: '/sec/',
+    ...tls(),
+    user: 'gitfleet',
+    password: 'wrong',
+  });
   t.after(() => s.close());
   await assert.rejects(s.get('k'), (e: Error) => {
     assert.ok(!(e instanceof StoreUnavailableError), `got ${e.name}: ${e.message}`);
@@ -102,7 +142,13 @@ test('a wrong password is a clear error, not an outage', async (t) => {
 });
 
 test('a key outside the granted prefix is refused as permission denied', async (t) => {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix: '/other/', ...tls(), user: 'gitfleet', password: 's3cret' });
+  const s = new EtcdStore({
+    endpoints: etcd.endpoints,
+    prefix: '/other/',
+    ...tls(),
+    user: 'gitfleet',
+    password: 's3cret',
+  });
   t.after(() => s.close());
   await assert.rejects(s.put('k', 'v'), (e: Error) => {
     assert.ok(!(e instanceof StoreUnavailableError));
@@ -112,7 +158,14 @@ test('a key outside the granted prefix is refused as permission denied', async (
 });
 
 test('without the client certificate the TLS handshake fails fast as unavailable', async (t) => {
-  const s = new EtcdStore({ endpoints: etcd.endpoints, prefix: '/sec/', ca: pem('ca.crt'), user: 'gitfleet', password: 's3cret', callTimeoutMs: 1000 });
+  const s = new EtcdStore({
+    endpoints: etcd.endpoints,
+    prefix: '/sec/',
+    ca: pem('ca.crt'),
+    user: 'gitfleet',
+    password: 's3cret',
+    callTimeoutMs: 1000,
+  });
   t.after(() => s.close());
   const t0 = Date.now();
   await assert.rejects(s.get('k'), StoreUnavailableError);
@@ -121,6 +174,9 @@ test('without the client certificate the TLS handshake fails fast as unavailable
 
 test('certificates with http:// endpoints, or a certificate without its key, are refused up front', () => {
   assert.throws(() => new EtcdStore({ endpoints: ['http://127.0.0.1:1'], ...tls() }), /not every endpoint is https/);
-  assert.throws(() => new EtcdStore({ endpoints: etcd.endpoints, ca: pem('ca.crt'), cert: pem('client.crt') }), /give both or neither/);
+  assert.throws(
+    () => new EtcdStore({ endpoints: etcd.endpoints, ca: pem('ca.crt'), cert: pem('client.crt') }),
+    /give both or neither/,
+  );
   assert.throws(() => new EtcdStore({ endpoints: etcd.endpoints, user: 'gitfleet' }), /without a password/);
 });

@@ -22,7 +22,10 @@ test('memory: history beyond historyRevisions is compacted, and a watch from the
     for (let i = 1; i < 10; i++) await s.put('k', String(i));
     assert.equal(s.backend.compactRevision, first + 4);
     const errors: Error[] = [];
-    await s.watch('', first, { onEvents: () => assert.fail('no events from a compacted start'), onError: (e) => errors.push(e) });
+    await s.watch('', first, {
+      onEvents: () => assert.fail('no events from a compacted start'),
+      onError: (e) => errors.push(e),
+    });
     await new Promise((r) => setImmediate(r));
     assert.match(errors[0]?.message ?? '', /compacted/);
     const got: string[] = [];

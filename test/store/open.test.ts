@@ -12,9 +12,15 @@ const configError = (re: RegExp) => (e: Error) => {
 };
 
 test('--etcd takes comma-separated http(s) URLs with ports', () => {
-  assert.deepEqual(parseEndpoints(' http://10.0.0.1:2379, http://10.0.0.2:2379 ,'), ['http://10.0.0.1:2379', 'http://10.0.0.2:2379']);
+  assert.deepEqual(parseEndpoints(' http://10.0.0.1:2379, http://10.0.0.2:2379 ,'), [
+    'http://10.0.0.1:2379',
+    'http://10.0.0.2:2379',
+  ]);
   assert.throws(() => parseEndpoints(''), configError(/--etcd: no endpoint/));
-  assert.throws(() => parseEndpoints('10.0.0.1:2379'), configError(/"10.0.0.1:2379" needs a scheme, e.g. http:\/\/10.0.0.1:2379/));
+  assert.throws(
+    () => parseEndpoints('10.0.0.1:2379'),
+    configError(/"10.0.0.1:2379" needs a scheme, e.g. http:\/\/10.0.0.1:2379/),
+  );
   assert.throws(() => parseEndpoints('http://a b:1'), configError(/"http:\/\/a b:1" is not a URL/));
   assert.throws(() => parseEndpoints('ftp://etcd:2379'), configError(/must be an http:\/\/ or https:\/\/ URL/));
   assert.throws(() => parseEndpoints('http://etcd'), configError(/has no port/));
@@ -38,13 +44,22 @@ test('openStore: etcd by default (env GITFLEET_ETCD), prefix ending in "/"', asy
 });
 
 test('openStore: bad TLS and auth flags are named', () => {
-  assert.throws(() => openStore({ etcd: 'https://127.0.0.1:1', ca: '/nonexistent/ca.pem' }), configError(/--etcd-ca: cannot read \/nonexistent\/ca.pem: ENOENT/));
-  assert.throws(() => openStore({ etcd: 'https://127.0.0.1:1', cert: '/etc/hostname' }), configError(/--etcd-cert and --etcd-key go together/));
+  assert.throws(
+    () => openStore({ etcd: 'https://127.0.0.1:1', ca: '/nonexistent/ca.pem' }),
+    configError(/--etcd-ca: cannot read \/nonexistent\/ca.pem: ENOENT/),
+  );
+  assert.throws(
+    () => openStore({ etcd: 'https://127.0.0.1:1', cert: '/etc/hostname' }),
+    configError(/--etcd-cert and --etcd-key go together/),
+  );
   assert.throws(() => openStore({ etcd: 'http://127.0.0.1:1', ca: '/etc/hostname' }), configError(/need https:\/\//));
   const saved = process.env.GITFLEET_ETCD_PASSWORD;
   delete process.env.GITFLEET_ETCD_PASSWORD;
   try {
-    assert.throws(() => openStore({ etcd: 'http://127.0.0.1:1', user: 'fleet' }), configError(/--etcd-user fleet: set the password in GITFLEET_ETCD_PASSWORD/));
+    assert.throws(
+      () => openStore({ etcd: 'http://127.0.0.1:1', user: 'fleet' }),
+      configError(/--etcd-user fleet: set the password in GITFLEET_ETCD_PASSWORD/),
+    );
   } finally {
     if (saved !== undefined) process.env.GITFLEET_ETCD_PASSWORD = saved;
   }

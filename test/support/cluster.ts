@@ -20,7 +20,12 @@ import { createHmac } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attachPrivateSystemd, killCgroupProcessesSync, removeCgroups, type PrivateSystemd } from '../../src/systemd/private.js';
+import {
+  attachPrivateSystemd,
+  killCgroupProcessesSync,
+  removeCgroups,
+  type PrivateSystemd,
+} from '../../src/systemd/private.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { DESIRED_ROOT, ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
 import { startEtcd, freePort, type EtcdCluster } from './etcd.js';
@@ -75,7 +80,9 @@ function installExitHook(): void {
 }
 
 /** The private systemd records (src/systemd/private.ts) under an agent's state dir. */
-function instanceRecords(stateDir: string): { name: string; pid: number; cgroupDirs: string[]; cgroupParents: string[] }[] {
+function instanceRecords(
+  stateDir: string,
+): { name: string; pid: number; cgroupDirs: string[]; cgroupParents: string[] }[] {
   const base = join(stateDir, 'systemd');
   const out = [];
   let names: string[] = [];
@@ -87,7 +94,12 @@ function instanceRecords(stateDir: string): { name: string; pid: number; cgroupD
   for (const name of names) {
     try {
       const rec = JSON.parse(readFileSync(join(base, name, 'systemd.json'), 'utf8'));
-      out.push({ name, pid: Number(rec.pid), cgroupDirs: rec.cgroupDirs ?? [], cgroupParents: rec.cgroupParents ?? [] });
+      out.push({
+        name,
+        pid: Number(rec.pid),
+        cgroupDirs: rec.cgroupDirs ?? [],
+        cgroupParents: rec.cgroupParents ?? [],
+      });
     } catch {
       // no record: nothing runs there
     }
@@ -97,7 +109,10 @@ function instanceRecords(stateDir: string): { name: string; pid: number; cgroupD
 
 function isSystemdOf(pid: number, name: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd' && readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/gitfleet-${name}/`);
+    return (
+      readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd' &&
+      readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/gitfleet-${name}/`)
+    );
   } catch {
     return false;
   }
@@ -122,7 +137,11 @@ export function stopInstancesSync(stateDir: string): void {
 /** Stop every private systemd still running under an agent's state dir (by PID, via its record). */
 export async function stopInstances(stateDir: string): Promise<void> {
   for (const rec of instanceRecords(stateDir)) {
-    const inst = await attachPrivateSystemd({ baseDir: join(stateDir, 'systemd'), name: rec.name, readyTimeoutMs: 2_000 }).catch(() => null);
+    const inst = await attachPrivateSystemd({
+      baseDir: join(stateDir, 'systemd'),
+      name: rec.name,
+      readyTimeoutMs: 2_000,
+    }).catch(() => null);
     if (inst) await inst.stop({ timeoutMs: 5_000 });
     else stopInstancesSync(stateDir);
   }
@@ -215,12 +234,30 @@ export interface CommandResult {
 }
 
 /** Run a command without blocking the event loop (the git server may live in this process). */
-export function runAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+export function runAsync(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<CommandResult> {
   return new Promise((res) => {
-    execFile(cmd, args, { cwd: opts.cwd ?? PROJECT_ROOT, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      res({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      cmd,
+      args,
+      {
+        cwd: opts.cwd ?? PROJECT_ROOT,
+        env: { ...process.env, ...opts.env },
+        timeout: opts.timeoutMs ?? 30_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        res({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -233,7 +270,10 @@ export interface UnitSource {
   /** What the controller's --repo is: the smart-HTTP URL of the bare repo, or its path. */
   repoArg: string;
   kind: 'http' | 'local';
-  /** Commit `files` in the work tree and push to the followed branch; then (http) deliver a signed push webhook. Returns the commit. */
+  /**
+   * Commit `files` in the work tree and push to the followed branch; then (http) deliver a signed
+   * push webhook. Returns the commit.
+   */
   push(message: string, files: Record<string, FileSpec>): Promise<string>;
 }
 
@@ -329,14 +369,18 @@ export class Cluster {
       starts: 0,
     }));
     const names = new Set(this.machines.map((m) => m.instanceName));
-    if (names.size !== this.machines.length) throw new Error('machine ids must differ in their first 12 characters (they name the systemd instances)');
+    if (names.size !== this.machines.length)
+      throw new Error('machine ids must differ in their first 12 characters (they name the systemd instances)');
   }
 
   get endpoints(): string {
     return this.etcd.endpoints.join(',');
   }
 
-  /** Start etcd, the repository (and server), the agents, the engines and the controller; wait until all machines registered. */
+  /**
+   * Start etcd, the repository (and server), the agents, the engines and the controller; wait
+   * until all machines registered.
+   */
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const c = new Cluster(opts);
     mkdirSync(join(opts.dir, 'logs'), { recursive: true });
@@ -345,10 +389,15 @@ export class Cluster {
       c.store = new EtcdStore({ endpoints: c.etcd.endpoints, prefix: '/gitfleet/', log: () => {} });
       await c.makeSource();
       await Promise.all(c.machines.map((m) => c.startAgent(m)));
-      for (let i = 0; i < (opts.engines ?? 2); i++) c.engines.push({ id: `engine${i + 1}-${c.tag}`, proc: null, starts: 0 });
+      for (let i = 0; i < (opts.engines ?? 2); i++)
+        c.engines.push({ id: `engine${i + 1}-${c.tag}`, proc: null, starts: 0 });
       for (const e of c.engines) c.startEngine(e);
       await c.startController();
-      await c.waitFor('every machine registered', async () => (await Promise.all(c.machines.map((m) => c.store.get(machineKey(m.id))))).every(Boolean), 30_000);
+      await c.waitFor(
+        'every machine registered',
+        async () => (await Promise.all(c.machines.map((m) => c.store.get(machineKey(m.id))))).every(Boolean),
+        30_000,
+      );
       await c.waitFor('an engine leads', async () => (await c.leader()) !== null, 30_000);
     } catch (e) {
       const logs = c.logs();
@@ -374,7 +423,8 @@ export class Cluster {
       work = new TestRepo(join(dir, 'work'));
       work.git('remote', 'remove', 'origin');
       this.branch = work.git('rev-parse', '--abbrev-ref', 'HEAD');
-      if (this.branch === 'HEAD') throw new Error(`${this.opts.seedRepo}: HEAD is detached; check out the branch to follow`);
+      if (this.branch === 'HEAD')
+        throw new Error(`${this.opts.seedRepo}: HEAD is detached; check out the branch to follow`);
     } else {
       work = TestRepo.init(dir, 'work');
       work.commit('initial', this.opts.initialFiles ?? { 'fleet.yaml': 'allowEmpty: true\n' });
@@ -393,7 +443,10 @@ export class Cluster {
     work.git('remote', 'add', 'origin', repoArg);
     const self = this;
     this.source = {
-      work, bare, repoArg, kind,
+      work,
+      bare,
+      repoArg,
+      kind,
       async push(message, files) {
         const commit = work.commit(message, files);
         await gitAsync(work.dir, ['push', '-q', 'origin', `HEAD:${self.branch}`]);
@@ -408,16 +461,38 @@ export class Cluster {
     if (!this.webhookUrl) return;
     const body = Buffer.from(JSON.stringify({ ref: `refs/heads/${this.branch}` }));
     const sig = `sha256=${createHmac('sha256', this.webhookSecret).update(body).digest('hex')}`;
-    const res = await fetch(this.webhookUrl, { method: 'POST', body: new Uint8Array(body), headers: { 'x-github-event': 'push', 'x-hub-signature-256': sig, 'content-type': 'application/json' } });
+    const res = await fetch(this.webhookUrl, {
+      method: 'POST',
+      body: new Uint8Array(body),
+      headers: { 'x-github-event': 'push', 'x-hub-signature-256': sig, 'content-type': 'application/json' },
+    });
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
   }
 
   /** The gitfleet agent's command line for a machine. */
   agentArgs(m: ClusterMachine): string[] {
-    const meta = Object.entries(m.metadata).map(([k, v]) => `${k}=${v}`).join(',');
-    return ['agent', '--etcd', this.endpoints, '--systemd', 'private', '--state-dir', m.stateDir, '--machine-id', m.id,
-      ...(meta ? ['--metadata', meta] : []), '--address', '127.0.0.1', '--lease-ttl', String(this.leaseTtl), '--on-exit', 'stop'];
+    const meta = Object.entries(m.metadata)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    return [
+      'agent',
+      '--etcd',
+      this.endpoints,
+      '--systemd',
+      'private',
+      '--state-dir',
+      m.stateDir,
+      '--machine-id',
+      m.id,
+      ...(meta ? ['--metadata', meta] : []),
+      '--address',
+      '127.0.0.1',
+      '--lease-ttl',
+      String(this.leaseTtl),
+      '--on-exit',
+      'stop',
+    ];
   }
 
   /** Start (or restart, same state dir and machine id) a machine's agent. Resolves once it runs its own systemd. */
@@ -429,13 +504,21 @@ export class Cluster {
     // Ready when its machine record is (re)written: a fresh registration, or a takeover of the
     // record a killed agent of this state dir left (same lineage, new startedAt).
     const before = (await this.store.get(machineKey(m.id)))?.value ?? null;
-    m.proc = spawnTracked(`agent ${m.id}`, gitfleetArgv(this.agentArgs(m)), { logFile: this.logFile(`agent-${m.id}-${m.starts}`), env: this.childEnv(), detached: this.opts.detached });
+    m.proc = spawnTracked(`agent ${m.id}`, gitfleetArgv(this.agentArgs(m)), {
+      logFile: this.logFile(`agent-${m.id}-${m.starts}`),
+      env: this.childEnv(),
+      detached: this.opts.detached,
+    });
     const proc = m.proc;
-    await this.waitFor(`agent ${m.id} registered`, async () => {
-      if (!proc.running) throw new Error(`agent ${m.id} exited; its log ends:\n${logTail(proc.logFile)}`);
-      const now = (await this.store.get(machineKey(m.id)))?.value ?? null;
-      return now !== null && now !== before;
-    }, 30_000);
+    await this.waitFor(
+      `agent ${m.id} registered`,
+      async () => {
+        if (!proc.running) throw new Error(`agent ${m.id} exited; its log ends:\n${logTail(proc.logFile)}`);
+        const now = (await this.store.get(machineKey(m.id)))?.value ?? null;
+        return now !== null && now !== before;
+      },
+      30_000,
+    );
     return proc;
   }
 
@@ -450,25 +533,53 @@ export class Cluster {
   startEngine(e: ClusterEngine): Proc {
     if (e.proc?.running) throw new Error(`engine ${e.id} is already running`);
     e.starts++;
-    e.proc = spawnTracked(`engine ${e.id}`, gitfleetArgv(['engine', '--etcd', this.endpoints, '--id', e.id, '--lease-ttl', String(this.leaseTtl)]),
-      { logFile: this.logFile(`${e.id}-${e.starts}`), env: this.childEnv(), detached: this.opts.detached });
+    e.proc = spawnTracked(
+      `engine ${e.id}`,
+      gitfleetArgv(['engine', '--etcd', this.endpoints, '--id', e.id, '--lease-ttl', String(this.leaseTtl)]),
+      { logFile: this.logFile(`${e.id}-${e.starts}`), env: this.childEnv(), detached: this.opts.detached },
+    );
     return e.proc;
   }
 
   async startController(): Promise<void> {
-    const args = ['controller', '--etcd', this.endpoints, '--repo', this.source.repoArg, '--branch', this.branch, '--state-dir', join(this.opts.dir, 'controller')];
+    const args = [
+      'controller',
+      '--etcd',
+      this.endpoints,
+      '--repo',
+      this.source.repoArg,
+      '--branch',
+      this.branch,
+      '--state-dir',
+      join(this.opts.dir, 'controller'),
+    ];
     if (this.source.kind === 'http') {
       const port = await freePort();
-      args.push('--poll', String(this.opts.poll ?? 1), '--listen', `127.0.0.1:${port}`, '--webhook-secret-file', join(this.opts.dir, 'webhook.secret'));
+      args.push(
+        '--poll',
+        String(this.opts.poll ?? 1),
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--webhook-secret-file',
+        join(this.opts.dir, 'webhook.secret'),
+      );
       this.webhookUrl = `http://127.0.0.1:${port}/`;
     }
-    this.controller = spawnTracked('controller', gitfleetArgv(args), { logFile: this.logFile('controller'), env: this.childEnv(), detached: this.opts.detached });
+    this.controller = spawnTracked('controller', gitfleetArgv(args), {
+      logFile: this.logFile('controller'),
+      env: this.childEnv(),
+      detached: this.opts.detached,
+    });
     const proc = this.controller;
     // Ready when it has applied the branch head (the initial commit).
-    await this.waitFor('the controller applied the branch head', async () => {
-      if (!proc.running) throw new Error(`controller exited; its log ends:\n${logTail(proc.logFile)}`);
-      return (await this.store.get(DESIRED_ROOT)) !== null;
-    }, 30_000);
+    await this.waitFor(
+      'the controller applied the branch head',
+      async () => {
+        if (!proc.running) throw new Error(`controller exited; its log ends:\n${logTail(proc.logFile)}`);
+        return (await this.store.get(DESIRED_ROOT)) !== null;
+      },
+      30_000,
+    );
   }
 
   /** The leading engine's id, or null. */
@@ -483,7 +594,11 @@ export class Cluster {
     this.systemds.delete(m.id);
     const recPath = join(m.stateDir, 'systemd', m.instanceName, 'systemd.json');
     if (!existsSync(recPath)) return null;
-    const inst = await attachPrivateSystemd({ baseDir: join(m.stateDir, 'systemd'), name: m.instanceName, readyTimeoutMs: 5_000 }).catch(() => null);
+    const inst = await attachPrivateSystemd({
+      baseDir: join(m.stateDir, 'systemd'),
+      name: m.instanceName,
+      readyTimeoutMs: 5_000,
+    }).catch(() => null);
     if (inst) this.systemds.set(m.id, inst);
     return inst;
   }
@@ -494,30 +609,43 @@ export class Cluster {
    */
   async observe(units: readonly string[]): Promise<Observation> {
     const out: Observation = new Map();
-    await Promise.all(this.machines.map(async (m) => {
-      const inst = await this.machineSystemd(m);
-      if (!inst) return;
-      const r = await systemctl(inst, 'show', '-p', 'Id,LoadState,ActiveState,SubState,MainPID,NRestarts,InvocationID,Environment', ...units);
-      if (r.code !== 0 && !r.stdout) return;
-      const blocks = r.stdout.trim().split(/\n\s*\n/);
-      const map = new Map<string, UnitObservation>();
-      blocks.forEach((b, i) => {
-        const p: Record<string, string> = {};
-        for (const line of b.split('\n')) {
-          const k = line.indexOf('=');
-          if (k > 0) p[line.slice(0, k)] = line.slice(k + 1);
-        }
-        const unit = units[i];
-        if (!unit) return;
-        const mainPid = Number(p.MainPID ?? 0);
-        map.set(unit, {
-          load: p.LoadState ?? '', active: p.ActiveState ?? '', sub: p.SubState ?? '',
-          mainPid, nRestarts: Number(p.NRestarts ?? 0), invocation: p.InvocationID ?? '', environment: p.Environment ?? '',
-          pidAlive: pidAliveIn(inst, mainPid),
+    await Promise.all(
+      this.machines.map(async (m) => {
+        const inst = await this.machineSystemd(m);
+        if (!inst) return;
+        const r = await systemctl(
+          inst,
+          'show',
+          '-p',
+          'Id,LoadState,ActiveState,SubState,MainPID,NRestarts,InvocationID,Environment',
+          ...units,
+        );
+        if (r.code !== 0 && !r.stdout) return;
+        const blocks = r.stdout.trim().split(/\n\s*\n/);
+        const map = new Map<string, UnitObservation>();
+        blocks.forEach((b, i) => {
+          const p: Record<string, string> = {};
+          for (const line of b.split('\n')) {
+            const k = line.indexOf('=');
+            if (k > 0) p[line.slice(0, k)] = line.slice(k + 1);
+          }
+          const unit = units[i];
+          if (!unit) return;
+          const mainPid = Number(p.MainPID ?? 0);
+          map.set(unit, {
+            load: p.LoadState ?? '',
+            active: p.ActiveState ?? '',
+            sub: p.SubState ?? '',
+            mainPid,
+            nRestarts: Number(p.NRestarts ?? 0),
+            invocation: p.InvocationID ?? '',
+            environment: p.Environment ?? '',
+            pidAlive: pidAliveIn(inst, mainPid),
+          });
         });
-      });
-      out.set(m.id, map);
-    }));
+        out.set(m.id, map);
+      }),
+    );
     return out;
   }
 
@@ -538,16 +666,26 @@ export class Cluster {
 
   /** Every process's log tail, for failure messages. */
   logs(lines = 15): string {
-    const procs = [...this.machines.map((m) => m.proc), ...this.engines.map((e) => e.proc), this.controller].filter((p): p is Proc => p !== null);
-    return procs.map((p) => `--- ${p.name} (pid ${p.pid}, ${p.running ? 'running' : 'exited'}) ${p.logFile}\n${logTail(p.logFile, lines)}`).join('\n');
+    const procs = [...this.machines.map((m) => m.proc), ...this.engines.map((e) => e.proc), this.controller].filter(
+      (p): p is Proc => p !== null,
+    );
+    return procs
+      .map(
+        (p) =>
+          `--- ${p.name} (pid ${p.pid}, ${p.running ? 'running' : 'exited'}) ` +
+          `${p.logFile}\n${logTail(p.logFile, lines)}`,
+      )
+      .join('\n');
   }
 
   /** Every PID this cluster runs, by role (scripts/cluster.sh writes them down). */
   pids(): { role: string; name: string; pid: number }[] {
     const out: { role: string; name: string; pid: number }[] = [];
-    this.etcd?.members.forEach((m) => m.pid && out.push({ role: 'etcd', name: m.name, pid: m.pid }));
+    for (const m of this.etcd?.members ?? []) if (m.pid) out.push({ role: 'etcd', name: m.name, pid: m.pid });
     for (const m of this.machines) if (m.proc?.running) out.push({ role: 'agent', name: m.id, pid: m.proc.pid });
-    for (const m of this.machines) for (const r of instanceRecords(m.stateDir)) if (isSystemdOf(r.pid, r.name)) out.push({ role: 'systemd', name: m.id, pid: r.pid });
+    for (const m of this.machines)
+      for (const r of instanceRecords(m.stateDir))
+        if (isSystemdOf(r.pid, r.name)) out.push({ role: 'systemd', name: m.id, pid: r.pid });
     for (const e of this.engines) if (e.proc?.running) out.push({ role: 'engine', name: e.id, pid: e.proc.pid });
     if (this.controller?.running) out.push({ role: 'controller', name: 'controller', pid: this.controller.pid });
     return out;

@@ -29,7 +29,10 @@ async function gone(pid: number, ms = 3000): Promise<boolean> {
 }
 
 /** Run a script that starts etcd and prints `pid dataDir`, then ends as `ending` says. */
-async function orphanScript(t: { after(fn: () => void): void }, ending: string): Promise<{ child: ReturnType<typeof spawn>; pid: number; dataDir: string }> {
+async function orphanScript(
+  t: { after(fn: () => void): void },
+  ending: string,
+): Promise<{ child: ReturnType<typeof spawn>; pid: number; dataDir: string }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitfleet-harness-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const script = path.join(dir, 'orphan.mts');
@@ -40,7 +43,10 @@ async function orphanScript(t: { after(fn: () => void): void }, ending: string):
       `console.log(c.members[0].pid, c.members[0].dataDir);\n` +
       ending,
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: process.cwd(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });

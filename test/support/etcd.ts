@@ -93,7 +93,7 @@ export function requireEtcd(): void {
   if (r.error || r.status !== 0) {
     throw new Error(
       'etcd is not installed: the store tests need a real etcd server (3.4+). ' +
-        'Install Debian\'s etcd-server (`apt-get install etcd-server`), or run `npm test`, ' +
+        "Install Debian's etcd-server (`apt-get install etcd-server`), or run `npm test`, " +
         'which installs it when it runs as root with apt-get.',
     );
   }
@@ -202,16 +202,26 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdCluster> {
 
   const spawnMember = (m: MemberState): void => {
     const args = [
-      '--name', m.name,
-      '--data-dir', m.dataDir,
-      '--listen-client-urls', m.clientUrl,
-      '--advertise-client-urls', m.clientUrl,
-      '--listen-peer-urls', m.peerUrl,
-      '--initial-advertise-peer-urls', m.peerUrl,
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-state', 'new',
-      '--initial-cluster-token', path.basename(root),
-      '--listen-metrics-urls', m.metricsUrl,
+      '--name',
+      m.name,
+      '--data-dir',
+      m.dataDir,
+      '--listen-client-urls',
+      m.clientUrl,
+      '--advertise-client-urls',
+      m.clientUrl,
+      '--listen-peer-urls',
+      m.peerUrl,
+      '--initial-advertise-peer-urls',
+      m.peerUrl,
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-state',
+      'new',
+      '--initial-cluster-token',
+      path.basename(root),
+      '--listen-metrics-urls',
+      m.metricsUrl,
       '--heartbeat-interval=10',
       '--election-timeout=100',
       '--logger=zap',
@@ -256,7 +266,8 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdCluster> {
       if (Date.now() > deadline) {
         const m = [...pending][0]!;
         throw new Error(
-          `etcd member ${m.name} did not answer ${m.metricsUrl}/health within ${HEALTH_TIMEOUT_MS} ms; its log ends:\n${tail(m.logFile)}`,
+          `etcd member ${m.name} did not answer ${m.metricsUrl}/health within ${HEALTH_TIMEOUT_MS} ms; its log ` +
+            `ends:\n${tail(m.logFile)}`,
         );
       }
       await new Promise((r) => setTimeout(r, 25));

@@ -46,11 +46,15 @@ export function git(dir: string, args: string[], input?: string | Buffer): strin
 export function gitAsync(dir: string, args: string[]): Promise<string> {
   const date = `${1_700_000_000 + tick++} +0000`;
   return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd: dir, env: { ...BASE_ENV, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date }, maxBuffer: 256 * 1024 * 1024 },
+    execFile(
+      'git',
+      args,
+      { cwd: dir, env: { ...BASE_ENV, GIT_AUTHOR_DATE: date, GIT_COMMITTER_DATE: date }, maxBuffer: 256 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err) reject(new Error(`git ${args.join(' ')} in ${dir} failed: ${stderr || err.message}`));
         else resolve(stdout.trim());
-      });
+      },
+    );
   });
 }
 

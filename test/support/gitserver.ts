@@ -62,7 +62,9 @@ export async function startGitServer(root: string): Promise<GitServer> {
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     req.pipe(child.stdin!);
-    child.stdin!.on('error', () => {/* backend may exit before reading everything */});
+    child.stdin!.on('error', () => {
+      /* backend may exit before reading everything */
+    });
 
     // CGI response: header lines, a blank line, then the body.
     let head = Buffer.alloc(0);

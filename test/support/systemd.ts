@@ -11,7 +11,12 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killCgroupProcessesSync, removeCgroups, startPrivateSystemd, type PrivateSystemd } from '../../src/systemd/private.js';
+import {
+  killCgroupProcessesSync,
+  removeCgroups,
+  startPrivateSystemd,
+  type PrivateSystemd,
+} from '../../src/systemd/private.js';
 
 export type { PrivateSystemd };
 
@@ -81,7 +86,11 @@ export interface CommandResult {
 function run(cmd: string, args: string[], env: Record<string, string>): Promise<CommandResult> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env: { ...process.env, ...env }, timeout: 15_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : 1
+        : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
@@ -111,12 +120,28 @@ export async function showProperty(inst: PrivateSystemd, unit: string, prop: str
  */
 export async function busctlProperty(inst: PrivateSystemd, unit: string, iface: string, prop: string): Promise<string> {
   const env = { DBUS_SESSION_BUS_ADDRESS: inst.busAddress };
-  const u = await run('busctl', ['--user', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'LoadUnit', 's', unit], env);
+  const u = await run(
+    'busctl',
+    [
+      '--user',
+      'call',
+      'org.freedesktop.systemd1',
+      '/org/freedesktop/systemd1',
+      'org.freedesktop.systemd1.Manager',
+      'LoadUnit',
+      's',
+      unit,
+    ],
+    env,
+  );
   if (u.code !== 0) throw new Error(`busctl LoadUnit ${unit}: ${u.stderr.trim()}`);
   const path = u.stdout.trim().replace(/^o\s+"?|"$/g, '');
   const r = await run('busctl', ['--user', 'get-property', 'org.freedesktop.systemd1', path, iface, prop], env);
   if (r.code !== 0) throw new Error(`busctl get-property ${unit} ${prop}: ${r.stderr.trim()}`);
-  return r.stdout.trim().replace(/^\S+\s+/, '').replace(/^"(.*)"$/, '$1');
+  return r.stdout
+    .trim()
+    .replace(/^\S+\s+/, '')
+    .replace(/^"(.*)"$/, '$1');
 }
 
 /** The unit's MainPID (0 when it has none). */
@@ -146,7 +171,11 @@ export async function mainPidAlive(inst: PrivateSystemd, unit: string): Promise<
 }
 
 /** Poll `check` until it returns true (every 10 ms), or fail with `what` after `timeoutMs`. */
-export async function eventually(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
+export async function eventually(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 5_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;
@@ -169,5 +198,9 @@ export function cmdline(pid: number): string {
  * has forked, before the child has exec'd the command: read the command line only once it has.
  */
 export async function waitCommand(pid: number, re: RegExp, timeoutMs = 3_000): Promise<void> {
-  await eventually(`process ${pid} running ${re} (now: ${JSON.stringify(cmdline(pid))})`, () => re.test(cmdline(pid)), timeoutMs);
+  await eventually(
+    `process ${pid} running ${re} (now: ${JSON.stringify(cmdline(pid))})`,
+    () => re.test(cmdline(pid)),
+    timeoutMs,
+  );
 }

@@ -5,8 +5,28 @@ import assert from 'node:assert/strict';
 import { lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { SystemdError, SystemdManager, SystemdUnavailableError, unitNameFromObjectPath, unitObjectPath, type UnitState } from '../../src/systemd/manager.js';
-import { busctlProperty, eventually, isActive, mainPid, mainPidAlive, pidAliveIn, showProperty, startSystemd, stopSystemd, systemctl, waitCommand, type PrivateSystemd } from '../support/systemd.js';
+import {
+  SystemdError,
+  SystemdManager,
+  SystemdUnavailableError,
+  unitNameFromObjectPath,
+  unitObjectPath,
+  type UnitState,
+} from '../../src/systemd/manager.js';
+import {
+  busctlProperty,
+  eventually,
+  isActive,
+  mainPid,
+  mainPidAlive,
+  pidAliveIn,
+  showProperty,
+  startSystemd,
+  stopSystemd,
+  systemctl,
+  waitCommand,
+  type PrivateSystemd,
+} from '../support/systemd.js';
 
 /** Record every 'unit-state' event from now on. */
 function recordStates(mgr: SystemdManager): UnitState[] {
@@ -52,7 +72,10 @@ describe('SystemdManager on one private systemd instance', () => {
     const seen = recordStates(mgr);
     const path = await mgr.writeUnitFile(dir, 'sleeper.service', '[Service]\nExecStart=/bin/sleep 1000\n');
     const changes = await mgr.linkUnitFiles([path]);
-    assert.deepEqual(changes.map((c) => [c.type, c.file, c.destination]), [['symlink', join(inst.unitDir, 'sleeper.service'), path]]);
+    assert.deepEqual(
+      changes.map((c) => [c.type, c.file, c.destination]),
+      [['symlink', join(inst.unitDir, 'sleeper.service'), path]],
+    );
     assert.equal(readlinkSync(join(inst.unitDir, 'sleeper.service')), path);
 
     assert.equal(await mgr.startUnit('sleeper.service'), 'done');
@@ -61,9 +84,16 @@ describe('SystemdManager on one private systemd instance', () => {
     assert.ok(pidAliveIn(inst, pid), `MainPID ${pid} should be alive in the instance's cgroup`);
     await waitCommand(pid, /^\/bin\/sleep 1000$/);
     await eventually('unit-state active/running for sleeper.service', () =>
-      seen.some((s) => s.name === 'sleeper.service' && s.load === 'loaded' && s.active === 'active' && s.sub === 'running'),
+      seen.some(
+        (s) => s.name === 'sleeper.service' && s.load === 'loaded' && s.active === 'active' && s.sub === 'running',
+      ),
     );
-    assert.deepEqual(await mgr.getUnitState('sleeper.service'), { name: 'sleeper.service', load: 'loaded', active: 'active', sub: 'running' });
+    assert.deepEqual(await mgr.getUnitState('sleeper.service'), {
+      name: 'sleeper.service',
+      load: 'loaded',
+      active: 'active',
+      sub: 'running',
+    });
 
     assert.equal(await mgr.stopUnit('sleeper.service'), 'done');
     assert.equal(await isActive(inst, 'sleeper.service'), 'inactive');
@@ -133,7 +163,11 @@ describe('SystemdManager on one private systemd instance', () => {
   test('a socket-activated service answers a real connection', async () => {
     const sock = join(inst.runtimeDir, 'echo.sock');
     const s = await mgr.writeUnitFile(dir, 'echo.socket', `[Socket]\nListenStream=${sock}\nAccept=yes\n`);
-    const svc = await mgr.writeUnitFile(dir, 'echo@.service', '[Service]\nExecStart=/bin/cat\nStandardInput=socket\nStandardOutput=socket\n');
+    const svc = await mgr.writeUnitFile(
+      dir,
+      'echo@.service',
+      '[Service]\nExecStart=/bin/cat\nStandardInput=socket\nStandardOutput=socket\n',
+    );
     await mgr.linkUnitFiles([s, svc]);
     assert.equal(await mgr.startUnit('echo.socket'), 'done');
     assert.equal(await isActive(inst, 'echo.socket'), 'active');
@@ -152,24 +186,44 @@ describe('SystemdManager on one private systemd instance', () => {
       setTimeout(() => reject(new Error(`no echo within 5 s (got ${JSON.stringify(got)})`)), 5_000).unref();
     });
     assert.equal(reply, 'hello gitfleet\n');
-    assert.match((await systemctl(inst, 'show', '-p', 'NAccepted', '--value', 'echo.socket')).stdout.trim(), /^[1-9]\d*$/);
+    assert.match(
+      (await systemctl(inst, 'show', '-p', 'NAccepted', '--value', 'echo.socket')).stdout.trim(),
+      /^[1-9]\d*$/,
+    );
     await mgr.stopUnit('echo.socket');
   });
 
-  test('a template is listed by its unit file: loaded once linked, not-found before; plain units alongside', async () => {
-    const before_ = await mgr.listUnits(['tpl@.service', 'none.service']);
-    assert.deepEqual(before_.map((u) => [u.name, u.load]).sort(), [['none.service', 'not-found'], ['tpl@.service', 'not-found']]);
-    const p = await mgr.writeUnitFile(dir, 'tpl@.service', '[Service]\nExecStart=/bin/sleep 1000\n');
-    await mgr.linkUnitFiles([p]);
-    const after_ = await mgr.listUnits(['tpl@.service', 'none.service']);
-    assert.deepEqual(after_.find((u) => u.name === 'tpl@.service'), { name: 'tpl@.service', load: 'loaded', active: 'inactive', sub: 'dead' });
-    assert.equal((await systemctl(inst, 'is-enabled', 'tpl@.service')).stdout.trim(), 'linked-runtime');
-  });
+  test(
+    'a template is listed by its unit file: loaded once linked, not-found before; plain units ' + 'alongside',
+    async () => {
+      const before_ = await mgr.listUnits(['tpl@.service', 'none.service']);
+      assert.deepEqual(before_.map((u) => [u.name, u.load]).sort(), [
+        ['none.service', 'not-found'],
+        ['tpl@.service', 'not-found'],
+      ]);
+      const p = await mgr.writeUnitFile(dir, 'tpl@.service', '[Service]\nExecStart=/bin/sleep 1000\n');
+      await mgr.linkUnitFiles([p]);
+      const after_ = await mgr.listUnits(['tpl@.service', 'none.service']);
+      assert.deepEqual(
+        after_.find((u) => u.name === 'tpl@.service'),
+        { name: 'tpl@.service', load: 'loaded', active: 'inactive', sub: 'dead' },
+      );
+      assert.equal((await systemctl(inst, 'is-enabled', 'tpl@.service')).stdout.trim(), 'linked-runtime');
+    },
+  );
 
   test('a timer really triggers its service', async () => {
     const out = join(inst.dir, 'tick.out');
-    const svc = await mgr.writeUnitFile(dir, 'tick.service', `[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo tick >> ${out}; sleep 0.3'\n`);
-    const tmr = await mgr.writeUnitFile(dir, 'tick.timer', '[Timer]\nOnActiveSec=100ms\nOnUnitActiveSec=50ms\nAccuracySec=1ms\n');
+    const svc = await mgr.writeUnitFile(
+      dir,
+      'tick.service',
+      `[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo tick >> ${out}; sleep 0.3'\n`,
+    );
+    const tmr = await mgr.writeUnitFile(
+      dir,
+      'tick.timer',
+      '[Timer]\nOnActiveSec=100ms\nOnUnitActiveSec=50ms\nAccuracySec=1ms\n',
+    );
     await mgr.linkUnitFiles([svc, tmr]);
     const seen = recordStates(mgr);
     assert.equal(await mgr.startUnit('tick.timer'), 'done');
@@ -181,36 +235,49 @@ describe('SystemdManager on one private systemd instance', () => {
       }
     });
     assert.equal(await isActive(inst, 'tick.timer'), 'active');
-    assert.ok(seen.some((s) => s.name === 'tick.service' && s.active === 'activating'), 'saw tick.service activating');
+    assert.ok(
+      seen.some((s) => s.name === 'tick.service' && s.active === 'activating'),
+      'saw tick.service activating',
+    );
     await mgr.stopUnit('tick.timer');
   });
 
-  test('[Install] is honoured at runtime: enable links into default.target.wants, disable removes every link', async () => {
-    const path = await mgr.writeUnitFile(dir, 'installed.service', '[Service]\nExecStart=/bin/sleep 1004\n[Install]\nWantedBy=default.target\n');
-    await mgr.linkUnitFiles([path]);
-    const r = await mgr.enableUnitFiles(['installed.service']);
-    assert.equal(r.carriesInstallInfo, true);
-    const wants = join(inst.unitDir, 'default.target.wants', 'installed.service');
-    assert.ok(isSymlink(wants), `${wants} should be a symlink`);
-    assert.equal((await systemctl(inst, 'is-enabled', 'installed.service')).stdout.trim(), 'enabled-runtime');
+  test(
+    '[Install] is honoured at runtime: enable links into default.target.wants, disable removes ' + 'every link',
+    async () => {
+      const path = await mgr.writeUnitFile(
+        dir,
+        'installed.service',
+        '[Service]\nExecStart=/bin/sleep 1004\n[Install]\nWantedBy=default.target\n',
+      );
+      await mgr.linkUnitFiles([path]);
+      const r = await mgr.enableUnitFiles(['installed.service']);
+      assert.equal(r.carriesInstallInfo, true);
+      const wants = join(inst.unitDir, 'default.target.wants', 'installed.service');
+      assert.ok(isSymlink(wants), `${wants} should be a symlink`);
+      assert.equal((await systemctl(inst, 'is-enabled', 'installed.service')).stdout.trim(), 'enabled-runtime');
 
-    const plain = await mgr.writeUnitFile(dir, 'noinstall.service', '[Service]\nExecStart=/bin/sleep 1005\n');
-    await mgr.linkUnitFiles([plain]);
-    assert.equal((await mgr.enableUnitFiles(['noinstall.service'])).carriesInstallInfo, false);
+      const plain = await mgr.writeUnitFile(dir, 'noinstall.service', '[Service]\nExecStart=/bin/sleep 1005\n');
+      await mgr.linkUnitFiles([plain]);
+      assert.equal((await mgr.enableUnitFiles(['noinstall.service'])).carriesInstallInfo, false);
 
-    await mgr.disableUnitFiles(['installed.service', 'noinstall.service']);
-    assert.equal(isSymlink(wants), false);
-    assert.equal(isSymlink(join(inst.unitDir, 'installed.service')), false);
-    assert.equal(isSymlink(join(inst.unitDir, 'noinstall.service')), false);
-    // Nothing left to unlink (as after a reboot wiped /run): not an error, alone or in a batch.
-    assert.deepEqual(await mgr.disableUnitFiles(['installed.service']), []);
-    assert.deepEqual(await mgr.disableUnitFiles(['installed.service', 'noinstall.service', 'never-existed.service']), []);
-    await mgr.removeUnitFile(dir, 'installed.service');
-    await mgr.removeUnitFile(dir, 'noinstall.service');
-    await mgr.removeUnitFile(dir, 'noinstall.service'); // already gone: fine
-    await mgr.reload();
-    assert.equal((await mgr.getUnitState('installed.service')).load, 'not-found');
-  });
+      await mgr.disableUnitFiles(['installed.service', 'noinstall.service']);
+      assert.equal(isSymlink(wants), false);
+      assert.equal(isSymlink(join(inst.unitDir, 'installed.service')), false);
+      assert.equal(isSymlink(join(inst.unitDir, 'noinstall.service')), false);
+      // Nothing left to unlink (as after a reboot wiped /run): not an error, alone or in a batch.
+      assert.deepEqual(await mgr.disableUnitFiles(['installed.service']), []);
+      assert.deepEqual(
+        await mgr.disableUnitFiles(['installed.service', 'noinstall.service', 'never-existed.service']),
+        [],
+      );
+      await mgr.removeUnitFile(dir, 'installed.service');
+      await mgr.removeUnitFile(dir, 'noinstall.service');
+      await mgr.removeUnitFile(dir, 'noinstall.service'); // already gone: fine
+      await mgr.reload();
+      assert.equal((await mgr.getUnitState('installed.service')).load, 'not-found');
+    },
+  );
 
   test('job results: a failing unit reports "failed", an unknown unit a typed NoSuchUnit-style error', async () => {
     const path = await mgr.writeUnitFile(dir, 'fails.service', '[Service]\nType=oneshot\nExecStart=/bin/false\n');
@@ -226,30 +293,61 @@ describe('SystemdManager on one private systemd instance', () => {
       assert.match(e.message, /does-not-exist\.service/);
       return true;
     });
-    assert.deepEqual(await mgr.getUnitState('does-not-exist.service'), { name: 'does-not-exist.service', load: 'not-found', active: 'inactive', sub: 'dead' });
+    assert.deepEqual(await mgr.getUnitState('does-not-exist.service'), {
+      name: 'does-not-exist.service',
+      load: 'not-found',
+      active: 'inactive',
+      sub: 'dead',
+    });
   });
 
   test('many concurrent starts each get their own job result', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `many${i}.service`);
     const paths = [];
-    for (const n of names) paths.push(await mgr.writeUnitFile(dir, n, `[Service]\nExecStart=/bin/sleep ${3000 + names.indexOf(n)}\n`));
+    for (const n of names)
+      paths.push(await mgr.writeUnitFile(dir, n, `[Service]\nExecStart=/bin/sleep ${3000 + names.indexOf(n)}\n`));
     await mgr.linkUnitFiles(paths);
     const results = await Promise.all(names.map((n) => mgr.startUnit(n)));
-    assert.deepEqual(results, names.map(() => 'done'));
+    assert.deepEqual(
+      results,
+      names.map(() => 'done'),
+    );
     const states = await mgr.listUnits(names);
     assert.ok(states.every((s) => s.active === 'active'));
-    assert.deepEqual(await Promise.all(names.map((n) => mgr.stopUnit(n))), names.map(() => 'done'));
+    assert.deepEqual(
+      await Promise.all(names.map((n) => mgr.stopUnit(n))),
+      names.map(() => 'done'),
+    );
   });
 
   test('unit object paths: our escaping matches systemd, and decoding inverts it', async () => {
-    for (const name of ['a.service', 'web@1.service', 'x-y_z.service', 'dev-disk-by\\x2duuid.device', '9lives.service']) {
+    for (const name of [
+      'a.service',
+      'web@1.service',
+      'x-y_z.service',
+      'dev-disk-by\\x2duuid.device',
+      '9lives.service',
+    ]) {
       assert.equal(unitNameFromObjectPath(unitObjectPath(name)), name);
     }
     const r = await systemctl(inst, 'show', '-p', 'Id', '--value', 'web@1.service');
     assert.equal(r.stdout.trim(), 'web@1.service');
     const env = { ...process.env, DBUS_SESSION_BUS_ADDRESS: inst.busAddress };
     const { execFileSync } = await import('node:child_process');
-    const out = execFileSync('busctl', ['--user', 'call', 'org.freedesktop.systemd1', '/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'LoadUnit', 's', 'x-y_z@a.b.service'], { env }).toString();
+    const out = execFileSync(
+      'busctl',
+      [
+        '--user',
+        'call',
+        'org.freedesktop.systemd1',
+        '/org/freedesktop/systemd1',
+        'org.freedesktop.systemd1.Manager',
+        'LoadUnit',
+        's',
+        'x-y_z@a.b.service',
+      ],
+      { env },
+    ).toString();
     assert.equal(out.trim(), `o "${unitObjectPath('x-y_z@a.b.service')}"`);
   });
 
@@ -291,7 +389,9 @@ describe('SystemdManager across systemd restarts and separate instances', () => 
     const mgr = await SystemdManager.connect({ address: inst.busAddress });
     t.after(() => mgr.close());
     const dir = join(inst.dir, 'gitfleet-units');
-    await mgr.linkUnitFiles([await mgr.writeUnitFile(dir, 'survivor.service', '[Service]\nExecStart=/bin/sleep 1007\n')]);
+    await mgr.linkUnitFiles([
+      await mgr.writeUnitFile(dir, 'survivor.service', '[Service]\nExecStart=/bin/sleep 1007\n'),
+    ]);
     await mgr.startUnit('survivor.service');
     const pid = await mainPid(inst, 'survivor.service');
 
@@ -325,37 +425,51 @@ describe('SystemdManager across systemd restarts and separate instances', () => 
       [a, ma],
       [b, mb],
     ] as const) {
-      await m.linkUnitFiles([await m.writeUnitFile(join(inst.dir, 'gitfleet-units'), 'x.service', '[Service]\nExecStart=/bin/sleep 1009\n')]);
+      await m.linkUnitFiles([
+        await m.writeUnitFile(join(inst.dir, 'gitfleet-units'), 'x.service', '[Service]\nExecStart=/bin/sleep 1009\n'),
+      ]);
       assert.equal(await m.startUnit('x.service'), 'done');
     }
     const pa = await mainPid(a, 'x.service');
     const pb = await mainPid(b, 'x.service');
     assert.notEqual(pa, pb);
-    assert.ok(pidAliveIn(a, pa) && !pidAliveIn(b, pa), 'A\'s process is in A\'s cgroup only');
-    assert.ok(pidAliveIn(b, pb) && !pidAliveIn(a, pb), 'B\'s process is in B\'s cgroup only');
+    assert.ok(pidAliveIn(a, pa) && !pidAliveIn(b, pa), "A's process is in A's cgroup only");
+    assert.ok(pidAliveIn(b, pb) && !pidAliveIn(a, pb), "B's process is in B's cgroup only");
 
     assert.equal(await ma.stopUnit('x.service'), 'done');
-    await eventually('A\'s x.service process gone', () => !pidAliveIn(a, pa));
+    await eventually("A's x.service process gone", () => !pidAliveIn(a, pa));
     assert.equal(await isActive(a, 'x.service'), 'inactive');
     assert.equal(await isActive(b, 'x.service'), 'active');
     assert.ok(await mainPidAlive(b, 'x.service'));
     assert.equal(await mainPid(b, 'x.service'), pb);
   });
 
-  test('when systemd goes away, calls fail with SystemdUnavailableError instead of hanging; stop() cleans up', async (t) => {
-    const inst = await startSystemd(t);
-    const mgr = await SystemdManager.connect({ address: inst.busAddress }, { reconnect: false, callTimeoutMs: 3_000 });
-    t.after(() => mgr.close());
-    await mgr.linkUnitFiles([await mgr.writeUnitFile(join(inst.dir, 'gitfleet-units'), 'orphan.service', '[Service]\nExecStart=/bin/sleep 1010\n')]);
-    await mgr.startUnit('orphan.service');
-    const unitPid = await mainPid(inst, 'orphan.service');
-    const disconnected = new Promise<Error>((resolve) => mgr.once('disconnected', resolve));
-    await inst.stop();
-    assert.equal(inst.exited, true);
-    assert.ok(!pidAliveIn(inst, unitPid));
-    assert.throws(() => process.kill(inst.pid, 0));
-    for (const d of inst.cgroupDirs) assert.throws(() => lstatSync(d), `${d} removed`);
-    assert.ok((await disconnected) instanceof SystemdUnavailableError);
-    await assert.rejects(mgr.getUnitState('orphan.service'), SystemdUnavailableError);
-  });
+  test(
+    'when systemd goes away, calls fail with SystemdUnavailableError instead of hanging; stop() ' + 'cleans up',
+    async (t) => {
+      const inst = await startSystemd(t);
+      const mgr = await SystemdManager.connect(
+        { address: inst.busAddress },
+        { reconnect: false, callTimeoutMs: 3_000 },
+      );
+      t.after(() => mgr.close());
+      await mgr.linkUnitFiles([
+        await mgr.writeUnitFile(
+          join(inst.dir, 'gitfleet-units'),
+          'orphan.service',
+          '[Service]\nExecStart=/bin/sleep 1010\n',
+        ),
+      ]);
+      await mgr.startUnit('orphan.service');
+      const unitPid = await mainPid(inst, 'orphan.service');
+      const disconnected = new Promise<Error>((resolve) => mgr.once('disconnected', resolve));
+      await inst.stop();
+      assert.equal(inst.exited, true);
+      assert.ok(!pidAliveIn(inst, unitPid));
+      assert.throws(() => process.kill(inst.pid, 0));
+      for (const d of inst.cgroupDirs) assert.throws(() => lstatSync(d), `${d} removed`);
+      assert.ok((await disconnected) instanceof SystemdUnavailableError);
+      await assert.rejects(mgr.getUnitState('orphan.service'), SystemdUnavailableError);
+    },
+  );
 });

@@ -20,14 +20,20 @@ const alive = (pid: number) => {
 test('startPrivateSystemd refuses a second instance with the name of one that is running', async (t) => {
   const inst = await startSystemd(t);
   const base = join(inst.dir, '..');
-  await assert.rejects(startPrivateSystemd({ baseDir: base, name: inst.name }), /already holds processes .*an instance named "t\d+-\d+" is running/);
+  await assert.rejects(
+    startPrivateSystemd({ baseDir: base, name: inst.name }),
+    /already holds processes .*an instance named "t\d+-\d+" is running/,
+  );
   // The running instance is untouched by the refused start.
   assert.ok(alive(inst.pid));
   for (const d of inst.cgroupDirs) assert.ok(existsSync(d));
 });
 
 test('startPrivateSystemd rejects an instance name that could escape its directory, naming it', async () => {
-  await assert.rejects(startPrivateSystemd({ baseDir: tmpdir(), name: '../evil' }), /invalid instance name "\.\.\/evil"/);
+  await assert.rejects(
+    startPrivateSystemd({ baseDir: tmpdir(), name: '../evil' }),
+    /invalid instance name "\.\.\/evil"/,
+  );
 });
 
 test('stop() is idempotent and leaves no process or cgroup behind', async (t) => {
@@ -57,11 +63,13 @@ test('two starts in parallel get separate cgroups and both become ready', async 
 
 test('a test process that exits without stopping its instance leaves nothing running (exit handler)', async () => {
   const fixture = join(import.meta.dirname, 'fixtures', 'exit-without-stop.ts');
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const c = execFile(process.execPath, ['--import', 'tsx', fixture], { timeout: 30_000 }, (_e, so, se) =>
-      resolve({ code: c.exitCode, stdout: String(so), stderr: String(se) }),
-    );
-  });
+  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      const c = execFile(process.execPath, ['--import', 'tsx', fixture], { timeout: 30_000 }, (_e, so, se) =>
+        resolve({ code: c.exitCode, stdout: String(so), stderr: String(se) }),
+      );
+    },
+  );
   assert.equal(code, 3, stderr);
   const info = JSON.parse(stdout.trim()) as { pid: number; unitPid: number; cgroupDirs: string[]; dir: string };
   assert.ok(info.unitPid > 0);
@@ -70,16 +78,19 @@ test('a test process that exits without stopping its instance leaves nothing run
   assert.equal(existsSync(info.dir), false, 'instance directory removed');
 });
 
-test('a later owner attaches to an instance left running, and can stop it; nothing to attach to afterwards', async (t) => {
-  const inst = await startSystemd(t);
-  const base = dirname(inst.dir);
-  const again = await startOrAttachPrivateSystemd({ baseDir: base, name: inst.name });
-  assert.equal(again.attached, true);
-  assert.equal(again.pid, inst.pid);
-  assert.equal(again.busAddress, inst.busAddress);
-  await again.stop();
-  assert.equal(alive(inst.pid) && !again.exited, false);
-  await eventually('systemd gone', () => !alive(inst.pid));
-  for (const d of inst.cgroupDirs) assert.equal(existsSync(d), false, `${d} removed`);
-  assert.equal(await attachPrivateSystemd({ baseDir: base, name: inst.name }), null);
-});
+test(
+  'a later owner attaches to an instance left running, and can stop it; nothing to attach to ' + 'afterwards',
+  async (t) => {
+    const inst = await startSystemd(t);
+    const base = dirname(inst.dir);
+    const again = await startOrAttachPrivateSystemd({ baseDir: base, name: inst.name });
+    assert.equal(again.attached, true);
+    assert.equal(again.pid, inst.pid);
+    assert.equal(again.busAddress, inst.busAddress);
+    await again.stop();
+    assert.equal(alive(inst.pid) && !again.exited, false);
+    await eventually('systemd gone', () => !alive(inst.pid));
+    for (const d of inst.cgroupDirs) assert.equal(existsSync(d), false, `${d} removed`);
+    assert.equal(await attachPrivateSystemd({ baseDir: base, name: inst.name }), null);
+  },
+);

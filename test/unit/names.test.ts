@@ -18,9 +18,22 @@ import {
 describe('unit name validity', () => {
   it('accepts plain, template and instance names of every type', () => {
     for (const n of [
-      'a.service', 'web@.service', 'web@1.service', 'dev-sda1.device', '-.mount', 'home-user\\x2dx.mount',
-      'a:b_c.d-e.socket', 'x.automount', 's.swap', 't.target', 'p.path', 't.timer', 'user-1000.slice',
-      'session-1.scope', 'a@b@c.service', 'a.b.c.timer',
+      'a.service',
+      'web@.service',
+      'web@1.service',
+      'dev-sda1.device',
+      '-.mount',
+      'home-user\\x2dx.mount',
+      'a:b_c.d-e.socket',
+      'x.automount',
+      's.swap',
+      't.target',
+      'p.path',
+      't.timer',
+      'user-1000.slice',
+      'session-1.scope',
+      'a@b@c.service',
+      'a.b.c.timer',
     ]) {
       assert.equal(unitNameError(n), null, n);
       assert.equal(isValidUnitName(n), true, n);
@@ -61,10 +74,20 @@ describe('unit name validity', () => {
 
 describe('templates and instances', () => {
   it('splits names like systemd (first @, last .)', () => {
-    assert.deepEqual(parseUnitName('web@8080.service'), { prefix: 'web', instance: '8080', template: false, type: 'service' });
+    assert.deepEqual(parseUnitName('web@8080.service'), {
+      prefix: 'web',
+      instance: '8080',
+      template: false,
+      type: 'service',
+    });
     assert.deepEqual(parseUnitName('web@.service'), { prefix: 'web', instance: '', template: true, type: 'service' });
     assert.deepEqual(parseUnitName('a.b.socket'), { prefix: 'a.b', instance: null, template: false, type: 'socket' });
-    assert.deepEqual(parseUnitName('a@b@c.d.service'), { prefix: 'a', instance: 'b@c.d', template: false, type: 'service' });
+    assert.deepEqual(parseUnitName('a@b@c.d.service'), {
+      prefix: 'a',
+      instance: 'b@c.d',
+      template: false,
+      type: 'service',
+    });
     assert.equal(parseUnitName('bad name.service'), null);
   });
 
@@ -137,10 +160,50 @@ function ours(f: () => string): { ok: boolean; out: string } {
 }
 
 const INPUTS = [
-  '', '/', '//', '///a', 'a', 'a b', '.x', '/.x', '..x', 'a//b/', 'a/../b', '../a', './a', 'a/./b', '.', './',
-  '..', '-', '--', '-a-', 'ü', 'ünïcødé/路径/😀', 'a\\b', '\\x2d', '@', 'foo@bar', 'x.y:z_w', 'A-Z_09:.',
-  '/home/user/My Files', '.hidden/.x', 'a-b-c', 'tab\there', 'nl\nx', '%n', '/dev/sda1', '/a/b/', '~',
-  '\x7f', '\x01', `'"\`$;&|`, 'a'.repeat(255), 'a'.repeat(256), '/' + 'a'.repeat(255), '/' + 'a'.repeat(256),
+  '',
+  '/',
+  '//',
+  '///a',
+  'a',
+  'a b',
+  '.x',
+  '/.x',
+  '..x',
+  'a//b/',
+  'a/../b',
+  '../a',
+  './a',
+  'a/./b',
+  '.',
+  './',
+  '..',
+  '-',
+  '--',
+  '-a-',
+  'ü',
+  'ünïcødé/路径/😀',
+  'a\\b',
+  '\\x2d',
+  '@',
+  'foo@bar',
+  'x.y:z_w',
+  'A-Z_09:.',
+  '/home/user/My Files',
+  '.hidden/.x',
+  'a-b-c',
+  'tab\there',
+  'nl\nx',
+  '%n',
+  '/dev/sda1',
+  '/a/b/',
+  '~',
+  '\x7f',
+  '\x01',
+  `'"\`$;&|`,
+  'a'.repeat(255),
+  'a'.repeat(256),
+  '/' + 'a'.repeat(255),
+  '/' + 'a'.repeat(256),
   ('/' + 'b'.repeat(200)).repeat(21),
 ];
 
@@ -150,18 +213,47 @@ describe('escape/unescape equal systemd-escape byte for byte', () => {
     it(`escape${path ? ' --path' : ''} on ${INPUTS.length} strings`, () => {
       const theirs = runEscape(args, INPUTS);
       INPUTS.forEach((s, i) => {
-        assert.deepEqual(ours(() => escape(s, { path })), theirs[i], `systemd-escape ${args.join(' ')} ${JSON.stringify(s)}`);
+        assert.deepEqual(
+          ours(() => escape(s, { path })),
+          theirs[i],
+          `systemd-escape ${args.join(' ')} ${JSON.stringify(s)}`,
+        );
       });
     });
 
     it(`unescape${path ? ' --path' : ''} of escaped strings and of malformed input`, () => {
-      const escaped = runEscape([], INPUTS).filter((r) => r.ok).map((r) => r.out);
-      const odd = ['\\x', '\\xZZ', '\\X41', '\\x41', '\\xC3\\xBC', '\\x2e', 'a-b', '-', '', '-a', 'a-', 'a--b', '.', '..',
-        'a-..-b', 'a-.-b', '\\x2f', 'x\\x2fy', '\\'];
+      const escaped = runEscape([], INPUTS)
+        .filter((r) => r.ok)
+        .map((r) => r.out);
+      const odd = [
+        '\\x',
+        '\\xZZ',
+        '\\X41',
+        '\\x41',
+        '\\xC3\\xBC',
+        '\\x2e',
+        'a-b',
+        '-',
+        '',
+        '-a',
+        'a-',
+        'a--b',
+        '.',
+        '..',
+        'a-..-b',
+        'a-.-b',
+        '\\x2f',
+        'x\\x2fy',
+        '\\',
+      ];
       const inputs = [...escaped, ...odd];
       const theirs = runEscape(['--unescape', ...args], inputs);
       inputs.forEach((s, i) => {
-        assert.deepEqual(ours(() => unescape(s, { path })), theirs[i], `systemd-escape --unescape ${args.join(' ')} ${JSON.stringify(s)}`);
+        assert.deepEqual(
+          ours(() => unescape(s, { path })),
+          theirs[i],
+          `systemd-escape --unescape ${args.join(' ')} ${JSON.stringify(s)}`,
+        );
       });
     });
   }
@@ -169,17 +261,26 @@ describe('escape/unescape equal systemd-escape byte for byte', () => {
   it('instantiate equals systemd-escape --template', () => {
     const theirs = runEscape(['--template=web@.service'], INPUTS);
     INPUTS.forEach((s, i) => {
-      assert.deepEqual(ours(() => instantiate('web@.service', s)), theirs[i], `--template ${JSON.stringify(s)}`);
+      assert.deepEqual(
+        ours(() => instantiate('web@.service', s)),
+        theirs[i],
+        `--template ${JSON.stringify(s)}`,
+      );
     });
     const theirsPath = runEscape(['--template=mnt@.mount', '--path'], INPUTS);
     INPUTS.forEach((s, i) => {
-      assert.deepEqual(ours(() => instantiate('mnt@.mount', s, { path: true })), theirsPath[i], `--template --path ${JSON.stringify(s)}`);
+      assert.deepEqual(
+        ours(() => instantiate('mnt@.mount', s, { path: true })),
+        theirsPath[i],
+        `--template --path ${JSON.stringify(s)}`,
+      );
     });
   });
 
   it('round-trips unescape(escape(s)) for paths and strings', () => {
     for (const s of ['a b', 'ünï/x', '-x-', 'a\\b', '.dot']) assert.equal(unescape(escape(s)), s);
-    for (const s of ['/srv/my data', '/a-b/c', '/.hidden']) assert.equal(unescape(escape(s, { path: true }), { path: true }), s);
+    for (const s of ['/srv/my data', '/a-b/c', '/.hidden'])
+      assert.equal(unescape(escape(s, { path: true }), { path: true }), s);
   });
 
   it('refuses an unescape result that is not UTF-8 (systemd would print raw bytes)', () => {

@@ -33,7 +33,10 @@ describe('parseUnit: assignments', () => {
 
   it('keeps an empty value (a list reset) as an option with value ""', () => {
     const u = p('[Service]\nExecStart=\nExecStart=/bin/x\n');
-    assert.deepEqual(kv(u), [['Service', 'ExecStart', ''], ['Service', 'ExecStart', '/bin/x']]);
+    assert.deepEqual(kv(u), [
+      ['Service', 'ExecStart', ''],
+      ['Service', 'ExecStart', '/bin/x'],
+    ]);
   });
 
   it('records 1-based line, key column and value column', () => {
@@ -68,7 +71,10 @@ describe('parseUnit: assignments', () => {
 
   it('is case-sensitive in section names and keys', () => {
     const u = p('[service]\nexecstart=/bin/x\n[Service]\nExecStart=/bin/y\n');
-    assert.deepEqual(kv(u), [['service', 'execstart', '/bin/x'], ['Service', 'ExecStart', '/bin/y']]);
+    assert.deepEqual(kv(u), [
+      ['service', 'execstart', '/bin/x'],
+      ['Service', 'ExecStart', '/bin/y'],
+    ]);
   });
 
   it('parses an empty file and a file of only comments to no sections', () => {
@@ -127,12 +133,18 @@ describe('parseUnit: continuations', () => {
 
   it('does not join on an even number of trailing backslashes', () => {
     const u = p('[Service]\nA=x\\\\\nB=y\\\\\\\nz\n');
-    assert.deepEqual(kv(u), [['Service', 'A', 'x\\\\'], ['Service', 'B', 'y\\\\ z']]);
+    assert.deepEqual(kv(u), [
+      ['Service', 'A', 'x\\\\'],
+      ['Service', 'B', 'y\\\\ z'],
+    ]);
   });
 
   it('ends a continuation at a blank line', () => {
     const u = p('[Service]\nA=x \\\n\nB=y\n');
-    assert.deepEqual(kv(u), [['Service', 'A', 'x'], ['Service', 'B', 'y']]);
+    assert.deepEqual(kv(u), [
+      ['Service', 'A', 'x'],
+      ['Service', 'B', 'y'],
+    ]);
   });
 
   it('parses a continuation still open at end of file', () => {
@@ -142,7 +154,10 @@ describe('parseUnit: continuations', () => {
 
   it('does not continue on a backslash followed by blanks (the value keeps the backslash)', () => {
     const u = p('[Service]\nA=x \\ \nB=y\n');
-    assert.deepEqual(kv(u), [['Service', 'A', 'x \\'], ['Service', 'B', 'y']]);
+    assert.deepEqual(kv(u), [
+      ['Service', 'A', 'x \\'],
+      ['Service', 'B', 'y'],
+    ]);
   });
 
   it('can join a key with its "=" on the next line; the option is at its first line', () => {
@@ -165,13 +180,29 @@ describe('parseUnit: continuations', () => {
 describe('parseUnit: line ends, BOM and encoding', () => {
   it('accepts CRLF, lone CR, LF CR and NUL as line ends, as systemd read_line() does', () => {
     const u = p('[Service]\r\nA=1\rB=2\n\rC=3\0D=4\r\n');
-    assert.deepEqual(kv(u), [['Service', 'A', '1'], ['Service', 'B', '2'], ['Service', 'C', '3'], ['Service', 'D', '4']]);
-    assert.deepEqual(u.sections[0]!.options.map((o) => o.line), [2, 3, 4, 5]);
+    assert.deepEqual(kv(u), [
+      ['Service', 'A', '1'],
+      ['Service', 'B', '2'],
+      ['Service', 'C', '3'],
+      ['Service', 'D', '4'],
+    ]);
+    assert.deepEqual(
+      u.sections[0]!.options.map((o) => o.line),
+      [2, 3, 4, 5],
+    );
   });
 
   it('counts "\\r\\r", "\\n\\n" and "NUL\\n" as two line ends', () => {
     const u = p('[Service]\nA=1\r\rB=2\n\nC=3\0\nD=4\n');
-    assert.deepEqual(u.sections[0]!.options.map((o) => [o.key, o.line]), [['A', 2], ['B', 4], ['C', 6], ['D', 8]]);
+    assert.deepEqual(
+      u.sections[0]!.options.map((o) => [o.key, o.line]),
+      [
+        ['A', 2],
+        ['B', 4],
+        ['C', 6],
+        ['D', 8],
+      ],
+    );
   });
 
   it('strips a UTF-8 BOM at the start of the file (string or bytes)', () => {
@@ -190,7 +221,10 @@ describe('parseUnit: line ends, BOM and encoding', () => {
   it('strips the first BOM even on a later line, and a BOM-prefixed "#" line is not a comment', () => {
     // systemd checks for comments before it strips the BOM.
     const u = p('[Service]\nA=1\n\uFEFF# not a comment\n\uFEFFB=2\n');
-    assert.deepEqual(kv(u), [['Service', 'A', '1'], ['Service', '\uFEFFB', '2']]);
+    assert.deepEqual(kv(u), [
+      ['Service', 'A', '1'],
+      ['Service', '\uFEFFB', '2'],
+    ]);
     assert.deepEqual(rules(u), ['SYN02@3:1']);
   });
 
@@ -210,7 +244,13 @@ describe('parseUnit: line ends, BOM and encoding', () => {
   });
 
   it('rejects what systemd utf8_is_valid() rejects: overlongs, surrogates, noncharacters', () => {
-    const cases: number[][] = [[0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xef, 0xbf, 0xbe], [0xf4, 0x8f, 0xbf, 0xbf], [0xef, 0xb7, 0x90]];
+    const cases: number[][] = [
+      [0xc0, 0xaf],
+      [0xed, 0xa0, 0x80],
+      [0xef, 0xbf, 0xbe],
+      [0xf4, 0x8f, 0xbf, 0xbf],
+      [0xef, 0xb7, 0x90],
+    ];
     for (const bad of cases) {
       const u = p(bytes('[Service]\nA=', bad, '\n'));
       assert.equal(u.fatal, true, `bytes ${bad.map((b) => b.toString(16)).join(' ')}`);
@@ -271,10 +311,13 @@ describe('parseUnit: the 1 MiB limit', () => {
 describe('parseUnit: section headers', () => {
   it('merges a repeated section into the first, keeping first-appearance order', () => {
     const u = p('[Unit]\nA=1\n[Service]\nB=2\n[Unit]\nC=3\n');
-    assert.deepEqual(u.sections.map((s) => [s.name, s.line, s.options.map((o) => o.key)]), [
-      ['Unit', 1, ['A', 'C']],
-      ['Service', 3, ['B']],
-    ]);
+    assert.deepEqual(
+      u.sections.map((s) => [s.name, s.line, s.options.map((o) => o.key)]),
+      [
+        ['Unit', 1, ['A', 'C']],
+        ['Service', 3, ['B']],
+      ],
+    );
   });
 
   it('refuses a header not ending in "]" (fatal SYN01) and stops there', () => {
@@ -295,7 +338,10 @@ describe('parseUnit: section headers', () => {
   it('accepts odd but safe names as (unknown) sections: spaces, brackets, empty, non-ASCII', () => {
     const u = p('[ Unit ]\nA=1\n[]\nB=2\n[Unit]]\nC=3\n[[X]\nD=4\n[Sërvice]\nE=5\n');
     assert.equal(u.fatal, false);
-    assert.deepEqual(u.sections.map((s) => s.name), [' Unit ', '', 'Unit]', '[X', 'Sërvice']);
+    assert.deepEqual(
+      u.sections.map((s) => s.name),
+      [' Unit ', '', 'Unit]', '[X', 'Sërvice'],
+    );
   });
 
   it('strips blanks around a header line', () => {
@@ -304,7 +350,10 @@ describe('parseUnit: section headers', () => {
 
   it('keeps X- sections and keys for the linter to decide', () => {
     const u = p('[X-Fleet]\nMachineOf=a.service\n[Unit]\nX-Foo=1\n');
-    assert.deepEqual(kv(u), [['X-Fleet', 'MachineOf', 'a.service'], ['Unit', 'X-Foo', '1']]);
+    assert.deepEqual(kv(u), [
+      ['X-Fleet', 'MachineOf', 'a.service'],
+      ['Unit', 'X-Foo', '1'],
+    ]);
   });
 });
 
@@ -312,7 +361,10 @@ describe('effectiveValues / lastValue', () => {
   const u = p('[Service]\nExecStart=/a\nExecStart=\nExecStart=/b\nExecStart=/c\nType=simple\nType=oneshot\nUser=\n');
   it('applies list semantics: an empty assignment resets', () => {
     assert.deepEqual(effectiveValues(u, 'Service', 'ExecStart'), ['/b', '/c']);
-    assert.deepEqual(effectiveOptions(u, 'Service', 'ExecStart').map((o) => o.line), [4, 5]);
+    assert.deepEqual(
+      effectiveOptions(u, 'Service', 'ExecStart').map((o) => o.line),
+      [4, 5],
+    );
     assert.deepEqual(effectiveValues(u, 'Service', 'Nope'), []);
     assert.deepEqual(effectiveValues(u, 'Unit', 'ExecStart'), []);
   });
@@ -329,7 +381,7 @@ describe('effectiveValues / lastValue', () => {
 describe('parseUnit: never throws', () => {
   it('survives random bytes', () => {
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const alphabet = ['[', ']', '=', '\\', '#', ';', ' ', '\t', '\n', '\r', '\0', 'a', 'B', '\uFEFF', 'é', '"'];
     for (let n = 0; n < 2000; n++) {
       let s = '';
@@ -392,7 +444,8 @@ describe('parseUnit agrees with systemd-analyze verify', () => {
 
   it('on every fixture', () => {
     const names = Object.keys(fixtures);
-    for (const [name, content] of Object.entries(fixtures)) writeFileSync(join(dir, `o-${name.replaceAll('_', '-')}.service`), content);
+    for (const [name, content] of Object.entries(fixtures))
+      writeFileSync(join(dir, `o-${name.replaceAll('_', '-')}.service`), content);
     const files = names.map((n) => join(dir, `o-${n.replaceAll('_', '-')}.service`));
     const r = spawnSync('systemd-analyze', ['verify', '--man=no', '--recursive-errors=no', ...files], {
       encoding: 'utf8',
@@ -404,7 +457,11 @@ describe('parseUnit agrees with systemd-analyze verify', () => {
       const lines = log.split('\n').filter((l) => l.includes(file) || l.includes(`Unit ${file.split('/').pop()} `));
       const theirs = {
         fatal: lines.some((l) => l.includes('failed to load properly')),
-        unknown: lines.flatMap((l) => [...l.matchAll(/Unknown key '([^']*)' in section \[([^\]]*)\]/g)].map((m) => `${m[2]}/${m[1]}`)).sort(),
+        unknown: lines
+          .flatMap((l) =>
+            [...l.matchAll(/Unknown key '([^']*)' in section \[([^\]]*)\]/g)].map((m) => `${m[2]}/${m[1]}`),
+          )
+          .sort(),
         syntax: lines.filter((l) => /Missing '='|Missing key name|Assignment outside of section/.test(l)).length,
       };
       const u = parseUnit(fixtures[name]!, file);
@@ -415,7 +472,9 @@ describe('parseUnit agrees with systemd-analyze verify', () => {
           ? theirs.unknown // systemd's warnings before the fatal line are not in our model; compare fatality only
           : u.sections
               .filter((s) => s.name === 'Service' || s.name === 'Unit')
-              .flatMap((s) => s.options.filter((o) => !known.has(o.key) && !o.key.startsWith('X-')).map((o) => `${s.name}/${o.key}`))
+              .flatMap((s) =>
+                s.options.filter((o) => !known.has(o.key) && !o.key.startsWith('X-')).map((o) => `${s.name}/${o.key}`),
+              )
               .sort(),
         syntax: u.diagnostics.filter((d) => d.rule === 'SYN02' || d.rule === 'SYN03').length,
       };

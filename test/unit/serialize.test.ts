@@ -26,14 +26,14 @@ describe('serializeUnit', () => {
       '# head\n[Unit]\nDescription=web\n\n[Service]\n  ExecStart = /bin/x \\\n   --y\n; c\n[Unit]\nAfter=a.service\n',
       'web.service',
     );
-    assert.equal(
-      serializeUnit(u),
-      '[Unit]\nDescription=web\nAfter=a.service\n\n[Service]\nExecStart=/bin/x     --y\n',
-    );
+    assert.equal(serializeUnit(u), '[Unit]\nDescription=web\nAfter=a.service\n\n[Service]\nExecStart=/bin/x     --y\n');
   });
 
   it('writes an empty section and an empty value', () => {
-    assert.equal(serializeUnit(parseUnit('[Install]\n[Service]\nExecStart=\n', 'x')), '[Install]\n\n[Service]\nExecStart=\n');
+    assert.equal(
+      serializeUnit(parseUnit('[Install]\n[Service]\nExecStart=\n', 'x')),
+      '[Install]\n\n[Service]\nExecStart=\n',
+    );
   });
 
   it('writes nothing for a unit without sections', () => {
@@ -49,9 +49,11 @@ describe('serializeUnit', () => {
 });
 
 describe('unitHash / canonicalize', () => {
-  const a = '[Unit]\nDescription=hello\n[Service]\nExecStart=/bin/sh -c "while true; do echo Hello World; sleep 1; done"\n';
+  const a =
+    '[Unit]\nDescription=hello\n[Service]\nExecStart=/bin/sh -c "while true; do echo Hello World; sleep 1; done"\n';
   const b =
-    '\uFEFF# hello world\r\n[Unit]\r\n  Description = hello  \r\n\r\n[Service]\r\nExecStart=/bin/sh -c\\\r\n"while true; do echo Hello World; sleep 1; done"\r\n';
+    '\uFEFF# hello world\r\n[Unit]\r\n  Description = hello  \r\n\r\n[Service]\r\nExecStart=/bin/sh -c\\\r\n"while ' +
+    'true; do echo Hello World; sleep 1; done"\r\n';
 
   it('is the sha256 hex of the canonical text', () => {
     const c = canonicalize(a, 'hello.service');
@@ -96,7 +98,7 @@ describe('round trip: parse(serialize(parse(x))) equals parse(x)', () => {
 
   it('on random inputs', () => {
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     const alphabet = ['[', ']', '=', '\\', '#', ';', ' ', '\t', '\n', '\n', '\n', 'a', 'B', '\uFEFF', 'é', '"', '\r'];
     for (let n = 0; n < 3000; n++) {
       let s = rnd() < 0.7 ? '[S]\n' : '';
@@ -140,7 +142,11 @@ describe('the unit files shipped on this machine', () => {
     for (const [i, f] of files.entries()) {
       const u = parseUnit(contents[i]!, f);
       assert.equal(u.fatal, false, f);
-      assert.deepEqual(u.diagnostics.filter((d) => d.severity === 'error'), [], f);
+      assert.deepEqual(
+        u.diagnostics.filter((d) => d.severity === 'error'),
+        [],
+        f,
+      );
       // Drop-ins may be empty on purpose (user@0.service.d/10-login-barrier.conf masks its twin).
       if (!f.endsWith('.conf')) assert.ok(u.sections.length > 0, `${f}: no sections`);
       assertRoundTrip(contents[i]!, f);

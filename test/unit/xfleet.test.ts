@@ -56,7 +56,10 @@ describe('parseFleetSection: constraints', () => {
       global: false,
       replaces: ['old-web@8080.service'],
     });
-    assert.deepEqual(r.values.MachineOf.map((v) => [v.raw, v.value, v.option.line]), [['%p-db@%i.service', 'web-db@8080.service', 8]]);
+    assert.deepEqual(
+      r.values.MachineOf.map((v) => [v.raw, v.value, v.option.line]),
+      [['%p-db@%i.service', 'web-db@8080.service', 8]],
+    );
   });
 
   it('takes the first MachineID, and accepts an 8-char short id', () => {
@@ -65,7 +68,8 @@ describe('parseFleetSection: constraints', () => {
   });
 
   it('reads Global like fleet: true/yes/1/on/t in any case, last one wins', () => {
-    for (const v of ['true', 'YES', '1', 'on', 't', 'True']) assert.equal(fleet(`Global=${v}\n`).constraints.global, true, v);
+    for (const v of ['true', 'YES', '1', 'on', 't', 'True'])
+      assert.equal(fleet(`Global=${v}\n`).constraints.global, true, v);
     for (const v of ['false', 'no', '0', 'off', 'F']) assert.equal(fleet(`Global=${v}\n`).constraints.global, false, v);
     assert.equal(fleet('Global=true\nGlobal=false\n').constraints.global, false);
     assert.equal(fleet('Global=false\nGlobal=true\nMachineMetadata=a=b\n').constraints.global, true);
@@ -81,7 +85,8 @@ describe('parseFleetSection: constraints', () => {
 describe('parseFleetSection: FLT01 unknown and deprecated keys', () => {
   it('maps fleet <0.8 names with a warning each', () => {
     const r = fleet(
-      'X-ConditionMachineOf=db.service\nX-Conflicts=web*\nX-ConditionMachineMetadata=r=1\nX-ConditionMachineID=abcdef01\n',
+      'X-ConditionMachineOf=db.service\nX-Conflicts=web*\n' +
+        'X-ConditionMachineMetadata=r=1\nX-ConditionMachineID=abcdef01\n',
       'app.service',
     );
     assert.deepEqual(rules(r), ['FLT01@5:1', 'FLT01@6:1', 'FLT01@7:1', 'FLT01@8:1', 'FLT02@5:1', 'FLT02@7:1']);
@@ -111,7 +116,10 @@ describe('parseFleetSection: FLT01 unknown and deprecated keys', () => {
   });
 
   it('warns about [X-FLEET] spelt in another case (fleet would ignore it)', () => {
-    const r = parseFleetSection(parseUnit('[Service]\nExecStart=/x\n[X-FLEET]\nGlobal=true\n', 'a.service'), 'a.service');
+    const r = parseFleetSection(
+      parseUnit('[Service]\nExecStart=/x\n[X-FLEET]\nGlobal=true\n', 'a.service'),
+      'a.service',
+    );
     assert.deepEqual(rules(r), ['FLT01@3:1']);
     assert.equal(r.constraints.global, false);
     assert.equal(r.present, false);
@@ -120,9 +128,16 @@ describe('parseFleetSection: FLT01 unknown and deprecated keys', () => {
 
 describe('parseFleetSection: FLT02 invalid combinations', () => {
   it('allows only MachineMetadata next to Global', () => {
-    const r = fleet('Global=true\nMachineMetadata=role=edge\nMachineOf=a.service\nMachineID=abcdef01\nConflicts=x*\nReplaces=y.service\n');
+    const r = fleet(
+      'Global=true\nMachineMetadata=role=edge\nMachineOf=a.service\n' +
+        'MachineID=abcdef01\nConflicts=x*\nReplaces=y.service\n',
+    );
     assert.deepEqual(rules(r).sort(), ['FLT02@10:1', 'FLT02@7:1', 'FLT02@8:1', 'FLT02@9:1']);
-    assert.ok(r.diagnostics.every((d) => d.severity === 'error' && /only MachineMetadata= may accompany Global=/.test(d.message)));
+    assert.ok(
+      r.diagnostics.every(
+        (d) => d.severity === 'error' && /only MachineMetadata= may accompany Global=/.test(d.message),
+      ),
+    );
     assert.deepEqual(fleet('Global=yes\nMachineMetadata=role=edge\n').diagnostics, []);
     // Global=false does not restrict anything.
     assert.deepEqual(fleet('Global=false\nMachineOf=a.service\n').diagnostics, []);
@@ -177,9 +192,18 @@ describe('parseFleetSection: FLT03 invalid values', () => {
 
   it('refuses unquoted lists, bad globs, invalid names and templates in MachineOf/Conflicts/Replaces', () => {
     const r = fleet(
-      'MachineOf=a.service b.service\nConflicts=a* b*\nConflicts=[ab\nReplaces=bad name\nMachineOf=db@.service\nMachineOf=x\nReplaces=../x.service\n',
+      'MachineOf=a.service b.service\nConflicts=a* b*\nConflicts=[ab\nReplaces=bad ' +
+        'name\nMachineOf=db@.service\nMachineOf=x\nReplaces=../x.service\n',
     );
-    assert.deepEqual(rules(r), ['FLT03@5:11', 'FLT03@6:11', 'FLT03@7:11', 'FLT03@8:10', 'FLT03@9:11', 'FLT03@10:11', 'FLT03@11:10']);
+    assert.deepEqual(rules(r), [
+      'FLT03@5:11',
+      'FLT03@6:11',
+      'FLT03@7:11',
+      'FLT03@8:10',
+      'FLT03@9:11',
+      'FLT03@10:11',
+      'FLT03@11:10',
+    ]);
     assert.match(r.diagnostics[0]!.message, /ONE unit name.*MachineOf="a\.service" "b\.service"/);
     assert.match(r.diagnostics[2]!.message, /not a valid glob/);
     assert.match(r.diagnostics[4]!.message, /names a template/);
@@ -228,9 +252,17 @@ describe('machineOfCycleDiagnostics', () => {
   });
 
   it('reports a mutual pair and nothing for chains without a cycle', () => {
-    assert.equal(machineOfCycleDiagnostics([ref('a.service', 'MachineOf=b.service\n'), ref('b.service', 'MachineOf=a.service\n')]).length, 2);
+    assert.equal(
+      machineOfCycleDiagnostics([ref('a.service', 'MachineOf=b.service\n'), ref('b.service', 'MachineOf=a.service\n')])
+        .length,
+      2,
+    );
     assert.deepEqual(
-      machineOfCycleDiagnostics([ref('a.service', 'MachineOf=b.service\n'), ref('b.service', 'MachineOf=c.service\n'), ref('c.service', '')]),
+      machineOfCycleDiagnostics([
+        ref('a.service', 'MachineOf=b.service\n'),
+        ref('b.service', 'MachineOf=c.service\n'),
+        ref('c.service', ''),
+      ]),
       [],
     );
   });

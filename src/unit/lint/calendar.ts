@@ -18,15 +18,36 @@ import { parseTimespan } from './timespan.js';
 export type CalendarResult = { ok: true } | { ok: false; reason: string; certain: boolean };
 
 const SHORTHANDS = new Set([
-  'minutely', 'hourly', 'daily', 'monthly', 'weekly', 'yearly', 'annually', 'quarterly',
-  'semiannually', 'semi-annually', 'biannually', 'bi-annually',
+  'minutely',
+  'hourly',
+  'daily',
+  'monthly',
+  'weekly',
+  'yearly',
+  'annually',
+  'quarterly',
+  'semiannually',
+  'semi-annually',
+  'biannually',
+  'bi-annually',
 ]);
 
 /** Longest names first within each day, as in systemd's table. */
 const WEEKDAYS: readonly (readonly [string, number])[] = [
-  ['monday', 0], ['mon', 0], ['tuesday', 1], ['tue', 1], ['wednesday', 2], ['wed', 2],
-  ['thursday', 3], ['thu', 3], ['friday', 4], ['fri', 4], ['saturday', 5], ['sat', 5],
-  ['sunday', 6], ['sun', 6],
+  ['monday', 0],
+  ['mon', 0],
+  ['tuesday', 1],
+  ['tue', 1],
+  ['wednesday', 2],
+  ['wed', 2],
+  ['thursday', 3],
+  ['thu', 3],
+  ['friday', 4],
+  ['fri', 4],
+  ['saturday', 5],
+  ['sat', 5],
+  ['sunday', 6],
+  ['sun', 6],
 ];
 
 const INT_MAX = 2147483647;
@@ -143,7 +164,8 @@ function parseComponent(c: Cur, usec: boolean): Component {
     fail(`unexpected ${JSON.stringify(next)} in ${JSON.stringify(c.s)}`);
   }
   // A range whose repetition cannot fire twice is just its start ("20..59/40" is 20).
-  if (explicitRepeat && stop >= start && start + repeat > stop) return { start, stop: -1, repeat: 0, explicitRepeat: false };
+  if (explicitRepeat && stop >= start && start + repeat > stop)
+    return { start, stop: -1, repeat: 0, explicitRepeat: false };
   return { start, stop, repeat, explicitRepeat };
 }
 
@@ -245,7 +267,13 @@ function show(v: number, usec: boolean): string {
  * repetition must fit at least once (`10/20:00` is refused: no hour 30); counted from the end of the
  * month (`~`) the repetition must stay above day 1; a seconds range without '/' spans >= 1 s.
  */
-function chainValid(chain: Component[] | null, from: number, to: number, what: string, opts: { usec?: boolean; endOfMonth?: boolean } = {}): void {
+function chainValid(
+  chain: Component[] | null,
+  from: number,
+  to: number,
+  what: string,
+  opts: { usec?: boolean; endOfMonth?: boolean } = {},
+): void {
   const usec = opts.usec ?? false;
   const range = `${show(from, usec)}..${show(to, usec)}`;
   for (const x of chain ?? []) {
@@ -299,7 +327,7 @@ function isKnownZone(name: string): boolean {
 }
 
 /** Shape of a tz database name (timezone_is_valid's character rules). */
-const ZONE_SHAPE = /^[A-Za-z][A-Za-z0-9_+\-]*(?:\/[A-Za-z0-9_+\-]+)*$/;
+const ZONE_SHAPE = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
 
 function attempt(expr: string): string | null {
   try {
@@ -313,7 +341,7 @@ function attempt(expr: string): string | null {
 
 /** Check one OnCalendar= value (specifiers already expanded or absent). */
 export function checkCalendar(value: string): CalendarResult {
-  let expr = value;
+  const expr = value;
   // " UTC" is recognized case-insensitively; then the local zone abbreviations (host-dependent);
   // then a tz database name after the last space.
   if (expr.length > 4 && expr.slice(-4).toLowerCase() === ' utc') {
@@ -333,7 +361,9 @@ export function checkCalendar(value: string): CalendarResult {
     if (ZONE_SHAPE.test(zone) && /[A-Za-z]/.test(zone) && attempt(body) === null) {
       return {
         ok: false,
-        reason: `time zone ${JSON.stringify(zone)} is not a known tz database name; systemd accepts it only if the machine's tzdata (or its local zone abbreviation) has it`,
+        reason:
+          `time zone ${JSON.stringify(zone)} is not a known tz database name; systemd accepts it only if the ` +
+          `machine's tzdata (or its local zone abbreviation) has it`,
         certain: false,
       };
     }

@@ -48,16 +48,30 @@ export function lintUnitFile(name: string, content: Uint8Array | string, ctx: Li
     try {
       fn();
     } catch (e) {
-      r.at(0, 0, 'LINT', 'warning', `gitfleet's ${what} checks failed on this file (a gitfleet bug; please report it): ${(e as Error)?.message ?? String(e)}`);
+      r.at(
+        0,
+        0,
+        'LINT',
+        'warning',
+        `gitfleet's ${what} checks failed on this file (a gitfleet bug; please report it): ` +
+          `${(e as Error)?.message ?? String(e)}`,
+      );
     }
   };
 
   const nameError = unitNameError(name);
-  if (nameError) r.at(0, 0, 'NAM01', 'error', `file name ${JSON.stringify(name)} is not a valid unit name: ${nameError}`);
+  if (nameError)
+    r.at(0, 0, 'NAM01', 'error', `file name ${JSON.stringify(name)} is not a valid unit name: ${nameError}`);
   const type = unitType(name);
   if (content.length === 0) {
     // systemd's null_or_empty_path(): a 0-byte unit file is a masked unit (like a link to /dev/null).
-    r.at(0, 0, 'MSK01', 'warning', 'empty file: systemd treats a 0-byte unit file as masked, so this unit can never start');
+    r.at(
+      0,
+      0,
+      'MSK01',
+      'warning',
+      'empty file: systemd treats a 0-byte unit file as masked, so this unit can never start',
+    );
     return { unit: parseUnit(content, ctx.file), diagnostics: sortDiagnostics(r.diagnostics) };
   }
 
@@ -85,7 +99,8 @@ export function lintUnitFile(name: string, content: Uint8Array | string, ctx: Li
 function isExecSeparator(unit: ParsedUnit, d: Diagnostic): boolean {
   if (d.rule !== 'SYN06' || !d.message.startsWith("';'")) return false;
   return unit.sections.some((s) =>
-    s.options.some((o) => o.line === d.line && keyType(s.name, o.key) === 'PATH [ARGUMENT [...]]'));
+    s.options.some((o) => o.line === d.line && keyType(s.name, o.key) === 'PATH [ARGUMENT [...]]'),
+  );
 }
 
 export interface RepoUnitFile {
@@ -101,7 +116,10 @@ export interface RepoUnitFile {
  * Lint every unit file of one repo: lintUnitFile() on each with the repo's unit names (for DEP02,
  * TRG02, TRG03), plus the checks across units (FLT02 for MachineOf= cycles).
  */
-export function lintUnitFiles(files: readonly RepoUnitFile[]): { units: Map<string, ParsedUnit>; diagnostics: Diagnostic[] } {
+export function lintUnitFiles(files: readonly RepoUnitFile[]): {
+  units: Map<string, ParsedUnit>;
+  diagnostics: Diagnostic[];
+} {
   const repoUnits = new Set(files.map((f) => f.name));
   const units = new Map<string, ParsedUnit>();
   const diagnostics: Diagnostic[] = [];
@@ -121,7 +139,14 @@ export function lintUnitFiles(files: readonly RepoUnitFile[]): { units: Map<stri
   try {
     diagnostics.push(...machineOfCycleDiagnostics(fleet));
   } catch (e) {
-    diagnostics.push({ file: '', line: 0, column: 0, rule: 'LINT', severity: 'warning', message: `gitfleet's MachineOf= cycle check failed (a gitfleet bug): ${(e as Error).message}` });
+    diagnostics.push({
+      file: '',
+      line: 0,
+      column: 0,
+      rule: 'LINT',
+      severity: 'warning',
+      message: `gitfleet's MachineOf= cycle check failed (a gitfleet bug): ${(e as Error).message}`,
+    });
   }
   return { units, diagnostics: sortDiagnostics(diagnostics) };
 }

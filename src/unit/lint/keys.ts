@@ -9,8 +9,17 @@ import { editDistance } from '../../desired/suggest.js';
 
 /** The section a unit type adds to [Unit] and [Install]. */
 const TYPE_SECTION: Record<UnitType, string | null> = {
-  service: 'Service', socket: 'Socket', mount: 'Mount', automount: 'Automount', swap: 'Swap', timer: 'Timer',
-  path: 'Path', slice: 'Slice', scope: 'Scope', device: null, target: null,
+  service: 'Service',
+  socket: 'Socket',
+  mount: 'Mount',
+  automount: 'Automount',
+  swap: 'Swap',
+  timer: 'Timer',
+  path: 'Path',
+  slice: 'Slice',
+  scope: 'Scope',
+  device: null,
+  target: null,
 };
 
 /** Sections systemd reads in a unit of this type (unknown type: every section it knows). */
@@ -23,7 +32,7 @@ export function allowedSections(type: UnitType | null): string[] {
 /** The key table's type of `section`'s `key`, or undefined when systemd does not know it there. */
 export function keyType(section: string, key: string): string | undefined {
   const keys = KEY_TABLE[section];
-  return keys && Object.prototype.hasOwnProperty.call(keys, key) ? keys[key] : undefined;
+  return keys && Object.hasOwn(keys, key) ? keys[key] : undefined;
 }
 
 /**
@@ -65,7 +74,13 @@ const DEPRECATED_ANYWHERE: Record<string, string> = {
 };
 
 /** Keys that moved from [Service] to [Unit] in systemd 229; [Service] still accepts them. */
-const MOVED_TO_UNIT = new Set(['StartLimitInterval', 'StartLimitBurst', 'StartLimitAction', 'FailureAction', 'RebootArgument']);
+const MOVED_TO_UNIT = new Set([
+  'StartLimitInterval',
+  'StartLimitBurst',
+  'StartLimitAction',
+  'FailureAction',
+  'RebootArgument',
+]);
 
 /** The deprecation message for a known key, or null. */
 export function deprecation(section: string, key: string): string | null {
@@ -83,10 +98,38 @@ export function deprecation(section: string, key: string): string | null {
  * ENVIRON, exec lines, ...) and OTHER are not checked.
  */
 const SCALAR_TYPES = new Set([
-  'BOOLEAN', 'SECONDS', 'NANOSECONDS', 'SERVICETYPE', 'SERVICERESTART', 'SERVICEEXITTYPE', 'KILLMODE', 'ACCESS',
-  'TIMEOUTMODE', 'SOCKETBIND', 'ACTION', 'OUTPUT', 'INPUT', 'IOCLASS', 'IOPRIORITY', 'CPUSCHEDPOLICY',
-  'CPUSCHEDPRIO', 'LEVEL', 'FACILITY', 'MODE', 'SIGNAL', 'UNSIGNED', 'INTEGER', 'LONG', 'NICE', 'OOMSCOREADJUST',
-  'SIZE', 'UNIT', 'SLICE', 'SERVICE', 'POLICY', 'STRING',
+  'BOOLEAN',
+  'SECONDS',
+  'NANOSECONDS',
+  'SERVICETYPE',
+  'SERVICERESTART',
+  'SERVICEEXITTYPE',
+  'KILLMODE',
+  'ACCESS',
+  'TIMEOUTMODE',
+  'SOCKETBIND',
+  'ACTION',
+  'OUTPUT',
+  'INPUT',
+  'IOCLASS',
+  'IOPRIORITY',
+  'CPUSCHEDPOLICY',
+  'CPUSCHEDPRIO',
+  'LEVEL',
+  'FACILITY',
+  'MODE',
+  'SIGNAL',
+  'UNSIGNED',
+  'INTEGER',
+  'LONG',
+  'NICE',
+  'OOMSCOREADJUST',
+  'SIZE',
+  'UNIT',
+  'SLICE',
+  'SERVICE',
+  'POLICY',
+  'STRING',
 ]);
 
 export function isScalarType(type: string): boolean {
@@ -148,4 +191,3 @@ export function sectionHint(name: string, allowed: readonly string[], typeName: 
   if (near) return `; did you mean [${near}]?`;
   return `; this unit type reads ${allowed.map((s) => `[${s}]`).join(', ')} (custom sections must start with X-)`;
 }
-

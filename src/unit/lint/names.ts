@@ -38,12 +38,21 @@ export function expandNameSpecifiers(value: string, unitName: string, known: (sp
   let unknown = false;
   const text = value.replace(/%(.)/g, (all, c: string) => {
     switch (c) {
-      case '%': return '%';
-      case 'n': return name;
-      case 'N': return noSuffix;
-      case 'p': case 'P': return prefix;
-      case 'i': case 'I': return instance;
-      case 'j': case 'J': return lastPart;
+      case '%':
+        return '%';
+      case 'n':
+        return name;
+      case 'N':
+        return noSuffix;
+      case 'p':
+      case 'P':
+        return prefix;
+      case 'i':
+      case 'I':
+        return instance;
+      case 'j':
+      case 'J':
+        return lastPart;
       default:
         if (!/[A-Za-z0-9]/.test(c)) return all;
         if (!known(c)) unknown = true;
@@ -59,27 +68,98 @@ export function expandNameSpecifiers(value: string, unitName: string, known: (sp
  * does not warn about depending on them.
  */
 const WELL_KNOWN = new Set([
-  'basic.target', 'bluetooth.target', 'boot-complete.target', 'cryptsetup-pre.target', 'cryptsetup.target',
-  'ctrl-alt-del.target', 'default.target', 'emergency.target', 'exit.target', 'factory-reset.target', 'final.target',
-  'first-boot-complete.target', 'getty-pre.target', 'getty.target', 'graphical.target', 'halt.target',
-  'hibernate.target', 'hybrid-sleep.target', 'initrd-fs.target', 'initrd-root-device.target', 'initrd-root-fs.target',
-  'initrd-switch-root.target', 'initrd-usr-fs.target', 'initrd.target', 'integritysetup-pre.target',
-  'integritysetup.target', 'kbrequest.target', 'kexec.target', 'local-fs-pre.target', 'local-fs.target',
-  'multi-user.target', 'network-online.target', 'network-pre.target', 'network.target', 'nss-lookup.target',
-  'nss-user-lookup.target', 'paths.target', 'poweroff.target', 'printer.target', 'reboot.target',
-  'remote-cryptsetup.target', 'remote-fs-pre.target', 'remote-fs.target', 'remote-veritysetup.target',
-  'rescue.target', 'rpcbind.target', 'shutdown.target', 'sigpwr.target', 'sleep.target', 'slices.target',
-  'smartcard.target', 'sockets.target', 'sound.target', 'suspend-then-hibernate.target', 'suspend.target',
-  'swap.target', 'sysinit.target', 'system-update-pre.target', 'system-update.target', 'time-set.target',
-  'time-sync.target', 'timers.target', 'umount.target', 'usb-gadget.target', 'veritysetup-pre.target',
-  'veritysetup.target', 'runlevel0.target', 'runlevel1.target', 'runlevel2.target', 'runlevel3.target',
-  'runlevel4.target', 'runlevel5.target', 'runlevel6.target',
+  'basic.target',
+  'bluetooth.target',
+  'boot-complete.target',
+  'cryptsetup-pre.target',
+  'cryptsetup.target',
+  'ctrl-alt-del.target',
+  'default.target',
+  'emergency.target',
+  'exit.target',
+  'factory-reset.target',
+  'final.target',
+  'first-boot-complete.target',
+  'getty-pre.target',
+  'getty.target',
+  'graphical.target',
+  'halt.target',
+  'hibernate.target',
+  'hybrid-sleep.target',
+  'initrd-fs.target',
+  'initrd-root-device.target',
+  'initrd-root-fs.target',
+  'initrd-switch-root.target',
+  'initrd-usr-fs.target',
+  'initrd.target',
+  'integritysetup-pre.target',
+  'integritysetup.target',
+  'kbrequest.target',
+  'kexec.target',
+  'local-fs-pre.target',
+  'local-fs.target',
+  'multi-user.target',
+  'network-online.target',
+  'network-pre.target',
+  'network.target',
+  'nss-lookup.target',
+  'nss-user-lookup.target',
+  'paths.target',
+  'poweroff.target',
+  'printer.target',
+  'reboot.target',
+  'remote-cryptsetup.target',
+  'remote-fs-pre.target',
+  'remote-fs.target',
+  'remote-veritysetup.target',
+  'rescue.target',
+  'rpcbind.target',
+  'shutdown.target',
+  'sigpwr.target',
+  'sleep.target',
+  'slices.target',
+  'smartcard.target',
+  'sockets.target',
+  'sound.target',
+  'suspend-then-hibernate.target',
+  'suspend.target',
+  'swap.target',
+  'sysinit.target',
+  'system-update-pre.target',
+  'system-update.target',
+  'time-set.target',
+  'time-sync.target',
+  'timers.target',
+  'umount.target',
+  'usb-gadget.target',
+  'veritysetup-pre.target',
+  'veritysetup.target',
+  'runlevel0.target',
+  'runlevel1.target',
+  'runlevel2.target',
+  'runlevel3.target',
+  'runlevel4.target',
+  'runlevel5.target',
+  'runlevel6.target',
   // user manager specials
-  'graphical-session.target', 'graphical-session-pre.target', 'xdg-desktop-autostart.target',
+  'graphical-session.target',
+  'graphical-session-pre.target',
+  'xdg-desktop-autostart.target',
   // slices, scopes, sockets and services of systemd itself
-  '-.slice', 'system.slice', 'user.slice', 'machine.slice', 'app.slice', 'background.slice', 'session.slice',
-  'init.scope', 'dbus.service', 'dbus.socket', 'syslog.socket', 'display-manager.service',
-  'system-update-cleanup.service', 'dbus-broker.service',
+  '-.slice',
+  'system.slice',
+  'user.slice',
+  'machine.slice',
+  'app.slice',
+  'background.slice',
+  'session.slice',
+  'init.scope',
+  'dbus.service',
+  'dbus.socket',
+  'syslog.socket',
+  'display-manager.service',
+  'system-update-cleanup.service',
+  'dbus-broker.service',
 ]);
 
 /** True for units DEP02 treats as present on every machine. Mounts, devices and swaps are host facts. */

@@ -14,8 +14,22 @@ const isKnownOrDeprecated = (c: string) => isKnownSpecifier(c) || isDeprecatedSp
 
 /** Types whose parser expands specifiers (so an unknown one fails the load or the setting). */
 const EXPANDING_TYPES = new Set([
-  'STRING', 'PATH', 'PATH [...]', 'PATH [ARGUMENT [...]]', 'ENVIRON', 'FILE', 'UNIT', 'UNIT [...]', 'CONDITION',
-  'URL', 'TIMER', 'SOCKET [...]', 'SLICE', 'SERVICE', 'SOCKETS', 'OTHER',
+  'STRING',
+  'PATH',
+  'PATH [...]',
+  'PATH [ARGUMENT [...]]',
+  'ENVIRON',
+  'FILE',
+  'UNIT',
+  'UNIT [...]',
+  'CONDITION',
+  'URL',
+  'TIMER',
+  'SOCKET [...]',
+  'SLICE',
+  'SERVICE',
+  'SOCKETS',
+  'OTHER',
 ]);
 
 export function checkOptions(unit: ParsedUnit, name: string, type: UnitType | null, r: Reporter): void {
@@ -25,9 +39,14 @@ export function checkOptions(unit: ParsedUnit, name: string, type: UnitType | nu
     if (!allowed.includes(section.name)) {
       if (section.name.toLowerCase() === 'x-fleet') continue; // FLT01 reports the case
       if (type) {
-        r.at(section.line, 1, 'SCT01', 'warning',
+        r.at(
+          section.line,
+          1,
+          'SCT01',
+          'warning',
           `section [${section.name}] is not read in a .${type} unit: systemd ignores it and everything in it` +
-            sectionHint(section.name, allowed, type));
+            sectionHint(section.name, allowed, type),
+        );
       }
       continue;
     }
@@ -38,10 +57,21 @@ export function checkOptions(unit: ParsedUnit, name: string, type: UnitType | nu
       if (kt === undefined) {
         const removed = REMOVED_KEYS[o.key];
         if (removed) {
-          r.option(o, 'KEY02', 'warning', `${o.key}= is no longer supported by systemd and is ignored: ${removed}`, 'key');
+          r.option(
+            o,
+            'KEY02',
+            'warning',
+            `${o.key}= is no longer supported by systemd and is ignored: ${removed}`,
+            'key',
+          );
         } else {
-          r.option(o, 'KEY01', 'warning',
-            `unknown key ${o.key}= in [${section.name}]: systemd ignores it${keyHint(section.name, o.key, allowed)}`, 'key');
+          r.option(
+            o,
+            'KEY01',
+            'warning',
+            `unknown key ${o.key}= in [${section.name}]: systemd ignores it${keyHint(section.name, o.key, allowed)}`,
+            'key',
+          );
         }
         continue;
       }
@@ -57,9 +87,14 @@ export function checkOptions(unit: ParsedUnit, name: string, type: UnitType | nu
     for (const [key, list] of scalarSeen) {
       if (list.length < 2) continue;
       const last = list[list.length - 1]!;
-      r.option(last, 'KEY04', 'warning',
-        `${key}= is set ${list.length} times in [${section.name}] (lines ${list.map((o) => o.line).join(', ')}); only the last one counts`,
-        'key');
+      r.option(
+        last,
+        'KEY04',
+        'warning',
+        `${key}= is set ${list.length} times in [${section.name}] (lines ${list.map((o) => o.line).join(', ')}); ` +
+          `only the last one counts`,
+        'key',
+      );
     }
   }
 }
@@ -74,10 +109,19 @@ function checkValue(o: UnitOption, kt: string, name: string, type: UnitType | nu
     for (const s of findSpecifiers(o.value)) {
       if (isKnownSpecifier(s.spec)) continue;
       if (isDeprecatedSpecifier(s.spec)) {
-        r.option(o, 'VAL06', 'warning', `%${s.spec} in ${o.key}= is a deprecated specifier; systemd expands it for compatibility only`);
+        r.option(
+          o,
+          'VAL06',
+          'warning',
+          `%${s.spec} in ${o.key}= is a deprecated specifier; systemd expands it for compatibility only`,
+        );
       } else {
-        r.option(o, 'VAL05', kt === 'OTHER' ? 'warning' : 'error',
-          `unknown specifier %${s.spec} in ${o.key}= (systemd refuses it; write %% for a literal '%')`);
+        r.option(
+          o,
+          'VAL05',
+          kt === 'OTHER' ? 'warning' : 'error',
+          `unknown specifier %${s.spec} in ${o.key}= (systemd refuses it; write %% for a literal '%')`,
+        );
       }
     }
   }
@@ -98,7 +142,13 @@ function checkValue(o: UnitOption, kt: string, name: string, type: UnitType | nu
       checkUnitList(o, name, r, { what: 'socket', suffix: 'socket', noTemplate: true });
       break;
     case 'UNIT':
-      checkUnitList(o, name, r, { what: 'unit to activate', single: true, noTemplate: true, templateOnlyWarns: true, notType: type });
+      checkUnitList(o, name, r, {
+        what: 'unit to activate',
+        single: true,
+        noTemplate: true,
+        templateOnlyWarns: true,
+        notType: type,
+      });
       break;
     case 'SLICE':
       checkUnitList(o, name, r, { what: 'slice', single: true, suffix: 'slice', noTemplate: true });
@@ -116,9 +166,19 @@ function checkValue(o: UnitOption, kt: string, name: string, type: UnitType | nu
 function checkDocumentation(o: UnitOption, r: Reporter): void {
   for (const word of o.value.split(/\s+/)) {
     if (word === '' || word.includes('%')) continue;
-    if (/^https?:\/\/[\x21-\x7e]+$/.test(word) || /^file:\/[\x21-\x7e]*$/.test(word) || /^(info|man):[\x21-\x7e]+$/.test(word)) continue;
-    r.option(o, 'VAL07', 'warning',
-      `Documentation= entry ${JSON.stringify(word)} is not a URL systemd accepts (http://, https://, file:, info:, man:); systemd ignores it`);
+    if (
+      /^https?:\/\/[\x21-\x7e]+$/.test(word) ||
+      /^file:\/[\x21-\x7e]*$/.test(word) ||
+      /^(info|man):[\x21-\x7e]+$/.test(word)
+    )
+      continue;
+    r.option(
+      o,
+      'VAL07',
+      'warning',
+      `Documentation= entry ${JSON.stringify(word)} is not a URL systemd accepts (http://, https://, file:, info:, ` +
+        `man:); systemd ignores it`,
+    );
   }
 }
 
@@ -141,7 +201,8 @@ function checkUnitList(o: UnitOption, name: string, r: Reporter, opts: UnitListO
     const x = expandNameSpecifiers(word, name, isKnownOrDeprecated);
     if (x.unknown) continue; // VAL05 reports it
     const sev = x.certain ? 'error' : 'warning';
-    const shown = x.text === word ? JSON.stringify(word) : `${JSON.stringify(word)} (expands to ${JSON.stringify(x.text)})`;
+    const shown =
+      x.text === word ? JSON.stringify(word) : `${JSON.stringify(word)} (expands to ${JSON.stringify(x.text)})`;
     const err = unitNameError(x.text);
     if (err) {
       const hint = /[,;]/.test(word) ? ' (separate names with spaces)' : '';
@@ -152,10 +213,20 @@ function checkUnitList(o: UnitOption, name: string, r: Reporter, opts: UnitListO
     if (opts.suffix && p && p.type !== opts.suffix) {
       r.option(o, 'VAL08', sev, `${o.key}= must name a .${opts.suffix} unit, not ${shown}`);
     } else if (opts.noTemplate && isTemplate(x.text)) {
-      r.option(o, 'VAL08', opts.templateOnlyWarns ? 'warning' : sev,
-        `${o.key}= names a template (${shown}), which cannot be started; name an instance such as ${x.text.replace('@.', '@NAME.')}`);
+      r.option(
+        o,
+        'VAL08',
+        opts.templateOnlyWarns ? 'warning' : sev,
+        `${o.key}= names a template (${shown}), which cannot be started; name an instance such as ` +
+          `${x.text.replace('@.', '@NAME.')}`,
+      );
     } else if (opts.notType && p && p.type === opts.notType) {
-      r.option(o, 'VAL08', sev, `${o.key}= names ${shown}: a .${opts.notType} unit cannot activate another .${opts.notType} unit`);
+      r.option(
+        o,
+        'VAL08',
+        sev,
+        `${o.key}= names ${shown}: a .${opts.notType} unit cannot activate another .${opts.notType} unit`,
+      );
     }
   }
 }
@@ -186,7 +257,12 @@ function checkExec(o: UnitOption, name: string, r: Reporter): void {
     if (!atCommandStart) continue;
     atCommandStart = false;
     let f = word;
-    let ignore = false, argv0 = false, noEnv = false, priv = false, noSetuid = false, ambient = false;
+    let ignore = false,
+      argv0 = false,
+      noEnv = false,
+      priv = false,
+      noSetuid = false,
+      ambient = false;
     for (;;) {
       const c = f[0];
       if (c === '-' && !ignore) ignore = true;
@@ -208,9 +284,14 @@ function checkExec(o: UnitOption, name: string, r: Reporter): void {
     if (path === '') problem = 'the command is empty';
     else if (path.endsWith('/')) problem = `${JSON.stringify(path)} names a directory`;
     else if (path.startsWith('/')) problem = null;
-    else if (path.includes('/')) problem = `${JSON.stringify(path)} is a relative path: use an absolute path, or a plain program name that systemd looks up in its search path`;
-    else if (path === '.' || path === '..' || Buffer.byteLength(path) > 255) problem = `${JSON.stringify(path)} is not a valid program name`;
-    if (/^[-@:+!]/.test(f) && problem) problem += ` (prefixes: each of - @ : + ! at most once, '+' and '!' not together)`;
+    else if (path.includes('/'))
+      problem =
+        `${JSON.stringify(path)} is a relative path: use an absolute path, or a plain program name that ` +
+        `systemd looks up in its search path`;
+    else if (path === '.' || path === '..' || Buffer.byteLength(path) > 255)
+      problem = `${JSON.stringify(path)} is not a valid program name`;
+    if (/^[-@:+!]/.test(f) && problem)
+      problem += ` (prefixes: each of - @ : + ! at most once, '+' and '!' not together)`;
     if (problem) r.option(o, 'EXE01', 'error', `${o.key}=: ${problem}; systemd refuses the command`);
   }
 }

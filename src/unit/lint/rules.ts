@@ -17,40 +17,102 @@ export const RULES: readonly RuleInfo[] = [
   // syntax (emitted by the parser, src/unit/parse.ts)
   { id: 'SYN01', severity: 'error', summary: 'invalid or unsafe section header', source: 'src/unit/parse.ts' },
   { id: 'SYN02', severity: 'warning', summary: "line without '=' or with an empty key", source: 'src/unit/parse.ts' },
-  { id: 'SYN03', severity: 'warning', summary: 'assignment before the first section header', source: 'src/unit/parse.ts' },
-  { id: 'SYN04', severity: 'error', summary: 'invalid UTF-8 or a logical line of 1 MiB or more', source: 'src/unit/parse.ts' },
-  { id: 'SYN05', severity: 'info', summary: "comment line ending in '\\' (continues nothing)", source: 'src/unit/parse.ts' },
-  { id: 'SYN06', severity: 'warning', summary: "'#' or ';' after a value is part of the value, not a comment", source: 'src/unit/parse.ts' },
+  {
+    id: 'SYN03',
+    severity: 'warning',
+    summary: 'assignment before the first section header',
+    source: 'src/unit/parse.ts',
+  },
+  {
+    id: 'SYN04',
+    severity: 'error',
+    summary: 'invalid UTF-8 or a logical line of 1 MiB or more',
+    source: 'src/unit/parse.ts',
+  },
+  {
+    id: 'SYN05',
+    severity: 'info',
+    summary: "comment line ending in '\\' (continues nothing)",
+    source: 'src/unit/parse.ts',
+  },
+  {
+    id: 'SYN06',
+    severity: 'warning',
+    summary: "'#' or ';' after a value is part of the value, not a comment",
+    source: 'src/unit/parse.ts',
+  },
   // sections and keys
   { id: 'SCT01', severity: 'warning', summary: 'section unknown for the unit type (systemd skips its body)' },
-  { id: 'KEY01', severity: 'warning', summary: 'unknown key, key in the wrong section, or wrong case (with "did you mean")' },
+  {
+    id: 'KEY01',
+    severity: 'warning',
+    summary: 'unknown key, key in the wrong section, or wrong case (with "did you mean")',
+  },
   { id: 'KEY02', severity: 'warning', summary: 'key removed from systemd (ignored)' },
   { id: 'KEY03', severity: 'warning', summary: 'deprecated key or value (with its replacement)' },
   { id: 'KEY04', severity: 'warning', summary: 'single-valued key set more than once in one file (the last one wins)' },
   // values
   { id: 'VAL01', severity: 'error', summary: 'invalid boolean' },
   { id: 'VAL02', severity: 'error', summary: 'invalid time span or OnCalendar= expression' },
-  { id: 'VAL03', severity: 'error', summary: 'invalid enumerated value (Type=, Restart=, KillMode=, NotifyAccess=, ...)' },
+  {
+    id: 'VAL03',
+    severity: 'error',
+    summary: 'invalid enumerated value (Type=, Restart=, KillMode=, NotifyAccess=, ...)',
+  },
   { id: 'VAL04', severity: 'error', summary: 'invalid number, size, file mode, signal or path' },
   { id: 'VAL05', severity: 'error', summary: 'unknown %-specifier' },
   { id: 'VAL06', severity: 'warning', summary: 'deprecated %-specifier (%c, %r, %R)' },
   { id: 'VAL07', severity: 'warning', summary: 'Documentation= entry that is not an http(s)/file/info/man URL' },
-  { id: 'VAL08', severity: 'error', summary: 'invalid unit name in a dependency list, Unit=, Service=, Slice= or Sockets=' },
+  {
+    id: 'VAL08',
+    severity: 'error',
+    summary: 'invalid unit name in a dependency list, Unit=, Service=, Slice= or Sockets=',
+  },
   // exec and service
   { id: 'EXE01', severity: 'error', summary: 'Exec command neither an absolute path nor a plain program name' },
   { id: 'EXE03', severity: 'error', summary: 'several ExecStart= without Type=oneshot' },
-  { id: 'SVC01', severity: 'error', summary: 'service without ExecStart= (unless oneshot with RemainAfterExit= or SuccessAction=)' },
-  { id: 'SVC02', severity: 'error', summary: 'Type=oneshot with Restart=always or on-success, or with ExitType=cgroup' },
+  {
+    id: 'SVC01',
+    severity: 'error',
+    summary: 'service without ExecStart= (unless oneshot with RemainAfterExit= or SuccessAction=)',
+  },
+  {
+    id: 'SVC02',
+    severity: 'error',
+    summary: 'Type=oneshot with Restart=always or on-success, or with ExitType=cgroup',
+  },
   { id: 'SVC03', severity: 'error', summary: 'Type=dbus without BusName=' },
   { id: 'SVC05', severity: 'error', summary: 'PAMName= with a KillMode= other than control-group or mixed' },
-  { id: 'SVC06', severity: 'warning', summary: 'a setting systemd ignores in this combination (RuntimeMaxSec= with Type=oneshot)' },
-  { id: 'SVC04', severity: 'warning', summary: 'simple/exec/notify service whose command daemonizes (docker run -d, --daemon)' },
+  {
+    id: 'SVC06',
+    severity: 'warning',
+    summary: 'a setting systemd ignores in this combination (RuntimeMaxSec= with Type=oneshot)',
+  },
+  {
+    id: 'SVC04',
+    severity: 'warning',
+    summary: 'simple/exec/notify service whose command daemonizes (docker run -d, --daemon)',
+  },
   // dependencies and triggers
-  { id: 'DEP01', severity: 'info', summary: 'Requires=/BindsTo=/Wants= without After= or Before= (ordering is separate)' },
-  { id: 'DEP02', severity: 'warning', summary: 'Requires=/BindsTo=/Requisite= on a unit neither in the repo nor a well-known system unit' },
+  {
+    id: 'DEP01',
+    severity: 'info',
+    summary: 'Requires=/BindsTo=/Wants= without After= or Before= (ordering is separate)',
+  },
+  {
+    id: 'DEP02',
+    severity: 'warning',
+    summary: 'Requires=/BindsTo=/Requisite= on a unit neither in the repo nor a well-known system unit',
+  },
   { id: 'TRG01', severity: 'error', summary: 'timer without On*=, socket without Listen*=, path without Path*=' },
   { id: 'TRG02', severity: 'warning', summary: 'the unit a timer, socket or path triggers is not in the repo' },
-  { id: 'TRG03', severity: 'error', summary: 'socket with Accept=yes that systemd refuses (Service=, non-stream listeners, MaxConnections=0) or without a template service' },
+  {
+    id: 'TRG03',
+    severity: 'error',
+    summary:
+      'socket with Accept=yes that systemd refuses (Service=, non-stream listeners, MaxConnections=0) or without a ' +
+      'template service',
+  },
   // install, names, fleet
   { id: 'INS01', severity: 'warning', summary: 'launched unit whose [Install] section names nothing' },
   { id: 'INS02', severity: 'error', summary: 'invalid unit name in [Install], or an Alias= of another unit type' },
@@ -58,16 +120,49 @@ export const RULES: readonly RuleInfo[] = [
   { id: 'MSK01', severity: 'warning', summary: 'empty (0-byte) file: systemd treats it as a masked unit' },
   { id: 'NAM02', severity: 'error', summary: 'mount/automount unit name does not match Where= (swap: What=)' },
   { id: 'NAM03', severity: 'error', summary: 'a unit type systemd does not load from files (.scope)' },
-  { id: 'MNT01', severity: 'error', summary: 'mount unit without What=, or a mount/automount for an API file system (/proc, /sys, /dev, /run, ...)' },
+  {
+    id: 'MNT01',
+    severity: 'error',
+    summary: 'mount unit without What=, or a mount/automount for an API file system (/proc, /sys, /dev, /run, ...)',
+  },
   { id: 'FLT01', severity: 'warning', summary: 'unknown or deprecated [X-Fleet] key', source: 'src/unit/xfleet.ts' },
-  { id: 'FLT02', severity: 'error', summary: 'invalid [X-Fleet] combination (Global with MachineOf, MachineID with others, ...)', source: 'src/unit/xfleet.ts' },
-  { id: 'FLT03', severity: 'error', summary: 'invalid [X-Fleet] value (machine id, unit name, glob, metadata)', source: 'src/unit/xfleet.ts' },
-  { id: 'LINT', severity: 'warning', summary: 'a linter rule failed on this file (a gitfleet bug; the file is not blamed)' },
+  {
+    id: 'FLT02',
+    severity: 'error',
+    summary: 'invalid [X-Fleet] combination (Global with MachineOf, MachineID with others, ...)',
+    source: 'src/unit/xfleet.ts',
+  },
+  {
+    id: 'FLT03',
+    severity: 'error',
+    summary: 'invalid [X-Fleet] value (machine id, unit name, glob, metadata)',
+    source: 'src/unit/xfleet.ts',
+  },
+  {
+    id: 'LINT',
+    severity: 'warning',
+    summary: 'a linter rule failed on this file (a gitfleet bug; the file is not blamed)',
+  },
   // fleet.yaml (emitted by src/spec)
-  { id: 'YML01', severity: 'error', summary: 'fleet.yaml is not valid YAML or does not match the schema', source: 'src/spec' },
+  {
+    id: 'YML01',
+    severity: 'error',
+    summary: 'fleet.yaml is not valid YAML or does not match the schema',
+    source: 'src/spec',
+  },
   { id: 'YML02', severity: 'error', summary: 'fleet.yaml names a unit the repo does not have', source: 'src/spec' },
-  { id: 'YML03', severity: 'error', summary: 'fleet.yaml names an instance of a template the repo does not have', source: 'src/spec' },
-  { id: 'YML04', severity: 'error', summary: 'fleet.yaml state other than inactive, loaded or launched', source: 'src/spec' },
+  {
+    id: 'YML03',
+    severity: 'error',
+    summary: 'fleet.yaml names an instance of a template the repo does not have',
+    source: 'src/spec',
+  },
+  {
+    id: 'YML04',
+    severity: 'error',
+    summary: 'fleet.yaml state other than inactive, loaded or launched',
+    source: 'src/spec',
+  },
 ];
 
 const BY_ID = new Map(RULES.map((r) => [r.id, r] as const));

@@ -100,7 +100,9 @@ export function parseTimespan(text: string, base: 'sec' | 'nsec' = 'sec'): Times
   let p = skipWs(text, 0);
   if (text.startsWith('infinity', p)) {
     const rest = skipWs(text, p + 'infinity'.length);
-    return rest === text.length ? { ok: true, value: 'infinity' } : { ok: false, reason: "nothing may follow 'infinity'" };
+    return rest === text.length
+      ? { ok: true, value: 'infinity' }
+      : { ok: false, reason: "nothing may follow 'infinity'" };
   }
   let total = 0n;
   let something = false;
@@ -121,7 +123,8 @@ export function parseTimespan(text: string, base: 'sec' | 'nsec' = 'sec'): Times
     if (text[q] === '.') {
       // A '.' must be followed by a digit ("5." and "3.s" are refused); ".5" is fine.
       if (!isDigit(text[q + 1])) return { ok: false, reason: `bad number at ${JSON.stringify(text.slice(p))}` };
-      if (intPart === '' && text[p] === '+') return { ok: false, reason: `bad number at ${JSON.stringify(text.slice(p))}` };
+      if (intPart === '' && text[p] === '+')
+        return { ok: false, reason: `bad number at ${JSON.stringify(text.slice(p))}` };
       q++;
       const fs = q;
       while (isDigit(text[q])) q++;

@@ -22,7 +22,12 @@ function boolValue(o: UnitOption | undefined): boolean | undefined {
 }
 
 /** The last valid assignment of an enum key (systemd ignores invalid ones and keeps the previous value). */
-function lastValid(unit: ParsedUnit, section: string, key: string, valid: readonly string[]): { value: string; option: UnitOption } | undefined {
+function lastValid(
+  unit: ParsedUnit,
+  section: string,
+  key: string,
+  valid: readonly string[],
+): { value: string; option: UnitOption } | undefined {
   const s = getSection(unit, section);
   if (!s) return undefined;
   for (let i = s.options.length - 1; i >= 0; i--) {
@@ -60,7 +65,14 @@ export function checkUnit(unit: ParsedUnit, name: string, type: UnitType | null,
       checkSwapName(unit, name, r);
       break;
     case 'scope':
-      r.at(0, 0, 'NAM03', 'error', 'scope units cannot be defined by unit files: systemd only creates them at runtime (systemd-run --scope); use a .service');
+      r.at(
+        0,
+        0,
+        'NAM03',
+        'error',
+        'scope units cannot be defined by unit files: systemd only creates them at runtime (systemd-run --scope); ' +
+          'use a .service',
+      );
       break;
   }
   checkDependencies(unit, name, ctx, r);
@@ -83,61 +95,110 @@ function checkService(unit: ParsedUnit, r: Reporter): void {
 
   if (starts.length === 0) {
     if (!hasStop && !hasSuccessAction) {
-      r.at(line, line ? 1 : 0, 'SVC01', 'error',
-        'service has no ExecStart=, ExecStop= or SuccessAction=: systemd refuses to load it; add ExecStart=/path/to/program');
+      r.at(
+        line,
+        line ? 1 : 0,
+        'SVC01',
+        'error',
+        'service has no ExecStart=, ExecStop= or SuccessAction=: systemd refuses to load it; add ' +
+          'ExecStart=/path/to/program',
+      );
     } else if (stype !== 'oneshot') {
       const o = at ?? undefined;
-      const msg = `service has no ExecStart=, which only Type=oneshot services may omit (this one is Type=${stype}): systemd refuses to load it`;
+      const msg =
+        `service has no ExecStart=, which only Type=oneshot services may omit (this one is Type=${stype}): ` +
+        `systemd refuses to load it`;
       if (o) r.option(o, 'SVC01', 'error', msg);
       else r.at(line, line ? 1 : 0, 'SVC01', 'error', msg);
     } else if (!remain && !hasSuccessAction) {
-      r.at(line, line ? 1 : 0, 'SVC01', 'error',
-        'Type=oneshot service without ExecStart= needs RemainAfterExit=yes or SuccessAction=: systemd refuses to load it');
+      r.at(
+        line,
+        line ? 1 : 0,
+        'SVC01',
+        'error',
+        'Type=oneshot service without ExecStart= needs RemainAfterExit=yes or SuccessAction=: systemd refuses to ' +
+          'load it',
+      );
     }
   }
   // A line may hold several commands separated by a lone ';': each counts.
   const commands = starts.reduce((n, o) => n + commandCount(o.value), 0);
   if (commands > 1 && stype !== 'oneshot') {
     const second = starts.length > 1 ? starts[1]! : starts[0]!;
-    r.option(second, 'EXE03', 'error',
-      `${commands} ExecStart= commands, but only Type=oneshot services may have more than one (this one is Type=${stype}): systemd refuses to load it; use ExecStartPre=/ExecStartPost= or Type=oneshot`);
+    r.option(
+      second,
+      'EXE03',
+      'error',
+      `${commands} ExecStart= commands, but only Type=oneshot services may have more than one (this one is ` +
+        `Type=${stype}): systemd refuses to load it; use ExecStartPre=/ExecStartPost= or Type=oneshot`,
+    );
   }
   if (stype === 'oneshot') {
     const restart = lastValid(unit, 'Service', 'Restart', RESTART_VALUES);
     if (restart && (restart.value === 'always' || restart.value === 'on-success')) {
-      r.option(restart.option, 'SVC02', 'error',
-        `Restart=${restart.value} is not allowed for Type=oneshot services: systemd refuses to load it; use Restart=on-failure or another Type=`);
+      r.option(
+        restart.option,
+        'SVC02',
+        'error',
+        `Restart=${restart.value} is not allowed for Type=oneshot services: systemd refuses to load it; use ` +
+          `Restart=on-failure or another Type=`,
+      );
     }
     const exitType = lastValid(unit, 'Service', 'ExitType', ['main', 'cgroup']);
     if (exitType?.value === 'cgroup') {
-      r.option(exitType.option, 'SVC02', 'error', 'ExitType=cgroup is not allowed for Type=oneshot services: systemd refuses to load it');
+      r.option(
+        exitType.option,
+        'SVC02',
+        'error',
+        'ExitType=cgroup is not allowed for Type=oneshot services: systemd refuses to load it',
+      );
     }
     const rmax = lastOption(unit, 'Service', 'RuntimeMaxSec');
     if (rmax && rmax.value !== '' && rmax.value !== 'infinity') {
-      r.option(rmax, 'SVC06', 'warning', 'RuntimeMaxSec= has no effect with Type=oneshot (systemd ignores it); use TimeoutStartSec= to limit a oneshot');
+      r.option(
+        rmax,
+        'SVC06',
+        'warning',
+        'RuntimeMaxSec= has no effect with Type=oneshot (systemd ignores it); use TimeoutStartSec= to limit a oneshot',
+      );
     }
   }
   const pam = lastOption(unit, 'Service', 'PAMName');
   if (pam && pam.value !== '') {
     const kill = lastValid(unit, 'Service', 'KillMode', ['control-group', 'process', 'mixed', 'none']);
     if (kill && kill.value !== 'control-group' && kill.value !== 'mixed') {
-      r.option(kill.option, 'SVC05', 'error',
-        `KillMode=${kill.value} with PAMName=: a PAM session needs KillMode=control-group or mixed; systemd refuses to load the service`);
+      r.option(
+        kill.option,
+        'SVC05',
+        'error',
+        `KillMode=${kill.value} with PAMName=: a PAM session needs KillMode=control-group or mixed; systemd refuses ` +
+          `to load the service`,
+      );
     }
   }
   if (stype === 'dbus') {
     const bus = lastOption(unit, 'Service', 'BusName');
     if (!bus || bus.value === '') {
-      r.option(typeOpt!.option, 'SVC03', 'error', 'Type=dbus needs BusName= (the D-Bus name the service takes): systemd refuses to load it');
+      r.option(
+        typeOpt!.option,
+        'SVC03',
+        'error',
+        'Type=dbus needs BusName= (the D-Bus name the service takes): systemd refuses to load it',
+      );
     }
   }
   if (stype === 'simple' || stype === 'exec' || stype === 'notify' || stype === 'idle') {
     for (const o of starts) {
       const why = daemonizes(o.value);
       if (why) {
-        r.option(o, 'SVC04', 'warning',
+        r.option(
+          o,
+          'SVC04',
+          'warning',
           `ExecStart= ${why}: with Type=${stype} systemd tracks the process it starts, which exits at once; ` +
-            'the service then stops (and its detached process lives on unsupervised). Run it in the foreground, or use Type=forking');
+            'the service then stops (and its detached process lives on unsupervised). Run it in the foreground, or ' +
+            'use Type=forking',
+        );
       }
     }
   }
@@ -169,15 +230,21 @@ function daemonizes(command: string): string | null {
       const rest = words.slice(at + 1);
       // Options may follow the image too, but `-d`/`--detach` (or a short cluster like -itd) is
       // what people write to detach, wherever it is.
-      const detach = rest.find((w) => w === '-d' || w === '--detach' || w === '--detach=true' || /^-[a-zA-Z]{0,3}d[a-zA-Z]{0,3}$/.test(w));
+      const detach = rest.find(
+        (w) => w === '-d' || w === '--detach' || w === '--detach=true' || /^-[a-zA-Z]{0,3}d[a-zA-Z]{0,3}$/.test(w),
+      );
       if (words[at] === 'run' && detach) return `runs "${base} run" detached (${detach})`;
-      if (words[at] === 'start' && !rest.some((w) => w === '-a' || w === '--attach' || /^-[a-zA-Z]*a[a-zA-Z]*$/.test(w))) {
+      if (
+        words[at] === 'start' &&
+        !rest.some((w) => w === '-a' || w === '--attach' || /^-[a-zA-Z]*a[a-zA-Z]*$/.test(w))
+      ) {
         return `runs "${base} start" without -a/--attach, which returns at once`;
       }
     }
   }
   for (const w of words.slice(1)) {
-    if (['--daemon', '--daemonize', '-daemon', '--background', '--fork'].includes(w)) return `passes ${w}, so the program forks into the background`;
+    if (['--daemon', '--daemonize', '-daemon', '--background', '--fork'].includes(w))
+      return `passes ${w}, so the program forks into the background`;
   }
   return null;
 }
@@ -186,8 +253,14 @@ function daemonizes(command: string): string | null {
 
 const TIMER_KEYS = ['OnActiveSec', 'OnBootSec', 'OnStartupSec', 'OnUnitActiveSec', 'OnUnitInactiveSec', 'OnCalendar'];
 const SOCKET_KEYS = [
-  'ListenStream', 'ListenDatagram', 'ListenSequentialPacket', 'ListenFIFO', 'ListenNetlink', 'ListenSpecial',
-  'ListenMessageQueue', 'ListenUSBFunction',
+  'ListenStream',
+  'ListenDatagram',
+  'ListenSequentialPacket',
+  'ListenFIFO',
+  'ListenNetlink',
+  'ListenSpecial',
+  'ListenMessageQueue',
+  'ListenUSBFunction',
 ];
 const PATH_KEYS = ['PathExists', 'PathExistsGlob', 'PathChanged', 'PathModified', 'DirectoryNotEmpty'];
 
@@ -216,13 +289,26 @@ function inRepo(ctx: LintContext, unit: string): boolean {
   return t !== null && ctx.repoUnits.has(t);
 }
 
-function reportMissingTrigger(unit: ParsedUnit, name: string, target: { unit: string; option?: UnitOption }, section: string, ctx: LintContext, r: Reporter): void {
+function reportMissingTrigger(
+  unit: ParsedUnit,
+  name: string,
+  target: { unit: string; option?: UnitOption },
+  section: string,
+  ctx: LintContext,
+  r: Reporter,
+): void {
   if (!ctx.repoUnits || inRepo(ctx, target.unit)) return;
   const line = target.option?.line ?? sectionLine(unit, section);
   const col = target.option?.valueColumn ?? (line ? 1 : 0);
   const how = target.option ? `${target.option.key}=` : 'by its name';
-  r.at(line, col, 'TRG02', 'warning',
-    `${name} activates ${target.unit} (${how}), which is not in the repo: it must exist on every machine the unit runs on`);
+  r.at(
+    line,
+    col,
+    'TRG02',
+    'warning',
+    `${name} activates ${target.unit} (${how}), which is not in the repo: it must exist on every machine the unit ` +
+      `runs on`,
+  );
 }
 
 function checkTimer(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
@@ -230,8 +316,14 @@ function checkTimer(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporte
   const onTz = boolValue(lastOption(unit, 'Timer', 'OnTimezoneChange')) === true;
   if (!hasAny(unit, 'Timer', TIMER_KEYS) && !onClock && !onTz) {
     const line = sectionLine(unit, 'Timer');
-    r.at(line, line ? 1 : 0, 'TRG01', 'error',
-      `timer has no ${TIMER_KEYS.map((k) => k + '=').join(', ')} (or OnClockChange=/OnTimezoneChange=): systemd refuses to load it`);
+    r.at(
+      line,
+      line ? 1 : 0,
+      'TRG01',
+      'error',
+      `timer has no ${TIMER_KEYS.map((k) => k + '=').join(', ')} (or OnClockChange=/OnTimezoneChange=): systemd ` +
+        `refuses to load it`,
+    );
   }
   const t = triggered(unit, name, 'Timer');
   if (t) reportMissingTrigger(unit, name, t, 'Timer', ctx, r);
@@ -240,8 +332,13 @@ function checkTimer(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporte
 function checkPath(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
   if (!hasAny(unit, 'Path', PATH_KEYS)) {
     const line = sectionLine(unit, 'Path');
-    r.at(line, line ? 1 : 0, 'TRG01', 'error',
-      `path unit has no ${PATH_KEYS.map((k) => k + '=').join(', ')}: systemd refuses to load it`);
+    r.at(
+      line,
+      line ? 1 : 0,
+      'TRG01',
+      'error',
+      `path unit has no ${PATH_KEYS.map((k) => k + '=').join(', ')}: systemd refuses to load it`,
+    );
   }
   const t = triggered(unit, name, 'Path');
   if (t) reportMissingTrigger(unit, name, t, 'Path', ctx, r);
@@ -250,8 +347,13 @@ function checkPath(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter
 function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
   const line = sectionLine(unit, 'Socket');
   if (!hasAny(unit, 'Socket', SOCKET_KEYS)) {
-    r.at(line, line ? 1 : 0, 'TRG01', 'error',
-      'socket has no Listen*= setting (ListenStream=, ListenDatagram=, ListenFIFO=, ...): systemd refuses to load it');
+    r.at(
+      line,
+      line ? 1 : 0,
+      'TRG01',
+      'error',
+      'socket has no Listen*= setting (ListenStream=, ListenDatagram=, ListenFIFO=, ...): systemd refuses to load it',
+    );
   }
   const acceptOpt = lastOption(unit, 'Socket', 'Accept');
   const accept = boolValue(acceptOpt) === true;
@@ -263,7 +365,12 @@ function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Report
       if (key === 'ListenStream' || key === 'ListenSequentialPacket') continue;
       const o = effectiveOptions(unit, 'Socket', key)[0];
       if (o) {
-        r.option(o, 'TRG03', 'error', `${key}= cannot accept connections, but the socket has Accept=yes: systemd refuses to load it; use Accept=no`);
+        r.option(
+          o,
+          'TRG03',
+          'error',
+          `${key}= cannot accept connections, but the socket has Accept=yes: systemd refuses to load it; use Accept=no`,
+        );
         return;
       }
     }
@@ -272,16 +379,28 @@ function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Report
       r.option(maxConn, 'TRG03', 'error', 'MaxConnections=0 with Accept=yes: systemd refuses to load the socket');
     }
     if (service && service.value !== '') {
-      r.option(service, 'TRG03', 'error',
-        'Service= cannot be used with Accept=yes (each connection starts an instance of the template PREFIX@.service): systemd refuses to load the socket');
+      r.option(
+        service,
+        'TRG03',
+        'error',
+        'Service= cannot be used with Accept=yes (each connection starts an instance of the template ' +
+          'PREFIX@.service): ' +
+          'systemd refuses to load the socket',
+      );
       return;
     }
     if (p && ctx.repoUnits) {
       const template = `${p.prefix}@.service`;
       if (!ctx.repoUnits.has(template)) {
-        r.option(acceptOpt!, 'TRG03', 'error',
+        r.option(
+          acceptOpt!,
+          'TRG03',
+          'error',
           `Accept=yes starts one instance of ${template} per connection, and the repo has no ${template}` +
-            (ctx.repoUnits.has(`${p.prefix}.service`) ? ` (it has ${p.prefix}.service: rename it to ${template}, or use Accept=no)` : ''));
+            (ctx.repoUnits.has(`${p.prefix}.service`)
+              ? ` (it has ${p.prefix}.service: rename it to ${template}, or use Accept=no)`
+              : ''),
+        );
       }
     }
     return;
@@ -296,8 +415,14 @@ function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Report
     target = { unit: name.slice(0, name.length - 'socket'.length) + 'service' };
   }
   if (ctx.repoUnits && !inRepo(ctx, target.unit) && !target.option && ctx.repoUnits.has(`${p.prefix}@.service`)) {
-    r.at(line, line ? 1 : 0, 'TRG02', 'warning',
-      `${name} activates ${target.unit}, which is not in the repo; the repo has ${p.prefix}@.service: did you mean Accept=yes?`);
+    r.at(
+      line,
+      line ? 1 : 0,
+      'TRG02',
+      'warning',
+      `${name} activates ${target.unit}, which is not in the repo; the repo has ${p.prefix}@.service: did you mean ` +
+        `Accept=yes?`,
+    );
     return;
   }
   reportMissingTrigger(unit, name, target, 'Socket', ctx, r);
@@ -318,15 +443,32 @@ function checkMountName(unit: ParsedUnit, name: string, type: 'mount' | 'automou
     return;
   }
   if (expected !== name) {
-    r.option(where, 'NAM02', 'error',
-      `Where=${where.value} does not match the unit name: a ${type} unit for this path must be named ${expected}; systemd refuses to load it`);
+    r.option(
+      where,
+      'NAM02',
+      'error',
+      `Where=${where.value} does not match the unit name: a ${type} unit for this path must be named ${expected}; ` +
+        `systemd refuses to load it`,
+    );
   }
 }
 
 /** mount_point_is_api() of systemd 252: mount points systemd sets up itself. */
 const API_MOUNTS = new Set([
-  '/proc', '/sys', '/dev', '/dev/shm', '/dev/pts', '/run', '/run/lock', '/sys/kernel/security', '/sys/fs/pstore',
-  '/sys/firmware/efi/efivars', '/sys/fs/bpf', '/sys/fs/smackfs', '/sys/fs/selinux', '/sys/fs/cgroup',
+  '/proc',
+  '/sys',
+  '/dev',
+  '/dev/shm',
+  '/dev/pts',
+  '/run',
+  '/run/lock',
+  '/sys/kernel/security',
+  '/sys/fs/pstore',
+  '/sys/firmware/efi/efivars',
+  '/sys/fs/bpf',
+  '/sys/fs/smackfs',
+  '/sys/fs/selinux',
+  '/sys/fs/cgroup',
 ]);
 
 function simplifyPath(p: string): string {
@@ -339,20 +481,31 @@ function checkMount(unit: ParsedUnit, type: 'mount' | 'automount', r: Reporter):
   const section = type === 'mount' ? 'Mount' : 'Automount';
   if (type === 'mount' && !getSection(unit, 'Mount')?.options.some((o) => o.key === 'What' && o.value !== '')) {
     const line = sectionLine(unit, 'Mount');
-    r.at(line, line ? 1 : 0, 'MNT01', 'error', 'mount unit without What= (the device, file system or path to mount): systemd refuses to load it');
+    r.at(
+      line,
+      line ? 1 : 0,
+      'MNT01',
+      'error',
+      'mount unit without What= (the device, file system or path to mount): systemd refuses to load it',
+    );
   }
   const where = lastOption(unit, section, 'Where');
-  if (!where || !where.value.startsWith('/') || where.value.includes('%')) return;
+  if (!where?.value.startsWith('/') || where.value.includes('%')) return;
   const w = simplifyPath(where.value);
   if (API_MOUNTS.has(w) || w.startsWith('/sys/fs/cgroup/')) {
-    r.option(where, 'MNT01', 'error', `Where=${w} is an API file system that systemd mounts itself: systemd refuses a ${type} unit for it`);
+    r.option(
+      where,
+      'MNT01',
+      'error',
+      `Where=${w} is an API file system that systemd mounts itself: systemd refuses a ${type} unit for it`,
+    );
   }
 }
 
 /** NAM02 for swaps: a swap unit for a device or file must be named after its What= path. */
 function checkSwapName(unit: ParsedUnit, name: string, r: Reporter): void {
   const what = lastOption(unit, 'Swap', 'What');
-  if (!what || !what.value.startsWith('/') || what.value.includes('%')) return;
+  if (!what?.value.startsWith('/') || what.value.includes('%')) return;
   let expected: string;
   try {
     expected = `${escape(what.value, { path: true })}.swap`;
@@ -360,7 +513,13 @@ function checkSwapName(unit: ParsedUnit, name: string, r: Reporter): void {
     return;
   }
   if (expected !== name) {
-    r.option(what, 'NAM02', 'error', `What=${what.value} does not match the unit name: a swap unit for this path must be named ${expected}; systemd refuses to load it`);
+    r.option(
+      what,
+      'NAM02',
+      'error',
+      `What=${what.value} does not match the unit name: a swap unit for this path must be named ${expected}; systemd ` +
+        `refuses to load it`,
+    );
   }
 }
 
@@ -384,22 +543,34 @@ function dependencyNames(unit: ParsedUnit, name: string, key: string): { unit: s
 
 function checkDependencies(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
   if (!getSection(unit, 'Unit')) return;
-  const ordered = new Set([...dependencyNames(unit, name, 'After'), ...dependencyNames(unit, name, 'Before')].map((d) => d.unit));
+  const ordered = new Set(
+    [...dependencyNames(unit, name, 'After'), ...dependencyNames(unit, name, 'Before')].map((d) => d.unit),
+  );
   const reported = new Set<string>();
   for (const key of WANTING) {
     for (const d of dependencyNames(unit, name, key)) {
       if (ordered.has(d.unit) || reported.has(d.unit) || d.unit === name) continue;
       reported.add(d.unit);
-      r.option(d.option, 'DEP01', 'info',
-        `${key}=${d.unit} without After=${d.unit} (or Before=): both start at the same time; add After= if this unit needs ${d.unit} up first`);
+      r.option(
+        d.option,
+        'DEP01',
+        'info',
+        `${key}=${d.unit} without After=${d.unit} (or Before=): both start at the same time; add After= if this unit ` +
+          `needs ${d.unit} up first`,
+      );
     }
   }
   if (!ctx.repoUnits) return;
   for (const key of REQUIRING) {
     for (const d of dependencyNames(unit, name, key)) {
       if (inRepo(ctx, d.unit) || isWellKnownUnit(d.unit)) continue;
-      r.option(d.option, 'DEP02', 'warning',
-        `${key}=${d.unit}: that unit is neither in the repo nor a well-known system unit; if it is missing on a machine, this unit fails to start there`);
+      r.option(
+        d.option,
+        'DEP02',
+        'warning',
+        `${key}=${d.unit}: that unit is neither in the repo nor a well-known system unit; if it is missing on a ` +
+          `machine, this unit fails to start there`,
+      );
     }
   }
 }
@@ -426,16 +597,39 @@ function checkInstall(unit: ParsedUnit, name: string, type: UnitType | null, ctx
       if (o.key === 'Alias' && p) {
         const a = parseUnitName(x.text)!;
         if (a.type !== p.type) {
-          r.option(o, 'INS02', sev, `Alias=${shown} is a .${a.type} name for a .${p.type} unit (systemctl enable fails: an alias keeps the unit's type)`);
-        } else if (a.template !== p.template || (a.instance !== null && a.instance !== '') !== (p.instance !== null && p.instance !== '')) {
-          r.option(o, 'INS02', sev, `Alias=${shown} does not match ${name}: a template's alias must be a template, a plain unit's alias a plain name`);
+          r.option(
+            o,
+            'INS02',
+            sev,
+            `Alias=${shown} is a .${a.type} name for a .${p.type} unit (systemctl enable fails: an alias keeps the ` +
+              `unit's type)`,
+          );
+        } else if (
+          a.template !== p.template ||
+          (a.instance !== null && a.instance !== '') !== (p.instance !== null && p.instance !== '')
+        ) {
+          r.option(
+            o,
+            'INS02',
+            sev,
+            `Alias=${shown} does not match ${name}: a template's alias must be a template, a plain unit's alias a ` +
+              `plain name`,
+          );
         }
       }
     }
   }
-  const names = ['WantedBy', 'RequiredBy', 'Alias', 'Also', 'DefaultInstance'].some((k) => effectiveValues(unit, 'Install', k).length > 0);
+  const names = ['WantedBy', 'RequiredBy', 'Alias', 'Also', 'DefaultInstance'].some(
+    (k) => effectiveValues(unit, 'Install', k).length > 0,
+  );
   if (!names && ctx.state === 'launched' && type) {
-    r.at(install.line, 1, 'INS01', 'warning',
-      '[Install] names nothing (no WantedBy=, RequiredBy=, Alias= or Also=): remove the empty section, or say which target should pull this unit in');
+    r.at(
+      install.line,
+      1,
+      'INS01',
+      'warning',
+      '[Install] names nothing (no WantedBy=, RequiredBy=, Alias= or Also=): remove the empty section, or say which ' +
+        'target should pull this unit in',
+    );
   }
 }

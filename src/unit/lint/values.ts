@@ -52,7 +52,11 @@ const bool: Validator = {
   emptyInvalid: true,
   check(value, key) {
     if (isBoolean(value)) return null;
-    return { rule: 'VAL01', certain: true, message: `${key}=${q(value)} is not a boolean; use yes/no (also true/false, on/off, 1/0)` };
+    return {
+      rule: 'VAL01',
+      certain: true,
+      message: `${key}=${q(value)} is not a boolean; use yes/no (also true/false, on/off, 1/0)`,
+    };
   },
 };
 
@@ -62,7 +66,11 @@ function boolOr(extra: readonly string[], rule: ValueFinding['rule'] = 'VAL03'):
     emptyInvalid: true,
     check(value, key) {
       if (isBoolean(value) || extra.includes(value)) return null;
-      return { rule, certain: true, message: `${key}=${q(value)} is not valid; expected a boolean or one of ${extra.join(', ')}` };
+      return {
+        rule,
+        certain: true,
+        message: `${key}=${q(value)} is not valid; expected a boolean or one of ${extra.join(', ')}`,
+      };
     },
   };
 }
@@ -70,7 +78,10 @@ function boolOr(extra: readonly string[], rule: ValueFinding['rule'] = 'VAL03'):
 // ---------------------------------------------------------------------------------------------
 // enums (case-sensitive, as systemd's string tables)
 
-function enumOf(values: readonly string[], opts: { deprecated?: Record<string, string>; emptyInvalid?: boolean } = {}): Validator {
+function enumOf(
+  values: readonly string[],
+  opts: { deprecated?: Record<string, string>; emptyInvalid?: boolean } = {},
+): Validator {
   return {
     emptyInvalid: opts.emptyInvalid ?? true,
     check(value, key) {
@@ -79,23 +90,68 @@ function enumOf(values: readonly string[], opts: { deprecated?: Record<string, s
       if (values.includes(value)) return null;
       const ci = values.find((v) => v.toLowerCase() === value.toLowerCase());
       const hint = ci ? ` (values are case-sensitive: did you mean ${ci}?)` : '';
-      return { rule: 'VAL03', certain: true, message: `${key}=${q(value)} is not valid${hint}; expected one of ${oneOf(values)}` };
+      return {
+        rule: 'VAL03',
+        certain: true,
+        message: `${key}=${q(value)} is not valid${hint}; expected one of ${oneOf(values)}`,
+      };
     },
   };
 }
 
 export const SERVICE_TYPES = ['simple', 'exec', 'forking', 'oneshot', 'dbus', 'notify', 'idle'] as const;
-export const RESTART_VALUES = ['no', 'on-success', 'on-failure', 'on-abnormal', 'on-watchdog', 'on-abort', 'always'] as const;
+export const RESTART_VALUES = [
+  'no',
+  'on-success',
+  'on-failure',
+  'on-abnormal',
+  'on-watchdog',
+  'on-abort',
+  'always',
+] as const;
 const EMERGENCY_ACTIONS = [
-  'none', 'reboot', 'reboot-force', 'reboot-immediate', 'poweroff', 'poweroff-force', 'poweroff-immediate', 'exit', 'exit-force',
+  'none',
+  'reboot',
+  'reboot-force',
+  'reboot-immediate',
+  'poweroff',
+  'poweroff-force',
+  'poweroff-immediate',
+  'exit',
+  'exit-force',
 ];
 const JOB_MODES = [
-  'fail', 'replace', 'replace-irreversibly', 'isolate', 'flush', 'ignore-dependencies', 'ignore-requirements', 'triggering',
+  'fail',
+  'replace',
+  'replace-irreversibly',
+  'isolate',
+  'flush',
+  'ignore-dependencies',
+  'ignore-requirements',
+  'triggering',
 ];
 const LOG_LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
 const FACILITIES = [
-  'kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp',
-  'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7',
+  'kern',
+  'user',
+  'mail',
+  'daemon',
+  'auth',
+  'syslog',
+  'lpr',
+  'news',
+  'uucp',
+  'cron',
+  'authpriv',
+  'ftp',
+  'local0',
+  'local1',
+  'local2',
+  'local3',
+  'local4',
+  'local5',
+  'local6',
+  'local7',
 ];
 
 /**
@@ -109,9 +165,18 @@ function enumOrNumber(values: readonly string[], max: number): Validator {
     check(value, key) {
       if (/^[+-]?[0-9]/.test(value)) {
         const n = parseInteger(value);
-        if (n === null || n < 0n) return { rule: 'VAL03', certain: n !== null, message: `${key}=${q(value)} is not valid; expected one of ${oneOf(values)} or a number` };
+        if (n === null || n < 0n)
+          return {
+            rule: 'VAL03',
+            certain: n !== null,
+            message: `${key}=${q(value)} is not valid; expected one of ${oneOf(values)} or a number`,
+          };
         if (n <= BigInt(max)) return null;
-        return { rule: 'VAL03', certain: false, message: `${key}=${value} is probably out of range; expected one of ${oneOf(values)} or a number 0..${max}` };
+        return {
+          rule: 'VAL03',
+          certain: false,
+          message: `${key}=${value} is probably out of range; expected one of ${oneOf(values)} or a number 0..${max}`,
+        };
       }
       return e.check(value, key);
     },
@@ -131,12 +196,19 @@ function stdio(kind: 'input' | 'output'): Validator {
     check(value, key) {
       if (words.includes(value) || value === 'fd') return null;
       if (kind === 'output' && (value === 'syslog' || value === 'syslog+console')) {
-        return { rule: 'KEY03', certain: true, message: `${key}=${value} is obsolete; systemd treats it as ${value.replace('syslog', 'journal')}` };
+        return {
+          rule: 'KEY03',
+          certain: true,
+          message: `${key}=${value} is obsolete; systemd treats it as ${value.replace('syslog', 'journal')}`,
+        };
       }
       for (const p of prefixes) {
         if (!value.startsWith(p)) continue;
         const rest = value.slice(p.length);
-        if (p === 'fd:') return rest === '' ? { rule: 'VAL03', certain: true, message: `${key}=fd: needs a file descriptor name` } : null;
+        if (p === 'fd:')
+          return rest === ''
+            ? { rule: 'VAL03', certain: true, message: `${key}=fd: needs a file descriptor name` }
+            : null;
         if (rest.startsWith('/')) return null;
         return { rule: 'VAL03', certain: true, message: `${key}=${value}: the path after '${p}' must be absolute` };
       }
@@ -145,7 +217,9 @@ function stdio(kind: 'input' | 'output'): Validator {
       return {
         rule: 'VAL03',
         certain: true,
-        message: `${key}=${q(value)} is not valid${hint}; expected one of ${words.join(', ')}, or ${prefixes.map((p) => p + '...').join(', ')}`,
+        message:
+          `${key}=${q(value)} is not valid${hint}; expected one of ${words.join(', ')}, or ` +
+          `${prefixes.map((p) => p + '...').join(', ')}`,
       };
     },
   };
@@ -180,7 +254,9 @@ const timer: Validator = {
       return {
         rule: 'VAL02',
         certain: r.certain,
-        message: `OnCalendar=${q(value)} is not a calendar event: ${r.reason}; examples: daily, Mon..Fri *-*-* 09:00, *:0/15`,
+        message:
+          `OnCalendar=${q(value)} is not a calendar event: ${r.reason}; examples: daily, Mon..Fri *-*-* 09:00, ` +
+          `*:0/15`,
       };
     }
     return timespan('sec', false).check(value, key);
@@ -221,7 +297,8 @@ function integer(min: bigint, max: bigint, what: string): Validator {
         const certain = !/^[+-]?[0-9]/.test(value) || /^[+-]?[0-9]+[^0-9xXoObB]/.test(value);
         return { rule: 'VAL04', certain, message: `${key}=${q(value)} is not ${what}` };
       }
-      if (n < min || n > max) return { rule: 'VAL04', certain: true, message: `${key}=${value} is out of range (${min}..${max})` };
+      if (n < min || n > max)
+        return { rule: 'VAL04', certain: true, message: `${key}=${value} is out of range (${min}..${max})` };
       return null;
     },
   };
@@ -234,7 +311,11 @@ const mode: Validator = {
   emptyInvalid: true,
   check(value, key) {
     if (/^[0-7]+$/.test(value) && parseInt(value, 8) <= 0o7777) return null;
-    return { rule: 'VAL04', certain: true, message: `${key}=${q(value)} is not an octal file mode (0000..7777), e.g. 0755` };
+    return {
+      rule: 'VAL04',
+      certain: true,
+      message: `${key}=${q(value)} is not an octal file mode (0000..7777), e.g. 0755`,
+    };
   },
 };
 
@@ -242,9 +323,40 @@ const mode: Validator = {
 const jobMode = enumOf(JOB_MODES);
 
 const SIGNALS = [
-  'HUP', 'INT', 'QUIT', 'ILL', 'TRAP', 'ABRT', 'IOT', 'BUS', 'FPE', 'KILL', 'USR1', 'SEGV', 'USR2', 'PIPE', 'ALRM',
-  'TERM', 'STKFLT', 'CHLD', 'CONT', 'STOP', 'TSTP', 'TTIN', 'TTOU', 'URG', 'XCPU', 'XFSZ', 'VTALRM', 'PROF',
-  'WINCH', 'IO', 'POLL', 'PWR', 'SYS', 'UNUSED',
+  'HUP',
+  'INT',
+  'QUIT',
+  'ILL',
+  'TRAP',
+  'ABRT',
+  'IOT',
+  'BUS',
+  'FPE',
+  'KILL',
+  'USR1',
+  'SEGV',
+  'USR2',
+  'PIPE',
+  'ALRM',
+  'TERM',
+  'STKFLT',
+  'CHLD',
+  'CONT',
+  'STOP',
+  'TSTP',
+  'TTIN',
+  'TTOU',
+  'URG',
+  'XCPU',
+  'XFSZ',
+  'VTALRM',
+  'PROF',
+  'WINCH',
+  'IO',
+  'POLL',
+  'PWR',
+  'SYS',
+  'UNUSED',
 ];
 
 /** signal_from_string(): names with or without SIG (case-sensitive), RTMIN+n / RTMAX-n, or 1..64. */
@@ -264,7 +376,11 @@ const signal: Validator = {
     if (isSignal(value)) return null;
     const upper = value.toUpperCase();
     const hint = upper !== value && isSignal(upper) ? ` (signal names are case-sensitive: ${upper})` : '';
-    return { rule: 'VAL04', certain: true, message: `${key}=${q(value)} is not a signal${hint}; e.g. SIGTERM, SIGKILL, SIGRTMIN+3, 15` };
+    return {
+      rule: 'VAL04',
+      certain: true,
+      message: `${key}=${q(value)} is not a signal${hint}; e.g. SIGTERM, SIGKILL, SIGRTMIN+3, 15`,
+    };
   },
 };
 
@@ -275,7 +391,12 @@ const size: Validator = {
   emptyInvalid: true,
   check(value, key) {
     const m = /^([0-9]+)(?:\.([0-9]+))?[ \t]*([KMGTPE]?)$/.exec(value);
-    if (!m) return { rule: 'VAL04', certain: true, message: `${key}=${q(value)} is not a size; e.g. 4096, 64K, 2M, 1.5G (suffixes are upper-case, no B)` };
+    if (!m)
+      return {
+        rule: 'VAL04',
+        certain: true,
+        message: `${key}=${q(value)} is not a size; e.g. 4096, 64K, 2M, 1.5G (suffixes are upper-case, no B)`,
+      };
     const bytes = Number(m[1]) * 1024 ** SIZE_FACTORS[m[3]!]!;
     if (bytes >= 2 ** 64) return { rule: 'VAL04', certain: true, message: `${key}=${value} is too large` };
     return null;
@@ -398,7 +519,9 @@ const environ: Validator = {
         return {
           rule: 'VAL04',
           certain: true,
-          message: `${key}= entry ${q(word)} is not a NAME=VALUE assignment with a valid variable name; systemd ignores it (quote values with spaces: "NAME=a b")`,
+          message:
+            `${key}= entry ${q(word)} is not a NAME=VALUE assignment with a valid variable name; systemd ` +
+            `ignores it (quote values with spaces: "NAME=a b")`,
         };
       }
     }
@@ -407,8 +530,17 @@ const environ: Validator = {
 };
 
 const CONDITION_PATH_KEYS = [
-  'PathExists', 'PathExistsGlob', 'PathIsDirectory', 'PathIsSymbolicLink', 'PathIsMountPoint', 'PathIsReadWrite',
-  'PathIsEncrypted', 'DirectoryNotEmpty', 'FileNotEmpty', 'FileIsExecutable', 'NeedsUpdate',
+  'PathExists',
+  'PathExistsGlob',
+  'PathIsDirectory',
+  'PathIsSymbolicLink',
+  'PathIsMountPoint',
+  'PathIsReadWrite',
+  'PathIsEncrypted',
+  'DirectoryNotEmpty',
+  'FileNotEmpty',
+  'FileIsExecutable',
+  'NeedsUpdate',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -513,7 +645,9 @@ export function judgeValue(v: Validator, key: string, value: string): ValueVerdi
     return {
       rule: f && f.rule !== 'KEY03' ? f.rule : 'VAL04',
       severity: 'warning',
-      message: `${key}= with an empty value does not reset it: systemd 252 refuses the empty value and ignores the line; remove it`,
+      message:
+        `${key}= with an empty value does not reset it: systemd 252 refuses the empty value and ignores the ` +
+        `line; remove it`,
     };
   }
   if (v.expands && value.includes('%')) return null;

@@ -5,7 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +26,9 @@ import { eventually, isActive, mainPidAlive, showProperty, startSystemd, systemc
 const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'units.example');
 
 function unitFiles(): string[] {
-  return readdirSync(EXAMPLE).filter((f) => unitType(f) !== null).sort();
+  return readdirSync(EXAMPLE)
+    .filter((f) => unitType(f) !== null)
+    .sort();
 }
 
 test('units.example lints clean (no error, warning or note), with the states of its fleet.yaml', () => {
@@ -27,15 +38,28 @@ test('units.example lints clean (no error, warning or note), with the states of 
   };
   const stateOf = (name: string) => {
     const e = spec.units?.[name];
-    const s = typeof e === 'string' ? e : e?.state ?? spec.defaults?.state ?? 'launched';
+    const s = typeof e === 'string' ? e : (e?.state ?? spec.defaults?.state ?? 'launched');
     return s as 'inactive' | 'loaded' | 'launched';
   };
   const names = unitFiles();
-  assert.ok(names.includes('hello.service') && names.includes('web@.service') && names.includes('echo.socket') && names.includes('cleanup.timer'));
-  const { diagnostics } = lintUnitFiles(names.map((n) => ({ name: n, file: `units.example/${n}`, content: readFileSync(join(EXAMPLE, n)), state: stateOf(n) })));
+  assert.ok(
+    names.includes('hello.service') &&
+      names.includes('web@.service') &&
+      names.includes('echo.socket') &&
+      names.includes('cleanup.timer'),
+  );
+  const { diagnostics } = lintUnitFiles(
+    names.map((n) => ({
+      name: n,
+      file: `units.example/${n}`,
+      content: readFileSync(join(EXAMPLE, n)),
+      state: stateOf(n),
+    })),
+  );
   assert.deepEqual(diagnostics, []);
   // Every unit fleet.yaml names exists (templates by their file, instances through them).
-  for (const n of Object.keys(spec.units ?? {})) assert.ok(names.includes(n), `fleet.yaml names ${n}, which units.example lacks`);
+  for (const n of Object.keys(spec.units ?? {}))
+    assert.ok(names.includes(n), `fleet.yaml names ${n}, which units.example lacks`);
   assert.ok(Object.keys(spec.units ?? {}).some((n) => isTemplate(n)));
 });
 
@@ -80,7 +104,13 @@ test('units.example runs under a private systemd user instance', async (t) => {
   const echoPort = await freePort();
   for (const n of unitFiles()) {
     if (n === 'echo.socket') {
-      writeFileSync(join(inst.unitDir, n), readFileSync(join(EXAMPLE, n), 'utf8').replace('ListenStream=127.0.0.1:9901', `ListenStream=127.0.0.1:${echoPort}`));
+      writeFileSync(
+        join(inst.unitDir, n),
+        readFileSync(join(EXAMPLE, n), 'utf8').replace(
+          'ListenStream=127.0.0.1:9901',
+          `ListenStream=127.0.0.1:${echoPort}`,
+        ),
+      );
     } else copyFileSync(join(EXAMPLE, n), join(inst.unitDir, n));
   }
   assert.equal((await systemctl(inst, 'daemon-reload')).code, 0);
@@ -98,15 +128,19 @@ test('units.example runs under a private systemd user instance', async (t) => {
   const started = await systemctl(inst, 'start', web);
   assert.equal(started.code, 0, started.stderr);
   let page = '';
-  await eventually(`${web} answers on 127.0.0.1:808${instance}`, async () => {
-    try {
-      const res = await fetch(`http://127.0.0.1:808${instance}/`);
-      page = await res.text();
-      return res.ok;
-    } catch {
-      return false;
-    }
-  }, 10_000);
+  await eventually(
+    `${web} answers on 127.0.0.1:808${instance}`,
+    async () => {
+      try {
+        const res = await fetch(`http://127.0.0.1:808${instance}/`);
+        page = await res.text();
+        return res.ok;
+      } catch {
+        return false;
+      }
+    },
+    10_000,
+  );
   assert.match(page, new RegExp(`^Hello from web@${instance}\\.service on `));
 
   // echo.socket + echo@.service: each connection gets its own /bin/cat.

@@ -53,7 +53,10 @@ async function judgeCase(c: CorpusCase): Promise<Verdict[]> {
         ...deps.lines.filter((l) => /^\S.*?:\d+: /.test(l) && !plain.lines.includes(l)),
       ];
       if (/^\[Install\]/m.test(f.content.toString('latin1')) && !/[\s/]/.test(f.name)) {
-        const en = await enable(c.files.map((x) => join(dir, x.name)), f.name);
+        const en = await enable(
+          c.files.map((x) => join(dir, x.name)),
+          f.name,
+        );
         if (en.code !== 0) systemd.push(...en.lines.map((l) => `systemctl enable: ${l}`));
       }
       const gitfleet = lintUnitFile(f.name, f.content, { file: f.id, repoUnits, state: f.state }).diagnostics;
@@ -74,19 +77,26 @@ test('gitfleet agrees with systemd-analyze verify on the corpus', async () => {
   let acceptedBySystemd = 0;
   for (const v of verdicts) {
     const flagged = v.systemd.length > 0;
-    const worst = v.gitfleet.some((d) => d.severity === 'error') ? 'error'
-      : v.gitfleet.some((d) => d.severity === 'warning') ? 'warning' : 'none';
+    const worst = v.gitfleet.some((d) => d.severity === 'error')
+      ? 'error'
+      : v.gitfleet.some((d) => d.severity === 'warning')
+        ? 'warning'
+        : 'none';
     if (flagged) {
       flaggedBySystemd++;
       if (worst === 'none') missed.push(`${v.file.id}: systemd says ${JSON.stringify(v.systemd)}`);
     } else {
       acceptedBySystemd++;
       const errors = v.gitfleet.filter((d) => d.severity === 'error' && !OUTSIDE_SYSTEMD.test(d.rule));
-      if (errors.length > 0) falseErrors.push(`${v.file.id}: ${errors.map((d) => `${d.rule} ${d.message}`).join('; ')}`);
+      if (errors.length > 0)
+        falseErrors.push(`${v.file.id}: ${errors.map((d) => `${d.rule} ${d.message}`).join('; ')}`);
     }
   }
-  console.log(`# oracle: ${verdicts.length} files in ${cases.length} cases; systemd flags ${flaggedBySystemd} ` +
-    `(gitfleet flags ${flaggedBySystemd - missed.length}), accepts ${acceptedBySystemd} (gitfleet errors on ${falseErrors.length})`);
+  console.log(
+    `# oracle: ${verdicts.length} files in ${cases.length} cases; systemd flags ${flaggedBySystemd} ` +
+      `(gitfleet flags ${flaggedBySystemd - missed.length}), accepts ${acceptedBySystemd} (gitfleet errors on ` +
+      `${falseErrors.length})`,
+  );
   assert.deepEqual({ missed, falseErrors }, { missed: [], falseErrors: [] });
   assert.ok(verdicts.length >= 60, `corpus has only ${verdicts.length} files`);
   assert.ok(flaggedBySystemd >= 30 && acceptedBySystemd >= 30, 'the corpus must exercise both verdicts');

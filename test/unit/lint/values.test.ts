@@ -16,7 +16,16 @@ const SAMPLES: Record<string, string[]> = {
   SECONDS: ['5', '5min 20s', '1h30', 'infinity', '.5s', '5x', '-1', '5.', '1e3', ''],
   NANOSECONDS: ['5', '10ns', '1ms', 'infinity', 'fast', '-5', ''],
   TIMER: ['5min', 'infinity', '1h 30', 'soon', '-1', ''],
-  OnCalendar: ['daily', 'Mon..Fri *-*-* 09:00', '*:0/15', '*-*-* 25:00', 'Tuesdays', 'hourly UTC', '12:00 Europe/Berlin', ''],
+  OnCalendar: [
+    'daily',
+    'Mon..Fri *-*-* 09:00',
+    '*:0/15',
+    '*-*-* 25:00',
+    'Tuesdays',
+    'hourly UTC',
+    '12:00 Europe/Berlin',
+    '',
+  ],
   SERVICETYPE: ['simple', 'notify', 'oneshot', 'Simple', 'notify-reload', 'daemon', ''],
   SERVICERESTART: ['always', 'on-failure', 'on-abort', 'ALWAYS', 'sometimes', ''],
   SERVICEEXITTYPE: ['main', 'cgroup', 'Main', ''],
@@ -25,7 +34,20 @@ const SAMPLES: Record<string, string[]> = {
   TIMEOUTMODE: ['terminate', 'abort', 'kill', 'stop', ''],
   SOCKETBIND: ['default', 'both', 'ipv6-only', 'ipv4', ''],
   ACTION: ['none', 'reboot', 'poweroff-immediate', 'exit-force', 'kexec', 'halt', 'Reboot', ''],
-  OUTPUT: ['journal', 'null', 'kmsg+console', 'file:/tmp/x', 'append:/tmp/x', 'fd:foo', 'socket', 'syslog', 'file:rel', 'Journal', 'stdout', ''],
+  OUTPUT: [
+    'journal',
+    'null',
+    'kmsg+console',
+    'file:/tmp/x',
+    'append:/tmp/x',
+    'fd:foo',
+    'socket',
+    'syslog',
+    'file:rel',
+    'Journal',
+    'stdout',
+    '',
+  ],
   INPUT: ['null', 'tty-force', 'data', 'file:/tmp/x', 'fd:x', 'socket', 'journal', 'file:rel', ''],
   IOCLASS: ['idle', 'best-effort', 'realtime', '2', '4', 'low', ''],
   CPUSCHEDPOLICY: ['other', 'fifo', 'rr', 'FIFO', 'deadline', ''],
@@ -116,7 +138,10 @@ test('value validators agree with systemd 252 on every value-checked key of the 
   let total = 0;
   let agreeExactly = 0;
   await pool([...bySection.entries()], 2, async ([section, cases]) => {
-    const flagged = await probeAssignments(section, cases.map((c) => `${c.key}=${c.value}`));
+    const flagged = await probeAssignments(
+      section,
+      cases.map((c) => `${c.key}=${c.value}`),
+    );
     cases.forEach((c, i) => {
       total++;
       const v = ours(c);
@@ -126,8 +151,12 @@ test('value validators agree with systemd 252 on every value-checked key of the 
       if (flagged[i] === (v !== 'ok')) agreeExactly++;
     });
   });
-  assert.deepEqual({ falseErrors, missed }, { falseErrors: [], missed: [] },
-    'falseErrors: values systemd accepts that gitfleet calls errors; missed: values systemd refuses that gitfleet lets through');
+  assert.deepEqual(
+    { falseErrors, missed },
+    { falseErrors: [], missed: [] },
+    'falseErrors: values systemd accepts that gitfleet calls errors; missed: values systemd refuses that gitfleet ' +
+      'lets through',
+  );
   assert.ok(total > 1000, `only ${total} cases`);
   console.log(`# value validators: ${agreeExactly}/${total} samples agree exactly with systemd`);
 });

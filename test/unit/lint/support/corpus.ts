@@ -37,7 +37,10 @@ function readHeader(content: Buffer): { expect: string[]; state?: CorpusFile['st
   const text = content.toString('latin1');
   const expect = /^# expect:(.*)$/m.exec(text);
   if (!expect) throw new Error('missing "# expect:" line');
-  const rules = expect[1]!.trim().split(/\s+/).filter((r) => r !== 'none' && r !== '');
+  const rules = expect[1]!
+    .trim()
+    .split(/\s+/)
+    .filter((r) => r !== 'none' && r !== '');
   const state = /^# state: *(\S+)/m.exec(text)?.[1] as CorpusFile['state'] | undefined;
   return { expect: rules, state };
 }
@@ -56,7 +59,9 @@ export function loadCorpus(): CorpusCase[] {
   for (const entry of readdirSync(CORPUS_DIR).sort()) {
     const path = join(CORPUS_DIR, entry);
     if (statSync(path).isDirectory()) {
-      const files = readdirSync(path).sort().map((f) => readFile(join(path, f), `${entry}/${f}`));
+      const files = readdirSync(path)
+        .sort()
+        .map((f) => readFile(join(path, f), `${entry}/${f}`));
       cases.push({ id: entry, files });
     } else {
       cases.push({ id: entry, files: [readFile(path, entry)] });

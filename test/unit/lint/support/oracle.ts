@@ -19,8 +19,15 @@ export interface OracleRun {
 function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<OracleRun> {
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      const lines = `${stdout}\n${stderr}`.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : 1
+        : 0;
+      const lines = `${stdout}\n${stderr}`
+        .split('\n')
+        .map((l) => l.trimEnd())
+        .filter((l) => l !== '');
       resolve({ code, lines });
     });
   });
@@ -58,7 +65,11 @@ export async function enable(files: string[], name: string): Promise<OracleRun> 
 }
 
 /** Run `fn` over `items` with at most `limit` at a time, keeping order. */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+export async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
