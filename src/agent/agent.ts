@@ -44,6 +44,7 @@ import {
   type DesiredAgentUnit,
 } from './tasks.js';
 import type { AgentSystemd, UnitState } from '../systemd/manager.js';
+import { FatalError } from '../errors.js';
 
 export interface AgentOptions {
   store: Store;
@@ -70,7 +71,7 @@ export interface AgentOptions {
 }
 
 /** The agent cannot run as configured (e.g. its machine id is live elsewhere). Not retried. */
-export class AgentError extends Error {
+export class AgentError extends FatalError {
   override name = 'AgentError';
 }
 

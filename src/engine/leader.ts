@@ -12,9 +12,10 @@
 import type { Logger } from '../log.js';
 import { ENGINE_LEADER } from '../store/keys.js';
 import type { Compare, Lease, Store, Watch } from '../store/store.js';
+import { StalledError } from '../errors.js';
 
 /** A write was attempted without leadership (or leadership was lost): do nothing more. */
-export class NotLeaderError extends Error {
+export class NotLeaderError extends StalledError {
   override name = 'NotLeaderError';
 }
 

@@ -5,6 +5,7 @@
  * Keys given to a Store are relative to its namespace (the --prefix, e.g. "/gitfleet/"); only
  * src/store/keys.ts builds key strings.
  */
+import { TransientError } from '../errors.js';
 
 export interface KeyValue {
   key: string;
@@ -98,7 +99,7 @@ export interface Store {
 }
 
 /** The store could not be reached or did not answer in time: retry later, state is unchanged or unknown. */
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends TransientError {
   override name = 'StoreUnavailableError';
 }
 

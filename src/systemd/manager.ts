@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as dbus from 'dbus-next';
+import { TransientError } from '../errors.js';
 
 const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -89,7 +90,7 @@ export class SystemdError extends Error {
 }
 
 /** systemd could not be reached or did not answer in time: state is unchanged or unknown. */
-export class SystemdUnavailableError extends Error {
+export class SystemdUnavailableError extends TransientError {
   override name = 'SystemdUnavailableError';
 }
 

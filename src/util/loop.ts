@@ -1,18 +1,27 @@
+import { retryAfterMs, retryKind } from '../errors.js';
 import type { Logger } from '../log.js';
+import { Backoff } from './backoff.js';
 
 export interface LoopOptions {
   /** Safety-net resync period; 0 disables it. Events, not this timer, drive the work. */
   resyncMs?: number;
-  /** Retry after a failed pass: starts at minMs, doubles up to maxMs, resets after a success. */
+  /** Retry after a transient failure: starts at minMs, doubles up to maxMs, resets after a success. */
   backoff?: { minMs: number; maxMs: number };
+  /**
+   * A fatal error stopped the loop (src/errors.ts): the component reports it and exits, or shows
+   * it in its status. Without a handler the error is logged.
+   */
+  onFatal?: (e: Error) => void;
   log?: Logger;
 }
 
 /**
  * One reconcile loop, shared by controller, engine and agent: a pass runs when triggered, never
- * two at once; triggers that arrive during a pass coalesce into one more pass after it. A failed
- * pass is retried with exponential backoff. Level-triggered: a pass re-reads what it needs, so it
- * does not matter how many triggers were merged.
+ * two at once; triggers that arrive during a pass coalesce into one more pass after it.
+ * Level-triggered: a pass re-reads what it needs, so it does not matter how many triggers were
+ * merged. What a failed pass leads to depends on the error's kind (src/errors.ts): transient ->
+ * retry with exponential backoff; waiting -> retry after the time it asks for; stalled -> no
+ * retry until the next trigger (new input); fatal -> the loop stops and onFatal is told.
  */
 export class ReconcileLoop {
   private running: Promise<void> | null = null;
@@ -20,18 +29,20 @@ export class ReconcileLoop {
   private stopped = true;
   private retryTimer: NodeJS.Timeout | null = null;
   private resyncTimer: NodeJS.Timeout | null = null;
-  private delayMs: number;
+  private readonly backoff: Backoff;
   /** Passes completed without error, and failed passes: for tests and status. */
   passes = 0;
   failures = 0;
   lastError: Error | null = null;
+  /** Set when a fatal error stopped the loop. */
+  fatal: Error | null = null;
 
   constructor(
     private readonly name: string,
     private readonly pass: () => Promise<void>,
     private readonly opts: LoopOptions = {},
   ) {
-    this.delayMs = opts.backoff?.minMs ?? 200;
+    this.backoff = new Backoff({ minMs: opts.backoff?.minMs ?? 200, maxMs: opts.backoff?.maxMs ?? 10_000 });
   }
 
   start(): void {
@@ -68,24 +79,44 @@ export class ReconcileLoop {
         await this.pass();
         this.passes++;
         this.lastError = null;
-        this.delayMs = this.opts.backoff?.minMs ?? 200;
+        this.backoff.reset();
       } catch (e) {
         this.failures++;
         this.lastError = e as Error;
-        this.opts.log?.warn(`${this.name}: pass failed, retrying`, { error: e as Error, retryInMs: this.delayMs });
+        const newInput = this.pending;
         this.pending = false;
-        if (!this.stopped) {
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = null;
-            this.trigger('retry');
-          }, this.delayMs);
-          this.retryTimer.unref?.();
-        }
-        this.delayMs = Math.min(this.delayMs * 2, this.opts.backoff?.maxMs ?? 10_000);
+        this.failed(e as Error, newInput);
         break;
       }
     } while (this.pending && !this.stopped);
     this.running = null;
+  }
+
+  private failed(e: Error, newInput: boolean): void {
+    const kind = retryKind(e);
+    if (kind === 'fatal') {
+      this.fatal = e;
+      this.stopped = true;
+      if (this.resyncTimer) clearInterval(this.resyncTimer);
+      this.resyncTimer = null;
+      this.opts.log?.error(`${this.name}: stopped by a fatal error`, { error: e });
+      this.opts.onFatal?.(e);
+      return;
+    }
+    if (kind === 'stalled') {
+      // Waits for new input: the next trigger (a watch event, a push) runs the pass again.
+      this.opts.log?.warn(`${this.name}: pass stalled until new input`, { error: e });
+      if (newInput) setImmediate(() => this.trigger('input arrived during a stalled pass'));
+      return;
+    }
+    if (this.stopped) return;
+    const delay = kind === 'waiting' ? (retryAfterMs(e) ?? this.backoff.peek()) : this.backoff.next();
+    this.opts.log?.warn(`${this.name}: pass failed, retrying`, { error: e, retryInMs: delay });
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.trigger('retry');
+    }, delay);
+    this.retryTimer.unref?.();
   }
 
   /** Resolve after the pass in flight (if any) and every coalesced one have run. */

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { RULES } from '../../../src/unit/lint/index.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 test('docs/lint.md documents every rule of the registry, with its severity', () => {
   const doc = readFileSync(join(ROOT, 'docs', 'lint.md'), 'utf8');

@@ -23,7 +23,7 @@ import { lintUnitFiles } from '../../../src/unit/lint/index.js';
 import { isTemplate, unitType } from '../../../src/unit/names.js';
 import { eventually, isActive, mainPidAlive, showProperty, startSystemd, systemctl } from '../../support/systemd.js';
 
-const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'units.example');
+const EXAMPLE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'units.example');
 
 function unitFiles(): string[] {
   return readdirSync(EXAMPLE)

@@ -1,0 +1,214 @@
+/**
+ * Every value gitfleet reads from the store is decoded here, next to the keyspace (keys.ts) that
+ * names it. Nobody else parses stored JSON. What comes out is validated to the type it claims to
+ * be; a record that is not is handled one way everywhere: `MalformedRecordError`, naming the key
+ * and what is wrong with it. A record that must exist but does not (a shard the root names) is a
+ * `MissingRecordError`. Both are stalled errors: retrying cannot help until someone rewrites the
+ * record, and the watch that sees it rewritten triggers the next pass.
+ *
+ * Readers that take many records of one kind (machines, reports) use `decodeAll`, which hands
+ * each bad one to a callback instead of failing the lot: one corrupt machine record must not hide
+ * every other machine.
+ */
+import type { Diagnostic } from '../diag.js';
+import { StalledError } from '../errors.js';
+import { sha256 } from '../util/hash.js';
+import type {
+  ControllerStatus,
+  DesiredEntry,
+  DesiredRoot,
+  DesiredShard,
+  MachineRecord,
+  ScheduleEntry,
+  UnitStateReport,
+  UnscheduledEntry,
+} from './keys.js';
+import type { KeyValue } from './store.js';
+
+/** A stored value is not what its key holds. */
+export class MalformedRecordError extends StalledError {
+  override name = 'MalformedRecordError';
+  constructor(
+    readonly key: string,
+    readonly problem: string,
+  ) {
+    super(`malformed record at ${key}: ${problem}`);
+  }
+}
+
+/** A record that must exist (named by another) is absent. */
+export class MissingRecordError extends StalledError {
+  override name = 'MissingRecordError';
+  constructor(
+    readonly key: string,
+    readonly why: string,
+  ) {
+    super(`missing record ${key}: ${why}`);
+  }
+}
+
+// ---- a small validator: each check returns the value typed, or throws Bad with a path ----------
+
+class Bad extends Error {}
+type Check<T> = (v: unknown, path: string) => T;
+
+const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+const fail = (path: string, want: string, v: unknown): never => {
+  throw new Bad(`${path || 'the value'} must be ${want}, not ${describe(v)}`);
+};
+
+const str: Check<string> = (v, p) => (typeof v === 'string' ? v : fail(p, 'a string', v));
+const num: Check<number> = (v, p) => (typeof v === 'number' && Number.isFinite(v) ? v : fail(p, 'a number', v));
+const bool: Check<boolean> = (v, p) => (typeof v === 'boolean' ? v : fail(p, 'true or false', v));
+const oneOf =
+  <T extends string>(...values: T[]): Check<T> =>
+  (v, p) =>
+    typeof v === 'string' && (values as string[]).includes(v) ? (v as T) : fail(p, values.join(' or '), v);
+const arr =
+  <T>(item: Check<T>): Check<T[]> =>
+  (v, p) =>
+    Array.isArray(v) ? v.map((x, i) => item(x, `${p}[${i}]`)) : fail(p, 'an array', v);
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const dict =
+  <T>(item: Check<T>): Check<Record<string, T>> =>
+  (v, p) => {
+    if (!isObj(v)) return fail(p, 'an object', v);
+    const out: Record<string, T> = {};
+    for (const k of Object.keys(v)) out[k] = item(v[k], p ? `${p}.${k}` : k);
+    return out;
+  };
+const nullable =
+  <T>(c: Check<T>): Check<T | null> =>
+  (v, p) =>
+    v === null ? null : c(v, p);
+type Shape = Record<string, Check<unknown>>;
+type Out<S extends Shape> = { [K in keyof S]: ReturnType<S[K]> };
+/** An object with these fields (required) and these (optional: absent or undefined). Extra fields are kept out. */
+function obj<R extends Shape, O extends Shape = Record<never, never>>(
+  required: R,
+  optional?: O,
+): Check<Out<R> & Partial<Out<O>>> {
+  return (v, p) => {
+    if (!isObj(v)) return fail(p, 'an object', v);
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(required)) out[k] = required[k]!(v[k], p ? `${p}.${k}` : k);
+    for (const k of Object.keys(optional ?? {})) {
+      if (v[k] !== undefined) out[k] = optional![k]!(v[k], p ? `${p}.${k}` : k);
+    }
+    return out as Out<R> & Partial<Out<O>>;
+  };
+}
+
+// ---- the records -----------------------------------------------------------------------------
+
+const constraints = obj(
+  {
+    machineMetadata: dict(arr(str)),
+    machineOf: arr(str),
+    conflicts: arr(str),
+    global: bool,
+    replaces: arr(str),
+  },
+  { machineId: str },
+);
+const desiredEntry: Check<DesiredEntry> = obj(
+  { name: str, hash: str, state: oneOf('inactive', 'loaded', 'launched'), constraints },
+  { triggers: str },
+);
+const desiredRoot: Check<DesiredRoot> = obj({
+  commit: str,
+  at: str,
+  shards: dict(str),
+  global: arr(desiredEntry),
+  count: num,
+});
+const desiredShard: Check<DesiredShard> = obj({ units: arr(desiredEntry) });
+const scheduleEntry: Check<ScheduleEntry> = obj({ hash: str, state: oneOf('loaded', 'launched') });
+const unscheduledEntry: Check<UnscheduledEntry> = obj({ reason: str });
+const machineRecord: Check<MachineRecord> = obj(
+  { id: str, address: str, metadata: dict(str), version: str, startedAt: str },
+  { instance: str },
+);
+const unitStateReport: Check<UnitStateReport> = obj(
+  { load: str, active: str, sub: str, hash: str },
+  { driftRepairs: num },
+);
+const diagnostic: Check<Diagnostic> = obj({
+  file: str,
+  line: num,
+  column: num,
+  rule: str,
+  severity: oneOf('error', 'warning', 'info'),
+  message: str,
+});
+const controllerStatus: Check<ControllerStatus> = obj({
+  applied: nullable(obj({ commit: str, at: str })),
+  refused: nullable(obj({ commit: str, at: str, reason: str, diagnostics: arr(diagnostic) })),
+});
+
+/** Parse `kv.value` as JSON and check it; MalformedRecordError names the key on failure. */
+function decodeJson<T>(kv: KeyValue, check: Check<T>): T {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(kv.value);
+  } catch {
+    throw new MalformedRecordError(kv.key, 'not JSON');
+  }
+  try {
+    return check(parsed, '');
+  } catch (e) {
+    if (e instanceof Bad) throw new MalformedRecordError(kv.key, e.message);
+    throw e;
+  }
+}
+
+export const decodeDesiredRoot = (kv: KeyValue): DesiredRoot => decodeJson(kv, desiredRoot);
+export const decodeDesiredShard = (kv: KeyValue): DesiredShard => decodeJson(kv, desiredShard);
+export const decodeScheduleEntry = (kv: KeyValue): ScheduleEntry => decodeJson(kv, scheduleEntry);
+export const decodeUnscheduledEntry = (kv: KeyValue): UnscheduledEntry => decodeJson(kv, unscheduledEntry);
+export const decodeMachineRecord = (kv: KeyValue): MachineRecord => decodeJson(kv, machineRecord);
+export const decodeUnitStateReport = (kv: KeyValue): UnitStateReport => decodeJson(kv, unitStateReport);
+export const decodeControllerStatus = (kv: KeyValue): ControllerStatus => decodeJson(kv, controllerStatus);
+
+/** The controller status, or the empty one when nothing was ever applied. */
+export const decodeControllerStatusOrEmpty = (kv: KeyValue | null): ControllerStatus =>
+  kv ? decodeControllerStatus(kv) : { applied: null, refused: null };
+
+/** A unit body: the canonical text, checked against the hash its key names. */
+export function decodeBody(kv: KeyValue, hash: string): string {
+  if (sha256(kv.value) !== hash) throw new MalformedRecordError(kv.key, `content does not hash to ${hash}`);
+  return kv.value;
+}
+
+/** The leader key's value: the engine id. */
+export function decodeLeader(kv: KeyValue): string {
+  if (kv.value.length === 0) throw new MalformedRecordError(kv.key, 'empty engine id');
+  return kv.value;
+}
+
+/** A shard that must exist (the root names it): decoded, or MissingRecordError. */
+export function requireShard(kv: KeyValue | null, key: string, root: string): DesiredShard {
+  if (!kv) throw new MissingRecordError(key, `the desired root of commit ${root} names it`);
+  return decodeDesiredShard(kv);
+}
+
+/**
+ * Decode each record; a malformed one goes to `onBad` (to log, or to show as broken) and is left
+ * out, so one bad record does not hide the others.
+ */
+export function decodeAll<T>(
+  kvs: readonly KeyValue[],
+  decode: (kv: KeyValue) => T,
+  onBad: (e: MalformedRecordError) => void,
+): Array<{ kv: KeyValue; value: T }> {
+  const out: Array<{ kv: KeyValue; value: T }> = [];
+  for (const kv of kvs) {
+    try {
+      out.push({ kv, value: decode(kv) });
+    } catch (e) {
+      if (e instanceof MalformedRecordError) onBad(e);
+      else throw e;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,40 @@
+/**
+ * Exponential backoff: the one helper behind every retry delay in gitfleet (the reconcile loop's,
+ * an agent's drift repairs, reports and registration). Starts at minMs, doubles up to maxMs,
+ * and starts over after reset().
+ */
+export interface BackoffOptions {
+  minMs: number;
+  maxMs: number;
+  /** Growth per failure (default 2). */
+  factor?: number;
+}
+
+export class Backoff {
+  private delay: number;
+  constructor(private readonly opts: BackoffOptions) {
+    this.delay = opts.minMs;
+  }
+
+  /** The delay to wait now; the next call returns a longer one. */
+  next(): number {
+    const d = this.delay;
+    this.delay = Math.min(this.delay * (this.opts.factor ?? 2), this.opts.maxMs);
+    return d;
+  }
+
+  /** The delay next() would return, without advancing. */
+  peek(): number {
+    return this.delay;
+  }
+
+  /** After a success: the next failure waits minMs again. */
+  reset(): void {
+    this.delay = this.opts.minMs;
+  }
+}
+
+/** Resolve after `ms` (a timer that does not keep the process alive). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
