@@ -45,6 +45,7 @@ import {
 } from './tasks.js';
 import type { AgentSystemd, UnitState } from '../systemd/manager.js';
 import { FatalError } from '../errors.js';
+import { machineIdProblem } from '../fleet/machine-id.js';
 
 export interface AgentOptions {
   store: Store;
@@ -140,8 +141,8 @@ export class Agent {
     this.concurrency = opts.concurrency ?? 32;
     this.backoffMin = opts.driftBackoff?.minMs ?? 1_000;
     this.backoffMax = opts.driftBackoff?.maxMs ?? 60_000;
-    if (!/^[A-Za-z0-9_.:-]+$/.test(this.id))
-      throw new AgentError(`invalid machine id "${this.id}": use letters, digits, '_', '.', ':', '-'`);
+    const idProblem = machineIdProblem(this.id);
+    if (idProblem) throw new AgentError(idProblem);
     this.loop = new ReconcileLoop(`agent ${this.id}`, () => this.pass(), {
       resyncMs: opts.resyncMs ?? 60_000,
       backoff: { minMs: 200, maxMs: 5_000 },

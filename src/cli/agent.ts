@@ -7,6 +7,7 @@ import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
 import { machineKey, type MachineRecord } from '../store/keys.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
+import { machineIdProblem } from '../fleet/machine-id.js';
 import { CliError, UsageError } from './errors.js';
 import { untilSignal } from './signals.js';
 
@@ -20,9 +21,6 @@ interface AgentFlags extends StoreFlags {
   onExit: 'leave' | 'stop';
 }
 
-/** Machine ids become etcd key segments: keep them to a safe alphabet. */
-export const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
 export function readMachineId(flag: string | undefined): string {
   let id = flag;
   if (id === undefined) {
@@ -33,8 +31,8 @@ export function readMachineId(flag: string | undefined): string {
     }
     if (!id) throw new UsageError('/etc/machine-id is empty; pass --machine-id');
   }
-  if (!MACHINE_ID.test(id))
-    throw new UsageError(`--machine-id: "${id}" must be 1-128 of [A-Za-z0-9_.-], starting with a letter or digit`);
+  const problem = machineIdProblem(id);
+  if (problem) throw new UsageError(`--machine-id: ${problem}`);
   return id;
 }
 

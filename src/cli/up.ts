@@ -17,7 +17,7 @@ import { paint, useColor } from '../render/color.js';
 import { renderTable } from '../render/table.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/store.js';
-import { MACHINE_ID } from './agent.js';
+import { isMachineId } from '../fleet/machine-id.js';
 import { defaultStateDir } from './apply.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
@@ -36,7 +36,7 @@ interface UpFlags {
 function localMachineId(): string {
   try {
     const id = readFileSync('/etc/machine-id', 'utf8').trim();
-    if (MACHINE_ID.test(id)) return id;
+    if (isMachineId(id)) return id;
   } catch {
     /* none */
   }
