@@ -44,6 +44,11 @@ export interface ScheduleInput {
   machines: readonly MachineRecord[];
   /** Current schedule: unit -> machine id. */
   current: ReadonlyMap<string, string>;
+  /**
+   * Machines that are silent but not (yet) gone (src/engine/liveness.ts): the units they have stay
+   * exactly where they are, unchecked (the machine is not there to check), and they take no new ones.
+   */
+  held?: ReadonlySet<string>;
 }
 
 /** One change against the current schedule: placed (to), moved (from, to), or taken off (from). */
@@ -394,6 +399,14 @@ class Planner {
 
   // ---- phase 1: keep what may stay -------------------------------------------------------------
 
+  /** A silent machine's stand-in: holds its units, is no candidate for any other. */
+  private readonly heldMachines = new Map<string, Mach>();
+  private heldMachine(id: string): Mach {
+    let m = this.heldMachines.get(id);
+    if (!m) this.heldMachines.set(id, (m = { id, meta: {}, units: new Set(), patUnits: new Set() }));
+    return m;
+  }
+
   private keep(order: Unit[]): void {
     // Tentatively keep every unit whose machine is live and still fits its static constraints.
     const tentative = new Map<Unit, Mach>();
@@ -402,6 +415,10 @@ class Planner {
       const mid = this.input.current.get(u.name);
       if (mid === undefined) continue;
       const m = this.machines.get(mid);
+      if (!m && this.input.held?.has(mid)) {
+        this.assign(u, this.heldMachine(mid));
+        continue;
+      }
       if (!m) {
         u.left = `machine ${mid} is gone`;
       } else if (u.blocked) {

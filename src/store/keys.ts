@@ -96,6 +96,8 @@ export interface MachineRecord {
    * while a second machine with the same id (a cloned /etc/machine-id) is refused. Optional.
    */
   instance?: string;
+  /** The lease TTL the agent registered with, seconds: how long the engine waits once it is silent. */
+  ttl?: number;
 }
 
 /** What systemd says of one unit on one machine. */

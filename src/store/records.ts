@@ -127,7 +127,7 @@ const scheduleEntry: Check<ScheduleEntry> = obj({ hash: str, state: oneOf('loade
 const unscheduledEntry: Check<UnscheduledEntry> = obj({ reason: str });
 const machineRecord: Check<MachineRecord> = obj(
   { id: str, address: str, metadata: dict(str), version: str, startedAt: str },
-  { instance: str },
+  { instance: str, ttl: num },
 );
 const unitStateReport: Check<UnitStateReport> = obj(
   { load: str, active: str, sub: str, hash: str },
