@@ -1,0 +1,437 @@
+/**
+ * The rollout planner (pure): what each machine is told to run while a commit rolls out, and the
+ * record of how far it got. The engine calls it on every pass, after placement.
+ *
+ * A rollout is what one commit does to the fleet. Its subjects are groups: the instances of one
+ * template (web@1..6 are `web@.service`), or a single unit. A group whose content the commit
+ * changes is staged machine by machine, by its policy: `canary` machines take the new content
+ * first; when they are healthy, the rest follow at most `maxParallel` at a time, each batch only
+ * after the previous one is healthy. Machines not yet updated keep the content they had. A unit
+ * the commit adds or removes, and a state change, need no staging. With the default policy
+ * (every machine at once, no canary) nothing waits: today's speed, now with a record.
+ *
+ * Health comes from the agents (each judges its units by systemd's signals and the optional
+ * check); the planner adds the deadlines: not healthy within `healthyDeadline` of taking the
+ * change is a failure, and so is a group still unfinished after `progressDeadline`. On a
+ * failure, `autoRevert` puts back the content each machine had before on exactly the machines
+ * that took the new one; without it the group stops where it failed. A reverted or failed group
+ * is held there by later commits that leave its content alone; a commit that changes it starts
+ * over. A new commit supersedes a rollout in progress: the new record starts from what each
+ * machine is told at that moment, so no machine is left half-way without a record saying so.
+ */
+import { DEFAULT_ROLLOUT, parallelOf, type RolloutPolicy } from '../desired/policy.js';
+
+export type RolloutState = 'progressing' | 'succeeded' | 'failed' | 'reverted' | 'paused' | 'superseded';
+export type GroupState = 'progressing' | 'succeeded' | 'failed' | 'reverted';
+export type MachineRolloutState = 'pending' | 'updating' | 'healthy' | 'failed' | 'reverted';
+
+export interface RolloutMachine {
+  machine: string;
+  state: MachineRolloutState;
+  /** Content the machine had before this rollout (null: the unit is new there). */
+  from: string | null;
+  /** Since when it is in this state (ms since the epoch). */
+  since: number;
+  reason: string | null;
+}
+
+export interface RolloutGroup {
+  /** The template (`web@.service`) or the unit. */
+  unit: string;
+  change: 'changed' | 'added' | 'removed';
+  state: GroupState;
+  /** The new content (null for a removal). */
+  to: string | null;
+  /** The content most machines had before (what a machine that joins mid-rollout is told). */
+  from: string | null;
+  policy: RolloutPolicy;
+  machines: RolloutMachine[];
+  reason: string | null;
+}
+
+export interface RolloutRecord {
+  commit: string;
+  /** The commit whose rollout this one followed (superseded or completed). */
+  previous: string | null;
+  state: RolloutState;
+  started: number;
+  ended: number | null;
+  reason: string | null;
+  groups: RolloutGroup[];
+}
+
+/** One unit of the desired state, as the planner needs it. */
+export interface RolloutSubject {
+  name: string;
+  /** The template for an instance, else the unit itself. */
+  group: string;
+  hash: string;
+  policy: RolloutPolicy;
+}
+
+/** What an agent reports of one unit: the content it runs and how healthy that is. */
+export interface UnitHealth {
+  hash: string;
+  state: 'starting' | 'healthy' | 'failed';
+  reason?: string;
+}
+
+export interface RolloutInput {
+  now: number;
+  /** The commit in force (the desired root's). */
+  commit: string;
+  /** Every unit of the desired state that runs anywhere (placed or Global). */
+  units: readonly RolloutSubject[];
+  /** unit -> the machines it runs on (the schedule just planned; matching machines for Global units). */
+  placement: ReadonlyMap<string, readonly string[]>;
+  /** `machine/unit` -> the content the schedule tells that machine now. */
+  told: ReadonlyMap<string, string>;
+  /** `machine/unit` -> what its agent reports. */
+  health: ReadonlyMap<string, UnitHealth>;
+  /** The latest record (of this commit or an older one), or null. */
+  record: RolloutRecord | null;
+  /** `gitfleet rollout pause` is in force: no new batch starts. */
+  paused: boolean;
+}
+
+export interface RolloutOutput {
+  /** The record of `input.commit`. */
+  record: RolloutRecord;
+  /** The older record, now superseded, when this pass superseded it. */
+  superseded: RolloutRecord | null;
+  /** `machine/unit` -> the content to tell that machine, for every placed unit. */
+  hashes: Map<string, string>;
+  /** When a deadline may change the record without new input, or null. */
+  nextCheckAt: number | null;
+}
+
+export const placementKey = (machine: string, unit: string): string => `${machine}/${unit}`;
+
+const ENDED: ReadonlySet<RolloutState> = new Set(['succeeded', 'failed', 'reverted', 'superseded']);
+
+export function planRollout(input: RolloutInput): RolloutOutput {
+  const byGroup = new Map<string, RolloutSubject[]>();
+  for (const u of input.units) {
+    let list = byGroup.get(u.group);
+    if (!list) byGroup.set(u.group, (list = []));
+    list.push(u);
+  }
+
+  let superseded: RolloutRecord | null = null;
+  let record: RolloutRecord;
+  if (input.record && input.record.commit === input.commit) {
+    record = structuredClone(input.record);
+  } else {
+    const prev = input.record;
+    if (prev && !ENDED.has(prev.state)) {
+      superseded = {
+        ...structuredClone(prev),
+        state: 'superseded',
+        ended: input.now,
+        reason: `superseded by ${input.commit}`,
+      };
+    }
+    record = startRecord(input, byGroup, prev);
+  }
+
+  const nexts: number[] = [];
+  if (!ENDED.has(record.state)) {
+    for (const g of record.groups) advanceGroup(g, input, byGroup.get(g.unit) ?? [], record.started, nexts);
+    record.state = overall(record, input.paused);
+    if (ENDED.has(record.state)) {
+      record.ended = input.now;
+      record.reason = endReason(record);
+    }
+  }
+
+  // What to tell each machine: the record's word for staged groups, the desired content elsewhere.
+  const told = new Map<string, { g: RolloutGroup; m: Map<string, RolloutMachine> }>();
+  for (const g of record.groups) told.set(g.unit, { g, m: new Map(g.machines.map((x) => [x.machine, x])) });
+  const hashes = new Map<string, string>();
+  for (const u of input.units) {
+    const t = told.get(u.group);
+    for (const machine of input.placement.get(u.name) ?? []) {
+      const rm = t?.m.get(machine);
+      let hash = u.hash;
+      if (t && rm && (rm.state === 'pending' || rm.state === 'reverted') && rm.from !== null) hash = rm.from;
+      hashes.set(placementKey(machine, u.name), hash);
+    }
+  }
+  return { record, superseded, hashes, nextCheckAt: nexts.length ? Math.min(...nexts) : null };
+}
+
+function startRecord(
+  input: RolloutInput,
+  byGroup: ReadonlyMap<string, RolloutSubject[]>,
+  prev: RolloutRecord | null,
+): RolloutRecord {
+  const groups: RolloutGroup[] = [];
+  const held = new Map((prev?.groups ?? []).map((g) => [g.unit, g]));
+  for (const [name, subjects] of [...byGroup].sort((a, b) => cmp(a[0], b[0]))) {
+    const to = subjects[0]!.hash;
+    const policy = subjects[0]!.policy;
+    const old = held.get(name);
+    if (old && old.to === to && (old.state === 'reverted' || old.state === 'failed')) {
+      // Held where its rollout stopped until a commit changes its content.
+      groups.push(structuredClone(old));
+      continue;
+    }
+    const machines = new Map<string, string | null>();
+    let changed = false;
+    for (const u of subjects) {
+      for (const m of input.placement.get(u.name) ?? []) {
+        const was = input.told.get(placementKey(m, u.name)) ?? null;
+        if (!machines.has(m) || machines.get(m) === null) machines.set(m, was);
+        if (was !== u.hash) changed = true;
+      }
+    }
+    if (!changed) continue;
+    const from = mostCommon([...machines.values()].filter((h): h is string => h !== null && h !== to));
+    groups.push({
+      unit: name,
+      change: from === null ? 'added' : 'changed',
+      state: 'progressing',
+      to,
+      from,
+      policy,
+      machines: [...machines]
+        .sort((a, b) => cmp(a[0], b[0]))
+        .map(([machine, was]) => ({
+          machine,
+          // Already running the new content (a superseded rollout got it there): only its health is left.
+          state: from === null || was === to ? 'updating' : 'pending',
+          // A machine new to the group waits with the content the others had.
+          from: was === to ? null : (was ?? from),
+          since: input.now,
+          reason: null,
+        })),
+      reason: null,
+    });
+  }
+  // Units the commit removes: gone at once, tracked until their agents stop reporting them.
+  const desired = new Set(input.units.map((u) => u.name));
+  const removed = new Map<string, Set<string>>();
+  for (const key of input.told.keys()) {
+    const i = key.indexOf('/');
+    const machine = key.slice(0, i);
+    const unit = key.slice(i + 1);
+    if (desired.has(unit)) continue;
+    let set = removed.get(unit);
+    if (!set) removed.set(unit, (set = new Set()));
+    set.add(machine);
+  }
+  for (const [unit, ms] of [...removed].sort((a, b) => cmp(a[0], b[0]))) {
+    groups.push({
+      unit,
+      change: 'removed',
+      state: 'progressing',
+      to: null,
+      from: null,
+      policy: subjectsPolicy(prev, unit),
+      machines: [...ms].sort().map((machine) => ({
+        machine,
+        state: 'updating' as const,
+        from: input.told.get(placementKey(machine, unit)) ?? null,
+        since: input.now,
+        reason: null,
+      })),
+      reason: null,
+    });
+  }
+  groups.sort((a, b) => cmp(a.unit, b.unit));
+  return {
+    commit: input.commit,
+    previous: prev?.commit ?? null,
+    state: 'progressing',
+    started: input.now,
+    ended: null,
+    reason: null,
+    groups,
+  };
+}
+
+/** Move one group on by what its machines report and its deadlines; start the next batch. */
+function advanceGroup(
+  g: RolloutGroup,
+  input: RolloutInput,
+  subjects: readonly RolloutSubject[],
+  started: number,
+  nexts: number[],
+): void {
+  if (g.state !== 'progressing') return;
+  const now = input.now;
+  const unitsOn = new Map<string, string[]>();
+  if (g.change === 'removed') {
+    for (const m of g.machines) unitsOn.set(m.machine, [g.unit]);
+  } else {
+    for (const u of subjects)
+      for (const m of input.placement.get(u.name) ?? []) {
+        let list = unitsOn.get(m);
+        if (!list) unitsOn.set(m, (list = []));
+        list.push(u.name);
+      }
+    // A machine lost mid-rollout leaves the group; one that took its units joins it.
+    g.machines = g.machines.filter((m) => unitsOn.has(m.machine));
+    const stillPending = g.machines.some((m) => m.state === 'pending');
+    for (const machine of unitsOn.keys()) {
+      if (g.machines.some((m) => m.machine === machine)) continue;
+      const waits = g.from !== null && stillPending;
+      g.machines.push({
+        machine,
+        state: waits ? 'pending' : 'updating',
+        from: g.from,
+        since: now,
+        reason: null,
+      });
+    }
+    g.machines.sort((a, b) => cmp(a.machine, b.machine));
+  }
+
+  // Health of the machines that took the change.
+  for (const m of g.machines) {
+    if (m.state !== 'updating') continue;
+    const verdict = judge(g, m, unitsOn.get(m.machine) ?? [], input.health);
+    if (verdict.state === 'healthy') {
+      m.state = 'healthy';
+      m.since = now;
+      m.reason = null;
+    } else if (verdict.state === 'failed') {
+      m.state = 'failed';
+      m.since = now;
+      m.reason = verdict.reason;
+    } else if (now - m.since >= g.policy.healthyDeadlineMs) {
+      m.state = 'failed';
+      m.reason = `not healthy within ${seconds(g.policy.healthyDeadlineMs)}${verdict.reason ? `: ${verdict.reason}` : ''}`;
+      m.since = now;
+    } else {
+      nexts.push(m.since + g.policy.healthyDeadlineMs);
+    }
+  }
+  const unfinished = g.machines.some((m) => m.state === 'pending' || m.state === 'updating');
+  if (unfinished && now - started >= g.policy.progressDeadlineMs) {
+    g.reason = `not finished within the progress deadline (${seconds(g.policy.progressDeadlineMs)})`;
+    for (const m of g.machines) {
+      if (m.state === 'updating') {
+        m.state = 'failed';
+        m.reason = g.reason;
+        m.since = now;
+      }
+    }
+    if (!g.machines.some((m) => m.state === 'failed')) {
+      // Nothing took the change yet: the group fails as a whole, machines keep what they have.
+      g.state = 'failed';
+      return;
+    }
+  } else if (unfinished) {
+    nexts.push(started + g.policy.progressDeadlineMs);
+  }
+
+  const failed = g.machines.filter((m) => m.state === 'failed');
+  if (failed.length > 0) {
+    g.reason ??= failed.map((m) => `${m.reason ?? 'failed'} on ${m.machine}`).join('; ');
+    if (g.policy.autoRevert && g.change === 'changed') {
+      for (const m of g.machines) {
+        if ((m.state === 'updating' || m.state === 'healthy' || m.state === 'failed') && m.from !== null) {
+          m.state = 'reverted';
+          m.since = now;
+        }
+      }
+      g.state = 'reverted';
+    } else {
+      g.state = 'failed';
+    }
+    return;
+  }
+  if (!g.machines.some((m) => m.state !== 'healthy')) {
+    g.state = 'succeeded';
+    return;
+  }
+  if (input.paused) return;
+
+  // Stage: canaries first, then batches of maxParallel, each only after the previous is healthy.
+  if (g.machines.some((m) => m.state === 'updating')) return;
+  const pending = g.machines.filter((m) => m.state === 'pending');
+  if (pending.length === 0) return;
+  const canaries = g.machines.slice(0, g.policy.canary);
+  const canaryPending = canaries.filter((m) => m.state === 'pending');
+  const batch = canaryPending.length > 0 ? canaryPending : pending.slice(0, parallelOf(g.policy, g.machines.length));
+  for (const m of batch) {
+    m.state = 'updating';
+    m.since = now;
+    nexts.push(now + g.policy.healthyDeadlineMs);
+  }
+}
+
+/** Is the group healthy on one machine: every one of its units there healthy at the new content? */
+function judge(
+  g: RolloutGroup,
+  m: RolloutMachine,
+  units: readonly string[],
+  health: ReadonlyMap<string, UnitHealth>,
+): { state: 'starting' | 'healthy' | 'failed'; reason: string | null } {
+  if (g.change === 'removed') {
+    return health.has(placementKey(m.machine, g.unit))
+      ? { state: 'starting', reason: 'still reported by its machine' }
+      : { state: 'healthy', reason: null };
+  }
+  let starting: string | null = null;
+  for (const unit of units) {
+    const h = health.get(placementKey(m.machine, unit));
+    if (!h || h.hash !== g.to) {
+      starting ??= `${unit} does not run the new content yet`;
+      continue;
+    }
+    if (h.state === 'failed') return { state: 'failed', reason: `${unit}: ${h.reason ?? 'failed'}` };
+    if (h.state === 'starting') starting ??= h.reason ? `${unit}: ${h.reason}` : `${unit} is not healthy yet`;
+  }
+  return starting === null ? { state: 'healthy', reason: null } : { state: 'starting', reason: starting };
+}
+
+function overall(r: RolloutRecord, paused: boolean): RolloutState {
+  if (r.groups.some((g) => g.state === 'failed')) return 'failed';
+  if (r.groups.some((g) => g.state === 'reverted')) return 'reverted';
+  if (r.groups.some((g) => g.state === 'progressing')) return paused ? 'paused' : 'progressing';
+  return 'succeeded';
+}
+
+function endReason(r: RolloutRecord): string | null {
+  const bad = r.groups.filter((g) => g.state === 'failed' || g.state === 'reverted');
+  if (bad.length === 0) return null;
+  return bad
+    .map((g) => {
+      const at = g.state === 'reverted' && g.from ? `held at ${g.from.slice(0, 7)}` : 'stopped';
+      return `${g.unit} ${at}: ${g.reason ?? g.state}`;
+    })
+    .join('; ');
+}
+
+/** Counts of machine states over the whole record (what `rollout status` sums up). */
+export function rolloutCounts(r: RolloutRecord): {
+  healthy: number;
+  failed: number;
+  pending: number;
+  updating: number;
+} {
+  const c = { healthy: 0, failed: 0, pending: 0, updating: 0 };
+  for (const g of r.groups)
+    for (const m of g.machines) {
+      if (m.state === 'reverted') c.failed++;
+      else c[m.state]++;
+    }
+  return c;
+}
+
+function subjectsPolicy(prev: RolloutRecord | null, unit: string): RolloutPolicy {
+  return prev?.groups.find((x) => x.unit === unit)?.policy ?? DEFAULT_ROLLOUT;
+}
+
+function mostCommon(values: readonly string[]): string | null {
+  const n = new Map<string, number>();
+  for (const v of values) n.set(v, (n.get(v) ?? 0) + 1);
+  let best: string | null = null;
+  for (const [v, c] of n) if (best === null || c > n.get(best)! || (c === n.get(best)! && v < best)) best = v;
+  return best;
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
