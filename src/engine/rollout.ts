@@ -301,7 +301,8 @@ function advanceGroup(
       m.reason = verdict.reason;
     } else if (now - m.since >= g.policy.healthyDeadlineMs) {
       m.state = 'failed';
-      m.reason = `not healthy within ${seconds(g.policy.healthyDeadlineMs)}${verdict.reason ? `: ${verdict.reason}` : ''}`;
+      const last = verdict.reason ? `: ${verdict.reason}` : '';
+      m.reason = `not healthy within ${seconds(g.policy.healthyDeadlineMs)}${last}`;
       m.since = now;
     } else {
       nexts.push(m.since + g.policy.healthyDeadlineMs);
