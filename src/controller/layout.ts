@@ -35,7 +35,9 @@ export function normalizeConstraints(c: FleetConstraints): FleetConstraints {
   return out;
 }
 
-export function toEntry(u: Pick<DesiredEntry, 'name' | 'hash' | 'state' | 'constraints' | 'triggers'>): DesiredEntry {
+export function toEntry(
+  u: Pick<DesiredEntry, 'name' | 'hash' | 'state' | 'constraints' | 'triggers' | 'rollout' | 'health'>,
+): DesiredEntry {
   const e: DesiredEntry = {
     name: u.name,
     hash: u.hash,
@@ -43,6 +45,8 @@ export function toEntry(u: Pick<DesiredEntry, 'name' | 'hash' | 'state' | 'const
     constraints: normalizeConstraints(u.constraints),
   };
   if (u.triggers) e.triggers = u.triggers;
+  if (u.rollout) e.rollout = u.rollout;
+  if (u.health) e.health = u.health;
   return e;
 }
 

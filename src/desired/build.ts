@@ -6,6 +6,7 @@
 import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag.js';
 import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './types.js';
 import { FLEET_YAML, instanceName } from './fleetyaml.js';
+import { resolveHealth, resolveRollout } from './policy-yaml.js';
 import { analyzeRepo, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
 import { serializeUnit, sha256Hex } from '../unit/serialize.js';
 import { isTemplate, parseUnitName, templateOf } from '../unit/names.js';
@@ -139,6 +140,16 @@ export function buildDesired(
       constraints: fleet.constraints,
       source: t.path,
     });
+  }
+  // Rollout and health policy: a unit's own entry, else its template's, over the top-level block.
+  for (const du of units.values()) {
+    const tmpl = templateOf(du.name);
+    const own = spec.units[du.name];
+    const tEntry = tmpl ? spec.units[tmpl] : undefined;
+    const block = (tmpl && !isTemplate(du.name) ? tEntry : own)?.rollout;
+    if (spec.rollout || block) du.rollout = resolveRollout([spec.rollout, block], () => {});
+    const health = own?.health ?? tEntry?.health;
+    if (health) du.health = resolveHealth(health, du.name);
   }
   // MachineOf cycles across every unit that would run, instances included.
   for (const d of machineOfCycleDiagnostics(fleetRefs)) add(d);

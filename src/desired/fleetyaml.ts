@@ -10,8 +10,20 @@ import * as yaml from 'js-yaml';
 import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import { DESIRED_STATES, type DesiredStateName, type FleetSpec, type FleetSpecUnit } from './types.js';
-import { instantiate, isTemplate, isValidUnitName, unitNameError } from '../unit/names.js';
+import { instantiate, isTemplate, isValidUnitName, templateOf, unitNameError } from '../unit/names.js';
+import { parseHealthBlock, parseRolloutBlock, resolveRollout, type YamlCtx } from './policy-yaml.js';
 import { closest } from './suggest.js';
+import {
+  buildPositionTree,
+  describe,
+  isPlainObject,
+  offsetOf,
+  Positions,
+  yamlError,
+  type LineCol,
+  type PMap,
+  type PNode,
+} from './yaml-tree.js';
 
 /** fleet.yaml larger than this is refused before parsing. */
 export const MAX_FLEET_YAML_BYTES = 1024 * 1024;
@@ -22,9 +34,9 @@ export const MAX_INSTANCES = 10_000;
 
 export const FLEET_YAML = 'fleet.yaml';
 
-const TOP_KEYS = ['path', 'defaults', 'allowEmpty', 'units'] as const;
+const TOP_KEYS = ['path', 'defaults', 'allowEmpty', 'rollout', 'units'] as const;
 const DEFAULTS_KEYS = ['state'] as const;
-const UNIT_KEYS = ['state', 'instances'] as const;
+const UNIT_KEYS = ['state', 'instances', 'rollout', 'health'] as const;
 
 /** fleetctl verbs and systemd words people reach for, mapped to the state they mean. */
 const STATE_HINTS: Record<string, DesiredStateName> = {
@@ -142,6 +154,17 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
   const valueAt = (node: PMap | undefined, key: string) => pos.of(offsetOf(node?.entries.get(key)?.value ?? node));
 
   unknownKeys(value, TOP_KEYS, top, 'at the top level of fleet.yaml');
+  const ctx: YamlCtx = {
+    err: (at, rule, message) => err(at.line, at.column, rule, message),
+    keyAt,
+    valueAt,
+    unknownKeys,
+  };
+
+  if (Object.hasOwn(value, 'rollout') && value.rollout !== null) {
+    const r = parseRolloutBlock(value.rollout, childMap(top, 'rollout'), keyAt(top, 'rollout'), 'rollout', ctx);
+    if (r) spec.rollout = r;
+  }
 
   if (Object.hasOwn(value, 'path')) {
     const p = value.path;
@@ -212,6 +235,25 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
             const s = checkState(entry.state, valueAt(eNode, 'state'), `the state of ${name}`);
             if (s) out.state = s;
           }
+          if (Object.hasOwn(entry, 'rollout') && entry.rollout !== null) {
+            const rAt = keyAt(eNode, 'rollout');
+            const tmpl = templateOf(name);
+            if (tmpl && !isTemplate(name)) {
+              err(
+                rAt.line,
+                rAt.column,
+                'YML05',
+                `units.${name}.rollout: the instances of a template roll out together; set it on ${tmpl}`,
+              );
+            } else {
+              const r = parseRolloutBlock(entry.rollout, childMap(eNode, 'rollout'), rAt, `units.${name}.rollout`, ctx);
+              if (r) out.rollout = r;
+            }
+          }
+          if (Object.hasOwn(entry, 'health') && entry.health !== null) {
+            const h = parseHealthBlock(entry.health, childMap(eNode, 'health'), keyAt(eNode, 'health'), name, ctx);
+            if (h) out.health = h;
+          }
           if (Object.hasOwn(entry, 'instances')) {
             const iAt = keyAt(eNode, 'instances');
             if (!isTemplate(name)) {
@@ -239,6 +281,10 @@ export function parseFleetYaml(content: string | Uint8Array, file: string): Flee
       }
     }
   }
+
+  // Each unit's combined policy must make sense (a deadline no shorter than what it waits for).
+  resolveRollout([spec.rollout], ctx.err);
+  for (const u of Object.values(spec.units)) if (u.rollout) resolveRollout([spec.rollout, u.rollout], ctx.err);
 
   return { spec: diags.some((d) => d.severity === 'error') ? null : spec, diagnostics: diags };
 
@@ -391,131 +437,4 @@ function pathProblem(p: string): string | undefined {
 function normalizeBase(p: string): string {
   const n = posix.normalize(p === '' ? '.' : p).replace(/\/+$/, '');
   return n === '.' ? '' : n;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !(v instanceof Uint8Array);
-}
-
-function describe(v: unknown): string {
-  if (v === null || v === undefined) return 'nothing (null)';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `the string '${v.length > 40 ? v.slice(0, 40) + '…' : v}'`;
-  return `the ${typeof v} ${String(v)}`;
-}
-
-function yamlError(
-  e: unknown,
-  err: (line: number, column: number, rule: string, message: string) => void,
-  text: string,
-): void {
-  if (e instanceof yaml.YAMLException) {
-    const line = e.mark ? e.mark.line + 1 : 0;
-    const column = e.mark ? e.mark.column + 1 : 0;
-    if (/duplicated mapping key/.test(e.reason) && e.mark) {
-      // Name the key: the mark points at it.
-      const key = /^\s*["']?([^"':\n]*)/.exec(text.slice(e.mark.position))?.[1]?.trim();
-      err(
-        line,
-        column,
-        'YML01',
-        key ? `duplicate key '${key}': each key may appear once in a mapping` : `invalid YAML: ${e.reason}`,
-      );
-      return;
-    }
-    err(line, column, 'YML01', `invalid YAML: ${e.reason}`);
-  } else {
-    err(0, 0, 'YML01', `invalid YAML: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-// ---- positions: js-yaml's event stream carries source offsets; the constructed value does not.
-// We rebuild a small tree of offsets from the events and walk it next to the value.
-
-interface LineCol {
-  line: number;
-  column: number;
-}
-type PNode = PMap | PSeq | PScalar;
-interface PMap {
-  kind: 'map';
-  offset: number;
-  entries: Map<string, { keyOffset: number; value: PNode }>;
-}
-interface PSeq {
-  kind: 'seq';
-  offset: number;
-  items: PNode[];
-}
-interface PScalar {
-  kind: 'scalar';
-  offset: number;
-}
-
-function offsetOf(n: PNode | undefined): number {
-  return n ? n.offset : 0;
-}
-
-function buildPositionTree(events: yaml.Event[], source: string): PNode | undefined {
-  let root: PNode | undefined;
-  // Open collections; a map remembers the key it has read and is waiting to pair with a value.
-  const stack: Array<{ node: PMap | PSeq; key: { text: string; offset: number } | null }> = [];
-  const place = (n: PNode, keyText: string): void => {
-    const top = stack[stack.length - 1];
-    if (!top) {
-      root ??= n;
-      return;
-    }
-    if (top.node.kind === 'seq') top.node.items.push(n);
-    else if (top.key === null) {
-      // This node is a key. Collections as keys get no text; js-yaml rejects them anyway.
-      top.key = { text: keyText, offset: n.offset };
-    } else {
-      // The first occurrence wins; js-yaml has already refused duplicates.
-      if (!top.node.entries.has(top.key.text))
-        top.node.entries.set(top.key.text, { keyOffset: top.key.offset, value: n });
-      top.key = null;
-    }
-  };
-  for (const ev of events) {
-    if (ev.type === yaml.EVENT_ID.MAPPING) {
-      const n: PMap = { kind: 'map', offset: ev.start, entries: new Map() };
-      place(n, '');
-      stack.push({ node: n, key: null });
-    } else if (ev.type === yaml.EVENT_ID.SEQUENCE) {
-      const n: PSeq = { kind: 'seq', offset: ev.start, items: [] };
-      place(n, '');
-      stack.push({ node: n, key: null });
-    } else if (ev.type === yaml.EVENT_ID.SCALAR) {
-      // Quoted scalars' value offsets point inside the quotes; report the quote itself.
-      const quoted = ev.style === yaml.SCALAR_STYLE.SINGLE_QUOTED || ev.style === yaml.SCALAR_STYLE.DOUBLE_QUOTED;
-      const offset = Math.max(0, quoted ? ev.valueStart - 1 : ev.valueStart);
-      const top = stack[stack.length - 1];
-      const isKey = top !== undefined && top.node.kind === 'map' && top.key === null;
-      place({ kind: 'scalar', offset }, isKey ? yaml.getScalarValue(source, ev) : '');
-    } else if (ev.type === yaml.EVENT_ID.POP) {
-      const closed = stack.pop();
-      // A collection that was a key has been placed as the key; its parent now awaits the value.
-      void closed;
-    }
-  }
-  return root;
-}
-
-class Positions {
-  private readonly starts: number[] = [0];
-  constructor(text: string) {
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) this.starts.push(i + 1);
-  }
-  of(offset: number): LineCol {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return { line: lo + 1, column: offset - this.starts[lo]! + 1 };
-  }
 }

@@ -1,4 +1,6 @@
 import type { FleetConstraints } from '../unit/types.js';
+import type { HealthCheck, RolloutPolicy } from './policy.js';
+import type { HealthSpec, RolloutSpec } from './policy-yaml.js';
 
 export const DESIRED_STATES = ['inactive', 'loaded', 'launched'] as const;
 export type DesiredStateName = (typeof DESIRED_STATES)[number];
@@ -9,6 +11,8 @@ export interface FleetSpec {
   path: string;
   defaults: { state: DesiredStateName };
   allowEmpty: boolean;
+  /** The top-level `rollout` block: defaults for every unit. */
+  rollout?: RolloutSpec;
   units: Record<string, FleetSpecUnit>;
 }
 
@@ -16,6 +20,10 @@ export interface FleetSpecUnit {
   state?: DesiredStateName;
   /** Only for templates (`foo@.service`): instance names (a number N in YAML means 1..N). */
   instances?: string[];
+  /** Its `rollout` block (a unit or a template; instances roll out with their template). */
+  rollout?: RolloutSpec;
+  /** Its `health` block (services only); specifiers are expanded per unit. */
+  health?: HealthSpec;
   /** Where in fleet.yaml this entry is, for diagnostics. */
   line: number;
   column: number;
@@ -49,6 +57,10 @@ export interface DesiredUnit {
    * two on one machine.
    */
   triggers?: string;
+  /** How a change of it rolls out, when fleet.yaml says (absent: the defaults, every machine at once). */
+  rollout?: RolloutPolicy;
+  /** The agent's health check of it, if fleet.yaml gives one. */
+  health?: HealthCheck;
 }
 
 /** The whole cluster's desired state for one commit. `units` is sorted by name. */

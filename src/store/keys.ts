@@ -4,6 +4,7 @@
  * it, under which lease. Values are JSON unless said otherwise.
  */
 import type { Diagnostic } from '../diag.js';
+import type { HealthCheck, RolloutPolicy } from '../desired/policy.js';
 import type { DesiredStateName } from '../desired/types.js';
 import type { FleetConstraints } from '../unit/types.js';
 
@@ -45,6 +46,10 @@ export interface DesiredEntry {
    * means the name convention (foo.timer -> foo.service). The engine places the two together.
    */
   triggers?: string;
+  /** How a change of it rolls out; absent: the defaults (every machine at once). */
+  rollout?: RolloutPolicy;
+  /** The agent's health check of it, if any. */
+  health?: HealthCheck;
 }
 
 /** A shard: units sorted by name. */

@@ -10,6 +10,7 @@
  * each bad one to a callback instead of failing the lot: one corrupt machine record must not hide
  * every other machine.
  */
+import type { HealthCheck, RolloutPolicy } from '../desired/policy.js';
 import type { Diagnostic } from '../diag.js';
 import { StalledError } from '../errors.js';
 import { sha256 } from '../util/hash.js';
@@ -111,9 +112,27 @@ const constraints = obj(
   },
   { machineId: str },
 );
+const maxParallel: Check<RolloutPolicy['maxParallel']> = (v, p) =>
+  isObj(v) && 'percent' in v ? obj({ percent: num })(v, p) : obj({ count: num })(v, p);
+const rollout: Check<RolloutPolicy> = obj({
+  maxParallel,
+  canary: num,
+  minHealthyMs: num,
+  healthyDeadlineMs: num,
+  progressDeadlineMs: num,
+  autoRevert: bool,
+});
+const health: Check<HealthCheck> = (v, p) => {
+  const timing = { intervalMs: num, timeoutMs: num };
+  const kind = isObj(v) ? v.kind : undefined;
+  if (kind === 'http') return obj({ kind: oneOf('http'), url: str, ...timing })(v, p);
+  if (kind === 'tcp') return obj({ kind: oneOf('tcp'), host: str, port: num, ...timing })(v, p);
+  if (kind === 'exec') return obj({ kind: oneOf('exec'), argv: arr(str), ...timing })(v, p);
+  return fail(p ? `${p}.kind` : 'kind', 'http, tcp or exec', kind);
+};
 const desiredEntry: Check<DesiredEntry> = obj(
   { name: str, hash: str, state: oneOf('inactive', 'loaded', 'launched'), constraints },
-  { triggers: str },
+  { triggers: str, rollout, health },
 );
 const desiredRoot: Check<DesiredRoot> = obj({
   commit: str,

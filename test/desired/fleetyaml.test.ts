@@ -63,7 +63,7 @@ test('unknown fields are YML01 at the key, with a did-you-mean', () => {
 
 test('an unknown field far from any known one lists what is allowed', () => {
   const { diagnostics } = parseFleetYaml('replicas: 3\n', 'fleet.yaml');
-  assert.match(diagnostics[0]!.message, /expected one of: path, defaults, allowEmpty, units/);
+  assert.match(diagnostics[0]!.message, /expected one of: path, defaults, allowEmpty, rollout, units/);
 });
 
 test('an invalid state is YML04 at the value, with the state meant', () => {

@@ -20,6 +20,9 @@ const KNOWN = new Set([
   'patternProperties',
   'propertyNames',
   'anyOf',
+  'oneOf',
+  'required',
+  'minItems',
   'not',
   'pattern',
   'maxLength',
@@ -59,6 +62,7 @@ export function validate(schema: Schema, value: unknown, root: Schema = schema, 
   }
   if (Array.isArray(value)) {
     if (s.maxItems !== undefined && value.length > s.maxItems) errs.push(`${path}: too many items`);
+    if (s.minItems !== undefined && value.length < s.minItems) errs.push(`${path}: too few items`);
     if (s.uniqueItems && new Set(value.map((v) => JSON.stringify(v))).size !== value.length)
       errs.push(`${path}: items not unique`);
     if (s.items !== undefined)
@@ -82,6 +86,11 @@ export function validate(schema: Schema, value: unknown, root: Schema = schema, 
   }
   if (s.anyOf && !(s.anyOf as Schema[]).some((sub) => validate(sub, value, root, path).length === 0))
     errs.push(`${path}: matches none of anyOf`);
+  if (s.oneOf && (s.oneOf as Schema[]).filter((sub) => validate(sub, value, root, path).length === 0).length !== 1)
+    errs.push(`${path}: matches not exactly one of oneOf`);
+  if (s.required && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    for (const k of s.required as string[]) if (!Object.hasOwn(value, k)) errs.push(`${path}: lacks ${k}`);
+  }
   if (s.not && validate(s.not, value, root, path).length === 0) errs.push(`${path}: matches a forbidden form`);
   return errs;
 }

@@ -36,6 +36,22 @@ units:
   'instance entry': 'units:\n  web@blue.service: {state: inactive}',
   'null unit entry': 'units:\n  a.socket:',
   'escaped unit name': 'units:\n  "dev-disk-by\\\\x2duuid.mount": launched',
+  'a rollout block and a unit override': `rollout:
+  maxParallel: 1
+  minHealthy: 2s
+units:
+  web@.service:
+    instances: 3
+    rollout: {maxParallel: "50%", canary: 1, autoRevert: true, healthyDeadline: 1m, progressDeadline: 5m}
+    health:
+      http: http://127.0.0.1:80%i/healthz
+      interval: 2s
+      timeout: 1s
+  db.service:
+    health: {tcp: "127.0.0.1:5432"}
+  job.service:
+    health: {exec: [/usr/bin/check, --quick]}
+`,
 };
 
 const invalid: Record<string, string> = {
@@ -65,6 +81,18 @@ const invalid: Record<string, string> = {
   'units is a list': 'units: [a.service]',
   'top level is a list': '- path',
   'top level is a string': 'hello',
+  'maxParallel 0': 'rollout: {maxParallel: 0}',
+  'maxParallel 150%': 'rollout: {maxParallel: "150%"}',
+  'negative canary': 'rollout: {canary: -1}',
+  'negative minHealthy': 'rollout: {minHealthy: -5}',
+  'minHealthy not a duration': 'rollout: {minHealthy: soon}',
+  'unknown rollout key': 'rollout: {maxParalel: 2}',
+  'autoRevert as a string': 'rollout: {autoRevert: "yes"}',
+  'health URL not http': 'units:\n  a.service: {health: {http: "ftp://x/y"}}',
+  'health with two checks': 'units:\n  a.service: {health: {http: "http://x/", tcp: "x:1"}}',
+  'health with no check': 'units:\n  a.service: {health: {interval: 2s}}',
+  'health exec relative': 'units:\n  a.service: {health: {exec: "check --quick"}}',
+  'unknown health key': 'units:\n  a.service: {health: {http: "http://x/", retries: 3}}',
 };
 
 for (const [name, text] of Object.entries(valid)) {
@@ -86,5 +114,5 @@ for (const [name, text] of Object.entries(invalid)) {
 
 test('the schema states are exactly the parser states', () => {
   assert.deepEqual(schema.$defs.state.enum, ['inactive', 'loaded', 'launched']);
-  assert.deepEqual(Object.keys(schema.properties).sort(), ['allowEmpty', 'defaults', 'path', 'units']);
+  assert.deepEqual(Object.keys(schema.properties).sort(), ['allowEmpty', 'defaults', 'path', 'rollout', 'units']);
 });
