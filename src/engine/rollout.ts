@@ -20,45 +20,16 @@
  * machine is told at that moment, so no machine is left half-way without a record saying so.
  */
 import { DEFAULT_ROLLOUT, parallelOf, type RolloutPolicy } from '../desired/policy.js';
+import type { RolloutGroup, RolloutMachine, RolloutRecord, RolloutState } from '../store/keys.js';
 
-export type RolloutState = 'progressing' | 'succeeded' | 'failed' | 'reverted' | 'paused' | 'superseded';
-export type GroupState = 'progressing' | 'succeeded' | 'failed' | 'reverted';
-export type MachineRolloutState = 'pending' | 'updating' | 'healthy' | 'failed' | 'reverted';
-
-export interface RolloutMachine {
-  machine: string;
-  state: MachineRolloutState;
-  /** Content the machine had before this rollout (null: the unit is new there). */
-  from: string | null;
-  /** Since when it is in this state (ms since the epoch). */
-  since: number;
-  reason: string | null;
-}
-
-export interface RolloutGroup {
-  /** The template (`web@.service`) or the unit. */
-  unit: string;
-  change: 'changed' | 'added' | 'removed';
-  state: GroupState;
-  /** The new content (null for a removal). */
-  to: string | null;
-  /** The content most machines had before (what a machine that joins mid-rollout is told). */
-  from: string | null;
-  policy: RolloutPolicy;
-  machines: RolloutMachine[];
-  reason: string | null;
-}
-
-export interface RolloutRecord {
-  commit: string;
-  /** The commit whose rollout this one followed (superseded or completed). */
-  previous: string | null;
-  state: RolloutState;
-  started: number;
-  ended: number | null;
-  reason: string | null;
-  groups: RolloutGroup[];
-}
+export type {
+  GroupState,
+  MachineRolloutState,
+  RolloutGroup,
+  RolloutMachine,
+  RolloutRecord,
+  RolloutState,
+} from '../store/keys.js';
 
 /** One unit of the desired state, as the planner needs it. */
 export interface RolloutSubject {
@@ -404,22 +375,6 @@ function endReason(r: RolloutRecord): string | null {
       return `${g.unit} ${at}: ${g.reason ?? g.state}`;
     })
     .join('; ');
-}
-
-/** Counts of machine states over the whole record (what `rollout status` sums up). */
-export function rolloutCounts(r: RolloutRecord): {
-  healthy: number;
-  failed: number;
-  pending: number;
-  updating: number;
-} {
-  const c = { healthy: 0, failed: 0, pending: 0, updating: 0 };
-  for (const g of r.groups)
-    for (const m of g.machines) {
-      if (m.state === 'reverted') c.failed++;
-      else c[m.state]++;
-    }
-  return c;
 }
 
 function subjectsPolicy(prev: RolloutRecord | null, unit: string): RolloutPolicy {

@@ -130,3 +130,79 @@ export function splitMachineUnit(key: string, prefix: string): { machine: string
 
 /** Shard index for a unit name: first byte of sha256(name), as two hex digits. */
 export { shardOf } from './shard.js';
+
+// ---- rollouts (written by the leading engine, fenced; the control key by `gitfleet rollout`) ----
+
+/**
+ * One record per commit's rollout, split like the desired state so that a 10,000-unit commit
+ * fits etcd's request limits: a head with the whole's state and counts, and the groups (a
+ * template's instances, or a unit) in shards by shardOf(group name). `rollout/latest` names the
+ * newest record; the engine keeps the last ROLLOUTS_KEPT records and deletes older ones.
+ */
+export const rolloutHeadKey = (commit: string) => `rollouts/${commit}/head`;
+export const rolloutShardKey = (commit: string, idx: string) => `rollouts/${commit}/groups/${idx}`;
+export const rolloutPrefix = (commit: string) => `rollouts/${commit}/`;
+export const ROLLOUTS_PREFIX = 'rollouts/';
+export const ROLLOUT_LATEST = 'rollout/latest';
+/** `gitfleet rollout pause` / `resume`: { paused, at }. */
+export const ROLLOUT_CONTROL = 'rollout/control';
+export const ROLLOUTS_KEPT = 20;
+
+/** A rollout as the engine plans it (src/engine/rollout.ts): stored as a head and group shards. */
+export type RolloutState = 'progressing' | 'succeeded' | 'failed' | 'reverted' | 'paused' | 'superseded';
+export type GroupState = 'progressing' | 'succeeded' | 'failed' | 'reverted';
+export type MachineRolloutState = 'pending' | 'updating' | 'healthy' | 'failed' | 'reverted';
+
+export interface RolloutMachine {
+  machine: string;
+  state: MachineRolloutState;
+  /** Content the machine had before this rollout (null: the unit is new there). */
+  from: string | null;
+  /** Since when it is in this state (ms since the epoch). */
+  since: number;
+  reason: string | null;
+}
+
+export interface RolloutGroup {
+  /** The template (`web@.service`) or the unit. */
+  unit: string;
+  change: 'changed' | 'added' | 'removed';
+  state: GroupState;
+  /** The new content (null for a removal). */
+  to: string | null;
+  /** The content most machines had before (what a machine that joins mid-rollout is told). */
+  from: string | null;
+  policy: RolloutPolicy;
+  machines: RolloutMachine[];
+  reason: string | null;
+}
+
+export interface RolloutRecord {
+  commit: string;
+  /** The commit whose rollout this one followed (superseded or completed). */
+  previous: string | null;
+  state: RolloutState;
+  started: number;
+  ended: number | null;
+  reason: string | null;
+  groups: RolloutGroup[];
+}
+
+export interface RolloutHead {
+  commit: string;
+  previous: string | null;
+  state: RolloutState;
+  started: number;
+  ended: number | null;
+  reason: string | null;
+  counts: { healthy: number; failed: number; pending: number; updating: number };
+  /** Shard indexes that hold groups. */
+  shards: string[];
+}
+export interface RolloutShard {
+  groups: RolloutGroup[];
+}
+export interface RolloutControl {
+  paused: boolean;
+  at: string;
+}

@@ -20,6 +20,11 @@ import type {
   DesiredRoot,
   DesiredShard,
   MachineRecord,
+  RolloutControl,
+  RolloutGroup,
+  RolloutHead,
+  RolloutMachine,
+  RolloutShard,
   ScheduleEntry,
   UnitStateReport,
   UnscheduledEntry,
@@ -165,6 +170,39 @@ const controllerStatus: Check<ControllerStatus> = obj({
   refused: nullable(obj({ commit: str, at: str, reason: str, diagnostics: arr(diagnostic) })),
 });
 
+const counts = obj({ healthy: num, failed: num, pending: num, updating: num });
+const rolloutState = oneOf('progressing', 'succeeded', 'failed', 'reverted', 'paused', 'superseded');
+const rolloutHead: Check<RolloutHead> = obj({
+  commit: str,
+  previous: nullable(str),
+  state: rolloutState,
+  started: num,
+  ended: nullable(num),
+  reason: nullable(str),
+  counts,
+  shards: arr(str),
+});
+const rolloutMachine: Check<RolloutMachine> = obj({
+  machine: str,
+  state: oneOf('pending', 'updating', 'healthy', 'failed', 'reverted'),
+  from: nullable(str),
+  since: num,
+  reason: nullable(str),
+});
+const rolloutGroup: Check<RolloutGroup> = obj({
+  unit: str,
+  change: oneOf('changed', 'added', 'removed'),
+  state: oneOf('progressing', 'succeeded', 'failed', 'reverted'),
+  to: nullable(str),
+  from: nullable(str),
+  policy: rollout,
+  machines: arr(rolloutMachine),
+  reason: nullable(str),
+});
+const rolloutShard: Check<RolloutShard> = obj({ groups: arr(rolloutGroup) });
+const rolloutControl: Check<RolloutControl> = obj({ paused: bool, at: str });
+const rolloutLatest = obj({ commit: str });
+
 /** Parse `kv.value` as JSON and check it; MalformedRecordError names the key on failure. */
 function decodeJson<T>(kv: KeyValue, check: Check<T>): T {
   let parsed: unknown;
@@ -188,6 +226,11 @@ export const decodeUnscheduledEntry = (kv: KeyValue): UnscheduledEntry => decode
 export const decodeMachineRecord = (kv: KeyValue): MachineRecord => decodeJson(kv, machineRecord);
 export const decodeUnitStateReport = (kv: KeyValue): UnitStateReport => decodeJson(kv, unitStateReport);
 export const decodeControllerStatus = (kv: KeyValue): ControllerStatus => decodeJson(kv, controllerStatus);
+
+export const decodeRolloutHead = (kv: KeyValue): RolloutHead => decodeJson(kv, rolloutHead);
+export const decodeRolloutShard = (kv: KeyValue): RolloutShard => decodeJson(kv, rolloutShard);
+export const decodeRolloutControl = (kv: KeyValue): RolloutControl => decodeJson(kv, rolloutControl);
+export const decodeRolloutLatest = (kv: KeyValue): string => decodeJson(kv, rolloutLatest).commit;
 
 /** The controller status, or the empty one when nothing was ever applied. */
 export const decodeControllerStatusOrEmpty = (kv: KeyValue | null): ControllerStatus =>

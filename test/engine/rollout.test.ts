@@ -5,12 +5,12 @@ import { DEFAULT_ROLLOUT, type RolloutPolicy } from '../../src/desired/policy.js
 import {
   planRollout,
   placementKey,
-  rolloutCounts,
   type RolloutInput,
   type RolloutOutput,
   type RolloutRecord,
   type UnitHealth,
 } from '../../src/engine/rollout.js';
+import { rolloutCounts } from '../../src/store/rollouts.js';
 
 const M = ['m1', 'm2', 'm3'];
 const policy = (p: Partial<RolloutPolicy> = {}): RolloutPolicy => ({ ...DEFAULT_ROLLOUT, ...p });

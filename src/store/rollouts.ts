@@ -1,0 +1,111 @@
+/**
+ * Rollout records in the store: reading them back whole, and the writes that store one (only the
+ * shards that changed). The layout is in keys.ts; the engine plans records (src/engine/rollout.ts)
+ * and writes these operations under its fence; `gitfleet rollout` and `status` read them.
+ */
+import {
+  ROLLOUT_CONTROL,
+  ROLLOUT_LATEST,
+  rolloutHeadKey,
+  rolloutPrefix,
+  rolloutShardKey,
+  shardOf,
+  type RolloutControl,
+  type RolloutGroup,
+  type RolloutHead,
+  type RolloutRecord,
+  type RolloutShard,
+} from './keys.js';
+import {
+  decodeRolloutControl,
+  decodeRolloutHead,
+  decodeRolloutLatest,
+  decodeRolloutShard,
+  MissingRecordError,
+} from './records.js';
+import type { Op, Store } from './store.js';
+
+/** Counts of machine states over a record: a reverted machine counts as failed. */
+export function rolloutCounts(r: { groups: readonly RolloutGroup[] }): RolloutHead['counts'] {
+  const c = { healthy: 0, failed: 0, pending: 0, updating: 0 };
+  for (const g of r.groups)
+    for (const m of g.machines) {
+      if (m.state === 'reverted') c.failed++;
+      else c[m.state]++;
+    }
+  return c;
+}
+
+/** The record split as stored: its head, and shard index -> shard JSON. */
+export function layoutRollout(r: RolloutRecord): { head: RolloutHead; shards: Map<string, string> } {
+  const byShard = new Map<string, RolloutGroup[]>();
+  for (const g of r.groups) {
+    const idx = shardOf(g.unit);
+    let list = byShard.get(idx);
+    if (!list) byShard.set(idx, (list = []));
+    list.push(g);
+  }
+  const shards = new Map<string, string>();
+  for (const idx of [...byShard.keys()].sort()) {
+    shards.set(idx, JSON.stringify({ groups: byShard.get(idx)! } satisfies RolloutShard));
+  }
+  const { groups: _groups, ...rest } = r;
+  return { head: { ...rest, counts: rolloutCounts(r), shards: [...shards.keys()] }, shards };
+}
+
+/**
+ * The writes that store `r`, given what is stored of it now (`before`: its head JSON and shard
+ * JSONs, empty for a new record): changed shards, removed shards, the head, and the latest pointer
+ * when the record is new. Nothing when nothing changed.
+ */
+export function rolloutOps(
+  r: RolloutRecord,
+  before: { head: string | null; shards: ReadonlyMap<string, string> },
+): { ops: Op[]; head: string; shards: Map<string, string> } {
+  const { head, shards } = layoutRollout(r);
+  const ops: Op[] = [];
+  for (const [idx, json] of shards) {
+    if (before.shards.get(idx) !== json) ops.push({ op: 'put', key: rolloutShardKey(r.commit, idx), value: json });
+  }
+  for (const idx of before.shards.keys()) {
+    if (!shards.has(idx)) ops.push({ op: 'delete', key: rolloutShardKey(r.commit, idx) });
+  }
+  const headJson = JSON.stringify(head);
+  if (headJson !== before.head) ops.push({ op: 'put', key: rolloutHeadKey(r.commit), value: headJson });
+  if (before.head === null) {
+    ops.push({ op: 'put', key: ROLLOUT_LATEST, value: JSON.stringify({ commit: r.commit }) });
+  }
+  return { ops, head: headJson, shards };
+}
+
+/** The commit of the newest rollout record, or null. */
+export async function latestRolloutCommit(store: Store): Promise<string | null> {
+  const kv = await store.get(ROLLOUT_LATEST);
+  return kv ? decodeRolloutLatest(kv) : null;
+}
+
+/** The rollout record of `commit` (default: the newest), whole, or null when there is none. */
+export async function readRollout(store: Store, commit?: string): Promise<RolloutRecord | null> {
+  const c = commit ?? (await latestRolloutCommit(store));
+  if (!c) return null;
+  const res = await store.range(rolloutPrefix(c));
+  const headKv = res.kvs.find((kv) => kv.key === rolloutHeadKey(c));
+  if (!headKv) return null;
+  const head = decodeRolloutHead(headKv);
+  const groups: RolloutGroup[] = [];
+  for (const idx of head.shards) {
+    const key = rolloutShardKey(c, idx);
+    const kv = res.kvs.find((x) => x.key === key);
+    if (!kv) throw new MissingRecordError(key, `the rollout head of ${c} names it`);
+    groups.push(...decodeRolloutShard(kv).groups);
+  }
+  groups.sort((a, b) => (a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0));
+  const { counts: _counts, shards: _shards, ...rest } = head;
+  return { ...rest, groups };
+}
+
+/** Whether `gitfleet rollout pause` is in force. */
+export async function readRolloutControl(store: Store): Promise<RolloutControl> {
+  const kv = await store.get(ROLLOUT_CONTROL);
+  return kv ? decodeRolloutControl(kv) : { paused: false, at: '' };
+}
