@@ -165,6 +165,24 @@ export function buildProgram(): Command {
   )
     .option('--full', 'show full machine ids and hashes')
     .action(wrap(async () => ({ run: (await import('./list.js')).listUnitFiles })));
+  const rollout = program.command('rollout').description("a commit's rollout: status, pause, resume");
+  storeOptions(
+    formatOption(
+      rollout
+        .command('status')
+        .description('per unit and machine: pending, updating, healthy, failed; and the whole')
+        .argument('[commit]', 'a commit (default: the latest rollout)')
+        .option('--wait', 'follow it until it ends: exit 0 succeeded, 1 failed, reverted, superseded or timed out')
+        .option('--timeout <seconds>', 'with --wait: give up after this long', '600'),
+      ['text', 'json'],
+    ),
+  ).action(wrap(() => import('./rollout.js')));
+  storeOptions(rollout.command('pause').description('hold the current rollout where it is')).action(
+    wrap(async () => ({ run: async (flags) => (await import('./rollout.js')).setPaused(true, flags) })),
+  );
+  storeOptions(rollout.command('resume').description('let a paused rollout go on')).action(
+    wrap(async () => ({ run: async (flags) => (await import('./rollout.js')).setPaused(false, flags) })),
+  );
   storeOptions(program.command('cat').description('the unit file as the cluster has it').argument('<unit>')).action(
     wrap(() => import('./cat.js')),
   );
