@@ -32,6 +32,7 @@ import { startEtcd, freePort, type EtcdCluster } from './etcd.js';
 import { TestRepo, gitAsync, git, type FileSpec } from './git.js';
 import { startGitServer, type GitServer } from './gitserver.js';
 import { pidAliveIn, systemctl } from './systemd.js';
+import { TcpProxy } from './tcpproxy.js';
 
 export const PROJECT_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const CLI = join(PROJECT_ROOT, 'src/cli/main.ts');
@@ -303,6 +304,8 @@ export interface ClusterOptions {
   env?: NodeJS.ProcessEnv;
   /** Children in their own sessions, to outlive this process (scripts/cluster.sh). */
   detached?: boolean;
+  /** Each agent reaches etcd through TCP proxies of its own, so a test can cut it off (cutAgent). */
+  agentProxies?: boolean;
 }
 
 export interface ClusterMachine extends MachineSpec {
@@ -357,6 +360,8 @@ export class Cluster {
   branch = 'main';
   private webhookSecret = '';
   private readonly systemds = new Map<string, PrivateSystemd>();
+  /** machine id -> its proxies, one per etcd member (with agentProxies). */
+  private readonly proxies = new Map<string, TcpProxy[]>();
   private readonly tag = `${process.pid}`;
 
   private constructor(readonly opts: ClusterOptions) {
@@ -388,6 +393,13 @@ export class Cluster {
       c.etcd = await startEtcd({ members: 3 });
       c.store = new EtcdStore({ endpoints: c.etcd.endpoints, prefix: '/gitfleet/', log: () => {} });
       await c.makeSource();
+      if (opts.agentProxies) {
+        for (const m of c.machines) {
+          const ps = c.etcd.endpoints.map((e) => new TcpProxy('127.0.0.1', Number(new URL(e).port)));
+          await Promise.all(ps.map((p) => p.start()));
+          c.proxies.set(m.id, ps);
+        }
+      }
       await Promise.all(c.machines.map((m) => c.startAgent(m)));
       for (let i = 0; i < (opts.engines ?? 2); i++)
         c.engines.push({ id: `engine${i + 1}-${c.tag}`, proc: null, starts: 0 });
@@ -475,10 +487,11 @@ export class Cluster {
     const meta = Object.entries(m.metadata)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
+    const proxies = this.proxies.get(m.id);
     return [
       'agent',
       '--etcd',
-      this.endpoints,
+      proxies ? proxies.map((p) => p.url).join(',') : this.endpoints,
       '--systemd',
       'private',
       '--state-dir',
@@ -664,6 +677,64 @@ export class Cluster {
     }
   }
 
+  // ---- faults -------------------------------------------------------------------------------
+
+  /** Partition a machine's agent from etcd (its proxies hold every byte), or heal it. */
+  cutAgent(m: ClusterMachine): void {
+    const ps = this.proxies.get(m.id);
+    if (!ps) throw new Error('cutAgent needs the cluster started with agentProxies');
+    for (const p of ps) p.cut();
+  }
+
+  healAgent(m: ClusterMachine): void {
+    for (const p of this.proxies.get(m.id) ?? []) p.heal();
+  }
+
+  /** SIGSTOP every etcd member (a frozen control plane); thawEtcd sends SIGCONT. */
+  async freezeEtcd(): Promise<void> {
+    for (let i = 0; i < this.etcd.members.length; i++) await this.etcd.kill(i, 'SIGSTOP');
+  }
+
+  async thawEtcd(): Promise<void> {
+    for (let i = 0; i < this.etcd.members.length; i++) await this.etcd.kill(i, 'SIGCONT');
+  }
+
+  /** SIGKILL every etcd member and wait for them to exit; restartEtcd starts them on their data. */
+  async killEtcd(): Promise<void> {
+    await Promise.all(this.etcd.members.map((_, i) => this.etcd.kill(i, 'SIGKILL')));
+  }
+
+  async restartEtcd(): Promise<void> {
+    await Promise.all(this.etcd.members.map((_, i) => this.etcd.restart(i)));
+  }
+
+  /** The index of the etcd member that leads the raft group, from the members' own status. */
+  async etcdLeader(): Promise<number> {
+    for (let i = 0; i < this.etcd.members.length; i++) {
+      const r = await runAsync('etcdctl', ['--endpoints', this.etcd.endpoints[i]!, 'endpoint', 'status', '-w', 'json']);
+      if (r.code !== 0) continue;
+      const [st] = JSON.parse(r.stdout) as { Status: { header: { member_id: number }; leader: number } }[];
+      if (st && st.Status.header.member_id === st.Status.leader) return i;
+    }
+    throw new Error('no etcd member says it leads');
+  }
+
+  /** The engine process that leads (by the leader key's value). */
+  async leaderEngine(): Promise<ClusterEngine> {
+    const id = await this.leader();
+    const e = this.engines.find((x) => x.id === id);
+    if (!e) throw new Error(`no engine leads (leader key: ${id})`);
+    return e;
+  }
+
+  /** `systemctl --user daemon-reexec` on a machine's own systemd. */
+  async reexecSystemd(m: ClusterMachine): Promise<void> {
+    const inst = await this.machineSystemd(m);
+    if (!inst) throw new Error(`machine ${m.id} has no systemd running`);
+    const r = await systemctl(inst, 'daemon-reexec');
+    if (r.code !== 0) throw new Error(`daemon-reexec on ${m.id} failed: ${r.stderr}`);
+  }
+
   /** Every process's log tail, for failure messages. */
   logs(lines = 15): string {
     const procs = [...this.machines.map((m) => m.proc), ...this.engines.map((e) => e.proc), this.controller].filter(
@@ -705,6 +776,8 @@ export class Cluster {
     }
     this.systemds.clear();
     await this.store?.close().catch(() => {});
+    for (const ps of this.proxies.values()) await Promise.all(ps.map((p) => p.stop()));
+    this.proxies.clear();
     await this.gitServer?.stop();
     await this.etcd?.stop();
   }
