@@ -45,7 +45,10 @@ export class DesiredWatch {
   /** schedule/<machine>/<unit> as last seen: unit -> entry, and key -> mod revision (dedupe). */
   private readonly schedule = new Map<string, ScheduleEntry>();
   private readonly scheduleRev = new Map<string, number>();
+  /** The revision the schedule was read at: an event from before it is in the read already. */
+  private scheduleReadRev = 0;
   private root: DesiredRoot | null = null;
+  /** The revision of the root in hand (its read, or its last event). */
   private rootRev = 0;
   private watches: Watch[] = [];
   private readonly badNames = new Set<string>();
@@ -69,9 +72,10 @@ export class DesiredWatch {
       if (entry) this.schedule.set(kv.key.slice(this.prefix.length), entry);
       this.scheduleRev.set(kv.key, kv.modRevision);
     }
+    this.scheduleReadRev = sched.revision;
     const rootKv = rootR.kvs.find((kv) => kv.key === DESIRED_ROOT);
     this.root = rootKv ? this.decode(rootKv, decodeDesiredRoot) : null;
-    this.rootRev = rootKv?.modRevision ?? 0;
+    this.rootRev = rootR.revision;
     const onError = (e: Error) => {
       this.o.log.warn('watch failed; re-reading the schedule', { error: e });
       this.broken = true;
@@ -128,7 +132,7 @@ export class DesiredWatch {
   private scheduleEvents(events: WatchEvent[]): void {
     let changed = false;
     for (const { type, kv } of events) {
-      if ((this.scheduleRev.get(kv.key) ?? 0) >= kv.modRevision) continue;
+      if (Math.max(this.scheduleReadRev, this.scheduleRev.get(kv.key) ?? 0) >= kv.modRevision) continue;
       this.scheduleRev.set(kv.key, kv.modRevision);
       const unit = kv.key.slice(this.prefix.length);
       if (type === 'delete') changed = this.schedule.delete(unit) || changed;

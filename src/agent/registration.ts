@@ -80,7 +80,7 @@ export class Registration {
         if (e instanceof AgentError) throw e;
         const retryInMs = backoff.next();
         this.o.log.warn('cannot register yet, retrying', { machine: this.o.machineId, error: e as Error, retryInMs });
-        await sleep(retryInMs);
+        await sleep(retryInMs, { keepAlive: true });
       }
     }
   }
