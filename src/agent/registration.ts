@@ -167,8 +167,8 @@ export class Registration {
   }
 }
 
-/** The record another agent wrote; an unreadable one counts as someone else's. */
-function readOther(kv: KeyValue): Partial<MachineRecord> {
+/** The record another agent wrote, as far as it can be read (an unreadable one says nothing). */
+export function readOther(kv: KeyValue): Partial<MachineRecord> {
   try {
     return decodeMachineRecord(kv);
   } catch (e) {
