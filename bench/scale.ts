@@ -8,7 +8,8 @@
  * child process (bench/sim/component.ts; their peak memory is the kernel's VmHWM of that process),
  * and 1,000 real Agents (src/agent/agent.ts) in this process.
  * SIMULATED: each agent drives a SimulatedSystemd (src/systemd/simulated.ts), an in-memory
- * stand-in for systemd's manager; no unit process runs. The agents share --agent-clients etcd
+ * stand-in for systemd's manager; no unit process runs (each agent still writes its unit files
+ * to its own unit directory under the temp dir, as on a machine). The agents share --agent-clients etcd
  * clients (default 1: one gRPC connection for all 1,000; each agent still has its own lease,
  * watches and keys).
  *

@@ -14,35 +14,19 @@
  * and never passes anything else, so a unit it does not own can never get a task.
  */
 
-import { lastValue, parseUnit } from '../unit/parse.js';
-
 export type AgentUnitState = 'loaded' | 'launched';
-
-const TRUE = /^(1|yes|y|true|t|on)$/i;
-const completionCache = new Map<string, boolean>();
-
-/**
- * A oneshot service without RemainAfterExit=yes runs to completion: inactive/dead after a
- * successful run is its launched state, not drift. (Only `failed` is repaired for it.)
- */
-export function runsToCompletion(unit: string, want: DesiredAgentUnit): boolean {
-  if (!unit.endsWith('.service')) return false;
-  let v = completionCache.get(want.hash);
-  if (v === undefined) {
-    const u = parseUnit(want.content, unit);
-    v = lastValue(u, 'Service', 'Type') === 'oneshot' && !TRUE.test(lastValue(u, 'Service', 'RemainAfterExit') ?? '');
-    if (completionCache.size > 10_000) completionCache.clear();
-    completionCache.set(want.hash, v);
-  }
-  return v;
-}
 
 /** What this machine should run: one entry per unit scheduled here (plus matching Global units). */
 export interface DesiredAgentUnit {
-  /** sha256 of `content`. */
+  /** sha256 of the unit file's content. */
   hash: string;
   state: AgentUnitState;
-  content: string;
+  /**
+   * A oneshot service without RemainAfterExit=yes (read from its content where the content is
+   * read): inactive/dead after a successful run is its launched state, not drift. Only `failed`
+   * is repaired for it.
+   */
+  runsToCompletion: boolean;
 }
 
 /** What is on the machine for a unit gitfleet owns. */
@@ -160,7 +144,7 @@ export function planAgentTasks(
 
     if (want.state === 'launched' && !template) {
       // A oneshot that ran and finished was launched; starting it again would loop it forever.
-      const completed = have.active === 'inactive' && have.applied === 'launched' && runsToCompletion(unit, want);
+      const completed = have.active === 'inactive' && have.applied === 'launched' && want.runsToCompletion;
       if (!up && !completed) {
         const drift = have.applied === 'launched';
         if (drift && opts.holdDriftStart?.has(unit)) continue;

@@ -3,9 +3,10 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
+import { describeAgent, readOther } from '../agent/registration.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
-import { machineKey, type MachineRecord } from '../store/keys.js';
+import { machineKey } from '../store/keys.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 import { CliError, UsageError } from './errors.js';
@@ -85,11 +86,8 @@ export async function run(flags: AgentFlags): Promise<number> {
     const live = await store.get(machineKey(machineId)).catch(() => null);
     await store.close();
     if (live && flags.systemd === 'private') {
-      const other = JSON.parse(live.value) as Partial<MachineRecord>;
       throw new CliError(
-        `machine id ${machineId} is already registered by a live ` +
-          `agent${other.address ? ` at ${other.address}` : ''}` +
-          `${other.startedAt ? ` (started ${other.startedAt})` : ''}; ` +
+        `machine id ${machineId} is already registered by a live agent${describeAgent(readOther(live))}; ` +
           `give each agent its own --machine-id`,
       );
     }

@@ -15,10 +15,11 @@
  * - uint64 values arrive as BigInt and are converted where we return them.
  */
 import { EventEmitter } from 'node:events';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as dbus from 'dbus-next';
 import { TransientError } from '../errors.js';
+import { removeFile, writeFileAtomic } from '../util/files.js';
 
 const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -107,15 +108,15 @@ interface JobWaiter {
 
 /**
  * The part of SystemdManager the Agent uses: the calls it makes and the two events it listens to.
+ * (The unit files themselves the agent writes in its own directory: src/agent/unit-dir.ts.)
  * SystemdManager (D-Bus) is the real one; src/systemd/simulated.ts's SimulatedSystemd stands in
- * for it in the scale benchmark, which runs 1,000 agents in one process.
+ * for it in the scale benchmark, which runs 1,000 agents in one process, and in the agent's unit
+ * tests.
  */
 export interface AgentSystemd {
   on(event: 'unit-state' | 'resync', listener: (state: UnitState) => void): unknown;
   off(event: 'unit-state' | 'resync', listener: (state: UnitState) => void): unknown;
   listUnits(names?: readonly string[]): Promise<UnitState[]>;
-  writeUnitFile(dir: string, name: string, content: string): Promise<string>;
-  removeUnitFile(dir: string, name: string): Promise<void>;
   linkUnitFiles(paths: readonly string[]): Promise<UnitFileChange[]>;
   enableUnitFiles(namesOrPaths: readonly string[]): Promise<{ carriesInstallInfo: boolean; changes: UnitFileChange[] }>;
   disableUnitFiles(names: readonly string[]): Promise<UnitFileChange[]>;
@@ -440,25 +441,22 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
 
   // ---- unit files -------------------------------------------------------------------------
 
-  /** Write `dir/name` atomically (temp file + rename) so systemd never reads half a file. */
+  /**
+   * Write `dir/name` atomically (temp file + rename) so systemd never reads half a file. For
+   * callers that drive systemd directly; the agent keeps its files in src/agent/unit-dir.ts.
+   */
   async writeUnitFile(dir: string, name: string, content: string): Promise<string> {
     assertPlainUnitName(name);
     await mkdir(dir, { recursive: true });
     const path = join(dir, name);
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(tmp, content, { mode: 0o644 });
-    await rename(tmp, path);
+    await writeFileAtomic(path, content, { mode: 0o644 });
     return path;
   }
 
   /** Remove `dir/name`; a file that is already gone is fine. */
   async removeUnitFile(dir: string, name: string): Promise<void> {
     assertPlainUnitName(name);
-    try {
-      await unlink(join(dir, name));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
+    await removeFile(join(dir, name));
   }
 
   /** Link unit files (absolute paths) into systemd's runtime unit directory, replacing old links. */

@@ -1,9 +1,10 @@
 /**
- * SIMULATION, for bench/scale.ts only: an in-memory stand-in for systemd's manager, so that 1,000
- * real Agents (src/agent/agent.ts) fit in one process. It implements AgentSystemd, the part of
+ * SIMULATION, for bench/scale.ts and the agent's unit tests (test/agent/): an in-memory stand-in
+ * for systemd's manager, so that 1,000 real Agents (src/agent/agent.ts) fit in one process and
+ * the agent's parts can be tested without systemd. It implements AgentSystemd, the part of
  * SystemdManager the Agent calls, with the behaviour the Agent relies on:
- *   - unit files are kept in memory (path -> content), not written to disk;
- *   - linkUnitFiles makes a unit known (load "loaded"); disableUnitFiles forgets its links;
+ *   - linkUnitFiles makes a unit known (load "loaded"); disableUnitFiles forgets its links; the
+ *     files themselves are the agent's (its unit directory), never read here;
  *   - startUnit flips a linked unit to active (sub "running", "waiting" for timers, "listening"
  *     for sockets) and resolves 'done'; a unit that is not linked fails like systemd's NoSuchUnit;
  *   - stopUnit flips it to inactive/dead; resetFailed clears "failed";
@@ -12,7 +13,6 @@
  * No processes run; it measures gitfleet's own cost, not systemd's.
  */
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
 import { SystemdError, type AgentSystemd, type JobResult, type UnitFileChange, type UnitState } from './manager.js';
 
 export interface SimulatedSystemdOptions {
@@ -27,8 +27,6 @@ interface SimUnit {
 }
 
 export class SimulatedSystemd extends EventEmitter implements AgentSystemd {
-  /** Unit files written through writeUnitFile: absolute path -> content. */
-  readonly files = new Map<string, string>();
   private readonly units = new Map<string, SimUnit>();
   private readonly emitted = new Map<string, string>();
   private readonly dirty = new Set<string>();
@@ -76,19 +74,6 @@ export class SimulatedSystemd extends EventEmitter implements AgentSystemd {
   async listUnits(names?: readonly string[]): Promise<UnitState[]> {
     this.count('listUnits');
     return (names ?? [...this.units.keys()]).map((n) => this.state(n));
-  }
-
-  async writeUnitFile(dir: string, name: string, content: string): Promise<string> {
-    this.count('writeUnitFile');
-    if (name.includes('/')) throw new Error(`not a plain unit name: ${name}`);
-    const path = join(dir, name);
-    this.files.set(path, content);
-    return path;
-  }
-
-  async removeUnitFile(dir: string, name: string): Promise<void> {
-    this.count('removeUnitFile');
-    this.files.delete(join(dir, name));
   }
 
   async linkUnitFiles(paths: readonly string[]): Promise<UnitFileChange[]> {

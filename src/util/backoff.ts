@@ -34,7 +34,14 @@ export class Backoff {
   }
 }
 
-/** Resolve after `ms` (a timer that does not keep the process alive). */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+/**
+ * Resolve after `ms`. The timer does not keep the process alive unless `keepAlive` is set: for a
+ * wait that is all the process has left to do (an agent retrying its first registration while the
+ * store is unreachable), so the process waits instead of exiting with the promise unsettled.
+ */
+export function sleep(ms: number, opts: { keepAlive?: boolean } = {}): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (!opts.keepAlive) timer.unref();
+  });
 }

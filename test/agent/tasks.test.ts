@@ -12,11 +12,7 @@ import {
 const H1 = '1'.repeat(64);
 const H2 = '2'.repeat(64);
 
-const want = (state: 'loaded' | 'launched', hash = H1): DesiredAgentUnit => ({
-  state,
-  hash,
-  content: `[Service]\nExecStart=/bin/true # ${hash}\n`,
-});
+const want = (state: 'loaded' | 'launched', hash = H1): DesiredAgentUnit => ({ state, hash, runsToCompletion: false });
 const running = (hash = H1, applied: 'loaded' | 'launched' | undefined = 'launched'): ActualAgentUnit => ({
   hash,
   load: 'loaded',
@@ -260,14 +256,15 @@ test('planAgentTasks: does not mutate its inputs', () => {
   assert.equal(JSON.stringify([[...desired], [...actual]]), before);
 });
 
-test('planAgentTasks: a launched oneshot that ran to completion is not drift; a failed one is repaired', () => {
-  // Real hashes are of the content; these stand-ins must not collide with other cases' contents.
+test('planAgentTasks: a unit that runs to completion is not drift after its run; a failed one is repaired', () => {
   const H3 = '3'.repeat(64),
     H4 = '4'.repeat(64);
-  const oneshot = (remain = false): DesiredAgentUnit => {
-    const content = `[Service]\nType=oneshot\nExecStart=/bin/true\n${remain ? 'RemainAfterExit=yes\n' : ''}`;
-    return { state: 'launched', hash: remain ? H4 : H3, content };
-  };
+  // remain: RemainAfterExit=yes (test/agent/content.test.ts reads these facts from unit files).
+  const oneshot = (remain = false): DesiredAgentUnit => ({
+    state: 'launched',
+    hash: remain ? H4 : H3,
+    runsToCompletion: !remain,
+  });
   assert.deepEqual(
     brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', dead(H3, 'launched')]]))),
     [],

@@ -1,0 +1,171 @@
+/**
+ * The desired-state watch: what this machine should run, kept in memory from two places in the
+ * store, schedule/<machine>/ (the engine's placement) and desired/root (for Global units, which
+ * every machine whose metadata matches runs without being scheduled).
+ *
+ * Level-triggered: follow() reads both at one revision and watches from the next; events only
+ * update the in-memory copy (deduplicated by modRevision, so a replayed event changes nothing)
+ * and ask for a pass, which re-reads the copy. A watch that fails marks the copy broken and the
+ * next pass follows again from scratch. The copy only changes through reads and events, never
+ * because a read failed: an unreachable store leaves every unit as it is.
+ *
+ * A malformed record (src/store/records.ts) is logged and left out: a malformed schedule entry
+ * keeps the unit's previous entry, a malformed root counts as no root.
+ */
+import { metadataMatches } from '../fleet/constraints.js';
+import type { Logger } from '../log.js';
+import {
+  DESIRED_ROOT,
+  schedulePrefix,
+  type DesiredEntry,
+  type DesiredRoot,
+  type ScheduleEntry,
+} from '../store/keys.js';
+import { decodeDesiredRoot, decodeScheduleEntry, MalformedRecordError } from '../store/records.js';
+import type { KeyValue, Store, Watch, WatchEvent } from '../store/store.js';
+import type { AgentUnitState } from './tasks.js';
+import { isUnitFileName } from './unit-dir.js';
+
+/** One unit this machine should run: the content's hash and the state. */
+export interface DesiredUnit {
+  hash: string;
+  state: AgentUnitState;
+}
+
+export interface DesiredWatchOptions {
+  store: Store;
+  machineId: string;
+  metadata: Record<string, string>;
+  log: Logger;
+  /** The desired state changed (or a watch failed): run a pass. */
+  changed(reason: string): void;
+}
+
+export class DesiredWatch {
+  /** schedule/<machine>/<unit> as last seen: unit -> entry, and key -> mod revision (dedupe). */
+  private readonly schedule = new Map<string, ScheduleEntry>();
+  private readonly scheduleRev = new Map<string, number>();
+  /** The revision the schedule was read at: an event from before it is in the read already. */
+  private scheduleReadRev = 0;
+  private root: DesiredRoot | null = null;
+  /** The revision of the root in hand (its read, or its last event). */
+  private rootRev = 0;
+  private watches: Watch[] = [];
+  private readonly badNames = new Set<string>();
+  private readonly prefix: string;
+  /** True until follow() succeeds, and again once a watch failed or the lease was lost. */
+  broken = true;
+
+  constructor(private readonly o: DesiredWatchOptions) {
+    this.prefix = schedulePrefix(o.machineId);
+  }
+
+  /** Read the schedule and the root at a revision, and watch both from the next one. */
+  async follow(): Promise<void> {
+    await this.close();
+    const { store } = this.o;
+    const [sched, rootR] = await Promise.all([store.range(this.prefix), store.range(DESIRED_ROOT)]);
+    this.schedule.clear();
+    this.scheduleRev.clear();
+    for (const kv of sched.kvs) {
+      const entry = this.decode(kv, decodeScheduleEntry);
+      if (entry) this.schedule.set(kv.key.slice(this.prefix.length), entry);
+      this.scheduleRev.set(kv.key, kv.modRevision);
+    }
+    this.scheduleReadRev = sched.revision;
+    const rootKv = rootR.kvs.find((kv) => kv.key === DESIRED_ROOT);
+    this.root = rootKv ? this.decode(rootKv, decodeDesiredRoot) : null;
+    this.rootRev = rootR.revision;
+    const onError = (e: Error) => {
+      this.o.log.warn('watch failed; re-reading the schedule', { error: e });
+      this.broken = true;
+      this.o.changed('watch error');
+    };
+    this.watches = await Promise.all([
+      store.watch(this.prefix, sched.revision + 1, { onEvents: (ev) => this.scheduleEvents(ev), onError }),
+      store.watch(DESIRED_ROOT, rootR.revision + 1, { onEvents: (ev) => this.rootEvents(ev), onError }),
+    ]);
+    this.broken = false;
+  }
+
+  /** Units for this machine: its schedule, plus Global units whose MachineMetadata matches. */
+  entries(): Map<string, DesiredUnit> {
+    const out = new Map<string, DesiredUnit>();
+    for (const g of this.root?.global ?? []) {
+      if (this.globalHere(g)) out.set(g.name, { hash: g.hash, state: g.state });
+    }
+    for (const [unit, e] of this.schedule) out.set(unit, { hash: e.hash, state: e.state });
+    for (const unit of out.keys()) {
+      // Names become file names in the unit directory: anything that is not a plain unit name is never acted on.
+      if (!isUnitFileName(unit)) {
+        out.delete(unit);
+        if (!this.badNames.has(unit)) {
+          this.badNames.add(unit);
+          this.o.log.error('ignoring a scheduled unit whose name is not a valid unit name', { unit });
+        }
+      }
+    }
+    return out;
+  }
+
+  /** One unit's desired state here, or undefined (cheap: for signal handlers). */
+  stateOf(unit: string): AgentUnitState | undefined {
+    const s = this.schedule.get(unit);
+    if (s) return s.state;
+    const g = this.root?.global.find((e) => e.name === unit);
+    return g && this.globalHere(g) ? g.state : undefined;
+  }
+
+  async close(): Promise<void> {
+    const ws = this.watches;
+    this.watches = [];
+    await Promise.all(ws.map((w) => w.close().catch(() => {})));
+  }
+
+  /** A Global unit runs here when it is not inactive and this machine's metadata matches. */
+  private globalHere(g: DesiredEntry): g is DesiredEntry & { state: AgentUnitState } {
+    return (
+      g.state !== 'inactive' && g.constraints.global && metadataMatches(this.o.metadata, g.constraints.machineMetadata)
+    );
+  }
+
+  private scheduleEvents(events: WatchEvent[]): void {
+    let changed = false;
+    for (const { type, kv } of events) {
+      if (Math.max(this.scheduleReadRev, this.scheduleRev.get(kv.key) ?? 0) >= kv.modRevision) continue;
+      this.scheduleRev.set(kv.key, kv.modRevision);
+      const unit = kv.key.slice(this.prefix.length);
+      if (type === 'delete') changed = this.schedule.delete(unit) || changed;
+      else {
+        const entry = this.decode(kv, decodeScheduleEntry);
+        if (entry) {
+          this.schedule.set(unit, entry);
+          changed = true;
+        }
+      }
+    }
+    if (changed) this.o.changed('schedule changed');
+  }
+
+  private rootEvents(events: WatchEvent[]): void {
+    const before = JSON.stringify(this.root?.global ?? []);
+    for (const { type, kv } of events) {
+      if (kv.key !== DESIRED_ROOT || kv.modRevision <= this.rootRev) continue;
+      this.rootRev = kv.modRevision;
+      this.root = type === 'delete' ? null : this.decode(kv, decodeDesiredRoot);
+    }
+    // The root matters to an agent only for Global units; the engine's schedule carries the rest.
+    // (A commit that leaves Global units alone costs 1,000 agents no pass at all.)
+    if (JSON.stringify(this.root?.global ?? []) !== before) this.o.changed('Global units changed');
+  }
+
+  private decode<T>(kv: KeyValue, decode: (kv: KeyValue) => T): T | null {
+    try {
+      return decode(kv);
+    } catch (e) {
+      if (!(e instanceof MalformedRecordError)) throw e;
+      this.o.log.error('ignoring a malformed record', { key: kv.key, error: e });
+      return null;
+    }
+  }
+}

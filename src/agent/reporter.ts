@@ -1,0 +1,148 @@
+/**
+ * The reporter: state/<machine>/<unit> for each unit gitfleet owns here, bound to the machine's
+ * lease (a machine that dies takes its reports with it). A report says what systemd says (load,
+ * active, sub), the hash of the file on disk and the drift repairs made.
+ *
+ * Units are marked dirty (a systemd signal, a pass, a resync) and written in batches: only reports
+ * that changed since the last write, in transactions of at most MAX_TXN_OPS; a unit whose file is
+ * gone has its report deleted. A failed write keeps the units dirty and retries a second later.
+ * Nothing is written without a lease; when the lease is lost, every report vanished with it, so
+ * all are written again after registering.
+ */
+import type { Logger } from '../log.js';
+import { unitStateKey, type UnitStateReport } from '../store/keys.js';
+import { MAX_TXN_OPS, type Lease, type Op, type Store } from '../store/store.js';
+import type { UnitState } from '../systemd/manager.js';
+import type { DriftRepair } from './drift.js';
+import type { UnitDir } from './unit-dir.js';
+
+export interface ReporterOptions {
+  store: Store;
+  machineId: string;
+  log: Logger;
+  /** The machine's lease while it is registered, else null. */
+  lease(): Lease | null;
+  /** The units gitfleet owns here, and the hash of each file (none: its report is deleted). */
+  unitDir: Pick<UnitDir, 'names' | 'hashOf'>;
+  /** The drift repairs made to each unit. */
+  drift: Pick<DriftRepair, 'repairs'>;
+}
+
+const UNKNOWN = { load: 'unknown', active: 'unknown', sub: 'unknown' };
+
+export class Reporter {
+  private readonly states = new Map<string, UnitState>();
+  /** What is in the store now: unit -> the report's JSON. */
+  private readonly reported = new Map<string, string>();
+  private readonly dirty = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private writing: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: ReporterOptions) {}
+
+  /** systemd said this about a unit (a signal, or a listing). */
+  observe(s: UnitState): void {
+    this.states.set(s.name, s);
+  }
+
+  /** systemd signalled a change of a unit gitfleet owns: report it soon. */
+  signal(s: UnitState): void {
+    this.observe(s);
+    this.mark(s.name);
+    this.flushSoon();
+  }
+
+  /** The unit's report may have changed: write it with the next flush. */
+  mark(unit: string): void {
+    this.dirty.add(unit);
+  }
+
+  /** Every unit's report may have changed (systemd resynced). */
+  markAll(): void {
+    for (const u of this.o.unitDir.names()) this.dirty.add(u);
+  }
+
+  /** The unit was unloaded: forget its state; the next flush deletes its report. */
+  forget(unit: string): void {
+    this.states.delete(unit);
+    this.dirty.add(unit);
+  }
+
+  /** The lease is gone and every report with it: all are written again once there is a lease. */
+  leaseLost(): void {
+    this.reported.clear();
+    this.markAll();
+  }
+
+  /** Units marked and not yet written. */
+  get pending(): number {
+    return this.dirty.size;
+  }
+
+  /** Flush after `delayMs` (signals of one burst go out together). */
+  flushSoon(delayMs = 5): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush().catch(() => {});
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Write every marked report; one write at a time, and one more if units were marked meanwhile. */
+  flush(): Promise<void> {
+    if (this.writing) return this.writing.then(() => (this.dirty.size > 0 ? this.flush() : undefined));
+    this.writing = this.write().finally(() => {
+      this.writing = null;
+    });
+    return this.writing;
+  }
+
+  /** No more timed flushes; resolves when the write in flight (if any) has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.writing) await this.writing.catch(() => {});
+  }
+
+  private async write(): Promise<void> {
+    const lease = this.o.lease();
+    if (!lease || this.dirty.size === 0) return;
+    const units = [...this.dirty];
+    this.dirty.clear();
+    const ops: Op[] = [];
+    const next = new Map<string, string | null>();
+    for (const unit of units) {
+      const key = unitStateKey(this.o.machineId, unit);
+      const hash = this.o.unitDir.hashOf(unit);
+      if (hash === undefined) {
+        if (this.reported.has(unit)) {
+          ops.push({ op: 'delete', key });
+          next.set(unit, null);
+        }
+        continue;
+      }
+      const s = this.states.get(unit) ?? UNKNOWN;
+      const report: UnitStateReport = { load: s.load, active: s.active, sub: s.sub, hash };
+      const repairs = this.o.drift.repairs(unit);
+      if (repairs) report.driftRepairs = repairs;
+      const json = JSON.stringify(report);
+      if (this.reported.get(unit) === json) continue;
+      ops.push({ op: 'put', key, value: json, lease: lease.id });
+      next.set(unit, json);
+    }
+    try {
+      for (let i = 0; i < ops.length; i += MAX_TXN_OPS) await this.o.store.txn([], ops.slice(i, i + MAX_TXN_OPS));
+      for (const [unit, json] of next) {
+        if (json === null) this.reported.delete(unit);
+        else this.reported.set(unit, json);
+      }
+    } catch (e) {
+      for (const u of units) this.dirty.add(u);
+      this.o.log.warn('could not write unit state reports; retrying', { error: e as Error });
+      if (!this.stopped) this.flushSoon(1_000);
+    }
+  }
+}
