@@ -7,7 +7,7 @@
  * lease the agent unloads what was moved away BEFORE it registers again; stop() leaves units
  * running unless onExit is 'stop'.
  */
-import { TransientError } from '../errors.js';
+import { retryKind, TransientError, WaitingError } from '../errors.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 import { createLogger, type Logger } from '../log.js';
 import type { Store } from '../store/store.js';
@@ -18,7 +18,7 @@ import { DesiredWatch } from './desired-watch.js';
 import { DriftRepair } from './drift.js';
 import { Executor } from './executor.js';
 import { AgentRecord } from './record.js';
-import { AgentError, Registration } from './registration.js';
+import { AgentError, REREGISTER_EVERY_MS, Registration } from './registration.js';
 import { Reporter } from './reporter.js';
 import { isUp, planAgentTasks } from './tasks.js';
 import { UnitDir } from './unit-dir.js';
@@ -143,8 +143,17 @@ export class Agent {
   /** One pass: follow and register if needed, plan, execute, record what was applied, report. */
   private async pass(): Promise<void> {
     if (this.stopped) return;
+    if (!this.registration.registered) {
+      // Back as soon as the store answers: retried at a short fixed interval, not with backoff.
+      try {
+        if (this.desired.broken) await this.desired.follow();
+        await this.registration.comeBack();
+      } catch (e) {
+        if (retryKind(e) !== 'transient') throw e;
+        throw new WaitingError(`not registered yet: ${(e as Error).message}`, REREGISTER_EVERY_MS, { cause: e });
+      }
+    }
     if (this.desired.broken) await this.desired.follow();
-    if (!this.registration.registered) await this.registration.comeBack();
 
     const { desired, skipped, missing } = await this.bodies.resolve(this.desired.entries(), this.unitDir);
     const actual = await this.executor.readActual();

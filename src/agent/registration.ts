@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import { machineKey, type MachineRecord } from '../store/keys.js';
 import { decodeMachineRecord, MalformedRecordError } from '../store/records.js';
 import type { KeyValue, Lease, Store } from '../store/store.js';
-import { Backoff, sleep } from '../util/backoff.js';
+import { sleep } from '../util/backoff.js';
 import { VERSION } from '../version.js';
 import type { DesiredWatch } from './desired-watch.js';
 import type { Executor } from './executor.js';
@@ -44,7 +44,11 @@ export interface RegistrationOptions {
   changed(reason: string): void;
 }
 
-const REGISTER_RETRY = { minMs: 200, maxMs: 5_000 };
+/**
+ * While unregistered, the store is asked again this often, with no backoff: an agent registers as
+ * soon as etcd answers, well inside the grace the engine gives a silent machine (one TTL).
+ */
+export const REREGISTER_EVERY_MS = 250;
 /** Attempts to write the record when it changes under us between read and write. */
 const WRITE_ATTEMPTS = 5;
 
@@ -66,21 +70,23 @@ export class Registration {
 
   /**
    * The first registration, as the agent lineage `token` names (with this boot's id): retried
-   * with backoff while the store is unreachable, until it succeeds or `stopped()`; an AgentError
+   * every REREGISTER_EVERY_MS while the store is unreachable, until it succeeds or `stopped()`; an AgentError
    * (the id is live elsewhere) is thrown at once. A start is a return too: if this machine's lease
    * expired meanwhile its units may run elsewhere now, so it comes back as after a lost lease.
    */
   async start(token: string, stopped: () => boolean): Promise<void> {
     this.instance = `${await bootId()}/${token}`;
-    for (const backoff = new Backoff(REGISTER_RETRY); !stopped(); ) {
+    let logged = false;
+    while (!stopped()) {
       try {
         await this.o.desired.follow();
         return await this.comeBack();
       } catch (e) {
         if (e instanceof AgentError) throw e;
-        const retryInMs = backoff.next();
-        this.o.log.warn('cannot register yet, retrying', { machine: this.o.machineId, error: e as Error, retryInMs });
-        await sleep(retryInMs, { keepAlive: true });
+        // Said once, not every 250 ms.
+        if (!logged) this.o.log.warn('cannot register yet, retrying', { machine: this.o.machineId, error: e as Error });
+        logged = true;
+        await sleep(REREGISTER_EVERY_MS, { keepAlive: true });
       }
     }
   }
@@ -116,6 +122,7 @@ export class Registration {
       version: VERSION,
       startedAt: new Date().toISOString(),
       instance: this.instance,
+      ttl,
     };
     const lease = await store.grantLease(ttl, { onLost: (e) => this.leaseLost(lease, e) });
     try {
