@@ -155,7 +155,10 @@ export class Agent {
     }
     if (this.desired.broken) await this.desired.follow();
 
-    const { desired, skipped, missing } = await this.bodies.resolve(this.desired.entries(), this.unitDir);
+    const { desired, skipped, missing } = await this.bodies.resolve(
+      this.desired.entries((u) => this.unitDir.hashOf(u)),
+      this.unitDir,
+    );
     const actual = await this.executor.readActual();
     for (const unit of skipped) actual.delete(unit);
     const tasks = planAgentTasks(desired, actual, { holdDriftStart: this.drift.held() });

@@ -12,6 +12,7 @@
  * A malformed record (src/store/records.ts) is logged and left out: a malformed schedule entry
  * keeps the unit's previous entry, a malformed root counts as no root.
  */
+import { isUngated, type HealthCheck } from '../desired/policy.js';
 import { metadataMatches } from '../fleet/constraints.js';
 import type { Logger } from '../log.js';
 import {
@@ -26,10 +27,24 @@ import type { KeyValue, Store, Watch, WatchEvent } from '../store/store.js';
 import type { AgentUnitState } from './tasks.js';
 import { isUnitFileName } from './unit-dir.js';
 
-/** One unit this machine should run: the content's hash and the state. */
+/** One unit this machine should run: the content's hash and the state, and how its health is judged. */
 export interface DesiredUnit {
   hash: string;
   state: AgentUnitState;
+  /** Active this long with no restart counts as healthy (default DEFAULT_ROLLOUT.minHealthyMs). */
+  minHealthy?: number;
+  health?: HealthCheck;
+}
+
+function healthOf(g: DesiredEntry): Pick<DesiredUnit, 'minHealthy' | 'health'> {
+  return { ...(g.rollout ? { minHealthy: g.rollout.minHealthyMs } : {}), ...(g.health ? { health: g.health } : {}) };
+}
+
+function healthOfEntry(e: ScheduleEntry): Pick<DesiredUnit, 'minHealthy' | 'health'> {
+  return {
+    ...(e.minHealthy !== undefined ? { minHealthy: e.minHealthy } : {}),
+    ...(e.health ? { health: e.health } : {}),
+  };
 }
 
 export interface DesiredWatchOptions {
@@ -88,13 +103,25 @@ export class DesiredWatch {
     this.broken = false;
   }
 
-  /** Units for this machine: its schedule, plus Global units whose MachineMetadata matches. */
-  entries(): Map<string, DesiredUnit> {
+  /**
+   * Units for this machine: its schedule, plus Global units whose MachineMetadata matches. A
+   * Global unit whose rollout is staged (a canary or fewer than every machine at once) keeps the
+   * content it runs (`running(unit)`) until the engine's schedule entry names the content for
+   * this machine: the root alone would take every machine at once.
+   */
+  entries(running: (unit: string) => string | undefined = () => undefined): Map<string, DesiredUnit> {
     const out = new Map<string, DesiredUnit>();
     for (const g of this.root?.global ?? []) {
-      if (this.globalHere(g)) out.set(g.name, { hash: g.hash, state: g.state });
+      if (!this.globalHere(g)) continue;
+      const have = running(g.name);
+      const staged = g.rollout !== undefined && !isUngated(g.rollout);
+      const hash = staged && have !== undefined && !this.schedule.has(g.name) ? have : g.hash;
+      out.set(g.name, { hash, state: g.state, ...healthOf(g) });
     }
-    for (const [unit, e] of this.schedule) out.set(unit, { hash: e.hash, state: e.state });
+    for (const [unit, e] of this.schedule) {
+      const g = this.root?.global.find((x) => x.name === unit);
+      out.set(unit, { hash: e.hash, state: e.state, ...(g ? healthOf(g) : healthOfEntry(e)) });
+    }
     for (const unit of out.keys()) {
       // Names become file names in the unit directory: anything that is not a plain unit name is never acted on.
       if (!isUnitFileName(unit)) {

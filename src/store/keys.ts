@@ -76,6 +76,10 @@ export const SCHEDULE_PREFIX = 'schedule/';
 export interface ScheduleEntry {
   hash: string;
   state: Exclude<DesiredStateName, 'inactive'>;
+  /** How long the unit must stay active to count as healthy, when not the default (10 s). */
+  minHealthy?: number;
+  /** The unit's health check, if it has one: the agent runs it. */
+  health?: HealthCheck;
 }
 
 /** Why a unit that should run is on no machine. Value: { reason }. */

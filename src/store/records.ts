@@ -135,6 +135,10 @@ const health: Check<HealthCheck> = (v, p) => {
   if (kind === 'exec') return obj({ kind: oneOf('exec'), argv: arr(str), ...timing })(v, p);
   return fail(p ? `${p}.kind` : 'kind', 'http, tcp or exec', kind);
 };
+const scheduleEntry: Check<ScheduleEntry> = obj(
+  { hash: str, state: oneOf('loaded', 'launched') },
+  { minHealthy: num, health },
+);
 const desiredEntry: Check<DesiredEntry> = obj(
   { name: str, hash: str, state: oneOf('inactive', 'loaded', 'launched'), constraints },
   { triggers: str, rollout, health },
@@ -147,7 +151,6 @@ const desiredRoot: Check<DesiredRoot> = obj({
   count: num,
 });
 const desiredShard: Check<DesiredShard> = obj({ units: arr(desiredEntry) });
-const scheduleEntry: Check<ScheduleEntry> = obj({ hash: str, state: oneOf('loaded', 'launched') });
 const unscheduledEntry: Check<UnscheduledEntry> = obj({ reason: str });
 const machineRecord: Check<MachineRecord> = obj(
   { id: str, address: str, metadata: dict(str), version: str, startedAt: str },
