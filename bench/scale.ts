@@ -26,7 +26,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent } from '../src/agent/agent.js';
-import { loadCommit } from '../src/controller/load.js';
+import { loadCommit } from '../src/source/git.js';
 import type { Logger } from '../src/log.js';
 import { EtcdStore } from '../src/store/etcd.js';
 import {

@@ -10,11 +10,11 @@
  *      active, and to every unit reported in etcd (goal < 10 s);
  *   3. daemon-reload and StartUnit latencies on the same instance, for context.
  */
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
 import { SystemdManager, type UnitState } from '../../src/systemd/manager.js';
 import { silentLogger } from '../../src/log.js';
+import { sha256 } from '../../src/util/hash.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { MAX_TXN_OPS, type Op } from '../../src/store/store.js';
 import { bodyKey, scheduleKey, unitStatePrefix } from '../../src/store/keys.js';
@@ -28,7 +28,6 @@ const arg = (name: string, dflt: number) => {
 const UNITS = arg('units', 500);
 const SAMPLES = arg('samples', 30);
 const MACHINE = 'bench-machine';
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;

@@ -14,6 +14,7 @@
  * and never passes anything else, so a unit it does not own can never get a task.
  */
 
+import { isTemplate as isTemplateName } from '../unit/names.js';
 import { lastValue, parseUnit } from '../unit/parse.js';
 
 export type AgentUnitState = 'loaded' | 'launched';
@@ -89,11 +90,6 @@ const UP_STATES = new Set(['active', 'activating', 'reloading', 'refreshing']);
 /** Is this ActiveState running (or on its way up)? */
 export function isUp(active: string): boolean {
   return UP_STATES.has(active);
-}
-
-/** `foo@.service`: a template is never started itself (only its instances are). */
-export function isTemplateName(name: string): boolean {
-  return /@\.[a-z]+$/.test(name);
 }
 
 /**

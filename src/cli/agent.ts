@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
-import { machineKey, type MachineRecord } from '../store/keys.js';
+import { readMachine } from '../store/readers.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 import { CliError, UsageError } from './errors.js';
@@ -82,10 +82,9 @@ export async function run(flags: AgentFlags): Promise<number> {
   } catch (e) {
     // The likeliest reason a private instance cannot start: another agent with this machine id
     // runs on this host and owns it. Say that, rather than what the cgroup said.
-    const live = await store.get(machineKey(machineId)).catch(() => null);
+    const other = await readMachine(store, machineId).catch(() => null);
     await store.close();
-    if (live && flags.systemd === 'private') {
-      const other = JSON.parse(live.value) as Partial<MachineRecord>;
+    if (other && flags.systemd === 'private') {
       throw new CliError(
         `machine id ${machineId} is already registered by a live ` +
           `agent${other.address ? ` at ${other.address}` : ''}` +

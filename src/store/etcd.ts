@@ -14,6 +14,7 @@
  */
 import {
   EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
   EtcdLeaseInvalidError,
   EtcdPermissionDeniedError,
   Etcd3,
@@ -31,8 +32,12 @@ import {
   type IWatchResponse,
   type IResponseHeader,
 } from 'etcd3';
+import { backoffStrategy } from '../util/backoff.js';
 import { checkTtl, checkTxnSize, DEFAULT_PREFIX, defaultLog, normalizePrefix } from './checks.js';
 import {
+  StoreAccessError,
+  StoreClosedError,
+  StoreRequestError,
   StoreUnavailableError,
   type Compare,
   type KeyValue,
@@ -164,9 +169,7 @@ function hostBreaker(host: string) {
 }
 
 /** Watch reconnect delays: 100 ms doubling to 1 s (etcd3's default grows to 30 s). */
-function cappedBackoff(duration = 100): { duration: number; next(): ReturnType<typeof cappedBackoff> } {
-  return { duration, next: () => cappedBackoff(Math.min(duration * 2, 1000)) };
-}
+const WATCH_BACKOFF = { minMs: 100, maxMs: 1000 };
 
 export { DEFAULT_PREFIX, normalizePrefix };
 
@@ -211,7 +214,9 @@ export class EtcdStore implements Store {
       faultHandling: {
         global: retryOnOtherHosts(opts.endpoints.length) as unknown as NonNullable<IOptions['faultHandling']>['global'],
         host: ((h: string) => hostBreaker(h)) as unknown as NonNullable<IOptions['faultHandling']>['host'],
-        watchBackoff: cappedBackoff() as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
+        watchBackoff: backoffStrategy(WATCH_BACKOFF) as unknown as NonNullable<
+          IOptions['faultHandling']
+        >['watchBackoff'],
       },
     };
     if ((opts.cert === undefined) !== (opts.key === undefined)) {
@@ -258,10 +263,14 @@ export class EtcdStore implements Store {
     };
   }
 
-  /** Turn an etcd3/grpc error into ours: StoreUnavailableError when retrying later may help. */
+  /**
+   * Turn an etcd3/grpc error into ours, classified at the source so that every loop retries by
+   * kind (src/errors.ts): StoreUnavailableError (transient) when retrying later may help;
+   * StoreAccessError, StoreRequestError or StoreClosedError (fatal) when it cannot.
+   */
   private fail(e: unknown, what: string): Error {
     if (e instanceof StoreUnavailableError) return e;
-    if (e instanceof ClientClosedError || this.closed) return new Error(`${what}: the store is closed`);
+    if (e instanceof ClientClosedError || this.closed) return new StoreClosedError(what);
     const msg = e instanceof Error ? e.message : String(e);
     const where = `etcd ${this.endpoints.join(',')}`;
     if (
@@ -272,25 +281,42 @@ export class EtcdStore implements Store {
       return new StoreUnavailableError(`${what}: ${where} is unavailable (${why})`, { cause: e });
     }
     if (e instanceof EtcdAuthenticationFailedError) {
-      return new Error(`${what}: ${where} refused the user name or password (authentication failed)`, { cause: e });
+      return new StoreAccessError(`${what}: ${where} refused the user name or password (authentication failed)`, {
+        cause: e,
+      });
+    }
+    if (e instanceof EtcdInvalidAuthTokenError) {
+      // etcd3 has already authenticated again once and the new token was refused too.
+      return new StoreAccessError(`${what}: ${where} refused the authentication token (invalid auth token)`, {
+        cause: e,
+      });
     }
     if (e instanceof EtcdPermissionDeniedError) {
-      return new Error(`${what}: ${where} denied permission under "${this.prefix}"`, { cause: e });
+      return new StoreAccessError(`${what}: ${where} denied permission under "${this.prefix}"`, { cause: e });
     }
     // etcd says "request is too large" past --max-request-bytes, and its grpc layer refuses a
     // message more than 0.5 MiB beyond that before etcd sees it.
     if (/request is too large|received message larger than max/i.test(msg)) {
-      return new Error(
+      return new StoreRequestError(
         `${what}: ${where} refused the request as too large (etcd's --max-request-bytes, default 1.5 MiB): write ` +
           `less per request`,
         { cause: e },
       );
     }
+    if (/too many operations in txn request/i.test(msg)) {
+      return new StoreRequestError(
+        `${what}: ${where} refused a transaction with too many operations (etcd's --max-txn-ops): split the write`,
+        { cause: e },
+      );
+    }
+    if (/duplicate key given in txn request/i.test(msg)) {
+      return new StoreRequestError(`${what}: ${where} refused a transaction that names one key twice`, { cause: e });
+    }
     return new Error(`${what}: ${where} failed: ${msg}`, { cause: e });
   }
 
   private checkOpen(what: string): void {
-    if (this.closed) throw new Error(`${what}: the store is closed`);
+    if (this.closed) throw new StoreClosedError(what);
   }
 
   // ---- KV ----
@@ -567,8 +593,7 @@ class EtcdStoreLease implements Lease {
   }
 
   async revoke(): Promise<void> {
-    if (this.storeClosed())
-      throw new Error(`revoke lease ${this.id}: the store is closed (its keys expire after the TTL)`);
+    if (this.storeClosed()) throw new StoreClosedError(`revoke lease ${this.id} (its keys expire after the TTL)`);
     if (this.timer) clearInterval(this.timer);
     this.done = true;
     this.forget();

@@ -192,6 +192,21 @@ export function requireShard(kv: KeyValue | null, key: string, root: string): De
   return decodeDesiredShard(kv);
 }
 
+/** Decode one record; a malformed one goes to `onBad` and comes back as undefined. */
+export function decodeOr<T>(
+  kv: KeyValue,
+  decode: (kv: KeyValue) => T,
+  onBad: (e: MalformedRecordError) => void,
+): T | undefined {
+  try {
+    return decode(kv);
+  } catch (e) {
+    if (!(e instanceof MalformedRecordError)) throw e;
+    onBad(e);
+    return undefined;
+  }
+}
+
 /**
  * Decode each record; a malformed one goes to `onBad` (to log, or to show as broken) and is left
  * out, so one bad record does not hide the others.
@@ -203,12 +218,8 @@ export function decodeAll<T>(
 ): Array<{ kv: KeyValue; value: T }> {
   const out: Array<{ kv: KeyValue; value: T }> = [];
   for (const kv of kvs) {
-    try {
-      out.push({ kv, value: decode(kv) });
-    } catch (e) {
-      if (e instanceof MalformedRecordError) onBad(e);
-      else throw e;
-    }
+    const value = decodeOr(kv, decode, onBad);
+    if (value !== undefined) out.push({ kv, value });
   }
   return out;
 }

@@ -6,9 +6,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readDesiredEntries, readRoot, readStatus } from '../../src/controller/apply.js';
+import { readDesiredEntries, readRoot, readStatus } from '../../src/store/readers.js';
 import { Controller, type PassOutcome } from '../../src/controller/controller.js';
-import { loadCommit } from '../../src/controller/load.js';
+import { loadCommit } from '../../src/source/git.js';
 import { silentLogger } from '../../src/log.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import {

@@ -8,13 +8,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { applyDesired } from '../../src/controller/apply.js';
 import { Engine, type PassReport } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/log.js';
+import { sha256 } from '../../src/util/hash.js';
 import type { DesiredState, DesiredStateName } from '../../src/desired/types.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import {
@@ -114,7 +114,7 @@ async function writeDesired(store: Store, commit: string, specs: UnitSpec[]): Pr
     commit,
     units: specs.map((s) => {
       const content = `[Service]\nExecStart=/bin/sleep infinity\n# ${s.name} ${s.body ?? ''}\n`;
-      const hash = createHash('sha256').update(content).digest('hex');
+      const hash = sha256(content);
       hashes.set(s.name, hash);
       const constraints: FleetConstraints = {
         machineMetadata: {},
