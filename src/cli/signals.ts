@@ -9,7 +9,11 @@ export function untilSignal(): Promise<NodeJS.Signals> {
  */
 export function untilSignalOrFatal(fatal: Promise<Error>): Promise<{ signal?: NodeJS.Signals; fatal?: Error }> {
   return new Promise((resolve) => {
+    // Components' retry timers are unref'd: while etcd is down nothing else may hold the event
+    // loop, and the command must keep waiting for etcd (or a signal) rather than fall off the end.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     const done = (r: { signal?: NodeJS.Signals; fatal?: Error }) => {
+      clearInterval(keepAlive);
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
       resolve(r);

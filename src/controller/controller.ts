@@ -147,6 +147,11 @@ export class Controller extends EventEmitter {
     return this.loop.failures;
   }
 
+  /** Why the last pass failed (a CommitRefusedError while the head is refused); null after a success. */
+  get lastError(): Error | null {
+    return this.loop.lastError;
+  }
+
   async stop(): Promise<void> {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;

@@ -22,6 +22,7 @@ import {
   GRPCResourceExhastedError,
   GRPCUnavailableError,
   isRecoverableError,
+  castGrpcError,
   ClientClosedError,
   type IOptions,
   type Lease as EtcdLease,
@@ -32,6 +33,7 @@ import {
   type IWatchResponse,
   type IResponseHeader,
 } from 'etcd3';
+import { GitfleetError, retryKind } from '../errors.js';
 import { backoffStrategy } from '../util/backoff.js';
 import { checkTtl, checkTxnSize, DEFAULT_PREFIX, defaultLog, normalizePrefix } from './checks.js';
 import {
@@ -269,7 +271,8 @@ export class EtcdStore implements Store {
    * StoreAccessError, StoreRequestError or StoreClosedError (fatal) when it cannot.
    */
   private fail(e: unknown, what: string): Error {
-    if (e instanceof StoreUnavailableError) return e;
+    if (e instanceof GitfleetError) return e; // classified already
+
     if (e instanceof ClientClosedError || this.closed) return new StoreClosedError(what);
     const msg = e instanceof Error ? e.message : String(e);
     const where = `etcd ${this.endpoints.join(',')}`;
@@ -310,7 +313,9 @@ export class EtcdStore implements Store {
       );
     }
     if (/duplicate key given in txn request/i.test(msg)) {
-      return new StoreRequestError(`${what}: ${where} refused a transaction that names one key twice`, { cause: e });
+      return new StoreRequestError(`${what}: ${where} refused a transaction that names one key twice (duplicate key)`, {
+        cause: e,
+      });
     }
     return new Error(`${what}: ${where} failed: ${msg}`, { cause: e });
   }
@@ -506,6 +511,7 @@ export class EtcdStore implements Store {
       this.log,
       this.callTimeoutMs,
       () => this.watches.delete(watch),
+      (e) => this.fail(e, what),
     );
     this.watches.add(watch);
     try {
@@ -635,6 +641,8 @@ class EtcdWatch implements Watch {
     private readonly log: (m: string) => void,
     private readonly cancelTimeoutMs: number,
     private readonly forget: () => void,
+    /** The store's classification of an etcd3 error (EtcdStore.fail). */
+    private readonly classify: (e: unknown) => Error,
   ) {
     this.seen = fromRevision !== undefined ? fromRevision - 1 : -1;
     // etcd3 emits these from inside grpc stream callbacks: nothing may throw out of them.
@@ -643,7 +651,14 @@ class EtcdWatch implements Watch {
       this.isConnected = true;
       for (const w of this.connectedWaiters.splice(0)) w();
     });
-    watcher.on('disconnected', () => {
+    watcher.on('disconnected', (err: Error) => {
+      // A watch etcd will never accept (credentials refused): etcd3 would retry it forever, so
+      // the caller waiting for it to start learns why now, as the fatal error it is.
+      const e = this.isConnected ? null : this.classify(castGrpcError(err));
+      if (e && retryKind(e) === 'fatal') {
+        for (const w of this.connectedWaiters.splice(0)) w(e);
+        return;
+      }
       // Resume exactly after what was delivered.
       if (this.seen >= 0)
         (watcher.request as { start_revision?: number | string }).start_revision = String(this.seen + 1);
