@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { machineKey } from '../../src/store/keys.js';
-import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+import { enableAuth, startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { tempDir, TestRepo } from '../support/git.js';
 
 const CLI = resolve('src/cli/main.ts');
@@ -316,18 +316,11 @@ describe('long-running commands against an etcd that refuses them', () => {
   let repo: TestRepo;
   before(async () => {
     etcd = await startEtcd();
-    const admin = new Etcd3({ hosts: etcd.endpoints });
-    try {
-      const root = await admin.user('root').create('root-pw');
-      await root.addRole('root');
-      const role = await admin.role('gitfleet').create();
-      await role.grant({ permission: 'Readwrite', range: admin.range({ prefix: '/gitfleet/' }) });
-      const user = await admin.user('gitfleet').create('s3cret');
-      await user.addRole('gitfleet');
-      await admin.auth.authEnable({});
-    } finally {
-      admin.close();
-    }
+    await enableAuth(new Etcd3({ hosts: etcd.endpoints }), {
+      user: 'gitfleet',
+      password: 's3cret',
+      prefix: '/gitfleet/',
+    });
     repo = TestRepo.init(tmp.dir, 'authrepo');
     repo.commit('one', { 'a.service': '[Service]\nExecStart=/bin/sleep infinity\n' });
   });

@@ -14,7 +14,7 @@ import { EtcdStore } from '../../src/store/etcd.js';
 import { openStore } from '../../src/store/open.js';
 import { retryKind } from '../../src/errors.js';
 import { StoreAccessError, StoreUnavailableError } from '../../src/store/store.js';
-import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+import { enableAuth, startEtcd, type EtcdCluster } from '../support/etcd.js';
 
 let etcd: EtcdCluster;
 let dir: string;
@@ -65,17 +65,7 @@ before(async () => {
     hosts: etcd.endpoints,
     credentials: { rootCertificate: pem('ca.crt'), certChain: pem('client.crt'), privateKey: pem('client.key') },
   });
-  try {
-    const root = await admin.user('root').create('root-pw');
-    await root.addRole('root');
-    const role = await admin.role('gitfleet').create();
-    await role.grant({ permission: 'Readwrite', range: admin.range({ prefix: '/sec/' }) });
-    const user = await admin.user('gitfleet').create('s3cret');
-    await user.addRole('gitfleet');
-    await admin.auth.authEnable({});
-  } finally {
-    admin.close();
-  }
+  await enableAuth(admin, { user: 'gitfleet', password: 's3cret', prefix: '/sec/' });
 });
 after(async () => {
   await etcd?.stop();
