@@ -13,6 +13,7 @@
  * by the shared ReconcileLoop); a periodic resync is only a safety net. The engine ignores watch
  * events caused by its own writes.
  */
+import { retryKind } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import {
   DESIRED_ROOT,
@@ -82,6 +83,7 @@ export class Engine {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly onPass: ((r: PassReport) => void) | undefined;
+  private readonly onFatal: ((e: Error) => void) | undefined;
   private readonly election: LeaderElection;
   private readonly loop: ReconcileLoop;
   private watches: Watch[] = [];
@@ -103,6 +105,7 @@ export class Engine {
     this.store = opts.store;
     this.log = opts.log ?? createLogger('engine');
     this.onPass = opts.onPass;
+    this.onFatal = opts.onFatal;
     const resync = opts.resyncSeconds ?? 30;
     this.loop = new ReconcileLoop('engine', () => this.pass(), {
       resyncMs: resync > 0 ? resync * 1000 : 0,
@@ -163,9 +166,11 @@ export class Engine {
   }
 
   private transition(fn: () => Promise<void>): void {
-    this.transitions = this.transitions
-      .then(fn)
-      .catch((e) => this.log.error('engine transition failed', { error: e as Error }));
+    this.transitions = this.transitions.then(fn).catch((e) => {
+      this.log.error('engine transition failed', { error: e as Error });
+      // Taking up leadership opens watches: a fatal error there (credentials refused) ends it all.
+      if (retryKind(e) === 'fatal') this.onFatal?.(e as Error);
+    });
   }
 
   private async becomeLeader(): Promise<void> {
