@@ -83,6 +83,9 @@ describe('revisions and history', () => {
     assert.equal(await isDescendant(repo.dir, c.merge!, c.merge!), true);
     assert.equal(await isDescendant(repo.dir, c.feat!, c.three!), false);
     assert.equal(await isDescendant(repo.dir, c.one!, c.two!), false);
+    // The force-push guard's other case: a commit (or an ancestor) the repository does not have.
+    assert.equal(await isDescendant(repo.dir, c.merge!, 'f'.repeat(40)), false);
+    assert.equal(await isDescendant(repo.dir, 'f'.repeat(40), c.one!), false);
   });
 
   test('a bare clone answers the same, packed or not', async () => {
@@ -210,6 +213,8 @@ describe('reading a commit', () => {
     const snap = await readCommitSnapshot(repo.dir, sha, { path: 'deploy' });
     assert.equal(snap.base, 'deploy');
     assert.equal(snap.fleetYaml?.path, 'deploy/fleet.yaml');
+    // Parsed once, by the reader (it needs `path:`), and handed on with the bytes.
+    assert.equal(snap.fleetYamlResult?.spec?.path, 'deploy/units');
     assert.deepEqual(
       snap.files.map((f) => f.path),
       ['deploy/units/a.service'],
