@@ -22,7 +22,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Controller, type CommitLoader, type PassOutcome } from '../src/controller/controller.js';
-import { loadCommit } from '../src/controller/load.js';
+import { loadCommit } from '../src/source/git.js';
 import { silentLogger } from '../src/log.js';
 import { clearBlobCache } from '../src/source/git.js';
 import { EtcdStore } from '../src/store/etcd.js';

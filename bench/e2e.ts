@@ -33,13 +33,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as dbus from 'dbus-next';
-import {
-  DESIRED_ROOT,
-  SCHEDULE_PREFIX,
-  UNIT_STATE_PREFIX,
-  splitMachineUnit,
-  type UnitStateReport,
-} from '../src/store/keys.js';
+import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit } from '../src/store/keys.js';
+import { decodeUnitStateReport } from '../src/store/records.js';
 import type { Watch } from '../src/store/store.js';
 import { Cluster, type ClusterMachine } from '../test/support/cluster.js';
 import { gitAsync } from '../test/support/git.js';
@@ -195,7 +190,7 @@ async function watchHops(
         if (e.kv.key === DESIRED_ROOT) h.root ??= now;
         else if (e.kv.key === scheduleKey && e.type === 'put') h.schedule ??= now;
         else if (e.kv.key === stateKey && e.type === 'put') {
-          const r = JSON.parse(e.kv.value) as UnitStateReport;
+          const r = decodeUnitStateReport(e.kv);
           if (r.active === 'active' && r.hash !== oldHash()) h.report ??= now;
         }
       }
@@ -256,7 +251,7 @@ async function latency(c: Cluster): Promise<{
     for (let n = 1; n <= PUSHES; n++) {
       const before = await show(c, m, 'lat.service', 'InvocationID');
       const report = await c.store.get(`${UNIT_STATE_PREFIX}${m.id}/lat.service`);
-      lastHash = report ? (JSON.parse(report.value) as UnitStateReport).hash : '';
+      lastHash = report ? decodeUnitStateReport(report).hash : '';
       // The commit is made before the clock starts: it is the author's work, not the system's.
       c.source.work.commit(`probe ${n}`, { 'lat.service': latUnit(n) });
       hops = {};
@@ -305,8 +300,7 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
       for (const e of events) {
         const mu = splitMachineUnit(e.kv.key, UNIT_STATE_PREFIX);
         if (!mu || !want.has(mu.unit)) continue;
-        if (e.type === 'put' && (JSON.parse(e.kv.value) as UnitStateReport).active === 'active')
-          reported.set(mu.unit, mu.machine);
+        if (e.type === 'put' && decodeUnitStateReport(e.kv).active === 'active') reported.set(mu.unit, mu.machine);
         else if (reported.get(mu.unit) === mu.machine) reported.delete(mu.unit);
       }
       if (reported.size === want.size && !reportedAt) reportedAt = performance.now();

@@ -27,16 +27,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent } from '../src/agent/agent.js';
-import { loadCommit } from '../src/controller/load.js';
+import { loadCommit } from '../src/source/git.js';
 import type { Logger } from '../src/log.js';
 import { EtcdStore } from '../src/store/etcd.js';
-import {
-  DESIRED_ROOT,
-  SCHEDULE_PREFIX,
-  UNIT_STATE_PREFIX,
-  splitMachineUnit,
-  type UnitStateReport,
-} from '../src/store/keys.js';
+import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit } from '../src/store/keys.js';
+import { decodeUnitStateReport } from '../src/store/records.js';
+import type { WatchEvent } from '../src/store/store.js';
 import { startEtcd } from '../test/support/etcd.js';
 import { CountingStore, delta, fmtWrites, type WriteCounts } from './sim/counting-store.js';
 import { SimulatedSystemd } from '../src/systemd/simulated.js';
@@ -207,14 +203,14 @@ class Observer {
     if (!this.allScheduledAt && this.scheduled.size >= this.expected.size) this.allScheduledAt = wall();
   }
 
-  onState(events: Array<{ type: string; kv: { key: string; value: string } }>): void {
+  onState(events: WatchEvent[]): void {
     if (!this.firstReportAt && events.length) this.firstReportAt = wall();
     for (const ev of events) {
       const mu = splitMachineUnit(ev.kv.key, UNIT_STATE_PREFIX);
       if (!mu) continue;
       let good = false;
       if (ev.type === 'put') {
-        const r = JSON.parse(ev.kv.value) as UnitStateReport;
+        const r = decodeUnitStateReport(ev.kv);
         good = r.active === 'active' && r.hash === this.expected.get(mu.unit);
       }
       let set = this.ok.get(mu.unit);
@@ -425,7 +421,7 @@ async function main(): Promise<void> {
     let wrong = 0;
     for (const kv of state.kvs) {
       const mu = splitMachineUnit(kv.key, UNIT_STATE_PREFIX)!;
-      const r = JSON.parse(kv.value) as UnitStateReport;
+      const r = decodeUnitStateReport(kv);
       if (placed.get(mu.unit) !== mu.machine || r.active !== 'active' || r.hash !== expected1.get(mu.unit)) wrong++;
     }
     const simActive = sims.reduce((n, x) => n + x.activeUnits().length, 0);

@@ -19,6 +19,7 @@ import { applyDesired } from '../src/controller/apply.js';
 import { Engine, type PassReport } from '../src/engine/engine.js';
 import { planSchedule } from '../src/engine/schedule.js';
 import { silentLogger } from '../src/log.js';
+import { sha256 } from '../src/util/hash.js';
 import type { DesiredState, DesiredUnit } from '../src/desired/types.js';
 import { EtcdStore } from '../src/store/etcd.js';
 import {
@@ -68,7 +69,7 @@ function desiredState(commit: string): DesiredState {
     units.push({
       name,
       content,
-      hash: createHash('sha256').update(content).digest('hex'),
+      hash: sha256(content),
       state: 'launched',
       constraints: { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [], ...c },
       source: `units/${name}`,

@@ -18,6 +18,7 @@ import { EtcdStore } from '../../src/store/etcd.js';
 import { MAX_TXN_OPS, type Op } from '../../src/store/store.js';
 import { bodyKey, scheduleKey, unitStatePrefix } from '../../src/store/keys.js';
 import { sha256 } from '../../src/util/hash.js';
+import { decodeUnitStateReport } from '../../src/store/records.js';
 import { startEtcd } from '../../test/support/etcd.js';
 import { startSystemd, stopSystemd } from '../../test/support/systemd.js';
 
@@ -108,7 +109,7 @@ try {
   const active = performance.now() - t0;
   for (;;) {
     const r = await admin.range(unitStatePrefix(MACHINE));
-    const n = r.kvs.filter((kv) => kv.key.includes('/many') && JSON.parse(kv.value).active === 'active').length;
+    const n = r.kvs.filter((kv) => kv.key.includes('/many') && decodeUnitStateReport(kv).active === 'active').length;
     if (n === UNITS) break;
     await new Promise((r) => setTimeout(r, 20));
   }

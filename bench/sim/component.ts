@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Controller, type CommitLoader } from '../../src/controller/controller.js';
-import { loadCommit } from '../../src/controller/load.js';
+import { loadCommit } from '../../src/source/git.js';
 import { Engine } from '../../src/engine/engine.js';
 import { silentLogger } from '../../src/log.js';
 import { EtcdStore } from '../../src/store/etcd.js';

@@ -14,6 +14,8 @@
  * and never passes anything else, so a unit it does not own can never get a task.
  */
 
+import { isTemplate as isTemplateName } from '../unit/names.js';
+
 export type AgentUnitState = 'loaded' | 'launched';
 
 /** What this machine should run: one entry per unit scheduled here (plus matching Global units). */
@@ -73,11 +75,6 @@ const UP_STATES = new Set(['active', 'activating', 'reloading', 'refreshing']);
 /** Is this ActiveState running (or on its way up)? */
 export function isUp(active: string): boolean {
   return UP_STATES.has(active);
-}
-
-/** `foo@.service`: a template is never started itself (only its instances are). */
-export function isTemplateName(name: string): boolean {
-  return /@\.[a-z]+$/.test(name);
 }
 
 /**

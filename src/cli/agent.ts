@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
-import { describeAgent, readOther } from '../agent/registration.js';
+import { describeAgent } from '../agent/registration.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
-import { machineKey } from '../store/keys.js';
+import { readMachine } from '../store/readers.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 import { CliError, UsageError } from './errors.js';
@@ -83,11 +83,11 @@ export async function run(flags: AgentFlags): Promise<number> {
   } catch (e) {
     // The likeliest reason a private instance cannot start: another agent with this machine id
     // runs on this host and owns it. Say that, rather than what the cgroup said.
-    const live = await store.get(machineKey(machineId)).catch(() => null);
+    const other = await readMachine(store, machineId).catch(() => null);
     await store.close();
-    if (live && flags.systemd === 'private') {
+    if (other && flags.systemd === 'private') {
       throw new CliError(
-        `machine id ${machineId} is already registered by a live agent${describeAgent(readOther(live))}; ` +
+        `machine id ${machineId} is already registered by a live agent${describeAgent(other)}; ` +
           `give each agent its own --machine-id`,
       );
     }

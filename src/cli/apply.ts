@@ -1,7 +1,7 @@
 /** `gitfleet apply`: one controller pass, then exit. 0 applied or unchanged, 1 refused. */
 import { readFileSync } from 'node:fs';
 import { Controller } from '../controller/controller.js';
-import { loadCommit } from '../controller/load.js';
+import { loadCommit } from '../source/git.js';
 import { createLogger } from '../log.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';

@@ -1,8 +1,7 @@
 /** `gitfleet cat UNIT`: the unit file as the cluster has it (canonical form). */
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
-import { readDesiredEntry, readRoot } from '../controller/apply.js';
-import { readBody } from './view.js';
+import { readBody, readDesiredEntry, readRoot } from '../store/readers.js';
 
 export async function run(unit: string, flags: StoreFlags): Promise<number> {
   const text = await withStore(flags, async (store) => {

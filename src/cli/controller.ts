@@ -1,11 +1,11 @@
 /** `gitfleet controller`: follow a branch and apply every new commit, until SIGINT/SIGTERM. */
 import { Controller } from '../controller/controller.js';
-import { loadCommit } from '../controller/load.js';
+import { loadCommit } from '../source/git.js';
 import { createLogger } from '../log.js';
 import { openEtcdStore } from './common.js';
 import { CliError, UsageError } from './errors.js';
 import { defaultStateDir, readSecret, type RepoFlags } from './apply.js';
-import { untilSignal } from './signals.js';
+import { fatalSignal, untilSignalOrFatal } from './signals.js';
 
 interface ControllerFlags extends RepoFlags {
   poll: string;
@@ -21,6 +21,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
   const secret = readSecret(flags.webhookSecretFile);
   const log = createLogger('controller');
   const store = await openEtcdStore(flags);
+  const { fatal, onFatal } = fatalSignal();
   let controller: Controller;
   try {
     controller = new Controller({
@@ -34,6 +35,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
       listen: flags.listen,
       webhookSecret: secret,
       allowForcePush: flags.allowForcePush,
+      onFatal,
       log,
     });
     await controller.start();
@@ -41,9 +43,11 @@ export async function run(flags: ControllerFlags): Promise<number> {
     await store.close();
     throw new CliError((e as Error).message);
   }
-  const sig = await untilSignal();
-  log.info('stopping', { signal: sig });
+  const end = await untilSignalOrFatal(fatal);
+  log.info('stopping', end.signal ? { signal: end.signal } : { error: end.fatal });
   await controller.stop();
   await store.close();
+  // A permanent failure (credentials refused, ...) is never retried forever: say it, exit 1.
+  if (end.fatal) throw new CliError(`controller stopped: ${end.fatal.message}`);
   return 0;
 }

@@ -4,17 +4,18 @@
  * given the cluster's live machines and current schedule (read-only).
  * Exit 0, 1 when the head would be refused (lint errors), 2 for unknown revisions or flags.
  */
-import { toEntry } from '../controller/layout.js';
 import { planSchedule } from '../engine/schedule.js';
+import { toEntry } from '../store/layout.js';
+import { currentPlacement, readMachines, readSchedule } from '../store/readers.js';
 import { useColor } from '../render/color.js';
 import { GitSourceError } from '../source/git.js';
 import type { DesiredState } from '../desired/types.js';
 import { planRange } from '../preview/range.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../preview/render.js';
 import type { PreviewResult } from '../preview/changes.js';
-import { MACHINES_PREFIX, SCHEDULE_PREFIX, splitMachineUnit, type MachineRecord } from '../store/keys.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { UsageError } from './errors.js';
+import { warnLeftOut } from './view.js';
 
 interface PlanFlags extends StoreFlags {
   repo: string;
@@ -34,16 +35,12 @@ async function placements(flags: PlanFlags, result: PreviewResult, desired: Desi
   const wanted = new Set(result.changes.filter((c) => c.state.to && c.state.to !== 'inactive').map((c) => c.unit));
   if (wanted.size === 0) return [];
   return withStore(flags, async (store) => {
-    const [machinesR, schedR] = await Promise.all([
-      store.range(MACHINES_PREFIX),
-      store.range(SCHEDULE_PREFIX, { keysOnly: true }),
+    // Read exactly as the engine reads them, so the preview cannot disagree with it.
+    const [machines, schedule] = await Promise.all([
+      readMachines(store, warnLeftOut),
+      readSchedule(store, warnLeftOut),
     ]);
-    const machines = machinesR.kvs.map((kv) => JSON.parse(kv.value) as MachineRecord);
-    const current = new Map<string, string>();
-    for (const kv of schedR.kvs) {
-      const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX);
-      if (mu) current.set(mu.unit, mu.machine);
-    }
+    const current = currentPlacement(schedule, machines);
     const plan = planSchedule({ units: desired.units.map(toEntry), machines, current });
     const out: Placement[] = [];
     for (const unit of [...wanted].sort()) {

@@ -2,8 +2,8 @@
 import { paint, useColor } from '../render/color.js';
 import { renderTable } from '../render/table.js';
 import { CliError } from './errors.js';
-import { withStore, writeOut, type StoreFlags } from './common.js';
-import { machineLabel, readClusterView, type ClusterView } from './view.js';
+import { writeOut, type StoreFlags } from './common.js';
+import { machineLabel, readClusterViewFor, type ClusterView } from './view.js';
 
 interface StatusFlags extends StoreFlags {
   format: 'text' | 'json';
@@ -65,7 +65,7 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
 }
 
 export async function run(unit: string | undefined, flags: StatusFlags): Promise<number> {
-  const view = await withStore(flags, (s) => readClusterView(s));
+  const view = await readClusterViewFor(flags);
   const color = useColor();
   if (unit === undefined) {
     const s = summarize(view);

@@ -5,12 +5,11 @@
  * Desired state is re-derived from git at start, so nothing needs persisting.
  */
 import { readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../systemd/connect.js';
 import { Controller, type PassOutcome } from '../controller/controller.js';
-import { loadCommit } from '../controller/load.js';
+import { loadCommit } from '../source/git.js';
 import { Engine } from '../engine/engine.js';
 import { createLogger } from '../log.js';
 import { paint, useColor } from '../render/color.js';
@@ -22,6 +21,7 @@ import { defaultStateDir } from './apply.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
 import { readClusterView, type ClusterView } from './view.js';
+import { sha256 } from '../util/hash.js';
 
 interface UpFlags {
   repo: string;
@@ -101,7 +101,7 @@ export function renderUp(view: ClusterView, machine: string, color: boolean, hea
 export async function run(flags: UpFlags): Promise<number> {
   const log = createLogger('up', { level: (process.env.GITFLEET_LOG as 'info' | undefined) ?? 'warn' });
   const repo = resolve(flags.repo);
-  const repoId = createHash('sha256').update(repo).digest('hex').slice(0, 10);
+  const repoId = sha256(repo).slice(0, 10);
   // Outside the repository by default: nothing of gitfleet's may end up in a `git add -A`.
   const stateDir = flags.stateDir ? resolve(flags.stateDir) : join(defaultStateDir(), `up-${repoId}`);
   const chosen = flags.systemd === 'auto' ? chooseSystemd() : { kind: flags.systemd, why: 'as asked (--systemd)' };

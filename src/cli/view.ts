@@ -1,24 +1,28 @@
 /**
  * A read-only snapshot of the cluster for the CLI's listings: what the controller, engine and
- * agents wrote (src/store/keys.ts). Reads a handful of prefixes; never writes.
+ * agents wrote, read through the store's readers (src/store/readers.ts). Never writes.
  */
-import { readDesiredEntries, readRoot, readStatus } from '../controller/apply.js';
-import {
-  ENGINE_LEADER,
-  MACHINES_PREFIX,
-  SCHEDULE_PREFIX,
-  UNIT_STATE_PREFIX,
-  UNSCHEDULED_PREFIX,
-  bodyKey,
-  splitMachineUnit,
-  type ControllerStatus,
-  type DesiredEntry,
-  type DesiredRoot,
-  type MachineRecord,
-  type ScheduleEntry,
-  type UnitStateReport,
+import type {
+  ControllerStatus,
+  DesiredEntry,
+  DesiredRoot,
+  MachineRecord,
+  ScheduleEntry,
+  UnitStateReport,
 } from '../store/keys.js';
+import {
+  readDesiredEntries,
+  readLeader,
+  readMachines,
+  readReports,
+  readRoot,
+  readSchedule,
+  readStatus,
+  readUnscheduled,
+} from '../store/readers.js';
+import type { MalformedRecordError } from '../store/records.js';
 import type { Store } from '../store/store.js';
+import { withStore, type StoreFlags } from './common.js';
 
 export interface ClusterView {
   root: DesiredRoot | null;
@@ -31,76 +35,67 @@ export interface ClusterView {
   unscheduled: Map<string, string>;
   /** Reports from agents, sorted by unit then machine. */
   reports: { unit: string; machine: string; report: UnitStateReport }[];
-}
-
-function parse<T>(value: string): T | null {
-  try {
-    return JSON.parse(value) as T;
-  } catch {
-    return null;
-  }
+  /** Records left out because they are malformed (each names its key). */
+  malformed: MalformedRecordError[];
 }
 
 export async function readClusterView(
   store: Store,
   parts: { units?: boolean; reports?: boolean } = {},
 ): Promise<ClusterView> {
-  const [{ root }, status, leaderKv, machinesR] = await Promise.all([
+  const malformed: MalformedRecordError[] = [];
+  const onBad = (e: MalformedRecordError) => malformed.push(e);
+  const [{ root }, status, leader, machines] = await Promise.all([
     readRoot(store),
     readStatus(store),
-    store.get(ENGINE_LEADER),
-    store.range(MACHINES_PREFIX),
+    readLeader(store),
+    readMachines(store, onBad),
   ]);
-  const machines = machinesR.kvs
-    .map((kv) => parse<MachineRecord>(kv.value))
-    .filter((m): m is MachineRecord => m !== null);
-  machines.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const view: ClusterView = {
     root,
     status,
-    leader: leaderKv?.value ?? null,
+    leader,
     units: [],
     machines,
     schedule: new Map(),
     unscheduled: new Map(),
     reports: [],
+    malformed,
   };
   if (parts.units !== false && root) {
     const [units, sched, unsched] = await Promise.all([
       readDesiredEntries(store, root),
-      store.range(SCHEDULE_PREFIX),
-      store.range(UNSCHEDULED_PREFIX),
+      readSchedule(store, onBad),
+      readUnscheduled(store, onBad),
     ]);
     view.units = units;
-    for (const kv of sched.kvs) {
-      const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX);
-      const entry = parse<ScheduleEntry>(kv.value);
-      if (!mu || !entry) continue;
-      const list = view.schedule.get(mu.unit) ?? [];
-      list.push({ machine: mu.machine, entry });
-      view.schedule.set(mu.unit, list);
+    for (const [unit, byMachine] of sched.byUnit) {
+      const list: { machine: string; entry: ScheduleEntry }[] = [];
+      for (const [machine, entry] of byMachine) if (entry) list.push({ machine, entry });
+      if (list.length) view.schedule.set(unit, list);
     }
-    for (const kv of unsched.kvs) {
-      const r = parse<{ reason: string }>(kv.value);
-      view.unscheduled.set(kv.key.slice(UNSCHEDULED_PREFIX.length), r?.reason ?? '');
-    }
+    for (const [unit, reason] of unsched) view.unscheduled.set(unit, reason ?? '');
   }
-  if (parts.reports !== false) {
-    const states = await store.range(UNIT_STATE_PREFIX);
-    for (const kv of states.kvs) {
-      const mu = splitMachineUnit(kv.key, UNIT_STATE_PREFIX);
-      const report = parse<UnitStateReport>(kv.value);
-      if (mu && report) view.reports.push({ unit: mu.unit, machine: mu.machine, report });
-    }
-    view.reports.sort((a, b) =>
-      a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : a.machine < b.machine ? -1 : a.machine > b.machine ? 1 : 0,
-    );
-  }
+  if (parts.reports !== false) view.reports = await readReports(store, onBad);
   return view;
 }
 
-export async function readBody(store: Store, hash: string): Promise<string | null> {
-  return (await store.get(bodyKey(hash)))?.value ?? null;
+/**
+ * The view for one CLI listing: the store opened as the flags say, read, closed; one line on
+ * stderr per record left out, so a listing never hides one silently.
+ */
+export async function readClusterViewFor(
+  flags: StoreFlags,
+  parts: { units?: boolean; reports?: boolean } = {},
+): Promise<ClusterView> {
+  const view = await withStore(flags, (s) => readClusterView(s, parts));
+  for (const e of view.malformed) warnLeftOut(e);
+  return view;
+}
+
+/** A record a reader left out, said on stderr (the command goes on without it). */
+export function warnLeftOut(e: MalformedRecordError): void {
+  process.stderr.write(`gitfleet: warning: ${e.message} (left out)\n`);
 }
 
 /** fleet's unit state from what systemd reports: launched (running), loaded, failed or inactive. */

@@ -17,13 +17,14 @@ import {
   SHARDS_PREFIX,
   bodyKey,
   shardKey,
-  shardOf,
   type ControllerStatus,
+  type DesiredEntry,
   type DesiredRoot,
-  type DesiredShard,
 } from '../store/keys.js';
-import { MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
-import { layoutDesired, rootOf, sameContent } from './layout.js';
+import { layoutDesired, rootOf, sameContent } from '../store/layout.js';
+import { readDesiredEntries, readRoot, readStatusRecord } from '../store/readers.js';
+import { MalformedRecordError, MissingRecordError } from '../store/records.js';
+import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
 
 export interface ApplyOptions {
   /** Clock, for tests. */
@@ -37,7 +38,12 @@ export interface ApplyOptions {
    * Shards by hash, kept across passes by a long-running controller: shards are immutable, so the
    * ones it wrote (or read) last time need no reading again. Pruned to the two roots in use.
    */
-  shardCache?: Map<string, DesiredShard['units']>;
+  shardCache?: Map<string, DesiredEntry[]>;
+  /**
+   * Most bytes of keys and values per write transaction (default: two thirds of etcd's
+   * --max-request-bytes), so that a commit of many large unit files is written in several.
+   */
+  requestBytes?: number;
 }
 
 export type ApplyOutcome =
@@ -47,55 +53,40 @@ export type ApplyOutcome =
 
 const BODY_PREFIX_LEN = BODIES_PREFIX.length;
 const SHARD_PREFIX_LEN = SHARDS_PREFIX.length;
+const DEFAULT_REQUEST_BYTES = Math.floor((MAX_REQUEST_BYTES * 2) / 3);
 
-export async function readRoot(store: Store): Promise<{ root: DesiredRoot | null; modRevision: number }> {
-  const kv = await store.get(DESIRED_ROOT);
-  if (!kv) return { root: null, modRevision: 0 };
-  return { root: JSON.parse(kv.value) as DesiredRoot, modRevision: kv.modRevision };
+/** Write `ops` in transactions of at most MAX_TXN_OPS operations and about `maxBytes` bytes each. */
+async function writeBatched(store: Store, ops: Op[], maxBytes = DEFAULT_REQUEST_BYTES): Promise<void> {
+  let batch: Op[] = [];
+  let bytes = 0;
+  for (const o of ops) {
+    const size =
+      Buffer.byteLength(o.op === 'deletePrefix' ? o.prefix : o.key) + (o.op === 'put' ? Buffer.byteLength(o.value) : 0);
+    if (batch.length > 0 && (batch.length === MAX_TXN_OPS || bytes + size > maxBytes)) {
+      await store.txn([], batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(o);
+    bytes += size;
+  }
+  if (batch.length > 0) await store.txn([], batch);
 }
 
-export async function readStatus(store: Store): Promise<ControllerStatus> {
-  const kv = await store.get(CONTROLLER_STATUS);
-  return kv ? (JSON.parse(kv.value) as ControllerStatus) : { applied: null, refused: null };
-}
-
-/** Read every unit of a root (shards fetched by key; they are immutable, so `cache` never goes stale). */
-export async function readDesiredEntries(
+/**
+ * The units of the root in force, to know what the store already holds. A shard of it that is
+ * missing or malformed is reported and treated as absent: this commit writes what it needs anew.
+ */
+async function readCurrentEntries(
   store: Store,
-  root: DesiredRoot,
-  cache?: Map<string, DesiredShard['units']>,
-): Promise<DesiredShard['units']> {
-  const out: DesiredShard['units'] = [];
-  await Promise.all(
-    Object.values(root.shards).map(async (h) => {
-      let units = cache?.get(h);
-      if (!units) {
-        const kv = await store.get(shardKey(h));
-        if (!kv) return;
-        units = (JSON.parse(kv.value) as DesiredShard).units;
-        cache?.set(h, units);
-      }
-      out.push(...units);
-    }),
-  );
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-/** Read one unit's entry: only its shard is fetched. */
-export async function readDesiredEntry(
-  store: Store,
-  root: DesiredRoot,
-  name: string,
-): Promise<DesiredShard['units'][number] | null> {
-  const h = root.shards[shardOf(name)];
-  if (!h) return null;
-  const kv = await store.get(shardKey(h));
-  return kv ? ((JSON.parse(kv.value) as DesiredShard).units.find((u) => u.name === name) ?? null) : null;
-}
-
-async function writeBatched(store: Store, ops: Op[]): Promise<void> {
-  for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
-    await store.txn([], ops.slice(i, i + MAX_TXN_OPS));
+  current: DesiredRoot,
+  cache: Map<string, DesiredEntry[]>,
+): Promise<{ entries: DesiredEntry[]; intact: boolean }> {
+  try {
+    return { entries: await readDesiredEntries(store, current, cache), intact: true };
+  } catch (e) {
+    if (e instanceof MissingRecordError || e instanceof MalformedRecordError) return { entries: [], intact: false };
+    throw e;
   }
 }
 
@@ -126,16 +117,18 @@ export async function applyDesired(
     }
 
     // 1. What the store lacks: shards not in the current root, bodies not referenced by it.
-    const haveShards = new Set(current ? Object.values(current.shards) : []);
-    const cache = opts.shardCache ?? new Map<string, DesiredShard['units']>();
-    const currentEntries = current ? await readDesiredEntries(store, current, cache) : [];
+    const cache = opts.shardCache ?? new Map<string, DesiredEntry[]>();
+    const { entries: currentEntries, intact } = current
+      ? await readCurrentEntries(store, current, cache)
+      : { entries: [], intact: true };
+    const haveShards = new Set(current && intact ? Object.values(current.shards) : []);
     const haveBodies = new Set(currentEntries.map((e) => e.hash));
     const ops: Op[] = [];
     for (const [hash, text] of layout.bodies)
       if (!haveBodies.has(hash)) ops.push({ op: 'put', key: bodyKey(hash), value: text });
     for (const s of layout.shards.values())
       if (!haveShards.has(s.hash)) ops.push({ op: 'put', key: shardKey(s.hash), value: s.json });
-    await writeBatched(store, ops);
+    await writeBatched(store, ops, opts.requestBytes);
 
     // 2. The flip: one transaction, guarded on the root we read.
     const guard: Compare = { key: DESIRED_ROOT, target: 'modRevision', op: '==', value: modRevision };
@@ -162,7 +155,7 @@ export async function applyDesired(
       haveBodies,
       layout.bodies,
     );
-    for (const s of layout.shards.values()) cache.set(s.hash, JSON.parse(s.json).units);
+    for (const s of layout.shards.values()) cache.set(s.hash, s.units);
     const inUse = new Set([...Object.values(next.shards), ...haveShards]);
     for (const h of cache.keys()) if (!inUse.has(h)) cache.delete(h);
     return {
@@ -202,12 +195,10 @@ async function collectGarbage(
  */
 export async function clearRefusal(store: Store): Promise<boolean> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const kv = await store.get(CONTROLLER_STATUS);
-    if (!kv) return false;
-    const status = JSON.parse(kv.value) as ControllerStatus;
-    if (!status.refused) return false;
+    const { status, modRevision } = await readStatusRecord(store);
+    if (modRevision === null || !status.refused) return false;
     const r = await store.txn(
-      [{ key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: kv.modRevision }],
+      [{ key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: modRevision }],
       [{ op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify({ applied: status.applied, refused: null }) }],
     );
     if (r.succeeded) return true;
@@ -227,16 +218,16 @@ export async function recordRefusal(
   now: () => Date = () => new Date(),
 ): Promise<boolean> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const kv = await store.get(CONTROLLER_STATUS);
-    const status: ControllerStatus = kv ? JSON.parse(kv.value) : { applied: null, refused: null };
+    const { status, modRevision } = await readStatusRecord(store);
     if (status.refused && status.refused.commit === commit && status.refused.reason === reason) return false;
     const next: ControllerStatus = {
       applied: status.applied,
       refused: { commit, at: now().toISOString(), reason, diagnostics },
     };
-    const guard: Compare = kv
-      ? { key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: kv.modRevision }
-      : { key: CONTROLLER_STATUS, target: 'createRevision', op: '==', value: 0 };
+    const guard: Compare =
+      modRevision !== null
+        ? { key: CONTROLLER_STATUS, target: 'modRevision', op: '==', value: modRevision }
+        : { key: CONTROLLER_STATUS, target: 'createRevision', op: '==', value: 0 };
     const r = await store.txn([guard], [{ op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(next) }]);
     if (r.succeeded) return true;
   }

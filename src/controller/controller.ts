@@ -8,21 +8,17 @@
 import { EventEmitter } from 'node:events';
 import type { Diagnostic } from '../diag.js';
 import { hasErrors } from '../diag.js';
-import type { Logger } from '../log.js';
 import type { DesiredState } from '../desired/types.js';
-import {
-  descendsFrom,
-  fetchRemote,
-  headBranch,
-  locateRepo,
-  resolveBranch,
-  type RepoLocation,
-} from '../source/location.js';
+import { StalledError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isDescendant } from '../source/git.js';
+import { fetchRemote, headBranch, locateRepo, resolveBranch, type RepoLocation } from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
 import type { DesiredEntry } from '../store/keys.js';
+import { readRoot } from '../store/readers.js';
 import type { Store } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
-import { applyDesired, clearRefusal, readRoot, recordRefusal, type ApplyOutcome } from './apply.js';
+import { applyDesired, clearRefusal, recordRefusal, type ApplyOutcome } from './apply.js';
 import { startWebhook, type WebhookServer } from './webhook.js';
 
 /** Reads one commit into a desired state (or the diagnostics that refuse it). */
@@ -48,6 +44,8 @@ export interface ControllerOptions {
   allowForcePush?: boolean;
   /** Safety-net resync for local repositories, ms. Default 60 s. */
   resyncMs?: number;
+  /** A fatal error (src/errors.ts: credentials refused, the store closed) stopped the controller. */
+  onFatal?: (e: Error) => void;
   log: Logger;
 }
 
@@ -56,6 +54,16 @@ export type PassOutcome =
   | { kind: 'unchanged'; commit: string }
   | { kind: 'refused'; commit: string; reason: string; diagnostics: Diagnostic[] }
   | { kind: 'no-branch'; branch: string };
+
+/** The branch head was refused: nothing changes until the next push (a stalled error). */
+export class CommitRefusedError extends StalledError {
+  override name = 'CommitRefusedError';
+}
+
+/** HEAD names no branch: the controller waits for it to (a ref change triggers the next pass). */
+export class DetachedHeadError extends StalledError {
+  override name = 'DetachedHeadError';
+}
 
 export class Controller extends EventEmitter {
   readonly loc: RepoLocation;
@@ -75,9 +83,10 @@ export class Controller extends EventEmitter {
     super();
     this.loc = locateRepo(opts.repo, opts.stateDir);
     this.branch = opts.branch ?? null;
-    this.loop = new ReconcileLoop('controller', () => this.pass().then(() => undefined), {
+    this.loop = new ReconcileLoop('controller', () => this.loopPass(), {
       resyncMs: this.loc.kind === 'local' ? (opts.resyncMs ?? 60_000) : 0,
       backoff: { minMs: 250, maxMs: 10_000 },
+      onFatal: opts.onFatal,
       log: opts.log,
     });
   }
@@ -90,7 +99,7 @@ export class Controller extends EventEmitter {
     const { log } = this.opts;
     if (this.loc.kind === 'local') {
       this.branch ??= await headBranch(this.loc.gitdir);
-      if (!this.branch) throw new Error(`${this.loc.display}: HEAD is detached; pass --branch`);
+      if (!this.branch) throw new DetachedHeadError(`${this.loc.display}: HEAD is detached; pass --branch`);
       this.refWatch = watchRefs(
         this.loc.gitdir,
         () => this.loop.trigger('ref changed'),
@@ -138,12 +147,23 @@ export class Controller extends EventEmitter {
     return this.loop.failures;
   }
 
+  /** Why the last pass failed (a CommitRefusedError while the head is refused); null after a success. */
+  get lastError(): Error | null {
+    return this.loop.lastError;
+  }
+
   async stop(): Promise<void> {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
     await this.refWatch?.close();
     await this.webhook?.close();
     await this.loop.stop();
+  }
+
+  /** The loop's pass: a refused head stalls the loop until the next push (no retry on a timer). */
+  private async loopPass(): Promise<void> {
+    const out = await this.pass();
+    if (out.kind === 'refused') throw new CommitRefusedError(`refused ${out.commit.slice(0, 12)}: ${out.reason}`);
   }
 
   /** One pass: find the head, and apply or refuse it. Throws (and is retried) when the store fails. */
@@ -161,7 +181,7 @@ export class Controller extends EventEmitter {
       }
     } else {
       this.branch ??= await headBranch(this.loc.gitdir);
-      if (!this.branch) throw new Error(`${this.loc.display}: HEAD is detached; pass --branch`);
+      if (!this.branch) throw new DetachedHeadError(`${this.loc.display}: HEAD is detached; pass --branch`);
       commit = await resolveBranch(this.loc.gitdir, this.branch);
     }
     if (!commit) {
@@ -189,7 +209,7 @@ export class Controller extends EventEmitter {
         shardCache: this.shardCache,
         mayReplace: this.opts.allowForcePush
           ? async () => true
-          : (applied, candidate) => descendsFrom(this.loc.gitdir, candidate, applied),
+          : (applied, candidate) => isDescendant(this.loc.gitdir, candidate, applied),
       });
       if (r.result === 'superseded') {
         const reason =
@@ -207,8 +227,8 @@ export class Controller extends EventEmitter {
     }
     this.handled = commit;
     this.record(out);
-    if (out.kind === 'refused') log.warn('refused', { commit: commit.slice(0, 12), reason: out.reason });
-    else log.info(out.kind, { commit: commit.slice(0, 12) });
+    // A refusal is logged by the loop, as the stalled error it is (loopPass).
+    if (out.kind !== 'refused') log.info(out.kind, { commit: commit.slice(0, 12) });
     return out;
   }
 

@@ -8,7 +8,8 @@ import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './ty
 import { FLEET_YAML, instanceName } from './fleetyaml.js';
 import { resolveHealth, resolveRollout } from './policy-yaml.js';
 import { analyzeRepo, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
-import { serializeUnit, sha256Hex } from '../unit/serialize.js';
+import { serializeUnit } from '../unit/serialize.js';
+import { sha256 } from '../util/hash.js';
 import { isTemplate, parseUnitName, templateOf } from '../unit/names.js';
 import { lastValue } from '../unit/parse.js';
 import type { ParsedUnit } from '../unit/types.js';
@@ -80,7 +81,7 @@ export function buildDesired(
   for (const u of analysis.units) {
     if (!u.unit) continue; // unreachable without an error diagnostic; kept for type narrowing
     const content = serializeUnit(u.unit);
-    const hash = sha256Hex(content);
+    const hash = sha256(content);
     if (!isTemplate(u.name)) {
       const fleet = u.fleet ?? fleetOrError(u.unit, u.name, u.path, add);
       if (!fleet) continue;
@@ -135,7 +136,7 @@ export function buildDesired(
     units.set(tmpl, {
       name: tmpl,
       content,
-      hash: sha256Hex(content),
+      hash: sha256(content),
       state: 'loaded',
       constraints: fleet.constraints,
       source: t.path,
@@ -177,6 +178,7 @@ export function desiredFromSnapshot(snap: RepoSnapshot, commit: string): Desired
   return buildDesired(snap.files, snap.fleetYaml, commit, {
     base: snap.base,
     rejected: snap.rejected,
+    fleetYamlResult: snap.fleetYamlResult,
     extraDiagnostics: snap.diagnostics,
   });
 }

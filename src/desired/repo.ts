@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import type { ParsedUnit } from '../unit/types.js';
 import type { DesiredStateName, FleetSpec, RepoFile } from './types.js';
-import { FLEET_YAML, defaultFleetSpec, instanceName, parseFleetYaml } from './fleetyaml.js';
+import { FLEET_YAML, defaultFleetSpec, instanceName, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
 import { lintUnitFile } from '../unit/lint/index.js';
 import { isTemplate, templateOf } from '../unit/names.js';
 import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection } from '../unit/xfleet.js';
@@ -19,6 +19,8 @@ export interface RepoSnapshot {
   base: string;
   /** fleet.yaml at `base`, or null when there is none (or it was refused: see diagnostics). */
   fleetYaml: RepoFile | null;
+  /** fleet.yaml as the reader parsed it to find the unit directory (null with fleetYaml). */
+  fleetYamlResult: FleetYamlResult | null;
   /** Unit-suffixed files under the unit directory that passed the reader's checks. */
   files: RepoFile[];
   /** Paths of unit-suffixed entries the reader refused (symlinks, binary, too large, ...). */
@@ -32,6 +34,21 @@ export interface AnalyzeOptions {
   base?: string;
   /** Paths of unit files the reader refused; their names count as present for YML02. */
   rejected?: readonly string[];
+  /** `fleetYaml` already parsed (by the reader): used instead of parsing it again. */
+  fleetYamlResult?: FleetYamlResult | null;
+}
+
+/**
+ * fleet.yaml parsed, and the unit directory it names (`base` when there is no fleet.yaml or it is
+ * invalid: its neighbours are still read, so one run reports every problem). Readers call this
+ * once per commit and hand the result on in the snapshot.
+ */
+export function parseSnapshotFleetYaml(
+  fleetYaml: RepoFile | null,
+  base: string,
+): { result: FleetYamlResult | null; unitDir: string } {
+  const result = fleetYaml ? parseFleetYaml(fleetYaml.content, fleetYaml.path) : null;
+  return { result, unitDir: (result?.spec ?? defaultFleetSpec(base)).path };
 }
 
 export interface AnalyzedUnit {
@@ -74,7 +91,7 @@ export function analyzeRepo(
   const base = opts.base ?? (fleetYaml ? dirOf(fleetYaml.path) : '');
   let spec: FleetSpec | null;
   if (fleetYaml) {
-    const r = parseFleetYaml(fleetYaml.content, fleetYaml.path);
+    const r = opts.fleetYamlResult ?? parseFleetYaml(fleetYaml.content, fleetYaml.path);
     spec = r.spec;
     diagnostics.push(...r.diagnostics);
   } else spec = defaultFleetSpec(base);

@@ -13,23 +13,28 @@
  * by the shared ReconcileLoop); a periodic resync is only a safety net. The engine ignores watch
  * events caused by its own writes.
  */
+import { retryKind } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import {
   DESIRED_ROOT,
   MACHINES_PREFIX,
   SCHEDULE_PREFIX,
-  UNSCHEDULED_PREFIX,
   scheduleKey,
-  shardKey,
-  splitMachineUnit,
   unscheduledKey,
   type DesiredEntry,
   type DesiredRoot,
-  type DesiredShard,
-  type MachineRecord,
   type ScheduleEntry,
   type UnscheduledEntry,
 } from '../store/keys.js';
+import {
+  currentPlacement,
+  readMachines,
+  readRoot,
+  readRootUnits,
+  readSchedule,
+  readUnscheduled,
+} from '../store/readers.js';
+import type { MalformedRecordError } from '../store/records.js';
 import { MAX_TXN_OPS, type Compare, type Op, type Store, type Watch } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { LeaderElection, NotLeaderError } from './leader.js';
@@ -46,6 +51,11 @@ export interface EngineOptions {
   log?: Logger;
   /** Called after every pass that ran as leader (metrics, benchmarks). */
   onPass?: (report: PassReport) => void;
+  /**
+   * A fatal error (src/errors.ts: credentials refused, a request etcd will never take, the store
+   * closed) stopped the engine's passes or its election: the process says why and exits.
+   */
+  onFatal?: (e: Error) => void;
 }
 
 /** What the last pass did (for tests, status and the benchmark). */
@@ -73,6 +83,7 @@ export class Engine {
   private readonly store: Store;
   private readonly log: Logger;
   private readonly onPass: ((r: PassReport) => void) | undefined;
+  private readonly onFatal: ((e: Error) => void) | undefined;
   private readonly election: LeaderElection;
   private readonly loop: ReconcileLoop;
   private watches: Watch[] = [];
@@ -94,10 +105,12 @@ export class Engine {
     this.store = opts.store;
     this.log = opts.log ?? createLogger('engine');
     this.onPass = opts.onPass;
+    this.onFatal = opts.onFatal;
     const resync = opts.resyncSeconds ?? 30;
     this.loop = new ReconcileLoop('engine', () => this.pass(), {
       resyncMs: resync > 0 ? resync * 1000 : 0,
       backoff: { minMs: 200, maxMs: 5000 },
+      onFatal: opts.onFatal,
       log: this.log,
     });
     this.election = new LeaderElection({
@@ -105,6 +118,7 @@ export class Engine {
       id: opts.id,
       ttlSeconds: opts.leaseTtl ?? 10,
       log: this.log,
+      onFatal: opts.onFatal,
       onElected: () => this.transition(() => this.becomeLeader()),
       onDeposed: () => this.transition(() => this.becomeFollower()),
     });
@@ -152,9 +166,11 @@ export class Engine {
   }
 
   private transition(fn: () => Promise<void>): void {
-    this.transitions = this.transitions
-      .then(fn)
-      .catch((e) => this.log.error('engine transition failed', { error: e as Error }));
+    this.transitions = this.transitions.then(fn).catch((e) => {
+      this.log.error('engine transition failed', { error: e as Error });
+      // Taking up leadership opens watches: a fatal error there (credentials refused) ends it all.
+      if (retryKind(e) === 'fatal') this.onFatal?.(e as Error);
+    });
   }
 
   private async becomeLeader(): Promise<void> {
@@ -230,50 +246,24 @@ export class Engine {
   private async passInner(): Promise<void> {
     const t0 = performance.now();
 
-    const rootKv = await this.store.get(DESIRED_ROOT);
-    if (!rootKv) {
+    const { root } = await readRoot(this.store);
+    if (!root) {
       // No desired state was ever applied: schedule nothing, remove nothing.
       this.log.debug('no desired state yet');
       return;
     }
-    const root = JSON.parse(rootKv.value) as DesiredRoot;
     const units = await this.readUnits(root);
 
-    const [machinesRes, scheduleRes, unschedRes] = await Promise.all([
-      this.store.range(MACHINES_PREFIX),
-      this.store.range(SCHEDULE_PREFIX),
-      this.store.range(UNSCHEDULED_PREFIX),
+    const onBad = (e: MalformedRecordError) => this.log.warn('ignoring a malformed record', { key: e.key, error: e });
+    const [machines, schedule, reasons] = await Promise.all([
+      readMachines(this.store, onBad),
+      readSchedule(this.store, onBad),
+      readUnscheduled(this.store, onBad),
     ]);
-    const machines: MachineRecord[] = [];
-    for (const kv of machinesRes.kvs) {
-      const id = kv.key.slice(MACHINES_PREFIX.length);
-      if (!id || id.includes('/')) continue;
-      try {
-        const rec = JSON.parse(kv.value) as MachineRecord;
-        machines.push({ ...rec, id, metadata: rec.metadata ?? {} });
-      } catch {
-        this.log.warn('ignoring a machine registration that is not JSON', { key: kv.key });
-      }
-    }
-    const live = new Set(machines.map((m) => m.id));
-
-    // The schedule as stored: (machine, unit) -> raw value. A unit on several machines (which this
-    // engine never writes) keeps the live one with the lowest id; the others are deleted below.
-    const stored = new Map<string, Map<string, string>>(); // unit -> machine -> value
-    for (const kv of scheduleRes.kvs) {
-      const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX);
-      if (!mu) continue;
-      let byMachine = stored.get(mu.unit);
-      if (!byMachine) stored.set(mu.unit, (byMachine = new Map()));
-      byMachine.set(mu.machine, kv.value);
-    }
-    const current = new Map<string, string>();
-    for (const [unit, byMachine] of stored) {
-      const ms = [...byMachine.keys()].sort();
-      current.set(unit, ms.find((m) => live.has(m)) ?? ms[0]!);
-    }
-    const reasons = new Map<string, string>();
-    for (const kv of unschedRes.kvs) reasons.set(kv.key.slice(UNSCHEDULED_PREFIX.length), kv.value);
+    // The schedule as stored: a unit on several machines (which this engine never writes) counts
+    // where currentPlacement says; its other copies, and malformed entries, are rewritten below.
+    const stored = schedule.byUnit;
+    const current = currentPlacement(schedule, machines);
     const t1 = performance.now();
 
     const plan = planSchedule({ units, machines, current });
@@ -291,7 +281,7 @@ export class Engine {
         const e = byName.get(unit)!;
         const want: ScheduleEntry = { hash: e.hash, state: e.state as ScheduleEntry['state'] };
         const have = stored.get(unit)?.get(target);
-        if (have === undefined || !sameEntry(have, want))
+        if (!have || have.hash !== want.hash || have.state !== want.state)
           ops.push({ op: 'put', key: scheduleKey(target, unit), value: JSON.stringify(want) });
       }
       if (ops.length) groups.push(ops);
@@ -305,8 +295,9 @@ export class Engine {
     groups.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
     const reasonOps: Op[] = [];
     for (const [unit, reason] of plan.unscheduled) {
+      if (reasons.get(unit) === reason) continue;
       const value = JSON.stringify({ reason } satisfies UnscheduledEntry);
-      if (reasons.get(unit) !== value) reasonOps.push({ op: 'put', key: unscheduledKey(unit), value });
+      reasonOps.push({ op: 'put', key: unscheduledKey(unit), value });
     }
     for (const unit of reasons.keys())
       if (!plan.unscheduled.has(unit)) reasonOps.push({ op: 'delete', key: unscheduledKey(unit) });
@@ -324,7 +315,7 @@ export class Engine {
       });
     }
     this.lastPass = {
-      revision: scheduleRes.revision,
+      revision: schedule.revision,
       units: units.length,
       machines: machines.length,
       assigned: plan.assign.size,
@@ -340,22 +331,16 @@ export class Engine {
     this.onPass?.(this.lastPass);
   }
 
-  /** Every desired unit of `root`, fetching only shards not already cached. */
+  /**
+   * Every desired unit of `root`, fetching only shards not already cached. The controller writes
+   * shards before the root; a missing one was collected after a newer commit replaced this root:
+   * the pass stalls (MissingRecordError) and the newer root's watch event runs the next one.
+   */
   private async readUnits(root: DesiredRoot): Promise<DesiredEntry[]> {
-    const hashes = Object.values(root.shards);
-    const missing = hashes.filter((h) => !this.shardCache.has(h));
-    const kvs = await Promise.all(missing.map((h) => this.store.get(shardKey(h))));
-    kvs.forEach((kv, i) => {
-      // The controller writes shards before the root; a missing one was collected after a newer
-      // commit replaced this root: fail the pass, the retry reads the newer root.
-      if (!kv) throw new Error(`desired shard ${missing[i]} of commit ${root.commit} is missing`);
-      this.shardCache.set(missing[i]!, (JSON.parse(kv.value) as DesiredShard).units);
-    });
-    const wanted = new Set(hashes);
+    const units = await readRootUnits(this.store, root, this.shardCache);
+    const wanted = new Set(Object.values(root.shards));
     for (const h of this.shardCache.keys()) if (!wanted.has(h)) this.shardCache.delete(h);
-    const out: DesiredEntry[] = [];
-    for (const h of hashes) out.push(...this.shardCache.get(h)!);
-    return out;
+    return units;
   }
 
   /**
@@ -394,14 +379,5 @@ export class Engine {
       const old = [...this.ownRevisions].slice(0, 5_000);
       for (const r of old) this.ownRevisions.delete(r);
     }
-  }
-}
-
-function sameEntry(raw: string, want: ScheduleEntry): boolean {
-  try {
-    const have = JSON.parse(raw) as ScheduleEntry;
-    return have.hash === want.hash && have.state === want.state;
-  } catch {
-    return false;
   }
 }

@@ -9,10 +9,11 @@
  * the key is deleted or re-created by someone else, or when a fenced write fails; then it
  * campaigns again with a fresh lease.
  */
+import { StalledError, retryKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ENGINE_LEADER } from '../store/keys.js';
 import type { Compare, Lease, Store, Watch } from '../store/store.js';
-import { StalledError } from '../errors.js';
+import { Backoff } from '../util/backoff.js';
 
 /** A write was attempted without leadership (or leadership was lost): do nothing more. */
 export class NotLeaderError extends StalledError {
@@ -29,6 +30,8 @@ export interface LeaderElectionOptions {
   onElected(): void;
   /** Called when this engine stops being leader (lost lease, key gone, failed fence, stop()). */
   onDeposed(reason: string): void;
+  /** A fatal error (src/errors.ts) ended the campaign: it is not retried. */
+  onFatal?: (e: Error) => void;
 }
 
 export class LeaderElection {
@@ -41,7 +44,9 @@ export class LeaderElection {
   private chain: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | null = null;
   /** Delay before retrying a failed step (store unreachable): doubles up to 5 s, resets on success. */
-  private retryMs = 250;
+  private readonly retry = new Backoff({ minMs: 250, maxMs: 5000 });
+  /** Set when a fatal error ended the campaign; stop() still resigns and drops the lease. */
+  private fatal: Error | null = null;
   /** Who leads, as last seen (this engine's id when it leads). */
   leaderId: string | null = null;
 
@@ -95,7 +100,7 @@ export class LeaderElection {
    * Safe to call repeatedly.
    */
   lost(reason: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.fatal) return;
     this.enqueue(async () => {
       if (this.leader) this.setFollower(reason);
       await this.dropLease();
@@ -105,24 +110,32 @@ export class LeaderElection {
 
   private enqueue(fn: () => Promise<void>): void {
     this.chain = this.chain.then(fn).then(
-      () => {
-        this.retryMs = 250;
-      },
+      () => this.retry.reset(),
       (e) => {
-        if (this.stopped) return;
-        this.opts.log.warn('leader election step failed; retrying', { error: e as Error, retryInMs: this.retryMs });
+        if (this.stopped || this.fatal) return;
+        if (retryKind(e) === 'fatal') {
+          // Retrying cannot help (credentials refused, the store closed): campaign no more.
+          this.fatal = e as Error;
+          if (this.leader) this.setFollower(`fatal: ${(e as Error).message}`);
+          this.opts.log.error('leader election stopped by a fatal error', { error: e as Error });
+          this.opts.onFatal?.(e as Error);
+          return;
+        }
+        this.opts.log.warn('leader election step failed; retrying', {
+          error: e as Error,
+          retryInMs: this.retry.peek(),
+        });
         this.scheduleRetry();
       },
     );
   }
 
   private scheduleRetry(): void {
-    if (this.stopped || this.retryTimer) return;
+    if (this.stopped || this.fatal || this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.enqueue(() => this.campaign());
-    }, this.retryMs);
-    this.retryMs = Math.min(this.retryMs * 2, 5000);
+    }, this.retry.next());
     this.retryTimer.unref?.();
   }
 
@@ -141,7 +154,7 @@ export class LeaderElection {
 
   /** Try to become leader; on success call onElected, else stay a follower watching the key. */
   private async campaign(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.fatal) return;
     const store = this.opts.store;
     // Watch first: a deletion after our failed attempt must not go unseen.
     if (!this.watch) await this.watchKey();

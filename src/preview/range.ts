@@ -4,15 +4,8 @@
  */
 import type { Diagnostic } from '../diag.js';
 import type { DesiredState, RepoFile } from '../desired/types.js';
-import { desiredFromSnapshot, type DesiredResult } from '../desired/build.js';
-import {
-  firstParent,
-  mergeBase,
-  readCommitSnapshot,
-  resolveRev,
-  GitSourceError,
-  type GitCache,
-} from '../source/git.js';
+import type { DesiredResult } from '../desired/build.js';
+import { firstParent, loadCommit, mergeBase, resolveRev, GitSourceError, type GitCache } from '../source/git.js';
 import { planChanges, type PreviewResult } from './changes.js';
 
 export interface PlanRangeOptions {
@@ -58,8 +51,7 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
   const range = await resolvePlanRange(dir, spec, cache);
   const notes: Diagnostic[] = [];
 
-  const headSnap = await readCommitSnapshot(dir, range.head, { path: opts.path, cache });
-  const headRes = desiredFromSnapshot(headSnap, range.head);
+  const headRes = await loadCommit(dir, range.head, opts.path, cache);
   opts.onHeadDesired?.(headRes.desired);
 
   let baseDesired: DesiredState | null = null;
@@ -73,13 +65,13 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
     // The base should deploy; if it would be refused, the cluster still runs an older commit.
     let sha: string | null = range.base;
     const limit = opts.baseSearch ?? 20;
-    let found: { sha: string; res: DesiredResult; files: RepoFile[] } | null = null;
+    let found: { sha: string; res: DesiredResult & { files: RepoFile[] } } | null = null;
     let why = '';
     let missing: string | null = null;
     for (let i = 0; sha && i <= limit; i++) {
-      let snap: Awaited<ReturnType<typeof readCommitSnapshot>>;
+      let res: Awaited<ReturnType<typeof loadCommit>>;
       try {
-        snap = await readCommitSnapshot(dir, sha, { path: opts.path, cache });
+        res = await loadCommit(dir, sha, opts.path, cache);
       } catch (e) {
         // Older history can be absent (a shallow clone in CI): stop looking, say so.
         if (i === 0) {
@@ -95,9 +87,8 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
         missing = sha;
         break;
       }
-      const res = desiredFromSnapshot(snap, sha);
       if (res.desired) {
-        found = { sha, res, files: snap.files };
+        found = { sha, res };
         break;
       }
       if (i === 0) {
@@ -130,7 +121,7 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
         );
       }
       baseDesired = found.res.desired;
-      baseFiles = found.files;
+      baseFiles = found.res.files;
       baseSha = found.sha;
     } else {
       notes.push(
@@ -143,7 +134,7 @@ export async function planRange(dir: string, spec: string, opts: PlanRangeOption
     }
   }
 
-  const result = planChanges(baseDesired, headRes.desired, baseFiles, headSnap.files);
+  const result = planChanges(baseDesired, headRes.desired, baseFiles, headRes.files);
   result.base = baseSha;
   result.head = range.head;
   result.diagnostics = [...notes, ...headRes.diagnostics];

@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import { join, posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../desired/types.js';
-import type { RepoSnapshot } from '../desired/repo.js';
-import { FLEET_YAML, defaultFleetSpec, parseFleetYaml } from '../desired/fleetyaml.js';
+import { parseSnapshotFleetYaml, type RepoSnapshot } from '../desired/repo.js';
+import { FLEET_YAML } from '../desired/fleetyaml.js';
 import {
   MAX_REPO_FILE_BYTES,
   byPath,
@@ -154,13 +154,12 @@ export function readDirSnapshot(root: string, opts: { path?: string } = {}): Rep
       else fleetYaml = { path: fyPath, name: FLEET_YAML, content: r.content };
     }
   }
-  const spec = fleetYaml
-    ? (parseFleetYaml(fleetYaml.content, fleetYaml.path).spec ?? defaultFleetSpec(base))
-    : defaultFleetSpec(base);
-  const read = readDirFiles(root, spec.path);
+  const fleet = parseSnapshotFleetYaml(fleetYaml, base);
+  const read = readDirFiles(root, fleet.unitDir);
   return {
     base,
     fleetYaml,
+    fleetYamlResult: fleet.result,
     files: read.files,
     rejected: read.rejected,
     diagnostics: [...diagnostics, ...read.diagnostics],

@@ -6,13 +6,15 @@
  * read re-parses pack indexes. Replace the cache after a fetch.
  */
 import fs from 'node:fs';
-import { posix, join } from 'node:path';
+import { posix } from 'node:path';
 import git, { type FsClient } from 'isomorphic-git';
 import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../desired/types.js';
-import { FLEET_YAML, parseFleetYaml, defaultFleetSpec } from '../desired/fleetyaml.js';
-import type { RepoSnapshot } from '../desired/repo.js';
+import { FLEET_YAML } from '../desired/fleetyaml.js';
+import { parseSnapshotFleetYaml, type RepoSnapshot } from '../desired/repo.js';
 import { desiredFromSnapshot, type DesiredResult } from '../desired/build.js';
+import { mapLimit } from '../util/pool.js';
+import { GitSourceError, findGitdir } from './gitdir.js';
 import { readSessionFs } from './gitfs.js';
 import { PackBlobs } from './packblobs.js';
 import {
@@ -30,10 +32,7 @@ import {
 /** isomorphic-git's object cache: one per repository, shared by every call. */
 export type GitCache = object;
 
-/** A revision that does not name a commit, or a repository that cannot be read. Message is user-facing. */
-export class GitSourceError extends Error {
-  override name = 'GitSourceError';
-}
+export { GitSourceError };
 
 interface Where {
   fs: FsClient;
@@ -43,38 +42,13 @@ interface Where {
   packs?: PackBlobs;
 }
 
-const gitdirs = new Map<string, string>();
-
-/** The git directory of `dir`: `dir/.git` (or where a `.git` file points) for a work tree, `dir` for a bare repo. */
-export function gitdirOf(dir: string): string {
-  const known = gitdirs.get(dir);
-  if (known) return known;
-  let found: string | undefined;
-  const dotgit = join(dir, '.git');
-  try {
-    const st = fs.statSync(dotgit);
-    if (st.isDirectory()) found = dotgit;
-    else if (st.isFile()) {
-      // Worktrees and submodules: ".git" is a file "gitdir: <path>".
-      const m = /^gitdir:\s*(.+?)\s*$/m.exec(fs.readFileSync(dotgit, 'utf8'));
-      if (m) found = posix.isAbsolute(m[1]!) ? m[1]! : join(dir, m[1]!);
-    }
-  } catch {
-    // not a work tree; maybe bare
-  }
-  if (!found && fs.existsSync(join(dir, 'HEAD')) && fs.existsSync(join(dir, 'objects'))) found = dir;
-  if (!found) throw new GitSourceError(`${dir} is not a git repository (no .git directory, and not a bare repository)`);
-  gitdirs.set(dir, found);
-  return found;
-}
-
 function where(dir: string, cache: GitCache = {}): Where {
-  return { fs, gitdir: gitdirOf(dir), cache };
+  return { fs, gitdir: findGitdir(dir), cache };
 }
 
 /** Like where(), with the fast read-only file system of one read session (see gitfs.ts). */
 function readSession(dir: string, cache: GitCache): Where {
-  const gitdir = gitdirOf(dir);
+  const gitdir = findGitdir(dir);
   return { fs: readSessionFs(gitdir), gitdir, cache, packs: new PackBlobs(gitdir) };
 }
 
@@ -131,20 +105,6 @@ async function readBlobCached(w: Where, oid: string): Promise<Uint8Array> {
 export function clearBlobCache(): void {
   blobCache.clear();
   blobCacheBytes = 0;
-}
-
-/** Map over items with at most `limit` promises in flight, keeping order. */
-async function mapPool<T, R>(items: readonly T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const SHA = /^[0-9a-f]{40}$/;
@@ -232,11 +192,18 @@ export async function mergeBase(dir: string, a: string, b: string, cache: GitCac
 
 /**
  * True when `sha` is `ancestor` or has it in its history: the controller's force-push guard (a new
- * head that is not a descendant of the applied commit rewrote history).
+ * head that is not a descendant of the applied commit rewrote history). False too when the walk
+ * reaches a commit the repository lacks (a shallow mirror): descent cannot be shown, so the
+ * guard refuses rather than guesses.
  */
 export async function isDescendant(dir: string, sha: string, ancestor: string, cache: GitCache = {}): Promise<boolean> {
   if (sha === ancestor) return true;
-  return git.isDescendent({ ...where(dir, cache), oid: sha, ancestor, depth: -1 });
+  try {
+    return await git.isDescendent({ ...where(dir, cache), oid: sha, ancestor, depth: -1 });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'NotFoundError') return false;
+    throw e;
+  }
 }
 
 const MODE_TREE = '040000';
@@ -300,7 +267,7 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
     }
   }
   // A few reads in flight overlap isomorphic-git's file system waits with inflating.
-  const contents = await mapPool(blobs, 8, (b) => readBlobCached(w, b.oid));
+  const contents = await mapLimit(blobs, 8, (b) => readBlobCached(w, b.oid));
   blobs.forEach((b, i) => {
     const blob = contents[i]!;
     const bad = checkContent(b.path, blob, 'unit file');
@@ -368,13 +335,12 @@ export async function readCommitSnapshot(
   const fy = await withReadSession(dir, cache, (w) =>
     readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML),
   );
-  const spec = fy.file
-    ? (parseFleetYaml(fy.file.content, fy.file.path).spec ?? defaultFleetSpec(base))
-    : defaultFleetSpec(base);
-  const read = await readCommitFiles(dir, sha, spec.path, cache);
+  const fleet = parseSnapshotFleetYaml(fy.file, base);
+  const read = await readCommitFiles(dir, sha, fleet.unitDir, cache);
   return {
     base,
     fleetYaml: fy.file,
+    fleetYamlResult: fleet.result,
     files: read.files,
     rejected: read.rejected,
     diagnostics: [...fy.diagnostics, ...read.diagnostics],
@@ -382,15 +348,17 @@ export async function readCommitSnapshot(
 }
 
 /**
- * The desired state of one commit (or the diagnostics that refuse it): read + build in one call.
- * Fits the controller's CommitLoader; `dir` may be a work tree, a bare repo or a git dir.
+ * The one commit loader: the desired state of a commit (or the diagnostics that refuse it), and
+ * the files it was read from. `dir` may be a work tree, a bare repository or a git directory. Fits
+ * the controller's CommitLoader; without `cache`, a fresh one serves every read of this commit and
+ * is never stale across fetches or a `git gc` between calls.
  */
-export async function loadCommitDesired(
+export async function loadCommit(
   dir: string,
   commit: string,
   path?: string,
   cache: GitCache = {},
-): Promise<DesiredResult> {
+): Promise<DesiredResult & { files: RepoFile[] }> {
   const snap = await readCommitSnapshot(dir, commit, { path, cache });
-  return desiredFromSnapshot(snap, commit);
+  return { ...desiredFromSnapshot(snap, commit), files: snap.files };
 }

@@ -3,10 +3,11 @@
  * remote mirrored into a local bare repository with isomorphic-git (smart HTTP; no SSH).
  */
 import * as fs from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
+import { sha256 } from '../util/hash.js';
+import { findGitdir } from './gitdir.js';
 
 export interface RepoLocation {
   kind: 'local' | 'remote';
@@ -21,27 +22,6 @@ export function isRemote(repo: string): boolean {
   return /^https?:\/\//i.test(repo);
 }
 
-/** Find the git dir of a local repository: `<dir>/.git` (or a gitfile), or `<dir>` itself when bare. */
-export function findGitdir(dir: string): string {
-  const abs = resolve(dir);
-  const dotgit = join(abs, '.git');
-  let st: fs.Stats | undefined;
-  try {
-    st = fs.statSync(dotgit);
-  } catch {
-    /* not a work tree */
-  }
-  if (st?.isDirectory()) return dotgit;
-  if (st?.isFile()) {
-    const m = /^gitdir:\s*(.+)\s*$/m.exec(fs.readFileSync(dotgit, 'utf8'));
-    if (m) return resolve(abs, m[1]!);
-  }
-  if (fs.existsSync(join(abs, 'HEAD')) && fs.existsSync(join(abs, 'objects')) && fs.existsSync(join(abs, 'refs')))
-    return abs;
-  if (!fs.existsSync(abs)) throw new Error(`repository ${dir} does not exist`);
-  throw new Error(`${dir} is not a git repository (no .git, and not a bare repository)`);
-}
-
 export function locateRepo(repo: string, stateDir: string): RepoLocation {
   if (isRemote(repo)) {
     let u: URL;
@@ -50,7 +30,7 @@ export function locateRepo(repo: string, stateDir: string): RepoLocation {
     } catch {
       throw new Error(`--repo: "${repo}" is not a valid URL`);
     }
-    const id = createHash('sha256').update(u.href).digest('hex').slice(0, 16);
+    const id = sha256(u.href).slice(0, 16);
     const gitdir = join(resolve(stateDir), 'mirrors', `${u.hostname}-${id}.git`);
     return { kind: 'remote', gitdir, display: `${u.protocol}//${u.host}${u.pathname}`, url: u.href };
   }
@@ -102,15 +82,4 @@ export async function fetchRemote(
   if (!r.fetchHead) throw new Error(`${loc.display}: branch ${b} not found on the remote`);
   await git.writeRef({ fs, gitdir: loc.gitdir, ref: `refs/heads/${b}`, value: r.fetchHead, force: true });
   return { branch: b, commit: r.fetchHead };
-}
-
-/** May `candidate` replace `applied`? Only when it descends from it (or is it). */
-export async function descendsFrom(gitdir: string, candidate: string, applied: string): Promise<boolean> {
-  if (candidate === applied) return true;
-  try {
-    return await git.isDescendent({ fs, gitdir, oid: candidate, ancestor: applied, depth: -1 });
-  } catch {
-    // The applied commit is not in this repository at all: not a descendant as far as we can tell.
-    return false;
-  }
 }

@@ -3,7 +3,7 @@
  * words (and the memory store never loads etcd's client).
  */
 import { createLogger } from '../log.js';
-import { MAX_TXN_OPS, type Compare, type Op } from './store.js';
+import { MAX_TXN_OPS, StoreRequestError, type Compare, type Op } from './store.js';
 
 export const DEFAULT_PREFIX = '/gitfleet/';
 
@@ -21,7 +21,7 @@ export function checkTxnSize(compares: Compare[], success: Op[], failure: Op[]):
     ['failure ops', failure.length],
   ] as const) {
     if (n > MAX_TXN_OPS) {
-      throw new Error(
+      throw new StoreRequestError(
         `txn has ${n} ${name}; a transaction takes at most ${MAX_TXN_OPS} (etcd's --max-txn-ops): split the write ` +
           `into several transactions`,
       );

@@ -1,9 +1,10 @@
 /**
  * The Store over a real etcd (v3 API), through the etcd3 package.
  *
- * What this adds to etcd3 (shared/RECIPES.md lists the pitfalls it answers):
- * - Deadlines on every unary call and none on streams, and fault handling of our own (below), so a
- *   dead or hung etcd fails a call with StoreUnavailableError within about one deadline.
+ * What this adds to etcd3 (each answers a pitfall of etcd3 or grpc):
+ * - Deadlines on every unary call and none on streams, and fault handling of our own
+ *   (etcd-faults.ts), so a dead or hung etcd fails a call with StoreUnavailableError within
+ *   about one deadline; every other error classified by kind (fatal: auth, too large, closed).
  * - grpc keepalive pings, so a half-open TCP connection is noticed.
  * - Paged ranges pinned to one revision, so 10,000+ keys or more than 4 MiB read in one consistent view.
  * - The 128-operation limit checked before sending, with an error that says what to do.
@@ -13,27 +14,21 @@
  * - Exceptions thrown by handlers are caught and logged, never allowed to crash the process.
  */
 import {
-  EtcdAuthenticationFailedError,
   EtcdLeaseInvalidError,
-  EtcdPermissionDeniedError,
   Etcd3,
-  GRPCDeadlineExceededError,
   GRPCResourceExhastedError,
-  GRPCUnavailableError,
-  isRecoverableError,
-  ClientClosedError,
   type IOptions,
-  type Lease as EtcdLease,
-  type Watcher,
   type IKeyValue,
   type IRequestOp,
   type ICompare,
-  type IWatchResponse,
-  type IResponseHeader,
 } from 'etcd3';
+import { backoffStrategy } from '../util/backoff.js';
 import { checkTtl, checkTxnSize, DEFAULT_PREFIX, defaultLog, normalizePrefix } from './checks.js';
+import { WATCH_BACKOFF, classifyEtcdError, hostBreaker, retryOnOtherHosts } from './etcd-faults.js';
+import { EtcdStoreLease } from './etcd-lease.js';
+import { EtcdWatch } from './etcd-watch.js';
 import {
-  StoreUnavailableError,
+  StoreClosedError,
   type Compare,
   type KeyValue,
   type Lease,
@@ -44,7 +39,6 @@ import {
   type StoreStats,
   type TxnResult,
   type Watch,
-  type WatchEvent,
   type WatchHandler,
 } from './store.js';
 
@@ -75,9 +69,6 @@ const DEFAULT_WATCH_CREATE_TIMEOUT_MS = 3000;
 const DEFAULT_PAGE_SIZE = 1000;
 /** A page of 1,000 unit bodies easily passes grpc's default 4 MiB; paging keeps pages bounded. */
 const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
-/** A host that timed out this many times in a row is skipped for BREAKER_OPEN_MS. */
-const BREAKER_THRESHOLD = 2;
-const BREAKER_OPEN_MS = 1000;
 
 /** The smallest key greater than every key starting with `prefix` (etcd's range_end for a prefix). */
 function prefixEnd(prefix: Buffer): Buffer {
@@ -89,83 +80,6 @@ function prefixEnd(prefix: Buffer): Buffer {
     }
   }
   return Buffer.from([0]);
-}
-
-/** A call blocked because its host recently timed out repeatedly (our circuit breaker). */
-class HostSkippedError extends Error {
-  override name = 'HostSkippedError';
-}
-
-// ---- fault handling ----------------------------------------------------------------------------
-// etcd3 takes cockatiel policies (structurally typed); the two below are what we need and nothing
-// more, written here rather than importing cockatiel, which is only a transitive dependency.
-//  - global: try the call on each endpoint at most once, and only after fast failures (so a dead
-//    member is stepped over, a single dead etcd costs one attempt, not etcd3's default three, and
-//    no call takes much longer than one deadline).
-//  - host: after BREAKER_THRESHOLD consecutive deadline expiries, skip the host for BREAKER_OPEN_MS
-//    (etcd3 then tries the next host, or fails at once when none is left). Connection refusals are
-//    fast already and do not trip it, so a restarted etcd is used again immediately.
-
-const noEvent = () => ({ dispose() {} });
-
-/**
- * Worth another host: the call failed fast (connection refused, member without a leader, host
- * skipped). A deadline expiry is not retried: it spent the caller's time budget already, and a
- * retry would turn one deadline into several.
- */
-function retryableElsewhere(e: unknown): boolean {
-  return e instanceof GRPCUnavailableError || e instanceof HostSkippedError;
-}
-
-function retryOnOtherHosts(attempts: number) {
-  return {
-    onSuccess: noEvent,
-    onFailure: noEvent,
-    async execute<T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
-      const signal = new AbortController().signal;
-      for (let i = 1; ; i++) {
-        try {
-          return await fn({ signal });
-        } catch (e) {
-          if (i >= attempts || !retryableElsewhere(e)) throw e;
-        }
-      }
-    },
-  };
-}
-
-function hostBreaker(host: string) {
-  let timeouts = 0;
-  let openUntil = 0;
-  return {
-    onSuccess: noEvent,
-    onFailure: noEvent,
-    async execute<T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
-      if (Date.now() < openUntil) {
-        throw new HostSkippedError(
-          `etcd at ${host} timed out ${BREAKER_THRESHOLD} times in a row; skipped for ${BREAKER_OPEN_MS} ms`,
-        );
-      }
-      try {
-        const r = await fn({ signal: new AbortController().signal });
-        timeouts = 0;
-        return r;
-      } catch (e) {
-        if (e instanceof GRPCDeadlineExceededError) {
-          // Stays at the threshold after opening: the first call after the pause that also times
-          // out re-opens at once (half-open).
-          timeouts = Math.min(timeouts + 1, BREAKER_THRESHOLD);
-          if (timeouts >= BREAKER_THRESHOLD) openUntil = Date.now() + BREAKER_OPEN_MS;
-        }
-        throw e;
-      }
-    },
-  };
-}
-
-/** Watch reconnect delays: 100 ms doubling to 1 s (etcd3's default grows to 30 s). */
-function cappedBackoff(duration = 100): { duration: number; next(): ReturnType<typeof cappedBackoff> } {
-  return { duration, next: () => cappedBackoff(Math.min(duration * 2, 1000)) };
 }
 
 export { DEFAULT_PREFIX, normalizePrefix };
@@ -211,7 +125,9 @@ export class EtcdStore implements Store {
       faultHandling: {
         global: retryOnOtherHosts(opts.endpoints.length) as unknown as NonNullable<IOptions['faultHandling']>['global'],
         host: ((h: string) => hostBreaker(h)) as unknown as NonNullable<IOptions['faultHandling']>['host'],
-        watchBackoff: cappedBackoff() as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
+        watchBackoff: backoffStrategy(WATCH_BACKOFF) as unknown as NonNullable<
+          IOptions['faultHandling']
+        >['watchBackoff'],
       },
     };
     if ((opts.cert === undefined) !== (opts.key === undefined)) {
@@ -258,39 +174,18 @@ export class EtcdStore implements Store {
     };
   }
 
-  /** Turn an etcd3/grpc error into ours: StoreUnavailableError when retrying later may help. */
+  /** An etcd3/grpc error as one of ours, classified by kind (etcd-faults.ts). */
   private fail(e: unknown, what: string): Error {
-    if (e instanceof StoreUnavailableError) return e;
-    if (e instanceof ClientClosedError || this.closed) return new Error(`${what}: the store is closed`);
-    const msg = e instanceof Error ? e.message : String(e);
-    const where = `etcd ${this.endpoints.join(',')}`;
-    if (
-      e instanceof HostSkippedError ||
-      (e instanceof Error && isRecoverableError(e) && !(e instanceof GRPCResourceExhastedError))
-    ) {
-      const why = e instanceof GRPCDeadlineExceededError ? `no answer within ${this.callTimeoutMs} ms` : msg;
-      return new StoreUnavailableError(`${what}: ${where} is unavailable (${why})`, { cause: e });
-    }
-    if (e instanceof EtcdAuthenticationFailedError) {
-      return new Error(`${what}: ${where} refused the user name or password (authentication failed)`, { cause: e });
-    }
-    if (e instanceof EtcdPermissionDeniedError) {
-      return new Error(`${what}: ${where} denied permission under "${this.prefix}"`, { cause: e });
-    }
-    // etcd says "request is too large" past --max-request-bytes, and its grpc layer refuses a
-    // message more than 0.5 MiB beyond that before etcd sees it.
-    if (/request is too large|received message larger than max/i.test(msg)) {
-      return new Error(
-        `${what}: ${where} refused the request as too large (etcd's --max-request-bytes, default 1.5 MiB): write ` +
-          `less per request`,
-        { cause: e },
-      );
-    }
-    return new Error(`${what}: ${where} failed: ${msg}`, { cause: e });
+    return classifyEtcdError(e, what, {
+      endpoints: this.endpoints,
+      prefix: this.prefix,
+      callTimeoutMs: this.callTimeoutMs,
+      closed: this.closed,
+    });
   }
 
   private checkOpen(what: string): void {
-    if (this.closed) throw new Error(`${what}: the store is closed`);
+    if (this.closed) throw new StoreClosedError(what);
   }
 
   // ---- KV ----
@@ -480,6 +375,7 @@ export class EtcdStore implements Store {
       this.log,
       this.callTimeoutMs,
       () => this.watches.delete(watch),
+      (e) => this.fail(e, what),
     );
     this.watches.add(watch);
     try {
@@ -502,229 +398,5 @@ export class EtcdStore implements Store {
     for (const l of [...this.leases]) l.release();
     this.closed = true;
     this.client.close();
-  }
-}
-
-/**
- * A lease kept alive by etcd3 (a keep-alive every TTL/3). Loss is reported once, on the first of:
- * etcd says the lease is gone (TTL 0, not found), or no keep-alive has succeeded for a whole TTL
- * (etcd may well have expired it by then; etcd3 would only say so after 2 x TTL). After a loss the
- * keep-alives stop: the owner grants a new lease and rewrites its keys.
- */
-class EtcdStoreLease implements Lease {
-  id = '0';
-  private lastAlive = Date.now();
-  private timer: NodeJS.Timeout | undefined;
-  private granted = false;
-  private done = false;
-
-  constructor(
-    private readonly inner: EtcdLease,
-    readonly ttlSeconds: number,
-    private readonly opts: LeaseOptions,
-    private readonly log: (m: string) => void,
-    private readonly forget: () => void,
-    private readonly storeClosed: () => boolean,
-  ) {
-    inner.on('lost', (err) => this.lost(new Error(`lease ${this.id} lost: ${err.message}`, { cause: err })));
-    inner.on('keepaliveSucceeded', () => (this.lastAlive = Date.now()));
-  }
-
-  /** Called once granted: start watching for silence. */
-  start(): void {
-    this.granted = true;
-    this.lastAlive = Date.now();
-    const every = Math.min(1000, Math.max(100, (this.ttlSeconds * 1000) / 10));
-    this.timer = setInterval(() => {
-      const silent = Date.now() - this.lastAlive;
-      if (silent >= this.ttlSeconds * 1000) {
-        this.lost(
-          new Error(
-            `lease ${this.id} presumed lost: no keep-alive succeeded for ${silent} ms (TTL ${this.ttlSeconds} s)`,
-          ),
-        );
-      }
-    }, every);
-    this.timer.unref();
-  }
-
-  private lost(err: Error): void {
-    // A failed grant also emits 'lost' in etcd3: grantLease() reports that one by throwing.
-    if (this.done || !this.granted) return;
-    this.stop();
-    try {
-      this.opts.onLost?.(err);
-    } catch (e) {
-      this.log(`lease ${this.id}: onLost handler threw: ${String(e)}`);
-    }
-  }
-
-  private stop(): void {
-    this.done = true;
-    if (this.timer) clearInterval(this.timer);
-    this.inner.release();
-    this.forget();
-  }
-
-  async revoke(): Promise<void> {
-    if (this.storeClosed())
-      throw new Error(`revoke lease ${this.id}: the store is closed (its keys expire after the TTL)`);
-    if (this.timer) clearInterval(this.timer);
-    this.done = true;
-    this.forget();
-    try {
-      await this.inner.revoke();
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      throw isRecoverableError(e as Error)
-        ? new StoreUnavailableError(`revoke lease ${this.id}: etcd is unavailable (${msg})`, { cause: e })
-        : new Error(`revoke lease ${this.id}: ${msg}`, { cause: e });
-    }
-  }
-
-  release(): void {
-    if (!this.done) this.stop();
-  }
-}
-
-/**
- * One etcd3 watcher, made safe: resumes from the last revision delivered (not from etcd3's idea,
- * which can skip history that was still being replayed), drops duplicates, calls the handler once
- * per revision, and turns a cancellation (compaction) into onError.
- */
-class EtcdWatch implements Watch {
-  /** Every event at or below this revision has been delivered (or did not exist for this prefix). */
-  private seen: number;
-  /** No more events or errors go to the handler (closed by the caller, or ended by etcd). */
-  private closed = false;
-  /** etcd cancelled the watch: nothing left to cancel. */
-  private ended = false;
-  private isConnected = false;
-  private readonly connectedWaiters: Array<(e?: Error) => void> = [];
-
-  constructor(
-    private readonly watcher: Watcher,
-    fromRevision: number | undefined,
-    private readonly handler: WatchHandler,
-    private readonly rel: (key: Buffer) => string,
-    private readonly log: (m: string) => void,
-    private readonly cancelTimeoutMs: number,
-    private readonly forget: () => void,
-  ) {
-    this.seen = fromRevision !== undefined ? fromRevision - 1 : -1;
-    // etcd3 emits these from inside grpc stream callbacks: nothing may throw out of them.
-    watcher.on('connected', (res: IWatchResponse) => {
-      if (this.seen < 0) this.seen = Number(res.header.revision);
-      this.isConnected = true;
-      for (const w of this.connectedWaiters.splice(0)) w();
-    });
-    watcher.on('disconnected', () => {
-      // Resume exactly after what was delivered.
-      if (this.seen >= 0)
-        (watcher.request as { start_revision?: number | string }).start_revision = String(this.seen + 1);
-    });
-    watcher.on('data', (res: IWatchResponse) => this.onData(res));
-    watcher.on('error', (err: Error) => this.onError(err));
-  }
-
-  connected(timeoutMs: number): Promise<void> {
-    if (this.isConnected) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        reject(new StoreUnavailableError(`etcd did not accept the watch within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.connectedWaiters.push((e) => {
-        clearTimeout(t);
-        if (e) reject(e);
-        else resolve();
-      });
-    });
-  }
-
-  private onData(res: IWatchResponse): void {
-    if (this.closed) return;
-    try {
-      const byRev = new Map<number, WatchEvent[]>();
-      for (const ev of res.events) {
-        const rev = Number(ev.kv.mod_revision);
-        if (rev <= this.seen) continue; // replayed after a reconnect
-        const kv: WatchEvent['kv'] =
-          ev.type === 'Delete'
-            ? { key: this.rel(ev.kv.key), value: '', createRevision: 0, modRevision: rev, version: 0, lease: '0' }
-            : {
-                key: this.rel(ev.kv.key),
-                value: ev.kv.value.toString(),
-                createRevision: Number(ev.kv.create_revision),
-                modRevision: rev,
-                version: Number(ev.kv.version),
-                lease: String(ev.kv.lease ?? '0'),
-              };
-        let batch = byRev.get(rev);
-        if (!batch) byRev.set(rev, (batch = []));
-        batch.push({ type: ev.type === 'Delete' ? 'delete' : 'put', kv });
-      }
-      for (const [rev, events] of byRev) {
-        this.seen = rev;
-        if (this.closed) return;
-        try {
-          this.handler.onEvents(events);
-        } catch (e) {
-          this.log(
-            `watch handler threw at revision ${rev}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
-          );
-        }
-      }
-      // A response without events is a progress notification, sent only to watchers that have
-      // caught up: everything up to its header revision has been seen.
-      if (res.events.length === 0) this.seen = Math.max(this.seen, Number((res.header as IResponseHeader).revision));
-    } catch (e) {
-      this.log(`watch: could not handle a response: ${String(e)}`);
-    }
-  }
-
-  private onError(err: Error): void {
-    if (this.closed) return;
-    // etcd cancels a watch whose start was compacted with compact_revision set and NO reason
-    // (etcd3 passes on only the reason); every other cancellation names its reason.
-    const compacted = /compacted/.test(err.message) || /^Watcher canceled: *$/.test(err.message);
-    const e = compacted
-      ? new Error(
-          `watch from revision ${this.seen + 1}: that revision has been compacted; re-read with range() and watch ` +
-            `again`,
-          { cause: err },
-        )
-      : new Error(`watch stopped by etcd: ${err.message}`, { cause: err });
-    this.closed = true;
-    this.ended = true;
-    this.forget();
-    // Before connecting, a compaction still counts as a watch that started and then failed: the
-    // caller learns it the same way in both stores (onError, asynchronously).
-    for (const w of this.connectedWaiters.splice(0)) w();
-    setImmediate(() => {
-      try {
-        this.handler.onError?.(e);
-      } catch (x) {
-        this.log(`watch onError handler threw: ${String(x)}`);
-      }
-      if (!this.handler.onError) this.log(`${e.message} (no onError handler)`);
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.closed && (this.ended || !this.isConnected)) return;
-    this.closed = true;
-    this.ended = true;
-    this.forget();
-    for (const w of this.connectedWaiters.splice(0)) w(new Error('watch closed'));
-    // etcd3 waits for etcd to confirm the cancel; a hung etcd must not hang close().
-    let t: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.watcher.cancel().catch(() => undefined),
-      new Promise<void>((r) => {
-        t = setTimeout(r, this.cancelTimeoutMs);
-        t.unref();
-      }),
-    ]);
-    if (t) clearTimeout(t);
   }
 }

@@ -9,23 +9,24 @@
  * several etcd clients share one etcd.
  */
 import { checkTtl, checkTxnSize, defaultLog, normalizePrefix, DEFAULT_PREFIX } from './checks.js';
-import type {
-  Compare,
-  KeyValue,
-  Lease,
-  LeaseOptions,
-  Op,
-  RangeResult,
-  Store,
-  StoreStats,
-  TxnResult,
-  Watch,
-  WatchEvent,
-  WatchHandler,
+import {
+  MAX_REQUEST_BYTES,
+  StoreClosedError,
+  StoreRequestError,
+  type Compare,
+  type KeyValue,
+  type Lease,
+  type LeaseOptions,
+  type Op,
+  type RangeResult,
+  type Store,
+  type StoreStats,
+  type TxnResult,
+  type Watch,
+  type WatchEvent,
+  type WatchHandler,
 } from './store.js';
 
-/** etcd's default --max-request-bytes. */
-export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 /** Per-operation overhead counted against MAX_REQUEST_BYTES (protobuf framing, roughly). */
 const OP_OVERHEAD_BYTES = 16;
 
@@ -145,7 +146,7 @@ export class MemoryBackend {
       if (o.op === 'put') bytes += Buffer.byteLength(o.value);
     }
     if (bytes > this.maxRequestBytes) {
-      throw new Error(
+      throw new StoreRequestError(
         `${what}: request of ${bytes} bytes is too large (the store takes at most ${this.maxRequestBytes}, like ` +
           `etcd's --max-request-bytes): write less per request`,
       );
@@ -182,17 +183,21 @@ export class MemoryBackend {
     for (const o of ops) {
       if (o.op !== 'put') continue;
       if (puts.has(o.key))
-        throw new Error(`txn: key "${o.key}" is put twice in one transaction (etcd refuses duplicate keys)`);
+        throw new StoreRequestError(
+          `txn: key "${o.key}" is put twice in one transaction (etcd refuses duplicate keys)`,
+        );
       puts.add(o.key);
     }
     for (const o of ops) {
       if (o.op === 'delete' && puts.has(o.key)) {
-        throw new Error(`txn: key "${o.key}" is both put and deleted in one transaction (etcd refuses duplicate keys)`);
+        throw new StoreRequestError(
+          `txn: key "${o.key}" is both put and deleted in one transaction (etcd refuses duplicate keys)`,
+        );
       }
       if (o.op === 'deletePrefix') {
         for (const k of puts) {
           if (inPrefix(k, o.prefix)) {
-            throw new Error(
+            throw new StoreRequestError(
               `txn: key "${k}" is put and also deleted by prefix "${o.prefix}" in one transaction (etcd refuses ` +
                 `duplicate keys)`,
             );
@@ -402,7 +407,7 @@ export class MemoryStore implements Store {
   }
 
   private checkOpen(what: string): void {
-    if (this.closed) throw new Error(`${what}: the store is closed`);
+    if (this.closed) throw new StoreClosedError(what);
   }
 
   async get(key: string): Promise<KeyValue | null> {

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/hash.js';
 
 /** Shard index for a unit name: first byte of sha256(name), as two hex digits. */
 export function shardOf(name: string): string {
-  return createHash('sha256').update(name).digest('hex').slice(0, 2);
+  return sha256(name).slice(0, 2);
 }

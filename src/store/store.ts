@@ -5,7 +5,7 @@
  * Keys given to a Store are relative to its namespace (the --prefix, e.g. "/gitfleet/"); only
  * src/store/keys.ts builds key strings.
  */
-import { TransientError } from '../errors.js';
+import { FatalError, TransientError } from '../errors.js';
 
 export interface KeyValue {
   key: string;
@@ -103,5 +103,33 @@ export class StoreUnavailableError extends TransientError {
   override name = 'StoreUnavailableError';
 }
 
+/**
+ * etcd refused who we are or what we may touch (authentication failed, an invalid auth token,
+ * permission denied under the prefix). Fatal: retrying with the same credentials cannot help;
+ * the process says so and exits.
+ */
+export class StoreAccessError extends FatalError {
+  override name = 'StoreAccessError';
+}
+
+/**
+ * A request the store will never accept as it stands (too large, too many operations in one
+ * transaction, a key twice in one transaction). Fatal: sending it again gets the same answer.
+ */
+export class StoreRequestError extends FatalError {
+  override name = 'StoreRequestError';
+}
+
+/** The store was closed by its owner: nothing more can be done with this client. Fatal. */
+export class StoreClosedError extends FatalError {
+  override name = 'StoreClosedError';
+  constructor(what: string) {
+    super(`${what}: the store is closed`);
+  }
+}
+
 /** The max ops per transaction both stores enforce (etcd's default --max-txn-ops). */
 export const MAX_TXN_OPS = 128;
+
+/** etcd's default --max-request-bytes: the largest put or transaction it accepts. */
+export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import * as dbus from 'dbus-next';
 import { TransientError } from '../errors.js';
 import { removeFile, writeFileAtomic } from '../util/files.js';
+import { Backoff } from '../util/backoff.js';
 
 const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -150,6 +151,8 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
   private readonly dirty = new Map<string, Partial<UnitState>>();
   private flushScheduled = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Reconnect delays: 100 ms doubling to 5 s, from the start again after each disconnect. */
+  private readonly reconnectDelay = new Backoff({ minMs: 100, maxMs: 5000 });
   private readonly callTimeoutMs: number;
   private readonly jobTimeoutMs: number;
   private readonly reconnect: boolean;
@@ -260,10 +263,13 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     this.jobResults.clear();
     if (this.closed) return;
     this.emit('disconnected', e);
-    if (this.reconnect) this.scheduleReconnect(100);
+    if (this.reconnect) {
+      this.reconnectDelay.reset();
+      this.scheduleReconnect();
+    }
   }
 
-  private scheduleReconnect(delayMs: number): void {
+  private scheduleReconnect(): void {
     if (this.closed || this.reconnectTimer) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
@@ -272,10 +278,10 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
         () => this.resync(),
         (e: Error) => {
           this.log(`systemd: reconnect to ${this.busDescription} failed: ${e.message}`);
-          this.scheduleReconnect(Math.min(delayMs * 2, 5000));
+          this.scheduleReconnect();
         },
       );
-    }, delayMs);
+    }, this.reconnectDelay.next());
     this.reconnectTimer.unref();
   }
 

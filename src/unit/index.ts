@@ -10,7 +10,7 @@ export {
   getSection,
   LONG_LINE_MAX,
 } from './parse.js';
-export { serializeUnit, unitHash, canonicalize, sha256Hex, type CanonicalUnit } from './serialize.js';
+export { serializeUnit, unitHash, canonicalize, type CanonicalUnit } from './serialize.js';
 export {
   isValidUnitName,
   unitNameError,

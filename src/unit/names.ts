@@ -99,6 +99,7 @@ export function parseUnitName(name: string): UnitName | null {
   return { prefix: name.slice(0, at), instance, template: instance === '', type };
 }
 
+/** `foo@.service`: a template, never started itself (only its instances are). */
 export function isTemplate(name: string): boolean {
   return parseUnitName(name)?.template === true;
 }

@@ -3,7 +3,7 @@
  * a BOM and repeated section headers do not change a unit's identity; the canonical text is what
  * gitfleet stores and hashes. Pure.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/hash.js';
 import { parseUnit } from './parse.js';
 import type { ParsedUnit } from './types.js';
 
@@ -55,18 +55,13 @@ function endsInOddBackslashes(s: string): boolean {
   return n % 2 === 1;
 }
 
-/** sha256 hex of a text (UTF-8). */
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
-
 /**
  * Content hash of a unit: sha256 hex of its canonical serialization. Accepts a parsed unit or raw
  * content (parsed first; `file` only names it in diagnostics, which are discarded here).
  */
 export function unitHash(unit: ParsedUnit | string | Uint8Array): string {
   const parsed = typeof unit === 'string' || unit instanceof Uint8Array ? parseUnit(unit, '<content>') : unit;
-  return sha256Hex(serializeUnit(parsed));
+  return sha256(serializeUnit(parsed));
 }
 
 export interface CanonicalUnit {
@@ -82,5 +77,5 @@ export interface CanonicalUnit {
 export function canonicalize(content: string | Uint8Array, file: string): CanonicalUnit {
   const unit = parseUnit(content, file);
   const text = serializeUnit(unit);
-  return { text, hash: sha256Hex(text), unit };
+  return { text, hash: sha256(text), unit };
 }

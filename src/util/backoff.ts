@@ -1,7 +1,7 @@
 /**
  * Exponential backoff: the one helper behind every retry delay in gitfleet (the reconcile loop's,
- * an agent's drift repairs, reports and registration). Starts at minMs, doubles up to maxMs,
- * and starts over after reset().
+ * the engine's election, etcd watch reconnects, D-Bus reconnects, an agent's drift repairs,
+ * reports and registration). Starts at minMs, doubles up to maxMs, and starts over after reset().
  */
 export interface BackoffOptions {
   minMs: number;
@@ -19,7 +19,7 @@ export class Backoff {
   /** The delay to wait now; the next call returns a longer one. */
   next(): number {
     const d = this.delay;
-    this.delay = Math.min(this.delay * (this.opts.factor ?? 2), this.opts.maxMs);
+    this.delay = grow(d, this.opts);
     return d;
   }
 
@@ -32,6 +32,20 @@ export class Backoff {
   reset(): void {
     this.delay = this.opts.minMs;
   }
+}
+
+function grow(delay: number, opts: BackoffOptions): number {
+  return Math.min(delay * (opts.factor ?? 2), opts.maxMs);
+}
+
+/** An immutable backoff strategy: the same delays, in the shape etcd3's watch backoff takes. */
+export interface BackoffStrategy {
+  duration: number;
+  next(): BackoffStrategy;
+}
+
+export function backoffStrategy(opts: BackoffOptions, duration = opts.minMs): BackoffStrategy {
+  return { duration, next: () => backoffStrategy(opts, grow(duration, opts)) };
 }
 
 /**

@@ -36,6 +36,8 @@ export class ReconcileLoop {
   lastError: Error | null = null;
   /** Set when a fatal error stopped the loop. */
   fatal: Error | null = null;
+  /** The stalled error last logged at warn: the same one again (a resync) is logged at debug. */
+  private lastStalled: string | null = null;
 
   constructor(
     private readonly name: string,
@@ -79,6 +81,7 @@ export class ReconcileLoop {
         await this.pass();
         this.passes++;
         this.lastError = null;
+        this.lastStalled = null;
         this.backoff.reset();
       } catch (e) {
         this.failures++;
@@ -105,7 +108,9 @@ export class ReconcileLoop {
     }
     if (kind === 'stalled') {
       // Waits for new input: the next trigger (a watch event, a push) runs the pass again.
-      this.opts.log?.warn(`${this.name}: pass stalled until new input`, { error: e });
+      const repeat = this.lastStalled === e.message;
+      this.lastStalled = e.message;
+      this.opts.log?.[repeat ? 'debug' : 'warn'](`${this.name}: pass stalled until new input`, { error: e });
       if (newInput) setImmediate(() => this.trigger('input arrived during a stalled pass'));
       return;
     }

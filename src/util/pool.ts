@@ -1,8 +1,16 @@
-/** Run fn over items with at most `limit` calls in flight; resolves when all have settled. */
-export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/**
+ * Run fn over items with at most `limit` calls in flight; resolves with the results in the items'
+ * order once all have settled (the first rejection rejects it).
+ */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  return out;
 }

@@ -7,9 +7,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { machineKey } from '../../src/store/keys.js';
-import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+import { enableAuth, startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { tempDir, TestRepo } from '../support/git.js';
 
 const CLI = resolve('src/cli/main.ts');
@@ -24,6 +25,8 @@ function gitfleet(
     const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
       env: { ...process.env, NO_COLOR: '1', GITFLEET_ETCD: '', ...env },
     });
+    // A command that should have exited but did not is ended with the test process.
+    process.once('exit', () => p.exitCode === null && p.kill('SIGKILL'));
     let stdout = '',
       stderr = '';
     p.stdout.on('data', (d) => (stdout += d));
@@ -304,5 +307,100 @@ describe('cluster commands against a real etcd', () => {
     const bad = await gitfleet(['status', '--etcd', 'localhost']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--etcd/);
+  });
+});
+
+describe('long-running commands against an etcd that refuses them', () => {
+  // etcd with authentication on: user gitfleet may read and write /gitfleet/ only.
+  let etcd: EtcdCluster;
+  let repo: TestRepo;
+  before(async () => {
+    etcd = await startEtcd();
+    await enableAuth(new Etcd3({ hosts: etcd.endpoints }), {
+      user: 'gitfleet',
+      password: 's3cret',
+      prefix: '/gitfleet/',
+    });
+    repo = TestRepo.init(tmp.dir, 'authrepo');
+    repo.commit('one', { 'a.service': '[Service]\nExecStart=/bin/sleep infinity\n' });
+  });
+  after(async () => {
+    await etcd?.stop();
+  });
+
+  const store = (password: string, prefix = '/gitfleet') => ({
+    args: ['--etcd', etcd.endpoints.join(','), '--etcd-user', 'gitfleet', '--prefix', prefix],
+    env: { GITFLEET_ETCD_PASSWORD: password },
+  });
+
+  // Without the fatal kind these commands would retry forever: the test's timeout ends them.
+  for (const [what, command] of [
+    ['controller', () => ['controller', '--repo', repo.dir, '--state-dir', join(tmp.dir, 'authstate')]],
+    ['engine', () => ['engine']],
+    ['apply', () => ['apply', '--repo', repo.dir, '--state-dir', join(tmp.dir, 'authstate')]],
+  ] as const) {
+    test(`${what}: a refused password stops it with exit 1 and says why`, { timeout: 60_000 }, async () => {
+      const s = store('wrong');
+      const r = await gitfleet([...command(), ...s.args], s.env);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^gitfleet: .*refused the user name or password \(authentication failed\)$/m);
+      noStack(r.stderr);
+    });
+  }
+
+  test('engine: a prefix the user may not touch stops it with exit 1 (permission denied)', {
+    timeout: 60_000,
+  }, async () => {
+    const s = store('s3cret', '/elsewhere');
+    const r = await gitfleet(['engine', ...s.args], s.env);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^gitfleet: engine stopped: .*denied permission under "\/elsewhere\/"$/m);
+    noStack(r.stderr);
+  });
+
+  test('engine: an unreachable etcd is retried (transient) until SIGTERM, then exit 0', {
+    timeout: 60_000,
+  }, async () => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CLI, 'engine', '--etcd', 'http://127.0.0.1:1'], {
+      env: { ...process.env, GITFLEET_ETCD: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+    process.once('exit', () => p.exitCode === null && p.kill('SIGKILL'));
+    const retried = new Promise<void>((r) =>
+      p.stderr!.on('data', (d) => {
+        err += d;
+        if ((err.match(/retrying/g) ?? []).length >= 3) r();
+      }),
+    );
+    await Promise.race([retried, exited]);
+    assert.equal(p.exitCode, null, `the engine gave up on a transient failure:\n${err}`);
+    p.kill('SIGTERM');
+    assert.equal(await exited, 0, err);
+  });
+
+  test('controller: with the right password it applies and keeps running', { timeout: 60_000 }, async () => {
+    const s = store('s3cret');
+    const p = spawn(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'controller', '--repo', repo.dir, '--state-dir', join(tmp.dir, 'authok'), ...s.args],
+      { env: { ...process.env, GITFLEET_ETCD: '', ...s.env }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let err = '';
+    p.stderr!.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((r) => p.once('exit', (c) => r(c)));
+    process.once('exit', () => p.exitCode === null && p.kill('SIGKILL'));
+    try {
+      for (;;) {
+        const st = await gitfleet(['status', '--format', 'json', ...s.args], s.env);
+        if (st.code === 0 && JSON.parse(st.stdout).applied) break;
+        assert.equal(p.exitCode, null, `the controller exited:\n${err}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      p.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0, err);
   });
 });

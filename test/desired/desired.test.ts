@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildDesired } from '../../src/desired/build.js';
+import { parseFleetYaml } from '../../src/desired/fleetyaml.js';
 import { analyzeRepo } from '../../src/desired/repo.js';
 import type { RepoFile } from '../../src/desired/types.js';
 import type { Diagnostic } from '../../src/diag.js';
@@ -49,6 +50,21 @@ test('states come from fleet.yaml entries, else defaults.state; files outside pa
       ['a.service', 'inactive'],
       ['b.service', 'loaded'],
     ],
+  );
+});
+
+test('fleet.yaml as the reader parsed it is used, not parsed again', () => {
+  const fy = file('fleet.yaml', 'units:\n  a.service: loaded\n');
+  const files = [file('a.service', svc('a'))];
+  assert.deepEqual(
+    buildDesired(files, fy, 'c').desired?.units.map((u) => u.state),
+    ['loaded'],
+  );
+  // The reader's parse stands for the bytes (readers parse fleet.yaml to find `path:`).
+  const parsed = parseFleetYaml('units:\n  a.service: inactive\n', 'fleet.yaml');
+  assert.deepEqual(
+    buildDesired(files, fy, 'c', { fleetYamlResult: parsed }).desired?.units.map((u) => u.state),
+    ['inactive'],
   );
 });
 

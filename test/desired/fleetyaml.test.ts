@@ -151,9 +151,7 @@ test('a YAML bomb (anchors and aliases) is refused before any expansion', () => 
     'h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]',
     'units: *h',
   ].join('\n');
-  const t0 = performance.now();
   const { spec, diagnostics } = parseFleetYaml(bomb, 'fleet.yaml');
-  assert.ok(performance.now() - t0 < 500, 'refused quickly');
   assert.equal(spec, null);
   assert.deepEqual(diagnostics.map(at), ['YML01@1:4']);
   assert.match(diagnostics[0]!.message, /anchors .* and aliases .* are not allowed/);

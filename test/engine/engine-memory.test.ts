@@ -5,12 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../../src/engine/engine.js';
+import { retryKind } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import {
   DESIRED_ROOT,
   ENGINE_LEADER,
   SCHEDULE_PREFIX,
   machineKey,
+  scheduleKey,
   shardKey,
   shardOf,
   type DesiredEntry,
@@ -151,3 +153,59 @@ test(
     }
   },
 );
+
+test('a malformed machine record is left out; a malformed schedule entry is rewritten', async () => {
+  const backend = new MemoryBackend();
+  const setup = new MemoryStore({ backend });
+  const store = new MemoryStore({ backend });
+  const engine = new Engine({ store, id: 'e', leaseTtl: 5, resyncSeconds: 0, log: silentLogger });
+  try {
+    await setup.put(
+      machineKey('m1'),
+      JSON.stringify({ id: 'm1', address: '', metadata: {}, version: 't', startedAt: '' }),
+    );
+    await setup.put(machineKey('m0'), '{"id": "m0"}');
+    await setup.put(scheduleKey('m1', 'a.service'), 'garbage');
+    await engine.start();
+    await waitFor('leadership', () => engine.isLeader());
+    await writeDesired(setup, 'c1', ['a.service', 'b.service']);
+    await waitFor('two units scheduled', async () => {
+      const kvs = (await setup.range(SCHEDULE_PREFIX)).kvs;
+      return kvs.length === 2 && kvs.every((kv) => kv.value !== 'garbage');
+    });
+    await engine.idle();
+    assert.deepEqual(
+      (await setup.range(SCHEDULE_PREFIX)).kvs.map((kv) => [kv.key, JSON.parse(kv.value)]),
+      [
+        ['schedule/m1/a.service', { hash: 'h-a.service', state: 'launched' }],
+        ['schedule/m1/b.service', { hash: 'h-b.service', state: 'launched' }],
+      ],
+      'nothing went to m0, whose record is malformed',
+    );
+    assert.equal(engine.lastPass!.machines, 1);
+  } finally {
+    await engine.stop();
+    await Promise.all([setup.close(), store.close()]);
+  }
+});
+
+test('a fatal store error stops the engine: reported once to onFatal, never retried', async () => {
+  const store = new MemoryStore();
+  await store.close();
+  const fatal: Error[] = [];
+  const engine = new Engine({
+    store,
+    id: 'e',
+    leaseTtl: 5,
+    resyncSeconds: 0,
+    log: silentLogger,
+    onFatal: (e) => fatal.push(e),
+  });
+  await engine.start();
+  await engine.stop();
+  assert.deepEqual(
+    fatal.map((e) => [e.name, retryKind(e)]),
+    [['StoreClosedError', 'fatal']],
+  );
+  assert.equal(engine.isLeader(), false);
+});

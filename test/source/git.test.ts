@@ -12,7 +12,7 @@ import http from 'isomorphic-git/http/node';
 import {
   firstParent,
   isDescendant,
-  loadCommitDesired,
+  loadCommit,
   mergeBase,
   readCommitFiles,
   readCommitSnapshot,
@@ -83,6 +83,9 @@ describe('revisions and history', () => {
     assert.equal(await isDescendant(repo.dir, c.merge!, c.merge!), true);
     assert.equal(await isDescendant(repo.dir, c.feat!, c.three!), false);
     assert.equal(await isDescendant(repo.dir, c.one!, c.two!), false);
+    // The force-push guard's other case: a commit (or an ancestor) the repository does not have.
+    assert.equal(await isDescendant(repo.dir, c.merge!, 'f'.repeat(40)), false);
+    assert.equal(await isDescendant(repo.dir, 'f'.repeat(40), c.one!), false);
   });
 
   test('a bare clone answers the same, packed or not', async () => {
@@ -210,11 +213,13 @@ describe('reading a commit', () => {
     const snap = await readCommitSnapshot(repo.dir, sha, { path: 'deploy' });
     assert.equal(snap.base, 'deploy');
     assert.equal(snap.fleetYaml?.path, 'deploy/fleet.yaml');
+    // Parsed once, by the reader (it needs `path:`), and handed on with the bytes.
+    assert.equal(snap.fleetYamlResult?.spec?.path, 'deploy/units');
     assert.deepEqual(
       snap.files.map((f) => f.path),
       ['deploy/units/a.service'],
     );
-    const d = await loadCommitDesired(repo.dir, sha, 'deploy');
+    const d = await loadCommit(repo.dir, sha, 'deploy');
     assert.deepEqual(
       d.desired?.units.map((u) => [u.name, u.state, u.source]),
       [['a.service', 'loaded', 'deploy/units/a.service']],
@@ -228,7 +233,7 @@ describe('reading a commit', () => {
       'a.service': svc('a'),
       'fleet.yaml': { symlink: join(tmp.dir, 'real-fleet.yaml') },
     });
-    const d = await loadCommitDesired(repo.dir, sha);
+    const d = await loadCommit(repo.dir, sha);
     assert.equal(d.desired, null);
     assert.deepEqual(
       d.diagnostics.filter((x) => x.severity === 'error').map((x) => `${x.rule} ${x.file}`),
@@ -239,18 +244,18 @@ describe('reading a commit', () => {
   test('a commit with a YAML bomb, a symlinked or a binary unit yields diagnostics and no desired state', async () => {
     const repo = TestRepo.init(tmp.dir, 'refused');
     const good = repo.commit('good', { 'a.service': svc('a') });
-    assert.ok((await loadCommitDesired(repo.dir, good)).desired);
+    assert.ok((await loadCommit(repo.dir, good)).desired);
     const bomb = repo.commit('bomb', { 'fleet.yaml': 'a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nunits: *b\n' });
-    const r1 = await loadCommitDesired(repo.dir, bomb);
+    const r1 = await loadCommit(repo.dir, bomb);
     assert.equal(r1.desired, null);
     assert.equal(r1.diagnostics[0]!.rule, 'YML01');
     assert.equal(r1.diagnostics[0]!.line, 1);
     repo.commit('no bomb', { 'fleet.yaml': null });
     const link = repo.commit('link', { 'b.service': { symlink: 'a.service' } });
-    assert.equal((await loadCommitDesired(repo.dir, link)).desired, null);
+    assert.equal((await loadCommit(repo.dir, link)).desired, null);
     repo.commit('no link', { 'b.service': null });
     const bin = repo.commit('binary', { 'c.service': Buffer.from([0, 1, 2, 3]) });
-    const r3 = await loadCommitDesired(repo.dir, bin);
+    const r3 = await loadCommit(repo.dir, bin);
     assert.equal(r3.desired, null);
     assert.deepEqual(
       r3.diagnostics.map((d) => d.rule),
@@ -262,11 +267,11 @@ describe('reading a commit', () => {
     const repo = TestRepo.init(tmp.dir, 'names');
     const dots = repo.commit('dots', { '..x.service': svc('x') });
     assert.deepEqual(
-      (await loadCommitDesired(repo.dir, dots)).desired?.units.map((u) => u.name),
+      (await loadCommit(repo.dir, dots)).desired?.units.map((u) => u.name),
       ['..x.service'],
     );
     const bad = repo.commit('bad', { 'my app.service': svc('y'), 'tab\there.service': svc('z') });
-    const r = await loadCommitDesired(repo.dir, bad);
+    const r = await loadCommit(repo.dir, bad);
     assert.equal(r.desired, null);
     assert.deepEqual(
       r.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.rule} ${d.file}`),
@@ -293,7 +298,7 @@ describe('a repository served over smart HTTP', () => {
     await igit.clone({ fs, http, dir, url: `${server.url}/units.git`, singleBranch: true });
     const head1 = await resolveRev(dir, 'HEAD');
     assert.equal(head1, origin.head());
-    const d1 = await loadCommitDesired(dir, head1);
+    const d1 = await loadCommit(dir, head1);
     assert.deepEqual(
       d1.desired?.units.map((u) => u.name),
       ['web@1.service', 'web@2.service'],
@@ -308,7 +313,7 @@ describe('a repository served over smart HTTP', () => {
 
     const f = await igit.fetch({ fs, http, dir, url: `${server.url}/units.git`, ref: 'main', singleBranch: true });
     assert.equal(f.fetchHead, head2);
-    const d2 = await loadCommitDesired(dir, f.fetchHead!, undefined, {});
+    const d2 = await loadCommit(dir, f.fetchHead!, undefined, {});
     assert.deepEqual(
       d2.desired?.units.map((u) => u.name),
       ['web@1.service', 'web@2.service', 'web@3.service'],
@@ -328,7 +333,7 @@ test('a committed drop-in is refused: the commit yields no desired state', async
     'web@.service.d/10-env.conf': '[Service]\nEnvironment=X=1\n',
     'b.service': svc('b'),
   });
-  const r = await loadCommitDesired(repo.dir, sha);
+  const r = await loadCommit(repo.dir, sha);
   assert.equal(r.desired, null);
   assert.ok(
     r.diagnostics.some((d) => d.rule === 'SRC07' && d.file === 'web@.service.d/10-env.conf' && d.severity === 'error'),

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { retryKind } from '../../src/errors.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { StoreUnavailableError, type WatchEvent } from '../../src/store/store.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
@@ -27,18 +28,24 @@ function open(t: { after(fn: () => Promise<void>): void }, prefix: string): Etcd
   return s;
 }
 
-/** Run `fn`, expecting StoreUnavailableError; returns how long it took. */
-async function unavailable(fn: () => Promise<unknown>): Promise<number> {
+/**
+ * Run `fn`, expecting StoreUnavailableError (transient: retried by the loops); returns its message
+ * and how long it took (for the test's diagnostics only: timings are bench/'s, not assertions).
+ */
+async function unavailable(fn: () => Promise<unknown>): Promise<{ message: string; ms: number }> {
   const t0 = Date.now();
+  let message = '';
   await assert.rejects(fn(), (e: Error) => {
     assert.ok(e instanceof StoreUnavailableError, `expected StoreUnavailableError, got ${e.name}: ${e.message}`);
+    assert.equal(retryKind(e), 'transient');
+    message = e.message;
     return true;
   });
-  return Date.now() - t0;
+  return { message, ms: Date.now() - t0 };
 }
 
-/** Retry `fn` until it succeeds; returns the time to the first success. */
-async function recovers(fn: () => Promise<unknown>, withinMs: number): Promise<number> {
+/** Retry `fn` until it succeeds (only StoreUnavailableError meanwhile); returns the time it took. */
+async function recovers(fn: () => Promise<unknown>): Promise<number> {
   const t0 = Date.now();
   for (;;) {
     try {
@@ -46,61 +53,59 @@ async function recovers(fn: () => Promise<unknown>, withinMs: number): Promise<n
       return Date.now() - t0;
     } catch (e) {
       assert.ok(e instanceof StoreUnavailableError, `only StoreUnavailableError while recovering, got ${String(e)}`);
-      assert.ok(Date.now() - t0 < withinMs, `no recovery within ${withinMs} ms: ${String(e)}`);
       await sleep(20);
     }
   }
 }
 
-test(
-  'etcd SIGKILLed: calls fail at once with StoreUnavailableError, and work again right after a ' + 'restart',
-  async (t) => {
-    const s = open(t, '/faults/kill/');
-    await s.put('k', 'before');
-    await etcd.kill(0);
-    const putMs = await unavailable(() => s.put('k', 'during'));
-    const getMs = await unavailable(() => s.get('k'));
-    const rangeMs = await unavailable(() => s.range(''));
-    const txnMs = await unavailable(() => s.txn([], [{ op: 'put', key: 'k', value: 'during' }]));
-    const leaseMs = await unavailable(() => s.grantLease(5));
-    t.diagnostic(
-      `etcd down: put ${putMs} ms, get ${getMs} ms, range ${rangeMs} ms, txn ${txnMs} ms, grant ${leaseMs} ms`,
-    );
-    for (const ms of [putMs, getMs, rangeMs, txnMs, leaseMs])
-      assert.ok(ms < CALL_TIMEOUT_MS + 300, `failed within about one deadline (${ms} ms)`);
+test('etcd SIGKILLed: calls fail with StoreUnavailableError (transient), and work again after a restart', {
+  timeout: 60_000,
+}, async (t) => {
+  const s = open(t, '/faults/kill/');
+  await s.put('k', 'before');
+  await etcd.kill(0);
+  const calls = {
+    put: await unavailable(() => s.put('k', 'during')),
+    get: await unavailable(() => s.get('k')),
+    range: await unavailable(() => s.range('')),
+    txn: await unavailable(() => s.txn([], [{ op: 'put', key: 'k', value: 'during' }])),
+    grant: await unavailable(() => s.grantLease(5)),
+  };
+  t.diagnostic(
+    `etcd down: ${Object.entries(calls)
+      .map(([what, r]) => `${what} ${r.ms} ms`)
+      .join(', ')}`,
+  );
 
-    await etcd.restart(0);
-    const back = await recovers(() => s.put('k', 'after'), 3000);
-    t.diagnostic(`first successful put ${back} ms after etcd answered /health again`);
-    assert.equal((await s.get('k'))?.value, 'after');
-  },
-);
+  await etcd.restart(0);
+  const back = await recovers(() => s.put('k', 'after'));
+  t.diagnostic(`first successful put ${back} ms after etcd answered /health again`);
+  assert.equal((await s.get('k'))?.value, 'after');
+});
 
-test(
-  'etcd hung (SIGSTOP): a call fails within its deadline, later ones at once, and all work after ' + 'SIGCONT',
-  async (t) => {
-    const s = open(t, '/faults/hung/');
-    await s.put('k', 'before');
-    await etcd.kill(0, 'SIGSTOP');
-    try {
-      const first = await unavailable(() => s.put('k', 'during'));
-      assert.ok(
-        first >= CALL_TIMEOUT_MS - 50 && first < CALL_TIMEOUT_MS + 400,
-        `first call waited one deadline (${first} ms)`,
-      );
-      const second = await unavailable(() => s.get('k'));
-      const third = await unavailable(() => s.get('k'));
-      // After two timeouts in a row the host is skipped for a second: no more waiting.
-      assert.ok(third < 100, `a call after repeated timeouts fails at once (${third} ms)`);
-      t.diagnostic(`hung etcd: first call ${first} ms, second ${second} ms, third ${third} ms`);
-    } finally {
-      await etcd.kill(0, 'SIGCONT');
-    }
-    const back = await recovers(() => s.put('k', 'after'), 3000);
-    t.diagnostic(`first successful put ${back} ms after SIGCONT`);
-    assert.equal((await s.get('k'))?.value, 'after');
-  },
-);
+test('etcd hung (SIGSTOP): a call fails at its deadline, later ones skip the host, and all work after SIGCONT', {
+  timeout: 60_000,
+}, async (t) => {
+  const s = open(t, '/faults/hung/');
+  await s.put('k', 'before');
+  await etcd.kill(0, 'SIGSTOP');
+  try {
+    // A hung etcd answers nothing: the call ends at its deadline instead of waiting forever.
+    const first = await unavailable(() => s.put('k', 'during'));
+    assert.match(first.message, new RegExp(`no answer within ${CALL_TIMEOUT_MS} ms`));
+    const second = await unavailable(() => s.get('k'));
+    assert.match(second.message, new RegExp(`no answer within ${CALL_TIMEOUT_MS} ms`));
+    // After two timeouts in a row the host is skipped for a second: no more waiting.
+    const third = await unavailable(() => s.get('k'));
+    assert.match(third.message, /timed out 2 times in a row; skipped/);
+    t.diagnostic(`hung etcd: first call ${first.ms} ms, second ${second.ms} ms, third ${third.ms} ms`);
+  } finally {
+    await etcd.kill(0, 'SIGCONT');
+  }
+  const back = await recovers(() => s.put('k', 'after'));
+  t.diagnostic(`first successful put ${back} ms after SIGCONT`);
+  assert.equal((await s.get('k'))?.value, 'after');
+});
 
 test('a watch resumes across an etcd restart without losing or repeating events', async (t) => {
   const watcherStore = open(t, '/faults/watch/');
@@ -115,7 +120,7 @@ test('a watch resumes across an etcd restart without losing or repeating events'
   await etcd.kill(0);
   await etcd.restart(0);
   // Written while the watcher is still reconnecting (its stream broke with the old process).
-  await recovers(() => writer.put('w/5', 'v5'), 3000);
+  await recovers(() => writer.put('w/5', 'v5'));
   for (let i = 6; i < 10; i++) await writer.put(`w/${i}`, `v${i}`);
   await writer.delete('w/0');
   const t0 = Date.now();
@@ -135,7 +140,7 @@ test('a watch resumes across an etcd restart without losing or repeating events'
   await w.close();
 });
 
-test("a lease's onLost fires when etcd stays down past the TTL", async (t) => {
+test("a lease's onLost fires when etcd stays down past the TTL", { timeout: 60_000 }, async (t) => {
   const s = open(t, '/faults/lease/');
   let lostAt = 0;
   let lost: Error | undefined;
@@ -149,12 +154,15 @@ test("a lease's onLost fires when etcd stays down past the TTL", async (t) => {
   await sleep(400); // at least one keep-alive has succeeded
   const down = Date.now();
   await etcd.kill(0);
-  while (!lost && Date.now() - down < 4000) await sleep(20);
-  const after = lostAt - down;
+  while (!lost) await sleep(20);
   await etcd.restart(0);
-  assert.ok(lost, 'onLost was called');
-  t.diagnostic(`onLost ${after} ms after etcd died (TTL 1 s): ${lost.message}`);
-  assert.ok(after <= 1500, `reported within about one TTL of the last keep-alive (${after} ms)`);
+  t.diagnostic(`onLost ${lostAt - down} ms after etcd died (TTL 1 s): ${lost.message}`);
+  // Reported by the store's own check (no keep-alive for a whole TTL), not etcd3's, which says so
+  // only after twice the TTL.
+  assert.match(
+    lost.message,
+    new RegExp(`lease ${lease.id} presumed lost: no keep-alive succeeded for \\d+ ms \\(TTL 1 s\\)`),
+  );
 });
 
 test('watch() on a dead etcd fails with StoreUnavailableError instead of waiting forever', async (t) => {
@@ -168,12 +176,12 @@ test('watch() on a dead etcd fails with StoreUnavailableError instead of waiting
   t.after(() => s.close());
   await etcd.kill(0);
   try {
-    const ms = await unavailable(() => s.watch('', undefined, { onEvents: () => undefined }));
-    assert.ok(ms < 1500, `gave up after the watch timeout (${ms} ms)`);
+    const r = await unavailable(() => s.watch('', undefined, { onEvents: () => undefined }));
+    assert.match(r.message, /etcd did not accept the watch within 800 ms/);
   } finally {
     await etcd.restart(0);
   }
-  await recovers(() => s.put('k', 'v'), 3000);
+  await recovers(() => s.put('k', 'v'));
   const got: string[] = [];
   const w = await s.watch('', undefined, { onEvents: (evs) => got.push(...evs.map((e) => e.kv.key)) });
   await s.put('k2', 'v');
@@ -211,7 +219,7 @@ test('a watch replaying a long history from a past revision finishes it after an
   await w.close();
 });
 
-test('close() with etcd down returns promptly', async () => {
+test('close() with etcd down returns, and the closed store refuses calls as fatal', async () => {
   const s = new EtcdStore({
     endpoints: etcd.endpoints,
     prefix: '/faults/close/',
@@ -222,11 +230,12 @@ test('close() with etcd down returns promptly', async () => {
   await s.watch('', undefined, { onEvents: () => undefined });
   await etcd.kill(0);
   try {
-    const t0 = Date.now();
+    // etcd3 would wait for etcd to confirm the watch's cancel; close() gives up on it.
     await s.close();
-    const ms = Date.now() - t0;
-    assert.ok(ms < CALL_TIMEOUT_MS + 200, `close took ${ms} ms`);
-    await assert.rejects(s.put('k', 'v'), /the store is closed/);
+    await assert.rejects(
+      s.put('k', 'v'),
+      (e: Error) => retryKind(e) === 'fatal' && /the store is closed/.test(e.message),
+    );
   } finally {
     await etcd.restart(0);
   }

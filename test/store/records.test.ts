@@ -6,6 +6,7 @@ import {
   decodeAll,
   decodeBody,
   decodeDesiredRoot,
+  decodeDesiredShard,
   decodeMachineRecord,
   decodeScheduleEntry,
   MalformedRecordError,
@@ -52,6 +53,11 @@ test('a malformed record names its key and what is wrong, and is a stalled error
   assert.throws(
     () => decodeDesiredRoot(kv(DESIRED_ROOT, JSON.stringify({ commit: 'c', at: 't', shards: { '00': 5 } }))),
     /shards\.00 must be a string, not number/,
+  );
+  const entry = { name: 'a.service', hash: 'h', state: 'launched', constraints: {} };
+  assert.throws(
+    () => decodeDesiredShard(kv('desired/shards/x', JSON.stringify({ units: [entry, { ...entry, state: 3 }] }))),
+    /malformed record at desired\/shards\/x: units\[0\]\.constraints\.machineMetadata must be an object, not undefined/,
   );
 });
 

@@ -1,6 +1,7 @@
 /**
  * A real etcd for tests: one member or a three-member cluster on free loopback ports, with a temp
- * data dir and the fast election flags of shared/RECIPES.md.
+ * data dir and fast election flags (short heartbeat and election timeouts, so a killed leader is
+ * replaced within a second).
  *
  * Every process started here is tracked by PID and ended by PID: on stop(), and, should a test
  * file die first, by a synchronous 'exit' handler that SIGKILLs whatever is still running (SIGINT
@@ -13,6 +14,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Etcd3 } from 'etcd3';
 
 export interface EtcdMember {
   name: string;
@@ -312,4 +314,25 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdCluster> {
     },
     stop,
   };
+}
+
+/**
+ * Turn authentication on through `admin` (a client of the cluster, closed afterwards): a root user,
+ * which etcd requires first, and `user` with `password`, who may read and write under `prefix` only.
+ */
+export async function enableAuth(
+  admin: Etcd3,
+  opts: { user: string; password: string; prefix: string },
+): Promise<void> {
+  try {
+    const root = await admin.user('root').create('root-pw');
+    await root.addRole('root');
+    const role = await admin.role(opts.user).create();
+    await role.grant({ permission: 'Readwrite', range: admin.range({ prefix: opts.prefix }) });
+    const user = await admin.user(opts.user).create(opts.password);
+    await user.addRole(opts.user);
+    await admin.auth.authEnable({});
+  } finally {
+    admin.close();
+  }
 }

@@ -153,7 +153,7 @@ describe('the unit files shipped on this machine', () => {
     }
   });
 
-  it('parse + serialize + hash 1,000 of them well under a second (figure printed)', (t) => {
+  it('parse + serialize + hash 1,000 of them: one hash per distinct content (time printed, not asserted)', (t) => {
     const batch = Array.from({ length: 1000 }, (_, i) => contents[i % contents.length]!);
     const bytes = batch.reduce((n, c) => n + c.length, 0);
     // Warm up the JIT once, then measure.
@@ -164,7 +164,5 @@ describe('the unit files shipped on this machine', () => {
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     t.diagnostic(`parse+serialize+hash of 1000 files (${(bytes / 1024).toFixed(0)} KiB): ${ms.toFixed(1)} ms`);
     assert.equal(hashes.size, new Set(contents.map((c) => unitHash(c))).size);
-    // Generous bound (the goal is well under 1 s on a shared 2-core machine); catches pathologies.
-    assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
   });
 });

@@ -4,21 +4,19 @@
  * Deterministic: the same desired state always yields byte-identical shards, so re-applying a
  * commit, or a commit that changes one unit, rewrites only what differs.
  */
-import { createHash } from 'node:crypto';
 import type { DesiredState } from '../desired/types.js';
-import { shardOf, type DesiredEntry, type DesiredRoot, type DesiredShard } from '../store/keys.js';
 import type { FleetConstraints } from '../unit/types.js';
+import { sha256 } from '../util/hash.js';
+import { shardOf, type DesiredEntry, type DesiredRoot, type DesiredShard } from './keys.js';
 
 export interface StoreLayout {
-  /** Shard index -> { hash of the JSON text, the JSON text }. */
-  shards: Map<string, { hash: string; json: string }>;
+  /** Shard index -> { hash of the JSON text, the JSON text, the units it holds }. */
+  shards: Map<string, { hash: string; json: string; units: DesiredEntry[] }>;
   /** Content hash -> canonical unit text. */
   bodies: Map<string, string>;
   global: DesiredEntry[];
   count: number;
 }
-
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /** A constraints object with a fixed key order and sorted metadata keys (for stable JSON). */
 export function normalizeConstraints(c: FleetConstraints): FleetConstraints {
@@ -35,6 +33,7 @@ export function normalizeConstraints(c: FleetConstraints): FleetConstraints {
   return out;
 }
 
+/** A desired unit as the store records it (DesiredEntry), with its constraints normalized. */
 export function toEntry(
   u: Pick<DesiredEntry, 'name' | 'hash' | 'state' | 'constraints' | 'triggers' | 'rollout' | 'health'>,
 ): DesiredEntry {
@@ -64,11 +63,11 @@ export function layoutDesired(desired: DesiredState): StoreLayout {
     g.push(entry);
     if (entry.constraints.global) global.push(entry);
   }
-  const shards = new Map<string, { hash: string; json: string }>();
+  const shards: StoreLayout['shards'] = new Map();
   for (const idx of [...groups.keys()].sort()) {
     const shard: DesiredShard = { units: groups.get(idx)! };
     const json = JSON.stringify(shard);
-    shards.set(idx, { hash: sha256(json), json });
+    shards.set(idx, { hash: sha256(json), json, units: shard.units });
   }
   return { shards, bodies, global, count: sorted.length };
 }

@@ -1,0 +1,79 @@
+/**
+ * applyDesired on the in-memory store (which refuses what etcd refuses: more than 128 operations
+ * or 1.5 MiB per request): how a commit reaches the store when it is large, or when the store has
+ * lost part of the commit in force.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { applyDesired } from '../../src/controller/apply.js';
+import type { DesiredState } from '../../src/desired/types.js';
+import { retryKind } from '../../src/errors.js';
+import { BODIES_PREFIX, DESIRED_ROOT, shardKey } from '../../src/store/keys.js';
+import { MemoryBackend, MemoryStore } from '../../src/store/memory.js';
+import { readDesiredEntries, readRoot } from '../../src/store/readers.js';
+import { MalformedRecordError } from '../../src/store/records.js';
+import { sha256 } from '../../src/util/hash.js';
+
+function desired(commit: string, bodies: Record<string, string>): DesiredState {
+  return {
+    commit,
+    units: Object.entries(bodies).map(([name, content]) => ({
+      name,
+      content,
+      hash: sha256(content),
+      state: 'launched' as const,
+      constraints: { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [] },
+      source: name,
+    })),
+  };
+}
+
+const body = (name: string, size = 0) => `[Service]\nExecStart=/bin/sleep infinity\n# ${name} ${'x'.repeat(size)}\n`;
+
+test('a commit whose bodies exceed one request is written in several, then applies atomically', async () => {
+  // 40 bodies of 40 KiB: 1.6 MiB in all, more than one request of this store (256 KiB) takes.
+  const store = new MemoryStore({ backend: new MemoryBackend({ maxRequestBytes: 256 * 1024 }) });
+  const units: Record<string, string> = {};
+  for (let i = 0; i < 40; i++) units[`u${i}.service`] = body(`u${i}`, 40 * 1024);
+  const before = store.stats().txns;
+  const r = await applyDesired(store, desired('c1', units), { requestBytes: 200 * 1024 });
+  assert.equal(r.result, 'applied');
+  assert.ok(store.stats().txns - before >= 9, `bodies went in ${store.stats().txns - before} transactions`);
+  const { root } = await readRoot(store);
+  assert.equal(root?.commit, 'c1');
+  assert.equal((await store.range(BODIES_PREFIX, { keysOnly: true })).kvs.length, 40);
+  await store.close();
+});
+
+test('a shard of the commit in force that the store lost is written again by the next commit', async () => {
+  const store = new MemoryStore();
+  const units = { 'a.service': body('a'), 'b.service': body('b'), 'c.service': body('c') };
+  assert.equal((await applyDesired(store, desired('c1', units))).result, 'applied');
+  const { root: r1 } = await readRoot(store);
+  const lost = Object.values(r1!.shards)[0]!;
+  await store.delete(shardKey(lost));
+
+  // c2 changes nothing but the commit: every shard of c1, the lost one too, is c2's as well.
+  assert.equal((await applyDesired(store, desired('c2', units))).result, 'applied');
+  const { root: r2 } = await readRoot(store);
+  assert.ok(Object.values(r2!.shards).includes(lost));
+  assert.deepEqual(
+    (await readDesiredEntries(store, r2!)).map((u) => u.name),
+    ['a.service', 'b.service', 'c.service'],
+  );
+  await store.close();
+});
+
+test('a malformed root stops the apply with an error naming the key, and changes nothing', async () => {
+  const store = new MemoryStore();
+  await store.put(DESIRED_ROOT, '{"commit": 7}');
+  await assert.rejects(applyDesired(store, desired('c1', { 'a.service': body('a') })), (e: Error) => {
+    assert.ok(e instanceof MalformedRecordError, `got ${e.name}`);
+    assert.equal(retryKind(e), 'stalled');
+    assert.match(e.message, /malformed record at desired\/root: commit must be a string, not number/);
+    return true;
+  });
+  assert.equal((await store.get(DESIRED_ROOT))?.value, '{"commit": 7}');
+  assert.equal((await store.range(BODIES_PREFIX, { keysOnly: true })).kvs.length, 0);
+  await store.close();
+});
