@@ -17,6 +17,7 @@ import { metadataMatches } from '../fleet/constraints.js';
 import type { Logger } from '../log.js';
 import {
   DESIRED_ROOT,
+  SCHEDULE_BATCH,
   schedulePrefix,
   type DesiredEntry,
   type DesiredRoot,
@@ -47,6 +48,9 @@ function healthOfEntry(e: ScheduleEntry): Pick<DesiredUnit, 'minHealthy' | 'heal
   };
 }
 
+/** How long a batch marker may stand before the agent acts on what it has. */
+const BATCH_WAIT_MS = 30_000;
+
 export interface DesiredWatchOptions {
   store: Store;
   machineId: string;
@@ -70,6 +74,12 @@ export class DesiredWatch {
   private readonly prefix: string;
   /** True until follow() succeeds, and again once a watch failed or the lease was lost. */
   broken = true;
+  /**
+   * While the engine writes this machine's placements in several transactions (its batch marker
+   * is present), events go here and the schedule above stays as it was; the whole lands at once.
+   */
+  private staged: Map<string, ScheduleEntry> | null = null;
+  private stagedTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: DesiredWatchOptions) {
     this.prefix = schedulePrefix(o.machineId);
@@ -82,11 +92,15 @@ export class DesiredWatch {
     const [sched, rootR] = await Promise.all([store.range(this.prefix), store.range(DESIRED_ROOT)]);
     this.schedule.clear();
     this.scheduleRev.clear();
+    this.closeBatch(false);
     for (const kv of sched.kvs) {
-      const entry = this.decode(kv, decodeScheduleEntry);
-      if (entry) this.schedule.set(kv.key.slice(this.prefix.length), entry);
+      const unit = kv.key.slice(this.prefix.length);
       this.scheduleRev.set(kv.key, kv.modRevision);
+      if (unit === SCHEDULE_BATCH) continue;
+      const entry = this.decode(kv, decodeScheduleEntry);
+      if (entry) this.schedule.set(unit, entry);
     }
+    if (sched.kvs.some((kv) => kv.key.endsWith(`/${SCHEDULE_BATCH}`))) this.openBatch();
     this.scheduleReadRev = sched.revision;
     const rootKv = rootR.kvs.find((kv) => kv.key === DESIRED_ROOT);
     this.root = rootKv ? this.decode(rootKv, decodeDesiredRoot) : null;
@@ -144,6 +158,7 @@ export class DesiredWatch {
   }
 
   async close(): Promise<void> {
+    this.closeBatch(false);
     const ws = this.watches;
     this.watches = [];
     await Promise.all(ws.map((w) => w.close().catch(() => {})));
@@ -162,16 +177,45 @@ export class DesiredWatch {
       if (Math.max(this.scheduleReadRev, this.scheduleRev.get(kv.key) ?? 0) >= kv.modRevision) continue;
       this.scheduleRev.set(kv.key, kv.modRevision);
       const unit = kv.key.slice(this.prefix.length);
-      if (type === 'delete') changed = this.schedule.delete(unit) || changed;
+      if (unit === SCHEDULE_BATCH) {
+        if (type === 'delete') changed = this.closeBatch(true) || changed;
+        else this.openBatch();
+        continue;
+      }
+      const into = this.staged ?? this.schedule;
+      if (type === 'delete') changed = into.delete(unit) || changed;
       else {
         const entry = this.decode(kv, decodeScheduleEntry);
         if (entry) {
-          this.schedule.set(unit, entry);
+          into.set(unit, entry);
           changed = true;
         }
       }
     }
-    if (changed) this.o.changed('schedule changed');
+    if (changed && !this.staged) this.o.changed('schedule changed');
+  }
+
+  private openBatch(): void {
+    if (this.staged) return;
+    this.staged = new Map(this.schedule);
+    // An engine that died half-way leaves the marker; its successor rewrites the whole. Meanwhile
+    // the agent does not wait for ever.
+    this.stagedTimer = setTimeout(() => {
+      if (this.closeBatch(true)) this.o.changed('schedule batch marker left behind');
+    }, BATCH_WAIT_MS);
+    this.stagedTimer.unref();
+  }
+
+  /** Apply (or, with apply false, drop) the staged schedule; true when one was applied. */
+  private closeBatch(apply: boolean): boolean {
+    if (this.stagedTimer) clearTimeout(this.stagedTimer);
+    this.stagedTimer = null;
+    const staged = this.staged;
+    this.staged = null;
+    if (!staged || !apply) return false;
+    this.schedule.clear();
+    for (const [u, e] of staged) this.schedule.set(u, e);
+    return true;
   }
 
   private rootEvents(events: WatchEvent[]): void {

@@ -73,6 +73,12 @@ export const ENGINE_LEADER = 'engine/leader';
 export const scheduleKey = (machine: string, unit: string) => `schedule/${machine}/${unit}`;
 export const schedulePrefix = (machine: string) => `schedule/${machine}/`;
 export const SCHEDULE_PREFIX = 'schedule/';
+/**
+ * Present while the engine writes one machine's placements in more transactions than one (too
+ * many for one): the agent acts once it is gone, on the whole. `~` is in no unit name.
+ */
+export const SCHEDULE_BATCH = '~batch';
+export const scheduleBatchKey = (machine: string) => `schedule/${machine}/${SCHEDULE_BATCH}`;
 export interface ScheduleEntry {
   hash: string;
   state: Exclude<DesiredStateName, 'inactive'>;

@@ -10,6 +10,7 @@ import {
   DESIRED_ROOT,
   ENGINE_LEADER,
   MACHINES_PREFIX,
+  SCHEDULE_BATCH,
   SCHEDULE_PREFIX,
   UNIT_STATE_PREFIX,
   UNSCHEDULED_PREFIX,
@@ -148,19 +149,26 @@ export interface StoredSchedule {
   /** Store revision the schedule was read at. */
   revision: number;
   byUnit: Map<string, Map<string, ScheduleEntry | null>>;
+  /** Machines whose batch marker (SCHEDULE_BATCH) is present: a multi-transaction write was cut short. */
+  openBatches: string[];
 }
 
 export async function readSchedule(store: Store, onBad: OnBadRecord): Promise<StoredSchedule> {
   const { kvs, revision } = await store.range(SCHEDULE_PREFIX);
   const byUnit = new Map<string, Map<string, ScheduleEntry | null>>();
+  const openBatches: string[] = [];
   for (const kv of kvs) {
     const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX);
     if (!mu) continue;
+    if (mu.unit === SCHEDULE_BATCH) {
+      openBatches.push(mu.machine);
+      continue;
+    }
     let byMachine = byUnit.get(mu.unit);
     if (!byMachine) byUnit.set(mu.unit, (byMachine = new Map()));
     byMachine.set(mu.machine, decodeOr(kv, decodeScheduleEntry, onBad) ?? null);
   }
-  return { revision, byUnit };
+  return { revision, byUnit, openBatches };
 }
 
 /**

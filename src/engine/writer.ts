@@ -1,0 +1,74 @@
+/**
+ * How the engine's schedule writes are cut into transactions (pure): so that each agent sees what
+ * a pass gives its machine at once, and no unit ever runs on two machines.
+ *
+ * 1. First the deletes of units that move away (a unit stops where it was before it is put where
+ *    it goes: a moment on no machine, never a moment on two).
+ * 2. Then machine by machine: a machine's operations are never split between transactions while
+ *    they fit in one; several machines share a transaction when they fit together.
+ * 3. A machine with more operations than one transaction holds gets a run of transactions of its
+ *    own, opened by a marker key (`schedule/<machine>/~batch`) and closed by deleting it in the
+ *    last one: its agent waits for the marker to go before it acts, so it acts on the whole.
+ * 4. Everything else (unscheduled reasons, rollout records, the engine's status) after that.
+ */
+import { scheduleBatchKey, splitMachineUnit, SCHEDULE_PREFIX } from '../store/keys.js';
+import { MAX_TXN_OPS, type Op } from '../store/store.js';
+
+/** Operations per transaction: etcd's max-txn-ops (128) with room for the leader compare. */
+export const OPS_PER_TXN = MAX_TXN_OPS - 1;
+
+const keyOf = (op: Op) => ('key' in op ? op.key : op.prefix);
+
+/** The machine a schedule operation is for, or null for any other key. */
+function machineOf(op: Op): string | null {
+  return splitMachineUnit(keyOf(op), SCHEDULE_PREFIX)?.machine ?? null;
+}
+
+/**
+ * Cut `ops` into transactions as above. `moves` are the keys of deletes that move a unit to
+ * another machine (they go first). The result's order is the order to write them in.
+ */
+export function cutTransactions(ops: readonly Op[], moves: ReadonlySet<string>, perTxn = OPS_PER_TXN): Op[][] {
+  const txns: Op[][] = [];
+  let batch: Op[] = [];
+  const flush = () => {
+    if (batch.length) txns.push(batch);
+    batch = [];
+  };
+  const first = ops.filter((o) => o.op === 'delete' && moves.has(keyOf(o)));
+  for (let i = 0; i < first.length; i += perTxn) txns.push(first.slice(i, i + perTxn));
+
+  const byMachine = new Map<string, Op[]>();
+  const other: Op[] = [];
+  for (const o of ops) {
+    if (o.op === 'delete' && moves.has(keyOf(o))) continue;
+    const m = machineOf(o);
+    if (m === null) other.push(o);
+    else {
+      let list = byMachine.get(m);
+      if (!list) byMachine.set(m, (list = []));
+      list.push(o);
+    }
+  }
+  for (const m of [...byMachine.keys()].sort()) {
+    const list = byMachine.get(m)!;
+    if (list.length <= perTxn) {
+      if (batch.length + list.length > perTxn) flush();
+      batch.push(...list);
+      continue;
+    }
+    // Too many for one transaction: a run of its own, bracketed by the machine's batch marker.
+    flush();
+    const marker = scheduleBatchKey(m);
+    const open: Op = { op: 'put', key: marker, value: '{}' };
+    const close: Op = { op: 'delete', key: marker };
+    const body = [open, ...list, close];
+    for (let i = 0; i < body.length; i += perTxn) txns.push(body.slice(i, i + perTxn));
+  }
+  for (const o of other) {
+    if (batch.length + 1 > perTxn) flush();
+    batch.push(o);
+  }
+  flush();
+  return txns;
+}
