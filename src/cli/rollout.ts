@@ -5,7 +5,7 @@
  * timed out).
  */
 import { ROLLOUT_CONTROL, ROLLOUT_LATEST, ROLLOUTS_PREFIX, type RolloutRecord } from '../store/keys.js';
-import { readRollout, rolloutCounts } from '../store/rollouts.js';
+import { readRollout, rolloutCounts, rolloutJson, toldHash } from '../store/rollouts.js';
 import type { Store } from '../store/store.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { CliError, UsageError } from './errors.js';
@@ -18,30 +18,6 @@ interface StatusFlags extends StoreFlags {
 
 const ENDED = new Set(['succeeded', 'failed', 'reverted', 'superseded']);
 const short = (h: string | null) => (h ? h.slice(0, 7) : '-');
-
-/** The hash a machine is told to run under the record. */
-function toldHash(g: RolloutRecord['groups'][number], m: RolloutRecord['groups'][number]['machines'][number]) {
-  return m.state === 'pending' || m.state === 'reverted' ? m.from : g.to;
-}
-
-/** The contract's JSON shape (times as ISO strings). */
-export function rolloutJson(r: RolloutRecord): unknown {
-  return {
-    commit: r.commit,
-    state: r.state,
-    started: new Date(r.started).toISOString(),
-    ended: r.ended === null ? null : new Date(r.ended).toISOString(),
-    reason: r.reason,
-    previous: r.previous,
-    units: r.groups.map((g) => ({
-      unit: g.unit,
-      change: g.change,
-      state: g.state,
-      machines: g.machines.map((m) => ({ machine: m.machine, state: m.state, hash: toldHash(g, m), reason: m.reason })),
-    })),
-    counts: rolloutCounts(r),
-  };
-}
 
 /** One line per unit: "web@.service  2/3 healthy, 1 updating". */
 export function progressLine(g: RolloutRecord['groups'][number]): string {

@@ -1,44 +1,47 @@
 /**
- * The engine: one elected leader turns desired state + live machines into the schedule.
+ * The engine: one elected leader turns desired state + the machines into the schedule, and rolls
+ * each commit out.
  *
- * A pass (only while leading) reads the desired root and its shards (cached by hash: they are
- * immutable), the machines, the current schedule and the unscheduled reasons; runs the pure
- * planner; and writes only the difference, in fenced transactions of at most 127 operations plus
- * the leader compare. A unit that moves is deleted from its old machine and put on its new one in
- * the same transaction. A pass where nothing changed writes nothing; a new leader reads the
- * schedule its predecessor left and keeps it, so a change of leader moves, restarts or stops
- * nothing.
+ * A pass (only while leading) reads what is stored (the desired root and its shards, cached by
+ * hash; the machines; the schedule; the agents' reports; the rollout record), decides which
+ * machines are really gone (src/engine/liveness.ts: only after this engine watched one silent for
+ * a full TTL while it could reach etcd; a fresh grace after winning an election or a store
+ * hiccup; nothing moves while many are silent at once), plans the pass (src/engine/pass.ts) and
+ * writes only the difference, in fenced transactions cut at machine boundaries
+ * (src/engine/writer.ts). A pass where nothing changed writes nothing; a new leader reads what
+ * its predecessor left and keeps it, so a change of leader moves, restarts or stops nothing.
  *
- * Passes are event-driven (watches on the desired root, the machines and the schedule, coalesced
- * by the shared ReconcileLoop); a periodic resync is only a safety net. The engine ignores watch
+ * Passes are event-driven (watches on the root, machines, schedule, reports and the rollout
+ * control key, coalesced by the shared ReconcileLoop); timers wake it when a grace, a hold or a
+ * rollout deadline runs out; a periodic resync is only a safety net. The engine ignores watch
  * events caused by its own writes.
  */
 import { retryKind } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import {
   DESIRED_ROOT,
+  ENGINE_STATUS,
   MACHINES_PREFIX,
+  ROLLOUT_CONTROL,
   SCHEDULE_PREFIX,
-  scheduleKey,
-  unscheduledKey,
+  UNIT_STATE_PREFIX,
   type DesiredEntry,
   type DesiredRoot,
-  type ScheduleEntry,
-  type UnscheduledEntry,
 } from '../store/keys.js';
-import {
-  currentPlacement,
-  readMachines,
-  readRoot,
-  readRootUnits,
-  readSchedule,
-  readUnscheduled,
-} from '../store/readers.js';
+import { readMachines, readReports, readRoot, readRootUnits, readSchedule, readUnscheduled } from '../store/readers.js';
 import type { MalformedRecordError } from '../store/records.js';
-import { MAX_TXN_OPS, type Compare, type Op, type Store, type Watch } from '../store/store.js';
+import { readRolloutControl, readStoredRollout, pruneRollouts } from '../store/rollouts.js';
+import { StoreUnavailableError, type Compare, type Op, type Store, type Watch } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
+import { Wakeup } from '../util/wakeup.js';
 import { LeaderElection, NotLeaderError } from './leader.js';
-import { planSchedule, type Decision } from './schedule.js';
+import { MachineLiveness } from './liveness.js';
+import { announceRollout, RolloutNotifier } from './notify.js';
+import { planPass, type PassReport } from './pass.js';
+
+export type { PassReport } from './pass.js';
+import { placementKey } from './rollout.js';
+import { cutTransactions } from './writer.js';
 
 export interface EngineOptions {
   store: Store;
@@ -56,28 +59,18 @@ export interface EngineOptions {
    * closed) stopped the engine's passes or its election: the process says why and exits.
    */
   onFatal?: (e: Error) => void;
+  /** TTL of a machine whose record does not say its own, seconds (default 10). */
+  machineTtl?: number;
+  /** More than this fraction of the known machines silent at once holds every move (default 0.5). */
+  massFraction?: number;
+  /** The longest such a hold lasts, seconds (default 300). */
+  holdSeconds?: number;
+  /** POST each rollout's start and end here (signed with `secret` when given). */
+  notify?: { url: string; secret?: string };
 }
 
-/** What the last pass did (for tests, status and the benchmark). */
-export interface PassReport {
-  /** Store revision the pass read the schedule at. */
-  revision: number;
-  units: number;
-  machines: number;
-  assigned: number;
-  unscheduled: number;
-  decisions: Decision[];
-  /** Operations written (puts + deletes) and transactions used. */
-  ops: number;
-  txns: number;
-  /** Milliseconds reading, planning, writing. */
-  readMs: number;
-  planMs: number;
-  writeMs: number;
-}
-
-/** Operations per transaction: etcd's max-txn-ops (128) with room for the leader compare. */
-const OPS_PER_TXN = MAX_TXN_OPS - 1;
+/** Reports while a rollout moves: passes they cause are at most this often. */
+const REPORT_PASS_MS = 200;
 
 export class Engine {
   private readonly store: Store;
@@ -100,12 +93,28 @@ export class Engine {
   /** Bumped on every leadership change: a watch set up for an older term is discarded. */
   private term = 0;
   lastPass: PassReport | null = null;
+  /** Which machines are really gone; made anew each time this engine takes up leadership. */
+  private liveness: MachineLiveness;
+  /** The store did not answer (in time): every silent machine gets a fresh grace at the next pass. */
+  private graceDue = false;
+  /** A rollout is in progress: the agents' reports are worth a pass. */
+  private rolloutMoving = false;
+  private readonly wakeup = new Wakeup((reason) => this.loop.trigger(reason));
+  private readonly notifier: RolloutNotifier | null;
+  private readonly livenessOpts: ConstructorParameters<typeof MachineLiveness>[0];
 
   constructor(opts: EngineOptions) {
     this.store = opts.store;
     this.log = opts.log ?? createLogger('engine');
     this.onPass = opts.onPass;
     this.onFatal = opts.onFatal;
+    this.livenessOpts = {
+      defaultTtlMs: (opts.machineTtl ?? 10) * 1000,
+      massFraction: opts.massFraction ?? 0.5,
+      holdMaxMs: (opts.holdSeconds ?? 300) * 1000,
+    };
+    this.liveness = new MachineLiveness(this.livenessOpts);
+    this.notifier = opts.notify ? new RolloutNotifier({ ...opts.notify, log: this.log }) : null;
     const resync = opts.resyncSeconds ?? 30;
     this.loop = new ReconcileLoop('engine', () => this.pass(), {
       resyncMs: resync > 0 ? resync * 1000 : 0,
@@ -176,7 +185,13 @@ export class Engine {
   private async becomeLeader(): Promise<void> {
     if (!this.started || !this.election.isLeader()) return;
     const term = ++this.term;
-    const onEvents = (events: { kv: { modRevision: number } }[]) => {
+    // A new term knows machines only from the store: every silent one gets a fresh grace.
+    this.liveness = new MachineLiveness(this.livenessOpts);
+    const onEvents = (events: { kv: { key: string; modRevision: number } }[]) => {
+      if (events.every((e) => e.kv.key.startsWith(UNIT_STATE_PREFIX))) {
+        if (this.rolloutMoving) this.wakeup.soon(REPORT_PASS_MS, 'reports');
+        return;
+      }
       // Our own schedule writes come back as events; they need no pass. An event can arrive
       // before the write's reply, so during a pass the judgement waits until the pass is over.
       if (this.passRunning) {
@@ -189,6 +204,7 @@ export class Engine {
     const onError = (err: Error) => {
       if (term !== this.term) return;
       this.log.warn('engine watch failed; re-watching', { error: err });
+      this.graceDue = true;
       this.transition(async () => {
         if (term !== this.term) return;
         await this.closeWatches();
@@ -203,10 +219,10 @@ export class Engine {
 
   private async openWatches(
     term: number,
-    onEvents: (events: { kv: { modRevision: number } }[]) => void,
+    onEvents: (events: { kv: { key: string; modRevision: number } }[]) => void,
     onError: (err: Error) => void,
   ): Promise<void> {
-    for (const prefix of [DESIRED_ROOT, MACHINES_PREFIX, SCHEDULE_PREFIX]) {
+    for (const prefix of [DESIRED_ROOT, MACHINES_PREFIX, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, ROLLOUT_CONTROL]) {
       const w = await this.store.watch(prefix, undefined, { onEvents, onError });
       if (term !== this.term) {
         await w.close();
@@ -224,6 +240,7 @@ export class Engine {
 
   private async becomeFollower(): Promise<void> {
     this.term++;
+    this.wakeup.cancel();
     await this.loop.stop();
     await this.closeWatches();
     this.ownRevisions.clear();
@@ -235,6 +252,9 @@ export class Engine {
     this.passRunning = true;
     try {
       await this.passInner();
+    } catch (e) {
+      if (e instanceof StoreUnavailableError) this.graceDue = true;
+      throw e;
     } finally {
       this.passRunning = false;
       const held = this.heldRevisions;
@@ -245,6 +265,9 @@ export class Engine {
 
   private async passInner(): Promise<void> {
     const t0 = performance.now();
+    // The fence of the term this pass plans in: should leadership change before it writes (even
+    // back to this engine), etcd refuses the write instead of taking a plan made for another term.
+    const fence = this.election.fence();
 
     const { root } = await readRoot(this.store);
     if (!root) {
@@ -255,57 +278,59 @@ export class Engine {
     const units = await this.readUnits(root);
 
     const onBad = (e: MalformedRecordError) => this.log.warn('ignoring a malformed record', { key: e.key, error: e });
-    const [machines, schedule, reasons] = await Promise.all([
+    const [machines, schedule, reasons, reportList, rollout, control, statusKv] = await Promise.all([
       readMachines(this.store, onBad),
       readSchedule(this.store, onBad),
       readUnscheduled(this.store, onBad),
+      readReports(this.store, onBad),
+      readStoredRollout(this.store),
+      readRolloutControl(this.store),
+      this.store.get(ENGINE_STATUS),
     ]);
-    // The schedule as stored: a unit on several machines (which this engine never writes) counts
-    // where currentPlacement says; its other copies, and malformed entries, are rewritten below.
-    const stored = schedule.byUnit;
-    const current = currentPlacement(schedule, machines);
     const t1 = performance.now();
 
-    const plan = planSchedule({ units, machines, current });
+    const now = Date.now();
+    if (this.graceDue) {
+      this.graceDue = false;
+      this.liveness.freshGrace(now);
+    }
+    const scheduled = new Set<string>();
+    for (const byMachine of schedule.byUnit.values()) for (const m of byMachine.keys()) scheduled.add(m);
+    this.liveness.observe(now, machines, scheduled);
+    const verdict = this.liveness.verdict(now);
+    if (verdict.holding) {
+      this.log.warn('holding: many machines silent at once; nothing of theirs moves', {
+        silent: verdict.holding.silent,
+        known: verdict.holding.known,
+        since: new Date(verdict.holding.since).toISOString(),
+      });
+    }
+    const reports = new Map(reportList.map((r) => [placementKey(r.machine, r.unit), r.report]));
+    const plan = planPass({
+      now,
+      root,
+      units,
+      liveness: verdict,
+      schedule,
+      reasons,
+      reports,
+      rollout,
+      paused: control.paused,
+      status: statusKv?.value ?? null,
+    });
     const t2 = performance.now();
 
-    // The difference, grouped per unit so that a move is one transaction.
-    const byName = new Map(units.map((u) => [u.name, u]));
-    const groups: Op[][] = [];
-    for (const unit of new Set([...stored.keys(), ...plan.assign.keys()])) {
-      const ops: Op[] = [];
-      const target = plan.assign.get(unit);
-      for (const m of stored.get(unit)?.keys() ?? [])
-        if (m !== target) ops.push({ op: 'delete', key: scheduleKey(m, unit) });
-      if (target !== undefined) {
-        const e = byName.get(unit)!;
-        const want: ScheduleEntry = { hash: e.hash, state: e.state as ScheduleEntry['state'] };
-        const have = stored.get(unit)?.get(target);
-        if (!have || have.hash !== want.hash || have.state !== want.state)
-          ops.push({ op: 'put', key: scheduleKey(target, unit), value: JSON.stringify(want) });
-      }
-      if (ops.length) groups.push(ops);
-    }
-    // Machine by machine: each agent then sees its new placements in one transaction (one watch
-    // event, one pass) instead of in a slice of every transaction of a big pass.
-    const keyOf = (g: Op[]) => {
-      const last = g[g.length - 1]!;
-      return 'key' in last ? last.key : last.prefix;
-    };
-    groups.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));
-    const reasonOps: Op[] = [];
-    for (const [unit, reason] of plan.unscheduled) {
-      if (reasons.get(unit) === reason) continue;
-      const value = JSON.stringify({ reason } satisfies UnscheduledEntry);
-      reasonOps.push({ op: 'put', key: unscheduledKey(unit), value });
-    }
-    for (const unit of reasons.keys())
-      if (!plan.unscheduled.has(unit)) reasonOps.push({ op: 'delete', key: unscheduledKey(unit) });
-    for (const op of reasonOps) groups.push([op]);
-
-    const { ops, txns } = await this.writeFenced(groups);
+    const { ops, txns } = await this.writeFenced(cutTransactions(plan.ops, plan.moves), fence);
     const t3 = performance.now();
 
+    this.rolloutMoving = plan.record.state === 'progressing' || plan.record.state === 'paused';
+    this.wakeup.at(plan.nextCheckAt);
+    announceRollout(this.log, this.notifier, rollout.record, plan.record, plan.superseded);
+    if (plan.record.commit !== rollout.record?.commit) {
+      await pruneRollouts(this.store, fence, plan.record.commit).catch((e: Error) =>
+        this.log.warn('could not prune old rollout records', { error: e }),
+      );
+    }
     for (const d of plan.decisions) {
       this.log.info('schedule', {
         unit: d.unit,
@@ -318,8 +343,8 @@ export class Engine {
       revision: schedule.revision,
       units: units.length,
       machines: machines.length,
-      assigned: plan.assign.size,
-      unscheduled: plan.unscheduled.size,
+      assigned: plan.assigned,
+      unscheduled: plan.unscheduled,
       decisions: plan.decisions,
       ops,
       txns,
@@ -344,17 +369,14 @@ export class Engine {
   }
 
   /**
-   * Write groups of operations (a group never splits across transactions) in transactions of at
-   * most OPS_PER_TXN operations, each guarded by the leader fence. A refused fence means another
-   * engine leads: stop at once.
+   * Write the transactions in order, each guarded by the leader fence. A refused fence means
+   * another engine leads: stop at once (a NotLeaderError, never retried as leader).
    */
-  private async writeFenced(groups: Op[][]): Promise<{ ops: number; txns: number }> {
+  private async writeFenced(batches: Op[][], fence: Compare): Promise<{ ops: number; txns: number }> {
     let ops = 0;
-    let txns = 0;
-    let batch: Op[] = [];
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const fence = this.election.fence();
+    for (const batch of batches) {
+      // A test hook may hold this engine here, between planning and writing.
+      await this.beforeWrite?.();
       const r = await this.store.txn([fence], batch);
       if (!r.succeeded) {
         this.election.lost('a fenced schedule write was refused');
@@ -362,16 +384,12 @@ export class Engine {
       }
       this.rememberOwn(r.revision);
       ops += batch.length;
-      txns++;
-      batch = [];
-    };
-    for (const g of groups) {
-      if (batch.length + g.length > OPS_PER_TXN) await flush();
-      batch.push(...g);
     }
-    await flush();
-    return { ops, txns };
+    return { ops, txns: batches.length };
   }
+
+  /** Tests: awaited before each fenced write of a pass (to hold this engine between plan and write). */
+  beforeWrite: (() => Promise<void>) | null = null;
 
   private rememberOwn(revision: number): void {
     this.ownRevisions.add(revision);

@@ -69,6 +69,15 @@ export interface ControllerStatus {
 /** Lease-bound; value: the engine id. A leader write compares this key's createRevision. */
 export const ENGINE_LEADER = 'engine/leader';
 
+/** What the leading engine holds back and why (`gitfleet status` shows it). Value: EngineStatus. */
+export const ENGINE_STATUS = 'engine/status';
+export interface EngineStatus {
+  /** Many machines silent at once: nothing of theirs moves until they return or the hold ends. */
+  holding: { silent: number; known: number; since: string; until: string } | null;
+  /** Machines silent but still in their grace: their units stay where they are. */
+  silent: string[];
+}
+
 /** Where a unit runs: one key per (machine, unit). Value: ScheduleEntry. */
 export const scheduleKey = (machine: string, unit: string) => `schedule/${machine}/${unit}`;
 export const schedulePrefix = (machine: string) => `schedule/${machine}/`;
@@ -127,6 +136,11 @@ export interface UnitStateReport {
   hash: string;
   /** Times the agent restarted the unit after finding it stopped or failed behind its back. */
   driftRepairs?: number;
+  /**
+   * How healthy the content it runs is (src/agent/health.ts): starting, healthy or failed, with
+   * systemd's words for why (result, exit code or signal, restarts).
+   */
+  health?: { state: 'starting' | 'healthy' | 'failed'; reason?: string };
 }
 
 /** Parse a key under a two-level prefix like "schedule/<machine>/<unit>". */

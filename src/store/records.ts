@@ -19,6 +19,7 @@ import type {
   DesiredEntry,
   DesiredRoot,
   DesiredShard,
+  EngineStatus,
   MachineRecord,
   RolloutControl,
   RolloutGroup,
@@ -174,8 +175,12 @@ const machineRecord: Check<MachineRecord> = obj(
 );
 const unitStateReport: Check<UnitStateReport> = obj(
   { load: str, active: str, sub: str, hash: str },
-  { driftRepairs: num },
+  { driftRepairs: num, health: obj({ state: oneOf('starting', 'healthy', 'failed') }, { reason: str }) },
 );
+const engineStatus: Check<EngineStatus> = obj({
+  holding: nullable(obj({ silent: num, known: num, since: str, until: str })),
+  silent: arr(str),
+});
 const diagnostic: Check<Diagnostic> = obj({
   file: str,
   line: num,
@@ -244,6 +249,7 @@ export const decodeScheduleEntry = (kv: KeyValue): ScheduleEntry => decodeJson(k
 export const decodeUnscheduledEntry = (kv: KeyValue): UnscheduledEntry => decodeJson(kv, unscheduledEntry);
 export const decodeMachineRecord = (kv: KeyValue): MachineRecord => decodeJson(kv, machineRecord);
 export const decodeUnitStateReport = (kv: KeyValue): UnitStateReport => decodeJson(kv, unitStateReport);
+export const decodeEngineStatus = (kv: KeyValue): EngineStatus => decodeJson(kv, engineStatus);
 export const decodeControllerStatus = (kv: KeyValue): ControllerStatus => decodeJson(kv, controllerStatus);
 
 export const decodeRolloutHead = (kv: KeyValue): RolloutHead => decodeJson(kv, rolloutHead);

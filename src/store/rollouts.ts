@@ -6,6 +6,8 @@
 import {
   ROLLOUT_CONTROL,
   ROLLOUT_LATEST,
+  ROLLOUTS_KEPT,
+  ROLLOUTS_PREFIX,
   rolloutHeadKey,
   rolloutPrefix,
   rolloutShardKey,
@@ -23,7 +25,7 @@ import {
   decodeRolloutShard,
   MissingRecordError,
 } from './records.js';
-import type { Op, Store } from './store.js';
+import type { Compare, Op, Store } from './store.js';
 
 /** Counts of machine states over a record: a reverted machine counts as failed. */
 export function rolloutCounts(r: { groups: readonly RolloutGroup[] }): RolloutHead['counts'] {
@@ -108,4 +110,67 @@ export async function readRollout(store: Store, commit?: string): Promise<Rollou
 export async function readRolloutControl(store: Store): Promise<RolloutControl> {
   const kv = await store.get(ROLLOUT_CONTROL);
   return kv ? decodeRolloutControl(kv) : { paused: false, at: '' };
+}
+
+/** The hash a machine is told to run under the record. */
+export function toldHash(g: RolloutRecord['groups'][number], m: RolloutRecord['groups'][number]['machines'][number]) {
+  return m.state === 'pending' || m.state === 'reverted' ? m.from : g.to;
+}
+
+/** The contract's JSON shape (times as ISO strings). */
+export function rolloutJson(r: RolloutRecord): unknown {
+  return {
+    commit: r.commit,
+    state: r.state,
+    started: new Date(r.started).toISOString(),
+    ended: r.ended === null ? null : new Date(r.ended).toISOString(),
+    reason: r.reason,
+    previous: r.previous,
+    units: r.groups.map((g) => ({
+      unit: g.unit,
+      change: g.change,
+      state: g.state,
+      machines: g.machines.map((m) => ({ machine: m.machine, state: m.state, hash: toldHash(g, m), reason: m.reason })),
+    })),
+    counts: rolloutCounts(r),
+  };
+}
+
+/** The latest record whole, with its stored JSON (so the engine writes only what changed). */
+export async function readStoredRollout(
+  store: Store,
+): Promise<{ record: RolloutRecord | null; head: string | null; shards: Map<string, string> }> {
+  const commit = await latestRolloutCommit(store);
+  if (!commit) return { record: null, head: null, shards: new Map() };
+  const res = await store.range(rolloutPrefix(commit));
+  const headKv = res.kvs.find((kv) => kv.key === rolloutHeadKey(commit));
+  if (!headKv) return { record: null, head: null, shards: new Map() };
+  const shards = new Map<string, string>();
+  const groupsPrefix = `${rolloutPrefix(commit)}groups/`;
+  for (const kv of res.kvs)
+    if (kv.key.startsWith(groupsPrefix)) shards.set(kv.key.slice(groupsPrefix.length), kv.value);
+  return { record: await readRollout(store, commit), head: headKv.value, shards };
+}
+
+/** Delete all but the newest ROLLOUTS_KEPT records (never `keep`), under the leader's fence. */
+export async function pruneRollouts(store: Store, fence: Compare, keep: string): Promise<number> {
+  const { kvs } = await store.range(ROLLOUTS_PREFIX, { keysOnly: true });
+  const commits = [...new Set(kvs.map((kv) => kv.key.slice(ROLLOUTS_PREFIX.length).split('/')[0]!))];
+  if (commits.length <= ROLLOUTS_KEPT) return 0;
+  const started = new Map<string, number>();
+  for (const c of commits) {
+    const kv = await store.get(rolloutHeadKey(c));
+    started.set(c, kv ? decodeRolloutHead(kv).started : 0);
+  }
+  const old = commits
+    .filter((c) => c !== keep)
+    .sort((a, b) => started.get(b)! - started.get(a)!)
+    .slice(ROLLOUTS_KEPT - 1);
+  for (let i = 0; i < old.length; i += 100) {
+    await store.txn(
+      [fence],
+      old.slice(i, i + 100).map((c) => ({ op: 'deletePrefix', prefix: rolloutPrefix(c) }) as Op),
+    );
+  }
+  return old.length;
 }

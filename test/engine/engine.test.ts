@@ -516,6 +516,54 @@ test('a paused (SIGSTOP) leader that resumes cannot write: its fenced writes are
   await b.stop();
 });
 
+test('a leader held between planning and writing, resuming in a new term: etcd refuses its plan', async () => {
+  const prefix = freshPrefix();
+  const store = openStore(prefix);
+  for (const id of M) await registerMachine(store, id);
+  const a = startEngine(openStore(prefix), 'a');
+  await a.start();
+  await leaderOf([a]);
+  await writeDesired(store, 'c1', [{ name: 'x.service' }]);
+  await waitFor('c1 scheduled', async () => (await readSchedule(store)).size === 1);
+
+  // Hold a's next pass after it planned (c2 adds z.service) and before it writes.
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let holding = false;
+  a.beforeWrite = async () => {
+    holding = true;
+    await held;
+  };
+  await writeDesired(store, 'c2', [{ name: 'x.service' }, { name: 'z.service' }]);
+  await waitFor('a holds a planned write', () => holding);
+
+  // Leadership changes meanwhile (the key deleted, as when a's lease runs out), and c3 drops z.
+  const b = startEngine(openStore(prefix), 'b');
+  await b.start();
+  await store.delete(ENGINE_LEADER);
+  await waitFor('a new term leads', async () => (await store.get(ENGINE_LEADER)) !== null);
+  await writeDesired(store, 'c3', [{ name: 'x.service' }]);
+  const zPuts: number[] = [];
+  const w = await store.watch(SCHEDULE_PREFIX, undefined, {
+    onEvents: (evs) => {
+      for (const e of evs) if (e.type === 'put' && e.kv.key.endsWith('/z.service')) zPuts.push(e.kv.modRevision);
+    },
+  });
+  a.beforeWrite = null;
+  release();
+  await waitFor('a steps down', () => !a.isLeader() || b.isLeader());
+  await waitFor('c3 is what is scheduled', async () => {
+    const s = await readSchedule(store);
+    return s.size === 1 && s.has('x.service');
+  });
+  await new Promise((r) => setTimeout(r, 1_000));
+  await w.close();
+  assert.deepEqual(zPuts, [], "the held plan's write (z.service) was refused and never retried");
+  assert.deepEqual([...(await readSchedule(store)).keys()], ['x.service']);
+  await a.stop();
+  await b.stop();
+});
+
 test('an etcd restart (SIGKILL) changes nothing: same leader, same schedule, no writes', async () => {
   const prefix = freshPrefix();
   const store = openStore(prefix);
