@@ -92,7 +92,11 @@ export function buildProgram(): Command {
       .command('engine')
       .description('take part in the engine election and schedule units when leader')
       .option('--id <id>', 'engine id (default: hostname-pid)')
-      .option('--lease-ttl <seconds>', 'leader lease TTL', '10'),
+      .option('--lease-ttl <seconds>', 'leader lease TTL', '10')
+      .option('--machine-ttl <seconds>', "a machine's TTL when its record does not say (its agent's --lease-ttl)", '10')
+      .option('--hold <seconds>', 'while most machines are silent at once, move nothing for at most this long', '300')
+      .option('--notify <url>', "POST each rollout's start and end here (JSON)")
+      .option('--notify-secret-file <file>', 'sign notifications: X-Gitfleet-Signature: sha256=HMAC'),
   ).action(wrap(() => import('./engine.js')));
 
   storeOptions(

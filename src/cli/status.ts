@@ -1,6 +1,8 @@
 /** `gitfleet status [UNIT]`: the cluster at a glance, or one unit everywhere it is. */
 import { paint, useColor } from '../render/color.js';
 import { renderTable } from '../render/table.js';
+import type { EngineStatus } from '../store/keys.js';
+import { rolloutCounts } from '../store/rollouts.js';
 import { CliError } from './errors.js';
 import { writeOut, type StoreFlags } from './common.js';
 import { machineLabel, readClusterViewFor, type ClusterView } from './view.js';
@@ -15,6 +17,11 @@ export interface StatusSummary {
   leader: string | null;
   machines: number;
   units: { launched: number; loaded: number; inactive: number; failed: number };
+  rollout: { commit: string; state: string; counts: ReturnType<typeof rolloutCounts>; reason: string | null } | null;
+  /** Set while the engine moves nothing because many machines are silent at once. */
+  holding: EngineStatus['holding'];
+  /** Machines silent but in their grace: their units stay where they are. */
+  silent: string[];
 }
 
 export function summarize(view: ClusterView): StatusSummary {
@@ -28,7 +35,23 @@ export function summarize(view: ClusterView): StatusSummary {
     leader: view.leader,
     machines: view.machines.length,
     units,
+    rollout: view.rollout
+      ? {
+          commit: view.rollout.commit,
+          state: view.rollout.state,
+          counts: rolloutCounts(view.rollout),
+          reason: view.rollout.reason,
+        }
+      : null,
+    holding: view.engine?.holding ?? null,
+    silent: view.engine?.silent ?? [],
   };
+}
+
+/** status exits 1 while the branch head is refused, a unit is failed, or the latest rollout failed. */
+export function statusExitCode(s: StatusSummary): number {
+  const rolloutBad = s.rollout !== null && (s.rollout.state === 'failed' || s.rollout.state === 'reverted');
+  return s.refused || s.units.failed > 0 || rolloutBad ? 1 : 0;
 }
 
 export function renderSummary(s: StatusSummary, view: ClusterView, color: boolean): string {
@@ -57,6 +80,25 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
     `units:     ${u.launched} launched, ${u.loaded} loaded, ${u.inactive} inactive, ` +
       `${u.failed ? paint(color, 'red', `${u.failed} failed`) : '0 failed'}`,
   );
+  if (s.holding) {
+    const h = s.holding;
+    lines.push(
+      `${paint(color, 'yellow', 'holding')}:   ${h.silent} of ${h.known} machines silent since ${h.since}: ` +
+        `nothing of theirs moves until they return or ${h.until}`,
+    );
+  } else if (s.silent.length) {
+    lines.push(`silent:    ${s.silent.join(', ')} (in their grace: their units stay where they are)`);
+  }
+  if (s.rollout) {
+    const r = s.rollout;
+    const c = r.counts;
+    const state = r.state === 'failed' || r.state === 'reverted' ? paint(color, 'red', r.state) : r.state;
+    lines.push(
+      `rollout:   ${r.commit.slice(0, 12)} ${state}: ${c.healthy} healthy, ${c.updating} updating, ` +
+        `${c.pending} pending, ${c.failed} failed`,
+    );
+    if (r.reason) lines.push(`           ${r.reason}`);
+  }
   if (view.unscheduled.size) {
     lines.push(`${paint(color, 'yellow', 'unscheduled')}:`);
     for (const [unit, reason] of [...view.unscheduled].sort()) lines.push(`           ${unit}: ${reason}`);
@@ -71,7 +113,7 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
     const s = summarize(view);
     writeOut(flags.format === 'json' ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, view, color));
     // A refusal is on record only while the branch head is refused (a newer applied commit clears it).
-    return s.refused ? 1 : 0;
+    return statusExitCode(s);
   }
   const desired = view.units.find((u) => u.name === unit);
   const reports = view.reports.filter((r) => r.unit === unit);

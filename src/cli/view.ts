@@ -2,13 +2,16 @@
  * A read-only snapshot of the cluster for the CLI's listings: what the controller, engine and
  * agents wrote, read through the store's readers (src/store/readers.ts). Never writes.
  */
-import type {
-  ControllerStatus,
-  DesiredEntry,
-  DesiredRoot,
-  MachineRecord,
-  ScheduleEntry,
-  UnitStateReport,
+import {
+  ENGINE_STATUS,
+  type ControllerStatus,
+  type DesiredEntry,
+  type DesiredRoot,
+  type EngineStatus,
+  type MachineRecord,
+  type RolloutRecord,
+  type ScheduleEntry,
+  type UnitStateReport,
 } from '../store/keys.js';
 import {
   readDesiredEntries,
@@ -20,7 +23,8 @@ import {
   readStatus,
   readUnscheduled,
 } from '../store/readers.js';
-import type { MalformedRecordError } from '../store/records.js';
+import { decodeEngineStatus, MalformedRecordError } from '../store/records.js';
+import { readRollout } from '../store/rollouts.js';
 import type { Store } from '../store/store.js';
 import { withStore, type StoreFlags } from './common.js';
 
@@ -37,6 +41,9 @@ export interface ClusterView {
   reports: { unit: string; machine: string; report: UnitStateReport }[];
   /** Records left out because they are malformed (each names its key). */
   malformed: MalformedRecordError[];
+  /** The latest rollout, and what the leading engine holds back (null: nothing recorded). */
+  rollout: RolloutRecord | null;
+  engine: EngineStatus | null;
 }
 
 export async function readClusterView(
@@ -45,12 +52,23 @@ export async function readClusterView(
 ): Promise<ClusterView> {
   const malformed: MalformedRecordError[] = [];
   const onBad = (e: MalformedRecordError) => malformed.push(e);
-  const [{ root }, status, leader, machines] = await Promise.all([
+  const [{ root }, status, leader, machines, rollout, engineKv] = await Promise.all([
     readRoot(store),
     readStatus(store),
     readLeader(store),
     readMachines(store, onBad),
+    readRollout(store),
+    store.get(ENGINE_STATUS),
   ]);
+  let engine: EngineStatus | null = null;
+  if (engineKv) {
+    try {
+      engine = decodeEngineStatus(engineKv);
+    } catch (e) {
+      if (!(e instanceof MalformedRecordError)) throw e;
+      onBad(e);
+    }
+  }
   const view: ClusterView = {
     root,
     status,
@@ -61,6 +79,8 @@ export async function readClusterView(
     unscheduled: new Map(),
     reports: [],
     malformed,
+    rollout,
+    engine,
   };
   if (parts.units !== false && root) {
     const [units, sched, unsched] = await Promise.all([
