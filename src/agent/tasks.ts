@@ -142,7 +142,10 @@ export function planAgentTasks(
     if (want.state === 'launched' && !template) {
       // A oneshot that ran and finished was launched; starting it again would loop it forever.
       const completed = have.active === 'inactive' && have.applied === 'launched' && want.runsToCompletion;
-      if (!up && !completed) {
+      // systemd let it fail (its Restart= gave up, or it has none): that is systemd's verdict to
+      // respect and report, not drift to repair. Stopped by hand (inactive) is drift.
+      const letFail = have.active === 'failed' && have.applied === 'launched';
+      if (!up && !completed && !letFail) {
         const drift = have.applied === 'launched';
         if (drift && opts.holdDriftStart?.has(unit)) continue;
         tasks.push({

@@ -127,15 +127,21 @@ const cases: Case[] = [
     expect: ['load a.service', 'reload', 'stop a.service', 'start a.service'],
   },
   {
-    name: 'failed unit that should be launched: start again (drift)',
+    name: 'a launched unit systemd let fail stays failed: no start behind its restart policy',
     desired: { 'a.service': want('launched') },
     actual: { 'a.service': failed() },
+    expect: [],
+  },
+  {
+    name: 'a failed unit asked to go from loaded to launched: start it',
+    desired: { 'a.service': want('launched') },
+    actual: { 'a.service': failed(H1, 'loaded') },
     expect: ['start a.service'],
   },
   {
     name: 'drift repair backing off: no start this pass',
     desired: { 'a.service': want('launched'), 'b.service': want('launched') },
-    actual: { 'a.service': failed(), 'b.service': dead(H1, 'loaded') },
+    actual: { 'a.service': dead(H1, 'launched'), 'b.service': dead(H1, 'loaded') },
     opts: { holdDriftStart: new Set(['a.service', 'b.service']) },
     expect: ['start b.service'],
   },
@@ -219,19 +225,19 @@ test('planAgentTasks: every task has a reason; drift starts are flagged and fail
       ['b.service', want('launched')],
     ]),
     new Map([
-      ['a.service', failed()],
-      ['b.service', dead(H1, 'loaded')],
+      ['a.service', dead(H1, 'launched')],
+      ['b.service', failed(H1, 'loaded')],
     ]),
   );
   assert.ok(plan.every((t) => t.reason.length > 0));
   assert.deepEqual(
     plan.map((t) => ({ unit: t.unit, drift: t.drift ?? false, failed: t.failed ?? false })),
     [
-      { unit: 'a.service', drift: true, failed: true },
-      { unit: 'b.service', drift: false, failed: false },
+      { unit: 'a.service', drift: true, failed: false },
+      { unit: 'b.service', drift: false, failed: true },
     ],
   );
-  assert.match(plan[0]!.reason, /drift: launched unit is failed\/failed/);
+  assert.match(plan[0]!.reason, /drift: launched unit is inactive\/dead/);
 });
 
 test('planAgentTasks: at most one reload however many units changed or went away', () => {
@@ -256,7 +262,7 @@ test('planAgentTasks: does not mutate its inputs', () => {
   assert.equal(JSON.stringify([[...desired], [...actual]]), before);
 });
 
-test('planAgentTasks: a unit that runs to completion is not drift after its run; a failed one is repaired', () => {
+test('planAgentTasks: a unit that runs to completion is not drift after its run; a failed one stays failed', () => {
   const H3 = '3'.repeat(64),
     H4 = '4'.repeat(64);
   // remain: RemainAfterExit=yes (test/agent/content.test.ts reads these facts from unit files).
@@ -271,7 +277,7 @@ test('planAgentTasks: a unit that runs to completion is not drift after its run;
   );
   assert.deepEqual(
     brief(planAgentTasks(new Map([['job.service', oneshot()]]), new Map([['job.service', failed(H3)]]))),
-    ['start job.service'],
+    [],
   );
   // Never started yet (loaded -> launched): start it once.
   assert.deepEqual(
