@@ -45,6 +45,7 @@ import {
 } from './tasks.js';
 import type { AgentSystemd, UnitState } from '../systemd/manager.js';
 import { FatalError } from '../errors.js';
+import { countDbusErrors, type AgentMetrics } from './metrics.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 
 export interface AgentOptions {
@@ -69,6 +70,7 @@ export interface AgentOptions {
   /** Parallel systemd jobs per phase (default 32). */
   concurrency?: number;
   log?: Logger;
+  metrics?: AgentMetrics;
 }
 
 /** The agent cannot run as configured (e.g. its machine id is live elsewhere). Not retried. */
@@ -134,7 +136,8 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.store = opts.store;
-    this.systemd = opts.systemd;
+    this.systemd = opts.metrics ? countDbusErrors(opts.systemd, opts.metrics) : opts.systemd;
+    opts.metrics?.trackUnits(() => this.states.values());
     this.id = opts.machineId;
     this.log = opts.log ?? createLogger('agent');
     this.ttl = opts.leaseTtlSeconds ?? 10;
@@ -504,6 +507,7 @@ export class Agent {
     if (failures.size > 0) {
       throw new Error(`tasks failed: ${[...failures].map(([u, e]) => `${u}: ${e.message}`).join('; ')}`);
     }
+    this.opts.metrics?.passSucceeded();
   }
 
   /**
@@ -544,9 +548,13 @@ export class Agent {
     const of = (type: AgentTask['type']) => tasks.filter((t) => t.type === type);
     const sys = this.systemd;
     const dir = this.opts.unitDir;
+    const m = this.opts.metrics;
+    const done = (t: AgentTask, since: number) =>
+      m?.taskDone(t.type, (performance.now() - since) / 1000, !failures.has(t.unit ?? ''));
 
     // unload: stop, remove its links ([Install] ones and the runtime link), remove its file.
     const unloads = of('unload');
+    let since = performance.now();
     if (unloads.length > 0) {
       await mapLimit(unloads, this.concurrency, async (t) => {
         const unit = t.unit!;
@@ -573,10 +581,12 @@ export class Agent {
       } catch (e) {
         for (const u of names) fail(u, e);
       }
+      for (const t of unloads) done(t, since);
     }
 
     // load: write the files, then one LinkUnitFiles and one EnableUnitFiles for all of them.
     const loads = of('load');
+    since = performance.now();
     const written: string[] = [];
     const contents = new Map<string, string>();
     for (const t of loads) {
@@ -607,28 +617,34 @@ export class Agent {
         for (const u of names) fail(u, e);
       }
     }
+    for (const t of loads) done(t, since);
 
     // One daemon-reload for the pass; without it, stop/start would use stale definitions.
     const reload = of('reload')[0];
     if (reload) {
+      since = performance.now();
       await sys.reload();
       this.log.info('daemon-reload', { reason: reload.reason });
+      done(reload, since);
     }
 
     await mapLimit(of('stop'), this.concurrency, async (t) => {
       const unit = t.unit!;
       if (failures.has(unit)) return;
+      const since = performance.now();
       try {
         const r = await sys.stopUnit(unit);
         this.log.info('stopped', { unit, reason: t.reason, result: r });
       } catch (e) {
         fail(unit, e);
       }
+      done(t, since);
     });
 
     await mapLimit(of('start'), this.concurrency, async (t) => {
       const unit = t.unit!;
       if (failures.has(unit)) return;
+      const since = performance.now();
       try {
         if (t.failed) await sys.resetFailed(unit);
         if (t.drift) this.noteDriftRepair(unit);
@@ -638,6 +654,7 @@ export class Agent {
       } catch (e) {
         fail(unit, e);
       }
+      done(t, since);
     });
     return failures;
   }
@@ -647,6 +664,7 @@ export class Agent {
   private noteDriftRepair(unit: string): void {
     const now = Date.now();
     this.driftRepairs.set(unit, (this.driftRepairs.get(unit) ?? 0) + 1);
+    this.opts.metrics?.driftRepaired(unit);
     const prev = this.backoff.get(unit);
     // A unit that stayed up for a long while starts over with the shortest delay.
     const delayMs =

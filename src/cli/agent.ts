@@ -5,10 +5,12 @@ import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
+import { agentMetrics } from '../metrics/agent.js';
 import { machineKey, type MachineRecord } from '../store/keys.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 import { CliError, UsageError } from './errors.js';
+import { serveMetricsFlag } from './metrics.js';
 import { untilSignal } from './signals.js';
 
 interface AgentFlags extends StoreFlags {
@@ -19,6 +21,7 @@ interface AgentFlags extends StoreFlags {
   stateDir: string;
   leaseTtl: string;
   onExit: 'leave' | 'stop';
+  metrics?: string;
 }
 
 export function readMachineId(flag: string | undefined): string {
@@ -75,6 +78,7 @@ export async function run(flags: AgentFlags): Promise<number> {
   const leaseTtl = parseSeconds('--lease-ttl', flags.leaseTtl, 2);
   const log = createLogger(`agent ${machineId.slice(0, 8)}`);
   const stateDir = resolve(flags.stateDir);
+  const served = await serveMetricsFlag(flags.metrics, log);
   const store = await openEtcdStore(flags);
   let host: Awaited<ReturnType<typeof connectSystemd>>;
   try {
@@ -84,6 +88,7 @@ export async function run(flags: AgentFlags): Promise<number> {
     // runs on this host and owns it. Say that, rather than what the cgroup said.
     const live = await store.get(machineKey(machineId)).catch(() => null);
     await store.close();
+    await served?.server.close();
     if (live && flags.systemd === 'private') {
       const other = JSON.parse(live.value) as Partial<MachineRecord>;
       throw new CliError(
@@ -107,12 +112,14 @@ export async function run(flags: AgentFlags): Promise<number> {
     onExit: flags.onExit,
     leaseTtlSeconds: leaseTtl,
     log,
+    ...(served ? { metrics: agentMetrics(served.registry, machineId) } : {}),
   });
   try {
     await agent.start();
   } catch (e) {
     await host.close({ stopInstance: flags.onExit === 'stop' && !host.instance?.attached });
     await store.close();
+    await served?.server.close();
     if (e instanceof AgentError) throw new CliError(e.message);
     throw e;
   }
@@ -121,5 +128,6 @@ export async function run(flags: AgentFlags): Promise<number> {
   await agent.stop();
   await host.close({ stopInstance: flags.onExit === 'stop' });
   await store.close();
+  await served?.server.close();
   return 0;
 }

@@ -2,15 +2,18 @@
 import { Controller } from '../controller/controller.js';
 import { loadCommit } from '../controller/load.js';
 import { createLogger } from '../log.js';
+import { controllerMetrics } from '../metrics/controller.js';
 import { openEtcdStore } from './common.js';
 import { CliError, UsageError } from './errors.js';
 import { defaultStateDir, readSecret, type RepoFlags } from './apply.js';
+import { serveMetricsFlag } from './metrics.js';
 import { untilSignal } from './signals.js';
 
 interface ControllerFlags extends RepoFlags {
   poll: string;
   listen?: string;
   webhookSecretFile?: string;
+  metrics?: string;
 }
 
 export async function run(flags: ControllerFlags): Promise<number> {
@@ -20,6 +23,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
     throw new UsageError('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
   const secret = readSecret(flags.webhookSecretFile);
   const log = createLogger('controller');
+  const metrics = await serveMetricsFlag(flags.metrics, log);
   const store = await openEtcdStore(flags);
   let controller: Controller;
   try {
@@ -35,15 +39,18 @@ export async function run(flags: ControllerFlags): Promise<number> {
       webhookSecret: secret,
       allowForcePush: flags.allowForcePush,
       log,
+      ...(metrics ? { metrics: controllerMetrics(metrics.registry, log) } : {}),
     });
     await controller.start();
   } catch (e) {
     await store.close();
+    await metrics?.server.close();
     throw new CliError((e as Error).message);
   }
   const sig = await untilSignal();
   log.info('stopping', { signal: sig });
   await controller.stop();
   await store.close();
+  await metrics?.server.close();
   return 0;
 }

@@ -23,6 +23,7 @@ import type { DesiredEntry } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { applyDesired, clearRefusal, readRoot, recordRefusal, type ApplyOutcome } from './apply.js';
+import type { ControllerMetrics } from './metrics.js';
 import { startWebhook, type WebhookServer } from './webhook.js';
 
 /** Reads one commit into a desired state (or the diagnostics that refuse it). */
@@ -49,6 +50,7 @@ export interface ControllerOptions {
   /** Safety-net resync for local repositories, ms. Default 60 s. */
   resyncMs?: number;
   log: Logger;
+  metrics?: ControllerMetrics;
 }
 
 export type PassOutcome =
@@ -175,6 +177,7 @@ export class Controller extends EventEmitter {
       if (root?.commit === commit || this.lastOutcome?.kind === 'refused') return this.lastOutcome!;
     }
 
+    const started = performance.now();
     const { desired, diagnostics } = await this.opts.load(this.loc.gitdir, commit, this.opts.path);
     let out: PassOutcome;
     if (!desired || hasErrors(diagnostics)) {
@@ -206,6 +209,9 @@ export class Controller extends EventEmitter {
       }
     }
     this.handled = commit;
+    if (out.kind === 'applied')
+      this.opts.metrics?.applied(commit, this.loc.gitdir, (performance.now() - started) / 1000);
+    if (out.kind === 'refused') this.opts.metrics?.refused();
     this.record(out);
     if (out.kind === 'refused') log.warn('refused', { commit: commit.slice(0, 12), reason: out.reason });
     else log.info(out.kind, { commit: commit.slice(0, 12) });
