@@ -40,6 +40,8 @@ export interface UiServerOptions {
   events?: HubOptions;
   /** Store changes within this many ms go out as one patch (default 100). */
   coalesceMs?: number;
+  /** A request whose headers have not all arrived by then is cut off (default 10 s). */
+  headersTimeoutMs?: number;
 }
 
 export interface UiServer {
@@ -101,7 +103,9 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     if (!res.headersSent) reply(res, 500, `internal error: ${(e as Error).message}`);
     else res.destroy();
   };
-  const server = createServer((req, res) => {
+  const headersTimeout = o.headersTimeoutMs ?? 10_000;
+  // Node checks the timeouts every connectionsCheckingInterval: often enough to honour them.
+  const server = createServer({ connectionsCheckingInterval: Math.min(headersTimeout, 5_000) }, (req, res) => {
     try {
       handle(req, res, tokenDigest, routes)?.catch((e) => failed(req, res, e));
     } catch (e) {
@@ -109,8 +113,8 @@ export async function startUiServer(o: UiServerOptions): Promise<UiServer> {
     }
   });
   // A client that sends its request slowly (or never finishes it) is cut off.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  server.headersTimeout = headersTimeout;
+  server.requestTimeout = Math.max(headersTimeout, 30_000);
   server.on('clientError', (_e, socket) => socket.destroy());
   let url: string;
   try {

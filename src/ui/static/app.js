@@ -36,7 +36,13 @@
   const state = (s) => (s ? h('span', { class: `st-${s}` }, s) : h('span', { class: 'muted' }, '-'));
   const unitLink = (name) => h('a', { href: `#/units/${encodeURIComponent(name)}` }, name);
   const machineLink = (id) => h('a', { href: `#/machines/${encodeURIComponent(id)}` }, id);
-  const td = (label, ...content) => h('td', { 'data-label': label }, ...content);
+  /** Machine ids (often 32 hex digits) shortened as fleetctl does; the full id in a tooltip. */
+  const machineShort = (id) =>
+    h('a', { href: `#/machines/${encodeURIComponent(id)}`, title: id }, id.length > 16 ? `${id.slice(0, 12)}…` : id);
+  // A cell's content in one span: on a phone the cell is a two-column grid (label, value).
+  const td = (label, ...content) => h('td', { 'data-label': label }, h('span', {}, ...content));
+  /** A cell holding one state word: never broken inside the word. */
+  const tdWord = (label, ...content) => h('td', { 'data-label': label, class: 'word' }, h('span', {}, ...content));
   const table = (heads, rows) => h('table', {}, h('thead', {}, h('tr', {}, heads.map((x) => h('th', {}, x)))), h('tbody', {}, rows));
   const facts = (pairs) => h('dl', { class: 'facts' }, pairs.filter(Boolean).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
   const fill = (el, ...content) => el && el.replaceChildren(...content.flat(Infinity).filter((c) => c !== null && c !== undefined));
@@ -142,7 +148,7 @@
     }
     if (r.kind === 'unit')
       return [
-        h('p', {}, h('a', { href: '#/' }, '← all units')),
+        h('p', {}, h('a', { href: '#/' }, '← overview')),
         h('h2', { class: 'unit-title' }, r.id),
         h('div', { id: 'u-facts' }),
         section('u-status', 'Status'),
@@ -150,7 +156,7 @@
         section('u-journal', 'Recent journal'),
       ];
     return [
-      h('p', {}, h('a', { href: '#/' }, '← all machines')),
+      h('p', {}, h('a', { href: '#/' }, '← overview')),
       h('h2', {}, `Machine ${r.id}`),
       h('div', { id: 'm-facts' }),
       section('m-units', 'Units on this machine'),
@@ -265,7 +271,7 @@
   }
 
   function unitTrs(row, opts) {
-    const desired = row.desired ? row.desired : h('span', { class: 'flag' }, 'removed (not in the applied commit)');
+    const desired = row.desired ? row.desired : h('span', { class: 'flag', title: 'not in the applied commit' }, 'removed');
     const placements = opts.machine ? row.machines.filter((p) => p.machine === opts.machine) : row.machines;
     if (placements.length === 0)
       return [
@@ -273,11 +279,11 @@
           'tr',
           { 'data-unit': row.name },
           opts.omitUnit ? null : td('Unit', unitLink(row.name)),
-          td('Desired', desired),
+          tdWord('Desired', desired),
           opts.machine ? null : td('Machine', nowhere(row)),
-          td('Load', state(null)),
-          td('Active', state(null)),
-          td('Sub', state(null)),
+          tdWord('Load', state(null)),
+          tdWord('Active', state(null)),
+          tdWord('Sub', state(null)),
           td('Hash', h('span', { class: 'hash' }, short(row.hash))),
           td('Drift', h('span', { class: 'muted' }, 'none')),
         ),
@@ -287,11 +293,11 @@
         'tr',
         { 'data-unit': row.name, 'data-machine': p.machine },
         opts.omitUnit ? null : td('Unit', unitLink(row.name)),
-        td('Desired', desired),
-        opts.machine ? null : td('Machine', machineLink(p.machine)),
-        td('Load', state(p.load)),
-        td('Active', state(p.active)),
-        td('Sub', state(p.sub)),
+        tdWord('Desired', desired),
+        opts.machine ? null : td('Machine', machineShort(p.machine)),
+        tdWord('Load', state(p.load)),
+        tdWord('Active', state(p.active)),
+        tdWord('Sub', state(p.sub)),
         td('Hash', h('span', { class: 'hash' }, p.hash === null ? '' : short(p.hash) || '?')),
         td('Drift', driftText(row, p)),
       ),
