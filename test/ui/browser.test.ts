@@ -200,7 +200,7 @@ test('the web UI of `gitfleet up` shows the example, follows commits live, and s
   );
   assert.ok(widths.page <= widths.screen, `page ${widths.page} px wide on a ${widths.screen} px screen: ${wide}`);
   await page.screenshot({ path: join(shots, 'phone.png'), fullPage: false });
-  await page.locator('#s-units').scrollIntoViewIfNeeded();
+  await page.evaluate(() => document.getElementById('s-units')!.scrollIntoView({ block: 'start' }));
   await page.screenshot({ path: join(shots, 'phone-units.png'), fullPage: false });
   assert.deepEqual(errors, []);
 
