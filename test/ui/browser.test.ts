@@ -5,40 +5,25 @@
  * in words, a unit's file, and fits a phone's width. Screenshots of the main views go to
  * $GITFLEET_UI_SCREENSHOTS (docs/ui/ is made this way), else to a temp dir.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { attachPrivateSystemd } from '../../src/systemd/private.js';
 import { launchBrowser } from '../support/browser.js';
 import { tempDir, TestRepo } from '../support/git.js';
 import { eventually, isActive, type PrivateSystemd } from '../support/systemd.js';
+import { spawnUp, type UpProcess } from '../support/up.js';
 
-const CLI = resolve('src/cli/main.ts');
 const tmp = tempDir('gitfleet-ui-browser-');
 const shots = resolve(process.env.GITFLEET_UI_SCREENSHOTS ?? join(tmp.dir, 'shots'));
-let child: ChildProcess | null = null;
+let up: UpProcess | null = null;
 let browser: Browser | null = null;
-let instanceBase: string | null = null;
 
 after(async () => {
   await browser?.close();
-  if (child?.exitCode === null) {
-    const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGINT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-  if (instanceBase && existsSync(instanceBase)) {
-    for (const name of readdirSync(instanceBase))
-      await (await attachPrivateSystemd({ baseDir: instanceBase, name }))?.stop();
-  }
+  await up?.stop();
   tmp.cleanup();
-});
-process.on('exit', () => {
-  if (child?.exitCode === null) child.kill('SIGKILL');
 });
 
 /** The text of a unit's cell (by column label) in the units table, '' while the row is absent. */
@@ -77,37 +62,16 @@ test('the web UI of `gitfleet up` shows the example, follows commits live, and s
   const repo = TestRepo.init(tmp.dir, 'units');
   cpSync('units.example', repo.dir, { recursive: true });
   repo.commit('example units');
-  const stateDir = join(tmp.dir, 'state');
-  let stderr = '';
-  child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      CLI,
-      'up',
-      '--repo',
-      repo.dir,
-      '--systemd',
-      'private',
-      '--state-dir',
-      stateDir,
-      '--ui',
-      '127.0.0.1:0',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-  );
-  child.stderr!.on('data', (d) => (stderr += d));
-  instanceBase = join(stateDir, 'systemd');
-  await eventually('up prints the UI address', () => /web UI at http:\/\/127\.0\.0\.1:\d+\//.test(stderr), 60_000);
-  const url = /web UI at (http:\/\/\S+)/.exec(stderr)![1]!;
+  const u = (up = spawnUp(repo.dir, join(tmp.dir, 'state'), ['--ui', '127.0.0.1:0']));
+  await eventually('up prints the UI address', () => /web UI at http:\/\/127\.0\.0\.1:\d+\//.test(u.stderr()), 60_000);
+  const url = /web UI at (http:\/\/\S+)/.exec(u.stderr())![1]!;
 
   browser = await launchBrowser();
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(url);
-  const log = () => stderr;
+  const log = () => u.stderr();
 
   // The example's units, as systemd runs them.
   const running = ['hello.service', 'web@1.service', 'web@2.service', 'web@3.service', 'echo.socket', 'cleanup.timer'];
@@ -124,8 +88,8 @@ test('the web UI of `gitfleet up` shows the example, follows commits live, and s
   assert.match(await seen(page, '#s-machines'), /8 units, 6 active/);
   assert.equal(await seen(page, '#s-rollouts .body'), 'no rollout record');
   // The oracle: systemd itself agrees with the page.
-  const [name] = readdirSync(instanceBase);
-  const inst = { runtimeDir: join(instanceBase, name!, 'rt') } as PrivateSystemd;
+  const [name] = readdirSync(u.instanceBase);
+  const inst = { runtimeDir: join(u.instanceBase, name!, 'rt') } as PrivateSystemd;
   assert.equal(await isActive(inst, 'hello.service'), 'active');
 
   // A commit made now shows up without a reload.
@@ -204,7 +168,6 @@ test('the web UI of `gitfleet up` shows the example, follows commits live, and s
   await page.screenshot({ path: join(shots, 'phone-units.png'), fullPage: false });
   assert.deepEqual(errors, []);
 
-  const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
-  child.kill('SIGINT');
-  assert.equal(await exited, 0);
+  u.child.kill('SIGINT');
+  assert.equal(await u.exited, 0);
 });
