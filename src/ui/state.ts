@@ -114,9 +114,9 @@ export class ClusterState {
     this.watches.clear();
   }
 
-  /** Is every prefix followed (no re-read pending)? */
+  /** Is every prefix read and watched (no re-read pending)? */
   get live(): boolean {
-    return this.broken.size === 0 && this.unitsOf === (this.root ? rootId(this.root) : '');
+    return this.broken.size === 0;
   }
 
   /** Why the last attempt to read the cluster failed, while it keeps failing. */
