@@ -24,6 +24,8 @@
  *    (etcd watch), and until the machines' own systemd instances have signalled every one active
  *    (D-Bus). Then checked with `systemctl show` on every machine: each unit active, with a live
  *    MainPID, on exactly one machine; and the spread across machines.
+ * --observe: the same, watched as an operator would (bench/observe.ts): metrics on every component,
+ * scraped every second, and a `gitfleet ui` with two open event streams.
  * BENCH_TRACE=1 prints every D-Bus signal of the probe unit with its time (where the time goes
  * inside the agent: daemon-reload done, stop, new invocation, active).
  * Everything is ended by PID before exit.
@@ -39,12 +41,14 @@ import type { Watch } from '../src/store/store.js';
 import { Cluster, type ClusterMachine } from '../test/support/cluster.js';
 import { gitAsync } from '../test/support/git.js';
 import { systemctl } from '../test/support/systemd.js';
+import { observe, type Observer } from './observe.js';
 
 const { values: args } = parseArgs({
   options: {
     pushes: { type: 'string', default: '20' },
     units: { type: 'string', default: '300' },
     source: { type: 'string', default: 'http,local' },
+    observe: { type: 'boolean', default: false },
   },
 });
 const PUSHES = Number(args.pushes);
@@ -370,13 +374,20 @@ async function main(): Promise<void> {
   );
   for (const source of SOURCES) {
     const dir = mkdtempSync(join(tmpdir(), 'gitfleet-bench-e2e-'));
-    const c = await Cluster.start({ dir, leaseTtl: 3, source, poll: 1, env: { GITFLEET_LOG: 'warn' } }).catch(
-      (e: Error) => {
-        rmSync(dir, { recursive: true, force: true });
-        throw e;
-      },
-    );
+    const c = await Cluster.start({
+      dir,
+      leaseTtl: 3,
+      source,
+      poll: 1,
+      env: { GITFLEET_LOG: 'warn' },
+      metrics: args.observe,
+    }).catch((e: Error) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    });
+    let observer: Observer | null = null;
     try {
+      if (args.observe) observer = await observe(c, dir);
       const how =
         source === 'http'
           ? 'smart HTTP remote, signed webhook after each push (--poll 1 as fallback)'
@@ -409,7 +420,9 @@ async function main(): Promise<void> {
             .join(' ')}`,
         );
       }
+      if (observer) console.log(`  ${observer.describe()}`);
     } finally {
+      await observer?.stop();
       await c.stop();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -17,6 +17,7 @@ import { BodyCache } from './bodies.js';
 import { DesiredWatch } from './desired-watch.js';
 import { DriftRepair } from './drift.js';
 import { Executor } from './executor.js';
+import { countDbusErrors, type AgentMetrics } from './metrics.js';
 import { AgentRecord } from './record.js';
 import { AgentError, REREGISTER_EVERY_MS, Registration } from './registration.js';
 import { Reporter } from './reporter.js';
@@ -47,6 +48,8 @@ export interface AgentOptions {
   /** Parallel systemd jobs per phase (default 32). */
   concurrency?: number;
   log?: Logger;
+  /** Prometheus metrics (src/metrics/agent.ts), when the agent serves them. */
+  metrics?: AgentMetrics;
 }
 
 /** Retry delays of failed passes. */
@@ -78,11 +81,18 @@ export class Agent {
     const unitDir = (this.unitDir = new UnitDir(opts.unitDir));
     const record = (this.record = new AgentRecord(opts.stateDir, log));
     const backoff = opts.driftBackoff ?? { minMs: 1_000, maxMs: 60_000 };
-    const drift = (this.drift = new DriftRepair({ ...backoff, log, ready: () => changed('drift backoff over') }));
+    const metrics = opts.metrics;
+    const ready = () => changed('drift backoff over');
+    const drift = (this.drift = new DriftRepair({ ...backoff, log, ready, ...(metrics ? { metrics } : {}) }));
     const lease = () => this.registration.lease;
     const reporter = (this.reporter = new Reporter({ store, machineId, log, unitDir, drift, lease }));
-    const { systemd, concurrency = 32, address, leaseTtlSeconds: ttlSeconds = 10 } = opts;
-    const executor = (this.executor = new Executor({ systemd, unitDir, record, drift, reporter, concurrency, log }));
+    const { concurrency = 32, address, leaseTtlSeconds: ttlSeconds = 10 } = opts;
+    const systemd = metrics ? countDbusErrors(opts.systemd, metrics) : opts.systemd;
+    metrics?.trackUnits(() => reporter.unitStates());
+    const executor = (this.executor = new Executor({
+      ...{ systemd, unitDir, record, drift, reporter, concurrency, log },
+      ...(metrics ? { metrics } : {}),
+    }));
     const parts = { desired, executor, reporter, changed };
     this.registration = new Registration({ store, machineId, metadata, address, ttlSeconds, log, ...parts });
   }
@@ -173,6 +183,7 @@ export class Agent {
       const units = skipped.join(', ') || missing.join(', ');
       throw new TransientError(`unit bodies missing from the store for ${units}; those units are left as they are`);
     }
+    if (failures.size === 0 && missing.length === 0 && skipped.length === 0) this.opts.metrics?.passSucceeded();
     if (failures.size > 0) {
       throw new TransientError(`tasks failed: ${[...failures].map(([u, e]) => `${u}: ${e.message}`).join('; ')}`);
     }

@@ -7,6 +7,7 @@
  * asks for a pass. The number of repairs per unit goes into its report.
  */
 import type { Logger } from '../log.js';
+import type { AgentMetrics } from './metrics.js';
 import { Backoff } from '../util/backoff.js';
 
 export interface DriftRepairOptions {
@@ -15,6 +16,8 @@ export interface DriftRepairOptions {
   log: Logger;
   /** A unit's wait is over: run a pass. */
   ready(): void;
+  /** Told of every repair. */
+  metrics?: Pick<AgentMetrics, 'driftRepaired'>;
 }
 
 interface UnitRepairs {
@@ -42,6 +45,7 @@ export class DriftRepair {
     }
     const delayMs = u.backoff.next();
     u.count++;
+    this.o.metrics?.driftRepaired(unit);
     u.last = now;
     u.until = now + delayMs;
     this.o.log.warn('drift: starting a launched unit found stopped or failed', {

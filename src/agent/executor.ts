@@ -18,6 +18,7 @@ import type { AgentSystemd } from '../systemd/manager.js';
 import { mapLimit } from '../util/pool.js';
 import type { UnitContent } from './content.js';
 import type { DriftRepair } from './drift.js';
+import type { AgentMetrics } from './metrics.js';
 import type { AgentRecord } from './record.js';
 import type { Reporter } from './reporter.js';
 import { isUp, type ActualAgentUnit, type AgentTask } from './tasks.js';
@@ -35,6 +36,8 @@ export interface ExecutorOptions {
   drift: Pick<DriftRepair, 'noteRepair' | 'forget'>;
   /** Told what systemd says of each unit listed, and of each unit unloaded. */
   reporter: Pick<Reporter, 'observe' | 'forget'>;
+  /** Told how long each task took (from the start of its phase) and whether it failed. */
+  metrics?: Pick<AgentMetrics, 'taskDone'>;
 }
 
 /** For a load: the content to write, or undefined when the right file is on disk already (only its link is missing). */
@@ -100,6 +103,12 @@ export class Executor {
     if (tasks.length > 0)
       log.debug('plan', { tasks: tasks.map((t) => `${t.type}${t.unit ? ' ' + t.unit : ''}`).join(', ') });
 
+    const m = this.o.metrics;
+    let since = performance.now();
+    const done = (ts: readonly AgentTask[]) => {
+      if (m) for (const t of ts) m.taskDone(t.type, (performance.now() - since) / 1000, !failures.has(t.unit ?? ''));
+      since = performance.now();
+    };
     const unloads = of('unload');
     if (unloads.length > 0) {
       await mapLimit(unloads, concurrency, async (t) => {
@@ -125,6 +134,7 @@ export class Executor {
       }
     }
 
+    done(unloads);
     const loads = of('load');
     const paths: string[] = [];
     for (const t of loads) {
@@ -150,10 +160,12 @@ export class Executor {
       }
     }
 
+    done(loads);
     const reload = of('reload')[0];
     if (reload) {
       await sys.reload();
       log.info('daemon-reload', { reason: reload.reason });
+      done([reload]);
     }
 
     await mapLimit(of('stop'), concurrency, async (t) => {
@@ -167,6 +179,7 @@ export class Executor {
       }
     });
 
+    done(of('stop'));
     await mapLimit(of('start'), concurrency, async (t) => {
       const unit = t.unit!;
       if (failures.has(unit)) return;
@@ -180,6 +193,7 @@ export class Executor {
         fail(unit, e);
       }
     });
+    done(of('start'));
     return failures;
   }
 }

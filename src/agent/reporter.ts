@@ -41,6 +41,11 @@ export class Reporter {
 
   constructor(private readonly o: ReporterOptions) {}
 
+  /** What systemd last said of every unit the agent owns (for the units-by-state metric). */
+  unitStates(): Iterable<UnitState> {
+    return this.states.values();
+  }
+
   /** systemd said this about a unit (a signal, or a listing). */
   observe(s: UnitState): void {
     this.states.set(s.name, s);

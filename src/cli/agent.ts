@@ -7,9 +7,11 @@ import { describeAgent } from '../agent/registration.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
 import { readMachine } from '../store/readers.js';
+import { agentMetrics } from '../metrics/agent.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 import { CliError, UsageError } from './errors.js';
+import { serveMetricsFlag } from './metrics.js';
 import { untilSignal } from './signals.js';
 
 interface AgentFlags extends StoreFlags {
@@ -20,6 +22,7 @@ interface AgentFlags extends StoreFlags {
   stateDir: string;
   leaseTtl: string;
   onExit: 'leave' | 'stop';
+  metrics?: string;
 }
 
 export function readMachineId(flag: string | undefined): string {
@@ -76,6 +79,7 @@ export async function run(flags: AgentFlags): Promise<number> {
   const leaseTtl = parseSeconds('--lease-ttl', flags.leaseTtl, 2);
   const log = createLogger(`agent ${machineId.slice(0, 8)}`);
   const stateDir = resolve(flags.stateDir);
+  const served = await serveMetricsFlag(flags.metrics, log);
   const store = await openEtcdStore(flags);
   let host: Awaited<ReturnType<typeof connectSystemd>>;
   try {
@@ -85,6 +89,7 @@ export async function run(flags: AgentFlags): Promise<number> {
     // runs on this host and owns it. Say that, rather than what the cgroup said.
     const other = await readMachine(store, machineId).catch(() => null);
     await store.close();
+    await served?.server.close();
     if (other && flags.systemd === 'private') {
       throw new CliError(
         `machine id ${machineId} is already registered by a live agent${describeAgent(other)}; ` +
@@ -105,12 +110,14 @@ export async function run(flags: AgentFlags): Promise<number> {
     onExit: flags.onExit,
     leaseTtlSeconds: leaseTtl,
     log,
+    ...(served ? { metrics: agentMetrics(served.registry, machineId) } : {}),
   });
   try {
     await agent.start();
   } catch (e) {
     await host.close({ stopInstance: flags.onExit === 'stop' && !host.instance?.attached });
     await store.close();
+    await served?.server.close();
     if (e instanceof AgentError) throw new CliError(e.message);
     throw e;
   }
@@ -119,5 +126,6 @@ export async function run(flags: AgentFlags): Promise<number> {
   await agent.stop();
   await host.close({ stopInstance: flags.onExit === 'stop' });
   await store.close();
+  await served?.server.close();
   return 0;
 }

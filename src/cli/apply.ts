@@ -20,17 +20,15 @@ export function defaultStateDir(): string {
     : `${process.env.HOME ?? '/tmp'}/.local/state/gitfleet`;
 }
 
-export function readSecret(file: string | undefined): string | undefined {
+export function readSecret(file: string | undefined, flag = '--webhook-secret-file'): string | undefined {
   if (file === undefined) return undefined;
   let s: string;
   try {
     s = readFileSync(file, 'utf8').trim();
   } catch (e) {
-    throw new CliError(
-      `--webhook-secret-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    throw new CliError(`${flag}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (!s) throw new CliError(`--webhook-secret-file: ${file} is empty`);
+  if (!s) throw new CliError(`${flag}: ${file} is empty`);
   return s;
 }
 

@@ -2,15 +2,18 @@
 import { Controller } from '../controller/controller.js';
 import { loadCommit } from '../source/git.js';
 import { createLogger } from '../log.js';
+import { controllerMetrics } from '../metrics/controller.js';
 import { openEtcdStore } from './common.js';
 import { CliError, UsageError } from './errors.js';
 import { defaultStateDir, readSecret, type RepoFlags } from './apply.js';
+import { serveMetricsFlag } from './metrics.js';
 import { fatalSignal, untilSignalOrFatal } from './signals.js';
 
 interface ControllerFlags extends RepoFlags {
   poll: string;
   listen?: string;
   webhookSecretFile?: string;
+  metrics?: string;
 }
 
 export async function run(flags: ControllerFlags): Promise<number> {
@@ -20,6 +23,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
     throw new UsageError('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
   const secret = readSecret(flags.webhookSecretFile);
   const log = createLogger('controller');
+  const metrics = await serveMetricsFlag(flags.metrics, log);
   const store = await openEtcdStore(flags);
   const { fatal, onFatal } = fatalSignal();
   let controller: Controller;
@@ -37,16 +41,19 @@ export async function run(flags: ControllerFlags): Promise<number> {
       allowForcePush: flags.allowForcePush,
       onFatal,
       log,
+      ...(metrics ? { metrics: controllerMetrics(metrics.registry, log) } : {}),
     });
     await controller.start();
   } catch (e) {
     await store.close();
+    await metrics?.server.close();
     throw new CliError((e as Error).message);
   }
   const end = await untilSignalOrFatal(fatal);
   log.info('stopping', end.signal ? { signal: end.signal } : { error: end.fatal });
   await controller.stop();
   await store.close();
+  await metrics?.server.close();
   // A permanent failure (credentials refused, ...) is never retried forever: say it, exit 1.
   if (end.fatal) throw new CliError(`controller stopped: ${end.fatal.message}`);
   return 0;

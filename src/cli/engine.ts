@@ -3,9 +3,11 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Engine } from '../engine/engine.js';
 import { createLogger } from '../log.js';
+import { engineMetrics } from '../metrics/engine.js';
 import { parseSeconds } from './agent.js';
 import { openEtcdStore, type StoreFlags } from './common.js';
 import { CliError, UsageError } from './errors.js';
+import { serveMetricsFlag } from './metrics.js';
 import { fatalSignal, untilSignalOrFatal } from './signals.js';
 
 interface EngineFlags extends StoreFlags {
@@ -15,6 +17,7 @@ interface EngineFlags extends StoreFlags {
   hold: string;
   notify?: string;
   notifySecretFile?: string;
+  metrics?: string;
 }
 
 export async function run(flags: EngineFlags): Promise<number> {
@@ -24,6 +27,8 @@ export async function run(flags: EngineFlags): Promise<number> {
   const notify = flags.notify ? { url: notifyUrl(flags.notify), ...notifySecret(flags.notifySecretFile) } : undefined;
   const id = flags.id ?? `${hostname()}-${process.pid}`;
   const log = createLogger(`engine ${id}`);
+  const served = await serveMetricsFlag(flags.metrics, log);
+  const metrics = served ? engineMetrics(served.registry) : null;
   const store = await openEtcdStore(flags);
   const { fatal, onFatal } = fatalSignal();
   const engine = new Engine({
@@ -35,12 +40,15 @@ export async function run(flags: EngineFlags): Promise<number> {
     log,
     onFatal,
     ...(notify ? { notify } : {}),
+    ...(metrics ? { onPass: (r) => metrics.onPass(r) } : {}),
   });
+  metrics?.leading(() => engine.isLeader());
   await engine.start();
   const end = await untilSignalOrFatal(fatal);
   log.info('stopping', end.signal ? { signal: end.signal } : { error: end.fatal });
   await engine.stop();
   await store.close();
+  await served?.server.close();
   // A permanent failure (credentials refused, ...) is never retried forever: say it, exit 1.
   if (end.fatal) throw new CliError(`engine stopped: ${end.fatal.message}`);
   return 0;

@@ -30,6 +30,9 @@ function storeOptions(cmd: Command): Command {
     .option('--etcd-user <user>', 'etcd user (password from $GITFLEET_ETCD_PASSWORD)');
 }
 
+const METRICS_FLAG = '--metrics <addr>';
+const METRICS_HELP = 'serve Prometheus metrics at http://HOST:PORT/metrics';
+
 function formatOption(cmd: Command, choices: string[]): Command {
   return cmd.addOption(new Option('--format <format>', 'output format').choices(choices).default(choices[0]));
 }
@@ -84,7 +87,8 @@ export function buildProgram(): Command {
       .option('--listen <addr>', 'serve the push webhook on HOST:PORT')
       .option('--webhook-secret-file <file>', 'shared secret for webhook signatures')
       .option('--state-dir <dir>', 'where a remote repository is mirrored')
-      .option('--allow-force-push', 'apply commits that do not descend from the applied one'),
+      .option('--allow-force-push', 'apply commits that do not descend from the applied one')
+      .option(METRICS_FLAG, METRICS_HELP),
   ).action(wrap(() => import('./controller.js')));
 
   storeOptions(
@@ -96,7 +100,8 @@ export function buildProgram(): Command {
       .option('--machine-ttl <seconds>', "a machine's TTL when its record does not say (its agent's --lease-ttl)", '10')
       .option('--hold <seconds>', 'while most machines are silent at once, move nothing for at most this long', '300')
       .option('--notify <url>', "POST each rollout's start and end here (JSON)")
-      .option('--notify-secret-file <file>', 'sign notifications: X-Gitfleet-Signature: sha256=HMAC'),
+      .option('--notify-secret-file <file>', 'sign notifications: X-Gitfleet-Signature: sha256=HMAC')
+      .option(METRICS_FLAG, METRICS_HELP),
   ).action(wrap(() => import('./engine.js')));
 
   storeOptions(
@@ -115,7 +120,8 @@ export function buildProgram(): Command {
       .option('--lease-ttl <seconds>', 'machine lease TTL', '10')
       .addOption(
         new Option('--on-exit <what>', 'what to do with units on SIGTERM').choices(['leave', 'stop']).default('leave'),
-      ),
+      )
+      .option(METRICS_FLAG, METRICS_HELP),
   ).action(wrap(() => import('./agent.js')));
 
   program
@@ -137,7 +143,17 @@ export function buildProgram(): Command {
       new Option('--on-exit <what>', 'what to do with units on Ctrl-C').choices(['leave', 'stop']).default('stop'),
     )
     .option('--once', 'converge, print the status and exit (units keep running unless --on-exit stop)')
+    .option('--ui <addr>', 'serve the web UI (and /metrics) on HOST:PORT, or "off"', '127.0.0.1:7070')
+    .option('--token-file <file>', 'a token the web UI requires (needed when --ui is not a loopback address)')
     .action(wrap(() => import('./up.js')));
+
+  storeOptions(
+    program
+      .command('ui')
+      .description('the read-only web UI (and /metrics) for a cluster')
+      .option('--listen <addr>', 'HOST:PORT to serve on', '127.0.0.1:7070')
+      .option('--token-file <file>', 'a token every request must carry (required unless on a loopback address)'),
+  ).action(wrap(() => import('./ui.js')));
 
   storeOptions(
     formatOption(

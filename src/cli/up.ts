@@ -22,6 +22,7 @@ import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
 import { readClusterView, type ClusterView } from './view.js';
 import { sha256 } from '../util/hash.js';
+import { startUpUi, upMetrics } from './up-ui.js';
 
 interface UpFlags {
   repo: string;
@@ -31,6 +32,9 @@ interface UpFlags {
   stateDir?: string;
   onExit: 'leave' | 'stop';
   once?: boolean;
+  /** HOST:PORT of the web UI, or 'off'. */
+  ui: string;
+  tokenFile?: string;
 }
 
 function localMachineId(): string {
@@ -109,6 +113,8 @@ export async function run(flags: UpFlags): Promise<number> {
   const store: Store = new MemoryStore({ prefix: '/gitfleet/' });
   const color = useColor();
   const say = (s: string) => process.stderr.write(s + '\n');
+  // The web UI and its metrics: checked before anything starts, served once the parts run.
+  const metrics = upMetrics(flags, machine, log);
 
   let controller: Controller;
   try {
@@ -120,6 +126,7 @@ export async function run(flags: UpFlags): Promise<number> {
       stateDir,
       load: loadCommit,
       log: log.child('controller'),
+      ...(metrics ? { metrics: metrics.controller } : {}),
     });
   } catch (e) {
     throw new CliError((e as Error).message);
@@ -134,7 +141,14 @@ export async function run(flags: UpFlags): Promise<number> {
   }
   say(`gitfleet up: units run under ${host.description} — ${chosen.why}`);
 
-  const engine = new Engine({ store, id: 'up', leaseTtl: 10, log: log.child('engine') });
+  const engine = new Engine({
+    store,
+    id: 'up',
+    leaseTtl: 10,
+    log: log.child('engine'),
+    ...(metrics ? { onPass: (r) => metrics.engine.onPass(r) } : {}),
+  });
+  metrics?.engine.leading(() => engine.isLeader());
   const agent = new Agent({
     store,
     machineId: machine,
@@ -145,11 +159,14 @@ export async function run(flags: UpFlags): Promise<number> {
     stateDir: resolve(stateDir, 'agent'),
     onExit: flags.onExit,
     log: log.child('agent'),
+    ...(metrics ? { metrics: metrics.agent } : {}),
   });
   const started = Date.now();
   let stopping = false;
+  const ui = metrics ? await startUpUi(metrics, store, host, machine, say, log) : null;
   const shutdown = async () => {
     stopping = true;
+    await ui?.close();
     await controller.stop().catch(() => {});
     await engine.stop().catch(() => {});
     await agent.stop().catch((e) => say(`gitfleet up: stopping the agent: ${(e as Error).message}`));

@@ -19,6 +19,7 @@ import { readRoot } from '../store/readers.js';
 import type { Store } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { applyDesired, clearRefusal, recordRefusal, type ApplyOutcome } from './apply.js';
+import type { ControllerMetrics } from './metrics.js';
 import { startWebhook, type WebhookServer } from './webhook.js';
 
 /** Reads one commit into a desired state (or the diagnostics that refuse it). */
@@ -47,6 +48,7 @@ export interface ControllerOptions {
   /** A fatal error (src/errors.ts: credentials refused, the store closed) stopped the controller. */
   onFatal?: (e: Error) => void;
   log: Logger;
+  metrics?: ControllerMetrics;
 }
 
 export type PassOutcome =
@@ -195,6 +197,7 @@ export class Controller extends EventEmitter {
       if (root?.commit === commit || this.lastOutcome?.kind === 'refused') return this.lastOutcome!;
     }
 
+    const started = performance.now();
     const { desired, diagnostics } = await this.opts.load(this.loc.gitdir, commit, this.opts.path);
     let out: PassOutcome;
     if (!desired || hasErrors(diagnostics)) {
@@ -226,6 +229,9 @@ export class Controller extends EventEmitter {
       }
     }
     this.handled = commit;
+    if (out.kind === 'applied')
+      this.opts.metrics?.applied(commit, this.loc.gitdir, (performance.now() - started) / 1000);
+    if (out.kind === 'refused') this.opts.metrics?.refused();
     this.record(out);
     // A refusal is logged by the loop, as the stalled error it is (loopPass).
     if (out.kind !== 'refused') log.info(out.kind, { commit: commit.slice(0, 12) });

@@ -137,10 +137,10 @@ export async function startWebhook(opts: {
   };
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, flag = '--listen'): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen) ?? /^()()(\d+)$/.exec(listen);
-  if (!m) throw new Error(`--listen: "${listen}" is not HOST:PORT (e.g. 0.0.0.0:8080 or :8080)`);
+  if (!m) throw new Error(`${flag}: "${listen}" is not HOST:PORT (e.g. 0.0.0.0:8080 or :8080)`);
   const port = Number(m[3]);
-  if (!(port >= 0 && port <= 65535)) throw new Error(`--listen: port ${m[3]} is out of range`);
+  if (!(port >= 0 && port <= 65535)) throw new Error(`${flag}: port ${m[3]} is out of range`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }

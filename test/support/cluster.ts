@@ -306,6 +306,8 @@ export interface ClusterOptions {
   detached?: boolean;
   /** Each agent reaches etcd through TCP proxies of its own, so a test can cut it off (cutAgent). */
   agentProxies?: boolean;
+  /** Every agent, engine and the controller serve Prometheus metrics (`--metrics`) on a port of their own. */
+  metrics?: boolean;
 }
 
 export interface ClusterMachine extends MachineSpec {
@@ -315,12 +317,24 @@ export interface ClusterMachine extends MachineSpec {
   proc: Proc | null;
   /** Agent starts so far (names the log files). */
   starts: number;
+  /** With the metrics option: the agent's --metrics port (kept across restarts). */
+  metricsPort?: number;
 }
 
 export interface ClusterEngine {
   id: string;
   proc: Proc | null;
   starts: number;
+  metricsPort?: number;
+}
+
+/** A component's metrics endpoint (with the metrics option). */
+export interface MetricsTarget {
+  role: 'agent' | 'engine' | 'controller';
+  /** Machine id, engine id, or 'controller'. */
+  name: string;
+  /** HOST:PORT, as Prometheus' static_configs want it. */
+  address: string;
 }
 
 /** One `systemctl --user show` block: the unit as its machine's systemd has it. */
@@ -356,6 +370,7 @@ export class Cluster {
   readonly engines: ClusterEngine[] = [];
   readonly leaseTtl: number;
   webhookUrl: string | null = null;
+  private controllerMetricsPort: number | undefined;
   /** The branch the controller follows (main, or the seed repository's checked-out branch). */
   branch = 'main';
   private webhookSecret = '';
@@ -402,7 +417,12 @@ export class Cluster {
       }
       await Promise.all(c.machines.map((m) => c.startAgent(m)));
       for (let i = 0; i < (opts.engines ?? 2); i++)
-        c.engines.push({ id: `engine${i + 1}-${c.tag}`, proc: null, starts: 0 });
+        c.engines.push({
+          id: `engine${i + 1}-${c.tag}`,
+          proc: null,
+          starts: 0,
+          ...(opts.metrics ? { metricsPort: await freePort() } : {}),
+        });
       for (const e of c.engines) c.startEngine(e);
       await c.startController();
       await c.waitFor(
@@ -505,7 +525,20 @@ export class Cluster {
       String(this.leaseTtl),
       '--on-exit',
       'stop',
+      ...(m.metricsPort ? ['--metrics', `127.0.0.1:${m.metricsPort}`] : []),
     ];
+  }
+
+  /** Where each component serves its metrics (empty without the metrics option). */
+  metricsTargets(): MetricsTarget[] {
+    const out: MetricsTarget[] = [];
+    for (const m of this.machines)
+      if (m.metricsPort) out.push({ role: 'agent', name: m.id, address: `127.0.0.1:${m.metricsPort}` });
+    for (const e of this.engines)
+      if (e.metricsPort) out.push({ role: 'engine', name: e.id, address: `127.0.0.1:${e.metricsPort}` });
+    if (this.controllerMetricsPort)
+      out.push({ role: 'controller', name: 'controller', address: `127.0.0.1:${this.controllerMetricsPort}` });
+    return out;
   }
 
   /** Start (or restart, same state dir and machine id) a machine's agent. Resolves once it runs its own systemd. */
@@ -514,6 +547,7 @@ export class Cluster {
     mkdirSync(m.stateDir, { recursive: true });
     agentStateDirs.add(m.stateDir);
     m.starts++;
+    if (this.opts.metrics) m.metricsPort ??= await freePort();
     // Ready when its machine record is (re)written: a fresh registration, or a takeover of the
     // record a killed agent of this state dir left (same lineage, new startedAt).
     const before = (await this.store.get(machineKey(m.id)))?.value ?? null;
@@ -548,7 +582,16 @@ export class Cluster {
     e.starts++;
     e.proc = spawnTracked(
       `engine ${e.id}`,
-      gitfleetArgv(['engine', '--etcd', this.endpoints, '--id', e.id, '--lease-ttl', String(this.leaseTtl)]),
+      gitfleetArgv([
+        'engine',
+        '--etcd',
+        this.endpoints,
+        '--id',
+        e.id,
+        '--lease-ttl',
+        String(this.leaseTtl),
+        ...(e.metricsPort ? ['--metrics', `127.0.0.1:${e.metricsPort}`] : []),
+      ]),
       { logFile: this.logFile(`${e.id}-${e.starts}`), env: this.childEnv(), detached: this.opts.detached },
     );
     return e.proc;
@@ -566,6 +609,10 @@ export class Cluster {
       '--state-dir',
       join(this.opts.dir, 'controller'),
     ];
+    if (this.opts.metrics) {
+      this.controllerMetricsPort ??= await freePort();
+      args.push('--metrics', `127.0.0.1:${this.controllerMetricsPort}`);
+    }
     if (this.source.kind === 'http') {
       const port = await freePort();
       args.push(

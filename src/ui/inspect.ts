@@ -1,0 +1,76 @@
+/**
+ * What the UI can say about a unit beyond the stored reports: its recent journal lines and a few
+ * of systemd's properties. Only where the UI runs beside the machine's systemd (`gitfleet up`):
+ * `gitfleet ui` reads etcd alone, and a machine's journal stays on that machine.
+ */
+import { execFile } from 'node:child_process';
+import type { SystemdHost } from '../systemd/connect.js';
+
+export type Journal = { lines: string[] } | { unavailable: string };
+
+export interface UnitInspector {
+  /** The machine this inspector sees. */
+  machine: string;
+  journal(unit: string, lines: number): Promise<Journal>;
+  /** A few systemd properties (Result, NRestarts, MainPID, since when) as text; null when systemd has no such unit. */
+  properties(unit: string): Promise<Record<string, string> | null>;
+}
+
+/** journalctl for the system or the user manager; the private instance keeps no journal. */
+export function localInspector(host: Pick<SystemdHost, 'kind' | 'manager'>, machine: string): UnitInspector {
+  return {
+    machine,
+    async journal(unit, lines) {
+      if (host.kind === 'private')
+        return { unavailable: 'the private systemd instance gitfleet started keeps no journal' };
+      const args = [...(host.kind === 'user' ? ['--user'] : []), '-u', unit, '-n', String(lines)];
+      return readJournal([...args, '--no-pager', '-q', '-o', 'short-iso']);
+    },
+    async properties(unit) {
+      try {
+        const u = await host.manager.getUnitProperties(unit, 'org.freedesktop.systemd1.Unit', [
+          'ActiveEnterTimestamp',
+          'StateChangeTimestamp',
+        ]);
+        const out: Record<string, string> = {
+          'state changed': microsToIso(u.StateChangeTimestamp),
+          'active since': microsToIso(u.ActiveEnterTimestamp),
+        };
+        if (unit.endsWith('.service')) {
+          const s = await host.manager.getUnitProperties(unit, 'org.freedesktop.systemd1.Service', [
+            'Result',
+            'NRestarts',
+            'MainPID',
+            'ExecMainStatus',
+          ]);
+          out.result = String(s.Result);
+          out.restarts = String(s.NRestarts);
+          out['main PID'] = String(s.MainPID);
+          out['last exit status'] = String(s.ExecMainStatus);
+        }
+        return out;
+      } catch {
+        return null;
+      }
+    },
+  };
+}
+
+function readJournal(args: string[]): Promise<Journal> {
+  return new Promise((resolve) => {
+    execFile('journalctl', args, { timeout: 5_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && !stdout) resolve({ unavailable: `journalctl: ${String(stderr).trim() || err.message}` });
+      else
+        resolve({
+          lines: String(stdout)
+            .split('\n')
+            .filter((l) => l.length > 0),
+        });
+    });
+  });
+}
+
+function microsToIso(v: unknown): string {
+  const n = Number(v);
+  return n > 0 ? new Date(n / 1000).toISOString() : '-';
+}
