@@ -1,6 +1,6 @@
 /**
  * The agent's and the metrics server's figures, against a real etcd and a real private systemd:
- * units by state, tasks, a drift repair (the unit's process killed behind the agent's back), a
+ * units by state, tasks, a drift repair (the unit stopped behind the agent's back), a
  * call systemd refuses (a unit file systemd will not load), the last good pass; read the way
  * Prometheus reads them, from /metrics.
  */
@@ -16,7 +16,7 @@ import { bodyKey, scheduleKey } from '../../src/store/keys.js';
 import { SystemdManager } from '../../src/systemd/manager.js';
 import { sha256 } from '../../src/util/hash.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
-import { eventually, isActive, mainPid, startSystemd, stopSystemd, type PrivateSystemd } from '../support/systemd.js';
+import { eventually, isActive, startSystemd, stopSystemd, systemctl, type PrivateSystemd } from '../support/systemd.js';
 
 let etcd: EtcdCluster;
 let inst: PrivateSystemd;
@@ -99,9 +99,8 @@ test('the agent counts its units by state, its tasks, drift repairs and refused 
   assert.ok(sample(text, 'gitfleet_agent_last_successful_pass_timestamp_seconds') > Date.now() / 1000 - 60);
   assert.equal(sample(text, 'gitfleet_agent_dbus_errors_total'), 0);
 
-  // Killed behind the agent's back: started again, and counted against the unit.
-  const pid = await mainPid(inst, 'run.service');
-  process.kill(pid, 'SIGKILL');
+  // Stopped behind the agent's back: started again, and counted against the unit.
+  assert.equal((await systemctl(inst, 'stop', 'run.service')).code, 0);
   await eventually(
     'one drift repair is counted',
     async () => sample(await scrape(), 'gitfleet_agent_drift_repairs_total', { unit: 'run.service' }) === 1,
