@@ -80,7 +80,7 @@ const BREAKER_THRESHOLD = 2;
 const BREAKER_OPEN_MS = 1000;
 
 /** The smallest key greater than every key starting with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: Buffer): Buffer {
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {
