@@ -5,8 +5,9 @@ import { loadCommit } from '../controller/load.js';
 import { createLogger } from '../log.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
+import { loadTrust, type TrustFlags } from './trust.js';
 
-export interface RepoFlags extends StoreFlags {
+export interface RepoFlags extends StoreFlags, TrustFlags {
   repo: string;
   branch?: string;
   path?: string;
@@ -36,6 +37,7 @@ export function readSecret(file: string | undefined): string | undefined {
 
 export async function run(flags: RepoFlags): Promise<number> {
   const log = createLogger('apply');
+  const signatures = await loadTrust(flags, flags.repo);
   return withStore(flags, async (store) => {
     let controller: Controller;
     try {
@@ -47,6 +49,7 @@ export async function run(flags: RepoFlags): Promise<number> {
         stateDir: flags.stateDir ?? defaultStateDir(),
         load: loadCommit,
         allowForcePush: flags.allowForcePush,
+        signatures,
         log,
       });
     } catch (e) {
@@ -59,6 +62,8 @@ export async function run(flags: RepoFlags): Promise<number> {
       const { StoreUnavailableError } = await import('../store/store.js');
       if (e instanceof StoreUnavailableError) throw e;
       throw new CliError((e as Error).message);
+    } finally {
+      signatures?.close();
     }
     switch (out.kind) {
       case 'applied':

@@ -6,6 +6,7 @@ import { openEtcdStore } from './common.js';
 import { CliError, UsageError } from './errors.js';
 import { defaultStateDir, readSecret, type RepoFlags } from './apply.js';
 import { untilSignal } from './signals.js';
+import { loadTrust } from './trust.js';
 
 interface ControllerFlags extends RepoFlags {
   poll: string;
@@ -20,6 +21,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
     throw new UsageError('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
   const secret = readSecret(flags.webhookSecretFile);
   const log = createLogger('controller');
+  const signatures = await loadTrust(flags, flags.repo);
   const store = await openEtcdStore(flags);
   let controller: Controller;
   try {
@@ -34,16 +36,19 @@ export async function run(flags: ControllerFlags): Promise<number> {
       listen: flags.listen,
       webhookSecret: secret,
       allowForcePush: flags.allowForcePush,
+      signatures,
       log,
     });
     await controller.start();
   } catch (e) {
+    signatures?.close();
     await store.close();
     throw new CliError((e as Error).message);
   }
   const sig = await untilSignal();
   log.info('stopping', { signal: sig });
   await controller.stop();
+  signatures?.close();
   await store.close();
   return 0;
 }

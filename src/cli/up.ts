@@ -21,9 +21,10 @@ import { isMachineId } from '../fleet/machine-id.js';
 import { defaultStateDir } from './apply.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
+import { loadTrust, type TrustFlags } from './trust.js';
 import { readClusterView, type ClusterView } from './view.js';
 
-interface UpFlags {
+interface UpFlags extends TrustFlags {
   repo: string;
   branch?: string;
   path?: string;
@@ -109,6 +110,7 @@ export async function run(flags: UpFlags): Promise<number> {
   const store: Store = new MemoryStore({ prefix: '/gitfleet/' });
   const color = useColor();
   const say = (s: string) => process.stderr.write(s + '\n');
+  const signatures = await loadTrust(flags, repo);
 
   let controller: Controller;
   try {
@@ -119,9 +121,11 @@ export async function run(flags: UpFlags): Promise<number> {
       path: flags.path,
       stateDir,
       load: loadCommit,
+      signatures,
       log: log.child('controller'),
     });
   } catch (e) {
+    signatures?.close();
     throw new CliError((e as Error).message);
   }
   say(`gitfleet up: following ${repo}${flags.path ? ` (fleet.yaml in ${flags.path})` : ''}`);
@@ -156,6 +160,7 @@ export async function run(flags: UpFlags): Promise<number> {
     // A private instance started here goes when up goes, unless asked to leave units running.
     const stopInstance = host.kind === 'private' && flags.onExit === 'stop';
     await host.close({ stopInstance });
+    signatures?.close();
     if (host.instance && !stopInstance)
       say(
         `gitfleet up: private systemd (pid ${host.instance.pid}) left running with its units; \`gitfleet up\` ` +

@@ -19,6 +19,7 @@ import {
   type RepoLocation,
 } from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
+import type { SignatureRefusal, TrustPolicy } from '../source/signatures.js';
 import type { DesiredEntry } from '../store/keys.js';
 import type { Store } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
@@ -46,6 +47,8 @@ export interface ControllerOptions {
   listen?: string;
   webhookSecret?: string;
   allowForcePush?: boolean;
+  /** Refuse a head unless every commit since the applied one is signed by a trusted key. */
+  signatures?: TrustPolicy;
   /** Safety-net resync for local repositories, ms. Default 60 s. */
   resyncMs?: number;
   log: Logger;
@@ -64,8 +67,12 @@ export class Controller extends EventEmitter {
   private refWatch: RefWatch | null = null;
   private poll: NodeJS.Timeout | null = null;
   private webhook: WebhookServer | null = null;
-  /** The last commit this controller fully handled (applied or refused), to skip re-reading it. */
+  /**
+   * The last commit this controller fully handled (applied or refused), with the trust files'
+   * generation it was judged under, to skip re-reading it.
+   */
   private handled: string | null = null;
+  private unwatchTrust: (() => Promise<void>) | null = null;
   private fetchWanted = true;
   /** Immutable shards this controller wrote or read: not read again on the next commit. */
   private readonly shardCache = new Map<string, DesiredEntry[]>();
@@ -115,6 +122,7 @@ export class Controller extends EventEmitter {
       });
       log.info('webhook listening', { url: this.webhook.url });
     }
+    this.unwatchTrust = this.opts.signatures?.watch(() => this.loop.trigger('trust file changed')) ?? null;
     log.info('following', {
       repo: this.loc.display,
       branch: this.branch ?? '(remote default)',
@@ -143,6 +151,7 @@ export class Controller extends EventEmitter {
     this.poll = null;
     await this.refWatch?.close();
     await this.webhook?.close();
+    await this.unwatchTrust?.();
     await this.loop.stop();
   }
 
@@ -169,15 +178,23 @@ export class Controller extends EventEmitter {
       this.record(out);
       return out;
     }
-    if (commit === this.handled) {
+    const handled = `${commit} ${(await this.opts.signatures?.refresh()) ?? ''}`;
+    if (handled === this.handled) {
       // Already handled; but the store may have lost it (etcd restored from an old backup, wiped).
       const { root } = await readRoot(store);
       if (root?.commit === commit || this.lastOutcome?.kind === 'refused') return this.lastOutcome!;
     }
 
-    const { desired, diagnostics } = await this.opts.load(this.loc.gitdir, commit, this.opts.path);
+    // Signatures first: a refused commit's tree is not even read.
+    const unsigned = await this.signatureRefusal(commit);
+    const { desired, diagnostics } = unsigned
+      ? { desired: null, diagnostics: [] }
+      : await this.opts.load(this.loc.gitdir, commit, this.opts.path);
     let out: PassOutcome;
-    if (!desired || hasErrors(diagnostics)) {
+    if (unsigned) {
+      await recordRefusal(store, commit, unsigned.reason, unsigned.diagnostics);
+      out = { kind: 'refused', commit, reason: unsigned.reason, diagnostics: unsigned.diagnostics };
+    } else if (!desired || hasErrors(diagnostics)) {
       const errors = diagnostics.filter((d) => d.severity === 'error');
       const reason =
         `${errors.length} error${errors.length === 1 ? '' : 's'} in the commit ` +
@@ -205,11 +222,18 @@ export class Controller extends EventEmitter {
         out = { kind: 'unchanged', commit };
       }
     }
-    this.handled = commit;
+    this.handled = handled;
     this.record(out);
     if (out.kind === 'refused') log.warn('refused', { commit: commit.slice(0, 12), reason: out.reason });
     else log.info(out.kind, { commit: commit.slice(0, 12) });
     return out;
+  }
+
+  /** With trust files: why the commits since the applied one are refused, or null. */
+  private async signatureRefusal(commit: string): Promise<SignatureRefusal | null> {
+    if (!this.opts.signatures) return null;
+    const { root } = await readRoot(this.opts.store);
+    return this.opts.signatures.check(this.loc.gitdir, root?.commit ?? null, commit);
   }
 
   private record(out: PassOutcome): void {

@@ -7,7 +7,6 @@
  * been revoked (its revocation imported with it) signs nothing acceptable any more.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTool } from '../util/exec.js';
 import type { RawCommit } from './commitobj.js';
@@ -60,11 +59,14 @@ export class OpenPgpKeyring {
     });
   }
 
-  /** Import `text` (the file's content, read once) into a fresh home; throws TrustFileError when unusable. */
-  static async load(file: string, text: string): Promise<OpenPgpKeyring> {
+  /**
+   * Import `text` (the file's content, read once) into a fresh home under `parent`; throws
+   * TrustFileError when it is unusable.
+   */
+  static async load(file: string, text: string, parent: string): Promise<OpenPgpKeyring> {
     if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text))
       throw new TrustFileError(file, 0, 'holds a private key: give public keys only (gpg --armor --export KEY)');
-    const home = mkdtempSync(join(tmpdir(), 'gitfleet-gnupg-'));
+    const home = mkdtempSync(join(parent, 'gnupg-'));
     try {
       const imp = await OpenPgpKeyring.gpg(home, ['--import'], text);
       const res = statusOf(imp.stdout).get('IMPORT_RES')?.map(Number) ?? [];

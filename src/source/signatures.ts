@@ -61,9 +61,24 @@ function readTrustFile(flag: string, file: string): string {
 
 const short = (oid: string) => oid.slice(0, 12);
 
+/** Temporary directories of open policies: removed at exit even when close() was never reached. */
+const openDirs = new Set<string>();
+let exitHook = false;
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  openDirs.add(dir);
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const d of openDirs) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
 export class TrustPolicy {
   private loaded: Loaded | null = null;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'gitfleet-trust-'));
+  private readonly dir = tempDir('gitfleet-trust-');
   private readonly verdicts = new Map<string, Verdict>();
   private readonly ancestry = new Ancestry();
   private watcher: FSWatcher | null = null;
@@ -124,7 +139,7 @@ export class TrustPolicy {
         out.sshFile = join(this.dir, `allowed-signers-${generation.slice(0, 16)}`);
         writeFileSync(out.sshFile, text, { mode: 0o600 });
       }
-      if (this.files.trustedKeys) out.pgp = await OpenPgpKeyring.load(this.files.trustedKeys, texts[i++]!);
+      if (this.files.trustedKeys) out.pgp = await OpenPgpKeyring.load(this.files.trustedKeys, texts[i++]!, this.dir);
     } catch (e) {
       if (!(e instanceof TrustFileError)) throw e;
       out.pgp?.close();
@@ -137,8 +152,13 @@ export class TrustPolicy {
    * Call `onChange` when a trust file changes on disk. The directories are watched, not the files:
    * an editor or `mv` replaces a file, and a watch on the old one would see nothing after that.
    */
-  watch(onChange: () => void): void {
-    if (this.watcher) return;
+  watch(onChange: () => void): () => Promise<void> {
+    const stop = async () => {
+      const w = this.watcher;
+      this.watcher = null;
+      await w?.close();
+    };
+    if (this.watcher) return stop;
     const names = new Set(this.paths);
     const dirs = new Set(this.paths.map((f) => dirname(f)));
     this.watcher = watch([...dirs], {
@@ -150,6 +170,7 @@ export class TrustPolicy {
       if (names.has(resolve(path))) onChange();
     });
     this.watcher.on('error', () => {});
+    return stop;
   }
 
   private async verifyOne(gitdir: string, oid: string, cache: GitCache, loaded: Loaded): Promise<Verdict> {
@@ -294,6 +315,7 @@ export class TrustPolicy {
     this.watcher = null;
     this.loaded?.pgp?.close();
     rmSync(this.dir, { recursive: true, force: true });
+    openDirs.delete(this.dir);
   }
 }
 
