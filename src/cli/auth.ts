@@ -42,7 +42,7 @@ const COMMAND: Record<AccessRole['kind'], string> = {
   controller: 'gitfleet controller',
   engine: 'gitfleet engine',
   machine: 'gitfleet agent',
-  viewer: 'gitfleet status (and the listings, plan --etcd, ui)',
+  viewer: 'gitfleet status',
 };
 
 async function runSetup(flags: AuthFlags, roles: AccessRole[], enable: boolean): Promise<AuthSetupResult> {

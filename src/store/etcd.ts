@@ -274,6 +274,13 @@ export class EtcdStore implements Store {
     if (e instanceof EtcdAuthenticationFailedError) {
       return new Error(`${what}: ${where} refused the user name or password (authentication failed)`, { cause: e });
     }
+    if (/user name is empty/.test(msg)) {
+      return new Error(
+        `${what}: ${where} has auth on and this client named no user: give --etcd-user and --etcd-password-file ` +
+          '(or a client certificate whose common name is an etcd user)',
+        { cause: e },
+      );
+    }
     if (e instanceof EtcdPermissionDeniedError) {
       return new Error(`${what}: ${where} denied permission under "${this.prefix}"`, { cause: e });
     }
