@@ -138,7 +138,7 @@ export function commitAs(
   repo.write(files);
   repo.git('add', '-A');
   if (signer) repo.git(...signingConfig(signer), 'commit', '-q', '--allow-empty', '-S', '-m', message);
-  else repo.git('commit', '-q', '--allow-empty', '-m', message);
+  else repo.git('commit', '-q', '--allow-empty', '--no-gpg-sign', '-m', message);
   return repo.head();
 }
 
