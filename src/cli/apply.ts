@@ -6,6 +6,7 @@ import { createLogger } from '../log.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { loadTrust, type TrustFlags } from './trust.js';
+import { diagnosticLine } from '../render/diagnostics.js';
 
 export interface RepoFlags extends StoreFlags, TrustFlags {
   repo: string;
@@ -76,8 +77,7 @@ export async function run(flags: RepoFlags): Promise<number> {
         throw new CliError(`${flags.repo}: branch ${out.branch} does not exist`);
       case 'refused':
         process.stderr.write(`gitfleet: refused ${out.commit}: ${out.reason}\n`);
-        for (const d of out.diagnostics)
-          process.stderr.write(`${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}\n`);
+        for (const d of out.diagnostics) process.stderr.write(`${diagnosticLine(d)}\n`);
         return 1;
     }
   });

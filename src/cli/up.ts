@@ -23,6 +23,7 @@ import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
 import { loadTrust, type TrustFlags } from './trust.js';
 import { readClusterView, type ClusterView } from './view.js';
+import { diagnosticLine } from '../render/diagnostics.js';
 
 interface UpFlags extends TrustFlags {
   repo: string;
@@ -76,8 +77,7 @@ export function renderUp(view: ClusterView, machine: string, color: boolean, hea
   if (view.status.refused) {
     const r = view.status.refused;
     lines.push(paint(color, 'red', `refused: ${r.commit.slice(0, 12)}: ${r.reason}`));
-    for (const d of r.diagnostics.slice(0, 10))
-      lines.push(`         ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
+    for (const d of r.diagnostics.slice(0, 10)) lines.push(`         ${diagnosticLine(d)}`);
   }
   const reports = reportsOf(view, machine);
   const rows = view.units.map((u) => {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { splitSignature } from '../../src/source/commitobj.js';
@@ -250,6 +250,31 @@ describe('SSH signatures (--allowed-signers)', () => {
     const refusal = await p.check(gitdir(r), applied, head);
     assert.match(refusal!.reason, /the trust file cannot be used/);
     assert.match(refusal!.diagnostics[0]!.message, new RegExp(`${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1: `));
+  });
+
+  test('watch() sees the file written in place or replaced by a rename, not other files beside it', async () => {
+    const f = file('allowed', alice.allowedLine());
+    const p = await policy({ allowedSigners: f });
+    let changes = 0;
+    const stop = p.watch(() => changes++);
+    try {
+      const waitFor = async (what: string, ok: () => boolean) => {
+        for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(ok(), what);
+      };
+      await new Promise((r) => setTimeout(r, 200));
+      writeFileSync(`${f}.other`, 'x');
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(changes, 0, 'another file in the directory is not a change of the trust file');
+      writeFileSync(f, alice.allowedLine() + mallory.allowedLine());
+      await waitFor('a write in place is seen', () => changes >= 1);
+      const seen = changes;
+      writeFileSync(`${f}.new`, alice.allowedLine());
+      renameSync(`${f}.new`, f);
+      await waitFor('a replacement by rename is seen', () => changes > seen);
+    } finally {
+      await stop();
+    }
   });
 
   test('a malformed, empty or missing allowed-signers file is a clear error naming file and line', async () => {
