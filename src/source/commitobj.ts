@@ -59,19 +59,24 @@ export function splitSignature(object: Buffer): { signature: string | null; payl
   return { signature: saw ? Buffer.concat(sig).toString('utf8') : null, payload: Buffer.concat(payload) };
 }
 
-/** The headers and subject of a commit object (the parts a diagnostic names). */
-function parseHeaders(object: Buffer): { parents: string[]; committer: string; subject: string } {
+/** The headers and subject of a commit object (the parts a diagnostic names, and a walk needs). */
+function parseHeaders(object: Buffer): { parents: string[]; committer: string; time: number; subject: string } {
   const text = object.toString('utf8');
   const end = text.indexOf('\n\n');
   const head = end === -1 ? text : text.slice(0, end);
   const parents: string[] = [];
   let committer = '';
+  let time = 0;
   for (const line of head.split('\n')) {
     if (line.startsWith('parent ')) parents.push(line.slice(7).trim());
-    else if (line.startsWith('committer ')) committer = line.slice(10).replace(/\s+\d+\s+[-+]\d{4}$/, '');
+    else if (line.startsWith('committer ')) {
+      const m = /^committer (.*?)\s+(\d+)\s+[-+]\d{4}$/.exec(line);
+      committer = m ? m[1]! : line.slice(10);
+      time = m ? Number(m[2]) : 0;
+    }
   }
   const subject = end === -1 ? '' : (text.slice(end + 2).split('\n', 1)[0] ?? '');
-  return { parents, committer, subject };
+  return { parents, committer, time, subject };
 }
 
 /** Read a commit object's raw bytes. Throws isomorphic-git's NotFoundError when it is absent. */
@@ -85,9 +90,14 @@ export async function readRawCommit(gitdir: string, oid: string, cache: GitCache
   return { oid, parents, committer, committerEmail: email, subject, signature, payload };
 }
 
-/** Parents only: the cheap read a history walk needs. */
-export async function readParents(gitdir: string, oid: string, cache: GitCache): Promise<string[]> {
+/** Parents and committer time: what a history walk needs. */
+export async function readParents(
+  gitdir: string,
+  oid: string,
+  cache: GitCache,
+): Promise<{ parents: string[]; time: number }> {
   const r = await git.readObject({ fs, gitdir, oid, format: 'content', cache });
   if (r.type !== 'commit') throw new Error(`${oid} is a ${r.type}, not a commit`);
-  return parseHeaders(Buffer.from(r.object as Uint8Array)).parents;
+  const { parents, time } = parseHeaders(Buffer.from(r.object as Uint8Array));
+  return { parents, time };
 }

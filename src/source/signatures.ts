@@ -17,7 +17,7 @@ import type { Diagnostic } from '../diag.js';
 import { sha256 } from '../util/hash.js';
 import { mapLimit } from '../util/pool.js';
 import { readRawCommit, type RawCommit } from './commitobj.js';
-import { Ancestry, commitsBetween } from './commitrange.js';
+import { commitsBetween } from './commitrange.js';
 import type { GitCache } from './git.js';
 import { OpenPgpKeyring, PGP_ARMOR } from './openpgp.js';
 import { SSH_ARMOR, parseAllowedSigners, requireSshKeygen, verifySsh } from './sshsig.js';
@@ -80,7 +80,6 @@ export class TrustPolicy {
   private loaded: Loaded | null = null;
   private readonly dir = tempDir('gitfleet-trust-');
   private readonly verdicts = new Map<string, Verdict>();
-  private readonly ancestry = new Ancestry();
   private watcher: FSWatcher | null = null;
 
   private constructor(private readonly files: TrustFiles) {}
@@ -252,7 +251,7 @@ export class TrustPolicy {
     let commits = [head];
     let missing: string[] = [];
     if (applied && (await this.present(gitdir, applied, cache))) {
-      ({ commits, missing } = await commitsBetween(gitdir, applied, head, cache, this.ancestry));
+      ({ commits, missing } = await commitsBetween(gitdir, applied, head, cache));
       if (commits.length === 0) return null;
     }
     if (loaded.error) {
