@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTool } from '../util/exec.js';
 import type { RawCommit } from './commitobj.js';
-import { TrustFileError, type Verdict } from './verdict.js';
+import { TrustFileError, refuse, type SigProblem, type Verdict } from './verdict.js';
 
 export const PGP_ARMOR = '-----BEGIN PGP SIGNATURE-----';
 const INSTALL = 'GnuPG verifies OpenPGP signatures: install gpg';
@@ -113,12 +113,7 @@ export class OpenPgpKeyring {
     const primary = valid?.[valid.length - 1] ?? '';
     const newsigs = r.stdout.split('\n').filter((l) => l.startsWith('[GNUPG:] NEWSIG')).length;
     const signer = this.describe(primary || st.get('BADSIG')?.[0] || st.get('ERRSIG')?.[0] || '');
-    const fail = (problem: Exclude<Verdict, { ok: true }>['problem'], detail: string): Verdict => ({
-      ok: false,
-      problem,
-      signer,
-      detail,
-    });
+    const fail = (problem: SigProblem, detail: string) => refuse(problem, signer, detail);
     if (st.has('REVKEYSIG')) return fail('revoked', `signed by ${signer}, which has been revoked`);
     if (st.has('EXPKEYSIG')) return fail('expired', `signed by ${signer}, which has expired`);
     if (st.has('EXPSIG')) return fail('expired', `the signature by ${signer} has expired`);
@@ -127,12 +122,7 @@ export class OpenPgpKeyring {
     if (st.has('NO_PUBKEY')) {
       const err = st.get('ERRSIG') ?? [];
       const id = err[6] || err[0] || '?';
-      return {
-        ok: false,
-        problem: 'unknown-key',
-        signer: `OpenPGP key ${id}`,
-        detail: `signed by OpenPGP key ${id}, which ${fileName} does not list`,
-      };
+      return refuse('unknown-key', `OpenPGP key ${id}`, `signed by OpenPGP key ${id}, which ${fileName} does not list`);
     }
     if (r.code === 0 && st.has('GOODSIG') && newsigs === 1 && this.keys.some((k) => k.fingerprint === primary))
       return { ok: true, signer };

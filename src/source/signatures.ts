@@ -21,7 +21,7 @@ import { commitsBetween } from './commitrange.js';
 import type { GitCache } from './git.js';
 import { OpenPgpKeyring, PGP_ARMOR } from './openpgp.js';
 import { SSH_ARMOR, parseAllowedSigners, requireSshKeygen, verifySsh } from './sshsig.js';
-import { SIG_RULE, SIG_WORDS, TrustFileError, type SigProblem, type Verdict } from './verdict.js';
+import { SIG_RULE, SIG_WORDS, TrustFileError, refuse, type Refusal, type SigProblem, type Verdict } from './verdict.js';
 
 export { TrustFileError } from './verdict.js';
 
@@ -60,6 +60,7 @@ function readTrustFile(flag: string, file: string): string {
 }
 
 const short = (oid: string) => oid.slice(0, 12);
+const MISSING = 'the commit is not in the repository (a shallow clone?): fetch its history to check it';
 
 /** Temporary directories of open policies: removed at exit even when close() was never reached. */
 const openDirs = new Set<string>();
@@ -180,12 +181,7 @@ export class TrustPolicy {
       commit = await readRawCommit(gitdir, oid, cache);
     } catch (e) {
       if ((e as { code?: string }).code !== 'NotFoundError') throw e;
-      return {
-        ok: false,
-        problem: 'unverifiable',
-        signer: '',
-        detail: 'the commit is not in the repository (a shallow clone?): fetch its history to check it',
-      };
+      return refuse('unverifiable', '', MISSING);
     }
     const v = await this.verdictOf(commit, loaded);
     if (this.verdicts.size >= MAX_CACHED) this.verdicts.clear();
@@ -195,28 +191,18 @@ export class TrustPolicy {
 
   private async verdictOf(commit: RawCommit, loaded: Loaded): Promise<Verdict> {
     const sig = commit.signature;
-    if (!sig) return { ok: false, problem: 'unsigned', signer: '', detail: 'the commit carries no signature' };
+    if (!sig) return refuse('unsigned', '', 'the commit carries no signature');
     const sigFile = join(this.dir, `${commit.oid}.sig`);
     writeFileSync(sigFile, sig);
     try {
       if (sig.startsWith(SSH_ARMOR)) {
         if (!loaded.sshFile)
-          return {
-            ok: false,
-            problem: 'unknown-key',
-            signer: 'an SSH key',
-            detail: 'signed with SSH, but no --allowed-signers is given',
-          };
+          return refuse('unknown-key', 'an SSH key', 'signed with SSH, but no --allowed-signers is given');
         return await verifySsh(commit, loaded.sshFile, this.files.allowedSigners!, sigFile);
       }
       if (sig.startsWith(PGP_ARMOR)) {
         if (!loaded.pgp)
-          return {
-            ok: false,
-            problem: 'unknown-key',
-            signer: 'an OpenPGP key',
-            detail: 'signed with OpenPGP, but no --trusted-keys is given',
-          };
+          return refuse('unknown-key', 'an OpenPGP key', 'signed with OpenPGP, but no --trusted-keys is given');
         return await loaded.pgp.verify(commit, sigFile, this.files.trustedKeys!);
       }
       const kind =
@@ -224,12 +210,7 @@ export class TrustPolicy {
           .split('\n', 1)[0]!
           .replace(/^-+BEGIN |-+$/g, '')
           .trim() || 'an unknown kind of';
-      return {
-        ok: false,
-        problem: 'unverifiable',
-        signer: '',
-        detail: `${kind} signature: only SSH and OpenPGP signatures are checked`,
-      };
+      return refuse('unverifiable', '', `${kind} signature: only SSH and OpenPGP signatures are checked`);
     } finally {
       rmSync(sigFile, { force: true });
     }
@@ -260,18 +241,11 @@ export class TrustPolicy {
         diagnostics: [diagnostic(head, null, 'unverifiable', `${loaded.error.message}`)],
       };
     }
-    const failures: { oid: string; v: Exclude<Verdict, { ok: true }> }[] = [];
+    const failures: { oid: string; v: Refusal }[] = missing.map((oid) => ({
+      oid,
+      v: refuse('unverifiable', '', MISSING),
+    }));
     const toCheck = commits.filter((c) => !missing.includes(c));
-    for (const oid of missing)
-      failures.push({
-        oid,
-        v: {
-          ok: false,
-          problem: 'unverifiable',
-          signer: '',
-          detail: 'the commit is not in the repository (a shallow clone?)',
-        },
-      });
     await mapLimit(toCheck, 4, async (oid) => {
       if (failures.length >= MAX_FAILURES) return;
       const v = await this.verifyOne(gitdir, oid, cache, loaded);

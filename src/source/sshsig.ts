@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { runTool } from '../util/exec.js';
 import type { RawCommit } from './commitobj.js';
-import { TrustFileError, type Verdict } from './verdict.js';
+import { TrustFileError, refuse, type SigProblem, type Verdict } from './verdict.js';
 
 export const SSH_ARMOR = '-----BEGIN SSH SIGNATURE-----';
 const NAMESPACE = 'git';
@@ -163,12 +163,7 @@ export async function verifySsh(
 ): Promise<Verdict> {
   const key = sshSignatureKey(commit.signature ?? '') ?? 'an unreadable SSH signature';
   const email = commit.committerEmail;
-  const fail = (problem: Exclude<Verdict, { ok: true }>['problem'], detail: string): Verdict => ({
-    ok: false,
-    problem,
-    signer: key,
-    detail,
-  });
+  const fail = (problem: SigProblem, detail: string) => refuse(problem, key, detail);
   if (email) {
     const v = await ssh(['-Y', 'verify', '-f', allowed, '-I', email, '-n', NAMESPACE, '-s', sigFile], commit.payload);
     if (v.code === 0) return { ok: true, signer: `${email} (${key})` };

@@ -21,6 +21,13 @@ export type Verdict =
       detail: string;
     };
 
+export type Refusal = Extract<Verdict, { ok: false }>;
+
+/** A refusal verdict. */
+export function refuse(problem: SigProblem, signer: string, detail: string): Refusal {
+  return { ok: false, problem, signer, detail };
+}
+
 /** Rule ids (docs/security.md): one per kind of refusal. */
 export const SIG_RULE: Record<SigProblem, string> = {
   unsigned: 'SIG01',

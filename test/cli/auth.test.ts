@@ -69,26 +69,14 @@ describe('gitfleet auth', () => {
     assert.equal(anon.stderr.trim().split('\n').length, 1, anon.stderr);
     assert.match(anon.stderr, /has auth on and this client named no user: give --etcd-user/);
 
-    const asMachine = await gitfleet([
-      'apply',
-      '--repo',
-      repo.dir,
-      '--state-dir',
-      join(tmp.dir, 's'),
-      ...as('gitfleet-machine-m1'),
-    ]);
+    const applyAs = (user: string) =>
+      gitfleet(['apply', '--repo', repo.dir, '--state-dir', join(tmp.dir, 's'), ...as(user)]);
+    const asMachine = await applyAs('gitfleet-machine-m1');
     assert.equal(asMachine.code, 1, "a machine's credentials cannot apply a commit");
     noStack(asMachine.stderr);
     assert.match(asMachine.stderr, /denied permission/);
 
-    const asController = await gitfleet([
-      'apply',
-      '--repo',
-      repo.dir,
-      '--state-dir',
-      join(tmp.dir, 's'),
-      ...as('gitfleet-controller'),
-    ]);
+    const asController = await applyAs('gitfleet-controller');
     assert.equal(asController.code, 0, asController.stderr);
 
     const status = await gitfleet(['status', '--format', 'json', ...as('gitfleet-viewer')]);

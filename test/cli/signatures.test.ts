@@ -36,6 +36,11 @@ function gitfleet(...args: string[]): Promise<CommandResult> {
   return runAsync(process.execPath, gitfleetArgv(args), { env: { NO_COLOR: '1', GITFLEET_ETCD: '' } });
 }
 
+/** `gitfleet plan RANGE --repo DIR FLAG FILE --format FORMAT`. */
+function runPlan(range: string, repo: TestRepo, trust: [string, string], format: string): Promise<CommandResult> {
+  return gitfleet('plan', range, '--repo', repo.dir, ...trust, '--format', format);
+}
+
 const noStack = (s: string) => assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+\)?\n/, `a stack trace was printed:\n${s}`);
 
 function trustFile(name: string, text: string): string {
@@ -90,16 +95,7 @@ describe('apply, status and plan with --allowed-signers', () => {
     assert.equal(s.applied.commit, first);
     assert.equal(s.refused.commit, head);
 
-    const plan = await gitfleet(
-      'plan',
-      `${first}..${head}`,
-      '--repo',
-      repo.dir,
-      '--allowed-signers',
-      allowed,
-      '--format',
-      'json',
-    );
+    const plan = await runPlan(`${first}..${head}`, repo, ['--allowed-signers', allowed], 'json');
     assert.equal(plan.code, 1, plan.stderr);
     const p = JSON.parse(plan.stdout) as { refused: boolean; changes: unknown[]; diagnostics: Diag[] };
     assert.equal(p.refused, true);
@@ -107,16 +103,7 @@ describe('apply, status and plan with --allowed-signers', () => {
     const sig = (ds: Diag[]) => ds.filter((d) => d.rule.startsWith('SIG'));
     assert.deepEqual(sig(p.diagnostics), s.refused.diagnostics, 'plan says what the controller recorded');
 
-    const md = await gitfleet(
-      'plan',
-      `${first}..${head}`,
-      '--repo',
-      repo.dir,
-      '--allowed-signers',
-      allowed,
-      '--format',
-      'markdown',
-    );
+    const md = await runPlan(`${first}..${head}`, repo, ['--allowed-signers', allowed], 'markdown');
     assert.equal(md.code, 1);
     assert.match(md.stdout, /Refused/);
     assert.match(md.stdout, /SIG01/);
@@ -148,16 +135,7 @@ describe('apply, status and plan with --allowed-signers', () => {
     const refused = await gitfleet('apply', ...flags);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, new RegExp(`SIG01 commit ${head.slice(0, 12)}`));
-    const plan = await gitfleet(
-      'plan',
-      `${first}..${head}`,
-      '--repo',
-      repo.dir,
-      '--trusted-keys',
-      keys,
-      '--format',
-      'text',
-    );
+    const plan = await runPlan(`${first}..${head}`, repo, ['--trusted-keys', keys], 'text');
     assert.equal(plan.code, 1);
     assert.match(plan.stdout, /Refused/);
     assert.match(
@@ -183,31 +161,13 @@ describe('apply, status and plan with --allowed-signers', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.ok(r.stderr.includes(`${bad}:2: expected "principals [options] keytype base64-key"`), r.stderr);
     }
-    const missing = await gitfleet(
-      'apply',
-      '--repo',
-      repo.dir,
-      '--trusted-keys',
-      join(tmp.dir, 'none.asc'),
-      '--etcd',
-      etcd.endpoints[0]!,
-      '--prefix',
-      prefix,
-    );
+    const applyWith = (...trust: string[]) =>
+      gitfleet('apply', '--repo', repo.dir, ...trust, '--etcd', etcd.endpoints[0]!, '--prefix', prefix);
+    const missing = await applyWith('--trusted-keys', join(tmp.dir, 'none.asc'));
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /none\.asc: --trusted-keys: cannot read it \(ENOENT\)/);
     writeFileSync(join(repo.dir, 'allowed_signers'), alice.allowedLine());
-    const inside = await gitfleet(
-      'apply',
-      '--repo',
-      repo.dir,
-      '--allowed-signers',
-      join(repo.dir, 'allowed_signers'),
-      '--etcd',
-      etcd.endpoints[0]!,
-      '--prefix',
-      prefix,
-    );
+    const inside = await applyWith('--allowed-signers', join(repo.dir, 'allowed_signers'));
     assert.equal(inside.code, 2);
     assert.match(inside.stderr, /is inside the repository it guards/);
     const status = await gitfleet('status', '--format', 'json', '--etcd', etcd.endpoints[0]!, '--prefix', prefix);
