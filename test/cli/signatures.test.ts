@@ -4,13 +4,16 @@
  * says the same thing without a cluster, so a pull request's CI can tell before the merge.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { attachPrivateSystemd } from '../../src/systemd/private.js';
 import { gitfleetArgv, runAsync, type CommandResult } from '../support/cluster.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { tempDir, TestRepo } from '../support/git.js';
 import { GpgHome, commitAs, makeSshKey, type SshKey } from '../support/signing.js';
+import { eventually, isActive, type PrivateSystemd } from '../support/systemd.js';
 
 const tmp = tempDir('gitfleet-cli-sig-');
 let etcd: EtcdCluster;
@@ -26,7 +29,19 @@ before(async () => {
   mallory = makeSshKey(tmp.dir, 'mallory');
   gpg = new GpgHome(tmp.dir);
 });
+let up: ChildProcess | null = null;
+let upInstances: string | null = null;
 after(async () => {
+  if (up?.exitCode === null) {
+    const exited = new Promise((r) => up!.once('exit', r));
+    up.kill('SIGINT');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    if (up.exitCode === null) up.kill('SIGKILL');
+  }
+  // If up did not get to stop its private systemd, stop it by the PID it recorded.
+  if (upInstances && existsSync(upInstances))
+    for (const name of readdirSync(upInstances))
+      await (await attachPrivateSystemd({ baseDir: upInstances, name }))?.stop();
   gpg?.close();
   await etcd?.stop();
   tmp.cleanup();
@@ -172,5 +187,46 @@ describe('apply, status and plan with --allowed-signers', () => {
     assert.match(inside.stderr, /is inside the repository it guards/);
     const status = await gitfleet('status', '--format', 'json', '--etcd', etcd.endpoints[0]!, '--prefix', prefix);
     assert.equal((JSON.parse(status.stdout) as { applied: unknown }).applied, null, 'nothing was applied');
+  });
+
+  test('up with --allowed-signers runs a signed head and leaves its private systemd alone on an unsigned one', {
+    timeout: 120_000,
+  }, async () => {
+    const repo = TestRepo.init(tmp.dir, `r${++n}`);
+    commitAs(repo, { ssh: alice }, 'signed', { 'fleet.yaml': 'allowEmpty: true\n', 'hello.service': unit('hello') });
+    const stateDir = join(tmp.dir, `up${n}`);
+    let stderr = '';
+    up = spawn(
+      process.execPath,
+      [
+        ...gitfleetArgv(['up', '--repo', repo.dir, '--systemd', 'private', '--state-dir', stateDir]),
+        '--allowed-signers',
+        trustFile('allowed', alice.allowedLine()),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
+    );
+    up.stderr!.on('data', (d) => (stderr += d));
+    const why = () => `\n--- up's stderr:\n${stderr}`;
+    await eventually('up converges', () => /converged in \d+ ms/.test(stderr), 60_000).catch((e) => {
+      throw new Error((e as Error).message + why());
+    });
+    upInstances = join(stateDir, 'systemd');
+    const [name] = readdirSync(upInstances);
+    const inst = { runtimeDir: join(upInstances, name!, 'rt') } as PrivateSystemd;
+    assert.equal(await isActive(inst, 'hello.service'), 'active');
+
+    const bad = commitAs(repo, null, 'unsigned', { 'sneaky.service': unit('sneaky') });
+    await eventually('up shows the refusal', () => stderr.includes(`refused ${bad.slice(0, 12)}`), 15_000).catch(
+      (e) => {
+        throw new Error((e as Error).message + why());
+      },
+    );
+    assert.match(stderr, /is not signed by a trusted key \(unsigned\)/);
+    assert.notEqual(await isActive(inst, 'sneaky.service'), 'active', 'the unsigned unit does not run');
+    assert.equal(await isActive(inst, 'hello.service'), 'active');
+
+    const exited = new Promise<number | null>((r) => up!.once('exit', (code) => r(code)));
+    up.kill('SIGINT');
+    assert.equal(await exited, 0);
   });
 });
