@@ -40,8 +40,12 @@ export interface SignatureRefusal {
 
 /** Refusals reported per range; past this many the verdict is clear and the rest is not checked. */
 const MAX_FAILURES = 20;
-/** Commits whose verdicts are kept (per trust generation); a push usually brings a few. */
+/**
+ * Commits whose verdicts are kept (per trust generation, for a while: a key's validity is judged
+ * at the time of the check); a push usually brings a few.
+ */
 const MAX_CACHED = 10_000;
+const VERDICT_TTL_MS = 10 * 60_000;
 
 interface Loaded {
   generation: string;
@@ -80,7 +84,7 @@ function tempDir(prefix: string): string {
 export class TrustPolicy {
   private loaded: Loaded | null = null;
   private readonly dir = tempDir('gitfleet-trust-');
-  private readonly verdicts = new Map<string, Verdict>();
+  private readonly verdicts = new Map<string, { v: Verdict; at: number }>();
   private watcher: FSWatcher | null = null;
 
   private constructor(private readonly files: TrustFiles) {}
@@ -175,7 +179,7 @@ export class TrustPolicy {
 
   private async verifyOne(gitdir: string, oid: string, cache: GitCache, loaded: Loaded): Promise<Verdict> {
     const cached = this.verdicts.get(oid);
-    if (cached) return cached;
+    if (cached && Date.now() - cached.at < VERDICT_TTL_MS) return cached.v;
     let commit: RawCommit;
     try {
       commit = await readRawCommit(gitdir, oid, cache);
@@ -185,7 +189,7 @@ export class TrustPolicy {
     }
     const v = await this.verdictOf(commit, loaded);
     if (this.verdicts.size >= MAX_CACHED) this.verdicts.clear();
-    this.verdicts.set(oid, v);
+    this.verdicts.set(oid, { v, at: Date.now() });
     return v;
   }
 
@@ -231,7 +235,7 @@ export class TrustPolicy {
     const loaded = this.loaded!;
     let commits = [head];
     let missing: string[] = [];
-    if (applied && (await this.present(gitdir, applied, cache))) {
+    if (applied && (await this.describe(gitdir, applied, cache))) {
       ({ commits, missing } = await commitsBetween(gitdir, applied, head, cache));
       if (commits.length === 0) return null;
     }
@@ -266,15 +270,7 @@ export class TrustPolicy {
     return { reason, diagnostics };
   }
 
-  private async present(gitdir: string, oid: string, cache: GitCache): Promise<boolean> {
-    try {
-      await readRawCommit(gitdir, oid, cache);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
+  /** The commit, or null when the repository does not have it. */
   private async describe(gitdir: string, oid: string, cache: GitCache): Promise<RawCommit | null> {
     try {
       return await readRawCommit(gitdir, oid, cache);
