@@ -9,10 +9,9 @@
  * disk, so a key added or removed takes effect without a restart. A file that turns malformed
  * refuses every new commit until it is fixed (fail closed); the applied commit stays.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type FSWatcher, watch as fsWatch, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import { sha256 } from '../util/hash.js';
 import { mapLimit } from '../util/pool.js';
@@ -85,7 +84,7 @@ export class TrustPolicy {
   private loaded: Loaded | null = null;
   private readonly dir = tempDir('gitfleet-trust-');
   private readonly verdicts = new Map<string, { v: Verdict; at: number }>();
-  private watcher: FSWatcher | null = null;
+  private readonly watchers: FSWatcher[] = [];
 
   private constructor(private readonly files: TrustFiles) {}
 
@@ -153,27 +152,32 @@ export class TrustPolicy {
   }
 
   /**
-   * Call `onChange` when a trust file changes on disk. The directories are watched, not the files:
-   * an editor or `mv` replaces a file, and a watch on the old one would see nothing after that.
+   * Call `onChange` when a trust file changes on disk. The directories are watched (inotify on
+   * Linux), not the files: an editor or `mv` replaces a file, and a watch on the old one would see
+   * nothing after that. Should a watch fail, the controller's periodic pass still re-reads the files.
    */
   watch(onChange: () => void): () => Promise<void> {
     const stop = async () => {
-      const w = this.watcher;
-      this.watcher = null;
-      await w?.close();
+      for (const w of this.watchers.splice(0)) w.close();
     };
-    if (this.watcher) return stop;
-    const names = new Set(this.paths);
-    const dirs = new Set(this.paths.map((f) => dirname(f)));
-    this.watcher = watch([...dirs], {
-      ignoreInitial: true,
-      depth: 0,
-      ignored: (p: string) => !dirs.has(resolve(p)) && !names.has(resolve(p)),
-    });
-    this.watcher.on('all', (_event, path) => {
-      if (names.has(resolve(path))) onChange();
-    });
-    this.watcher.on('error', () => {});
+    if (this.watchers.length > 0) return stop;
+    const byDir = new Map<string, Set<string>>();
+    for (const f of this.paths) {
+      const names = byDir.get(dirname(f)) ?? new Set<string>();
+      names.add(basename(f));
+      byDir.set(dirname(f), names);
+    }
+    for (const [dir, names] of byDir) {
+      try {
+        const w = fsWatch(dir, { persistent: false }, (_event, name) => {
+          if (name === null || names.has(name.toString())) onChange();
+        });
+        w.on('error', () => {});
+        this.watchers.push(w);
+      } catch {
+        // the directory went away: the periodic re-read covers it
+      }
+    }
     return stop;
   }
 
@@ -280,8 +284,7 @@ export class TrustPolicy {
   }
 
   close(): void {
-    void this.watcher?.close();
-    this.watcher = null;
+    for (const w of this.watchers.splice(0)) w.close();
     this.loaded?.pgp?.close();
     rmSync(this.dir, { recursive: true, force: true });
     openDirs.delete(this.dir);
