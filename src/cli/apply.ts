@@ -5,8 +5,10 @@ import { loadCommit } from '../source/git.js';
 import { createLogger } from '../log.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
+import { loadTrust, type TrustFlags } from './trust.js';
+import { diagnosticLine } from '../render/diagnostics.js';
 
-export interface RepoFlags extends StoreFlags {
+export interface RepoFlags extends StoreFlags, TrustFlags {
   repo: string;
   branch?: string;
   path?: string;
@@ -34,6 +36,7 @@ export function readSecret(file: string | undefined, flag = '--webhook-secret-fi
 
 export async function run(flags: RepoFlags): Promise<number> {
   const log = createLogger('apply');
+  const signatures = await loadTrust(flags, flags.repo);
   return withStore(flags, async (store) => {
     let controller: Controller;
     try {
@@ -45,6 +48,7 @@ export async function run(flags: RepoFlags): Promise<number> {
         stateDir: flags.stateDir ?? defaultStateDir(),
         load: loadCommit,
         allowForcePush: flags.allowForcePush,
+        signatures,
         log,
       });
     } catch (e) {
@@ -57,6 +61,8 @@ export async function run(flags: RepoFlags): Promise<number> {
       const { StoreUnavailableError } = await import('../store/store.js');
       if (e instanceof StoreUnavailableError) throw e;
       throw new CliError((e as Error).message);
+    } finally {
+      signatures?.close();
     }
     switch (out.kind) {
       case 'applied':
@@ -69,8 +75,7 @@ export async function run(flags: RepoFlags): Promise<number> {
         throw new CliError(`${flags.repo}: branch ${out.branch} does not exist`);
       case 'refused':
         process.stderr.write(`gitfleet: refused ${out.commit}: ${out.reason}\n`);
-        for (const d of out.diagnostics)
-          process.stderr.write(`${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}\n`);
+        for (const d of out.diagnostics) process.stderr.write(`${diagnosticLine(d)}\n`);
         return 1;
     }
   });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Store } from '../store/store.js';
 import { UsageError } from './errors.js';
 
@@ -9,11 +10,28 @@ export interface StoreFlags {
   etcdCert?: string;
   etcdKey?: string;
   etcdUser?: string;
+  etcdPasswordFile?: string;
+}
+
+/** The password `--etcd-password-file` names (one line; surrounding whitespace dropped). */
+function readPasswordFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  let s: string;
+  try {
+    s = readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`--etcd-password-file: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  if (!s) throw new UsageError(`--etcd-password-file: ${file} is empty`);
+  return s;
 }
 
 /** Open the cluster's etcd as the flags say (bad flags: exit 2, naming the flag). */
 export async function openEtcdStore(flags: StoreFlags): Promise<Store> {
   const { openStore, StoreConfigError } = await import('../store/open.js');
+  if (flags.etcdPasswordFile !== undefined && flags.etcdUser === undefined)
+    throw new UsageError('--etcd-password-file needs --etcd-user (the user whose password it holds)');
+  const password = readPasswordFile(flags.etcdPasswordFile);
   try {
     return openStore({
       etcd: flags.etcd,
@@ -22,6 +40,7 @@ export async function openEtcdStore(flags: StoreFlags): Promise<Store> {
       cert: flags.etcdCert,
       key: flags.etcdKey,
       user: flags.etcdUser,
+      ...(password !== undefined ? { password } : {}),
     });
   } catch (e) {
     if (e instanceof StoreConfigError) throw new UsageError(e.message);

@@ -8,6 +8,7 @@ import { CliError, UsageError } from './errors.js';
 import { defaultStateDir, readSecret, type RepoFlags } from './apply.js';
 import { serveMetricsFlag } from './metrics.js';
 import { fatalSignal, untilSignalOrFatal } from './signals.js';
+import { loadTrust } from './trust.js';
 
 interface ControllerFlags extends RepoFlags {
   poll: string;
@@ -24,6 +25,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
   const secret = readSecret(flags.webhookSecretFile);
   const log = createLogger('controller');
   const metrics = await serveMetricsFlag(flags.metrics, log);
+  const signatures = await loadTrust(flags, flags.repo);
   const store = await openEtcdStore(flags);
   const { fatal, onFatal } = fatalSignal();
   let controller: Controller;
@@ -40,11 +42,13 @@ export async function run(flags: ControllerFlags): Promise<number> {
       webhookSecret: secret,
       allowForcePush: flags.allowForcePush,
       onFatal,
+      signatures,
       log,
       ...(metrics ? { metrics: controllerMetrics(metrics.registry, log) } : {}),
     });
     await controller.start();
   } catch (e) {
+    signatures?.close();
     await store.close();
     await metrics?.server.close();
     throw new CliError((e as Error).message);
@@ -52,6 +56,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
   const end = await untilSignalOrFatal(fatal);
   log.info('stopping', end.signal ? { signal: end.signal } : { error: end.fatal });
   await controller.stop();
+  signatures?.close();
   await store.close();
   await metrics?.server.close();
   // A permanent failure (credentials refused, ...) is never retried forever: say it, exit 1.

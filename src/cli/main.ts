@@ -27,7 +27,14 @@ function storeOptions(cmd: Command): Command {
     .option('--etcd-ca <file>', 'CA certificate for etcd TLS')
     .option('--etcd-cert <file>', 'client certificate for etcd TLS')
     .option('--etcd-key <file>', 'client key for etcd TLS')
-    .option('--etcd-user <user>', 'etcd user (password from $GITFLEET_ETCD_PASSWORD)');
+    .option('--etcd-user <user>', 'etcd user (password from --etcd-password-file, else $GITFLEET_ETCD_PASSWORD)')
+    .option('--etcd-password-file <file>', "the etcd user's password (as `gitfleet auth setup` writes it)");
+}
+
+function trustOptions(cmd: Command): Command {
+  return cmd
+    .option('--allowed-signers <file>', "accept only commits signed by these SSH keys (git's allowed-signers format)")
+    .option('--trusted-keys <file>', 'accept only commits signed by these OpenPGP public keys (gpg --export)');
 }
 
 const METRICS_FLAG = '--metrics <addr>';
@@ -55,8 +62,7 @@ export function buildProgram(): Command {
 
   storeOptions(
     formatOption(
-      program
-        .command('plan')
+      trustOptions(program.command('plan'))
         .description('what a commit or range changes: units added, removed, changed (with diffs), state changes')
         .argument('[range]', 'REV (against its first parent) or BASE..HEAD; default HEAD')
         .option('--repo <dir>', 'the unit repository', '.')
@@ -66,8 +72,7 @@ export function buildProgram(): Command {
   ).action(wrap(() => import('./plan.js')));
 
   storeOptions(
-    program
-      .command('apply')
+    trustOptions(program.command('apply'))
       .description('one controller pass: apply the branch head to the cluster, then exit')
       .requiredOption('--repo <dir|url>', 'the unit repository: a local path (bare or not) or an http(s) URL')
       .option('--branch <branch>', "branch to follow (default: the repository HEAD's branch)")
@@ -77,8 +82,7 @@ export function buildProgram(): Command {
   ).action(wrap(() => import('./apply.js')));
 
   storeOptions(
-    program
-      .command('controller')
+    trustOptions(program.command('controller'))
       .description('follow a branch and apply every new commit')
       .requiredOption('--repo <dir|url>', 'the unit repository: a local path (bare or not) or an http(s) URL')
       .option('--branch <branch>', "branch to follow (default: the repository HEAD's branch)")
@@ -124,8 +128,7 @@ export function buildProgram(): Command {
       .option(METRICS_FLAG, METRICS_HELP),
   ).action(wrap(() => import('./agent.js')));
 
-  program
-    .command('up')
+  trustOptions(program.command('up'))
     .description('everything in one process on an embedded store: follow this repo and run its units here')
     .option('--repo <dir>', 'the unit repository', '.')
     .option('--branch <branch>', 'branch to follow (default: the checked-out branch)')
@@ -206,6 +209,23 @@ export function buildProgram(): Command {
   storeOptions(program.command('cat').description('the unit file as the cluster has it').argument('<unit>')).action(
     wrap(() => import('./cat.js')),
   );
+
+  const auth = program
+    .command('auth')
+    .description("etcd's users and roles: each component gets only the keys it needs");
+  const rootOptions = (cmd: Command) =>
+    storeOptions(cmd)
+      .option('--root-password-file <file>', "etcd's root password (default: $GITFLEET_ETCD_ROOT_PASSWORD)")
+      .option('--credentials-dir <dir>', "where each user's password file is written (0600)", '/etc/gitfleet/etcd');
+  rootOptions(
+    auth.command('setup').description('create the controller, engine and viewer users and roles, and turn auth on'),
+  ).action(wrap(async () => ({ run: (await import('./auth.js')).setup })));
+  rootOptions(
+    auth
+      .command('add-machine')
+      .description("create one machine's user and role: its schedule, its record and its reports only")
+      .argument('<id>', "the machine's id, as its agent's --machine-id"),
+  ).action(wrap(async () => ({ run: (await import('./auth.js')).addMachine })));
 
   return program;
 }

@@ -9,6 +9,8 @@ import { toEntry } from '../store/layout.js';
 import { currentPlacement, readMachines, readSchedule } from '../store/readers.js';
 import { useColor } from '../render/color.js';
 import { GitSourceError } from '../source/git.js';
+import { findGitdir } from '../source/gitdir.js';
+import type { SignatureRefusal } from '../source/signatures.js';
 import type { DesiredState } from '../desired/types.js';
 import { planRange } from '../preview/range.js';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../preview/render.js';
@@ -16,8 +18,9 @@ import type { PreviewResult } from '../preview/changes.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { UsageError } from './errors.js';
 import { warnLeftOut } from './view.js';
+import { loadTrust, type TrustFlags } from './trust.js';
 
-interface PlanFlags extends StoreFlags {
+interface PlanFlags extends StoreFlags, TrustFlags {
   repo: string;
   path?: string;
   format: 'text' | 'markdown' | 'json';
@@ -83,14 +86,35 @@ function renderPlacementsMarkdown(ps: Placement[]): string {
   );
 }
 
+/** The head refused for its signatures, as the controller would: nothing would change. */
+function refuseUnsigned(result: PreviewResult, refusal: SignatureRefusal): PreviewResult {
+  return {
+    ...result,
+    changes: [],
+    files: [],
+    summary: { added: 0, removed: 0, changed: 0, state: 0, unchanged: 0, noEffect: 0 },
+    diagnostics: [...result.diagnostics, ...refusal.diagnostics],
+    refused: true,
+  };
+}
+
 export async function run(range: string | undefined, flags: PlanFlags): Promise<number> {
   let result: PreviewResult;
   let headDesired: DesiredState | null = null;
+  const trust = await loadTrust(flags, flags.repo);
   try {
     result = await planRange(flags.repo, range ?? '', { path: flags.path, onHeadDesired: (d) => (headDesired = d) });
+    // The base stands for the applied commit: the controller would check what the head brings over it.
+    const refusal = await trust?.check(findGitdir(flags.repo), result.base, result.head!);
+    if (refusal) {
+      result = refuseUnsigned(result, refusal);
+      headDesired = null;
+    }
   } catch (e) {
     if (e instanceof GitSourceError) throw new UsageError(e.message);
     throw e;
+  } finally {
+    trust?.close();
   }
   const wantPlacement = Boolean(flags.etcd || process.env.GITFLEET_ETCD);
   const ps = wantPlacement ? await placements(flags, result, headDesired) : [];

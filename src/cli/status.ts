@@ -6,6 +6,7 @@ import { rolloutCounts } from '../store/rollouts.js';
 import { CliError } from './errors.js';
 import { writeOut, type StoreFlags } from './common.js';
 import { machineLabel, readClusterViewFor, type ClusterView } from './view.js';
+import { diagnosticLine } from '../render/diagnostics.js';
 
 interface StatusFlags extends StoreFlags {
   format: 'text' | 'json';
@@ -69,7 +70,7 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
       rule: string;
       message: string;
     }[]) {
-      lines.push(`           ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
+      lines.push(`           ${diagnosticLine(d)}`);
     }
     if (s.refused.diagnostics.length > 20) lines.push(`           ... and ${s.refused.diagnostics.length - 20} more`);
   }

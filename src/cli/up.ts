@@ -20,11 +20,13 @@ import { isMachineId } from '../fleet/machine-id.js';
 import { defaultStateDir } from './apply.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
+import { loadTrust, type TrustFlags } from './trust.js';
 import { readClusterView, type ClusterView } from './view.js';
 import { sha256 } from '../util/hash.js';
 import { startUpUi, upMetrics } from './up-ui.js';
+import { diagnosticLine } from '../render/diagnostics.js';
 
-interface UpFlags {
+interface UpFlags extends TrustFlags {
   repo: string;
   branch?: string;
   path?: string;
@@ -79,8 +81,7 @@ export function renderUp(view: ClusterView, machine: string, color: boolean, hea
   if (view.status.refused) {
     const r = view.status.refused;
     lines.push(paint(color, 'red', `refused: ${r.commit.slice(0, 12)}: ${r.reason}`));
-    for (const d of r.diagnostics.slice(0, 10))
-      lines.push(`         ${d.file}:${d.line}:${d.column}: ${d.severity} ${d.rule} ${d.message}`);
+    for (const d of r.diagnostics.slice(0, 10)) lines.push(`         ${diagnosticLine(d)}`);
   }
   const reports = reportsOf(view, machine);
   const rows = view.units.map((u) => {
@@ -115,6 +116,7 @@ export async function run(flags: UpFlags): Promise<number> {
   const say = (s: string) => process.stderr.write(s + '\n');
   // The web UI and its metrics: checked before anything starts, served once the parts run.
   const metrics = upMetrics(flags, machine, log);
+  const signatures = await loadTrust(flags, repo);
 
   let controller: Controller;
   try {
@@ -125,10 +127,12 @@ export async function run(flags: UpFlags): Promise<number> {
       path: flags.path,
       stateDir,
       load: loadCommit,
+      signatures,
       log: log.child('controller'),
       ...(metrics ? { metrics: metrics.controller } : {}),
     });
   } catch (e) {
+    signatures?.close();
     throw new CliError((e as Error).message);
   }
   say(`gitfleet up: following ${repo}${flags.path ? ` (fleet.yaml in ${flags.path})` : ''}`);
@@ -173,6 +177,7 @@ export async function run(flags: UpFlags): Promise<number> {
     // A private instance started here goes when up goes, unless asked to leave units running.
     const stopInstance = host.kind === 'private' && flags.onExit === 'stop';
     await host.close({ stopInstance });
+    signatures?.close();
     if (host.instance && !stopInstance)
       say(
         `gitfleet up: private systemd (pid ${host.instance.pid}) left running with its units; \`gitfleet up\` ` +

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { isDescendant } from '../source/git.js';
 import { fetchRemote, headBranch, locateRepo, resolveBranch, type RepoLocation } from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
+import type { SignatureRefusal, TrustPolicy } from '../source/signatures.js';
 import type { DesiredEntry } from '../store/keys.js';
 import { readRoot } from '../store/readers.js';
 import type { Store } from '../store/store.js';
@@ -43,6 +44,8 @@ export interface ControllerOptions {
   listen?: string;
   webhookSecret?: string;
   allowForcePush?: boolean;
+  /** Refuse a head unless every commit since the applied one is signed by a trusted key. */
+  signatures?: TrustPolicy;
   /** Safety-net resync for local repositories, ms. Default 60 s. */
   resyncMs?: number;
   /** A fatal error (src/errors.ts: credentials refused, the store closed) stopped the controller. */
@@ -74,8 +77,12 @@ export class Controller extends EventEmitter {
   private refWatch: RefWatch | null = null;
   private poll: NodeJS.Timeout | null = null;
   private webhook: WebhookServer | null = null;
-  /** The last commit this controller fully handled (applied or refused), to skip re-reading it. */
+  /**
+   * The last commit this controller fully handled (applied or refused), with the trust files'
+   * generation it was judged under, to skip re-reading it.
+   */
   private handled: string | null = null;
+  private unwatchTrust: (() => Promise<void>) | null = null;
   private fetchWanted = true;
   /** Immutable shards this controller wrote or read: not read again on the next commit. */
   private readonly shardCache = new Map<string, DesiredEntry[]>();
@@ -126,6 +133,7 @@ export class Controller extends EventEmitter {
       });
       log.info('webhook listening', { url: this.webhook.url });
     }
+    this.unwatchTrust = this.opts.signatures?.watch(() => this.loop.trigger('trust file changed')) ?? null;
     log.info('following', {
       repo: this.loc.display,
       branch: this.branch ?? '(remote default)',
@@ -159,6 +167,7 @@ export class Controller extends EventEmitter {
     this.poll = null;
     await this.refWatch?.close();
     await this.webhook?.close();
+    await this.unwatchTrust?.();
     await this.loop.stop();
   }
 
@@ -191,16 +200,24 @@ export class Controller extends EventEmitter {
       this.record(out);
       return out;
     }
-    if (commit === this.handled) {
+    const handled = `${commit} ${(await this.opts.signatures?.refresh()) ?? ''}`;
+    if (handled === this.handled) {
       // Already handled; but the store may have lost it (etcd restored from an old backup, wiped).
       const { root } = await readRoot(store);
       if (root?.commit === commit || this.lastOutcome?.kind === 'refused') return this.lastOutcome!;
     }
 
     const started = performance.now();
-    const { desired, diagnostics } = await this.opts.load(this.loc.gitdir, commit, this.opts.path);
+    // Signatures first: a refused commit's tree is not even read.
+    const unsigned = await this.signatureRefusal(commit);
+    const { desired, diagnostics } = unsigned
+      ? { desired: null, diagnostics: [] }
+      : await this.opts.load(this.loc.gitdir, commit, this.opts.path);
     let out: PassOutcome;
-    if (!desired || hasErrors(diagnostics)) {
+    if (unsigned) {
+      await recordRefusal(store, commit, unsigned.reason, unsigned.diagnostics);
+      out = { kind: 'refused', commit, reason: unsigned.reason, diagnostics: unsigned.diagnostics };
+    } else if (!desired || hasErrors(diagnostics)) {
       const errors = diagnostics.filter((d) => d.severity === 'error');
       const reason =
         `${errors.length} error${errors.length === 1 ? '' : 's'} in the commit ` +
@@ -228,7 +245,7 @@ export class Controller extends EventEmitter {
         out = { kind: 'unchanged', commit };
       }
     }
-    this.handled = commit;
+    this.handled = handled;
     if (out.kind === 'applied')
       this.opts.metrics?.applied(commit, this.loc.gitdir, (performance.now() - started) / 1000);
     if (out.kind === 'refused') this.opts.metrics?.refused();
@@ -236,6 +253,13 @@ export class Controller extends EventEmitter {
     // A refusal is logged by the loop, as the stalled error it is (loopPass).
     if (out.kind !== 'refused') log.info(out.kind, { commit: commit.slice(0, 12) });
     return out;
+  }
+
+  /** With trust files: why the commits since the applied one are refused, or null. */
+  private async signatureRefusal(commit: string): Promise<SignatureRefusal | null> {
+    if (!this.opts.signatures) return null;
+    const { root } = await readRoot(this.opts.store);
+    return this.opts.signatures.check(this.loc.gitdir, root?.commit ?? null, commit);
   }
 
   private record(out: PassOutcome): void {

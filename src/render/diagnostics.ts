@@ -42,6 +42,16 @@ function position(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.column}:`;
 }
 
+/**
+ * One diagnostic on one line, as `apply`, `status` and `up` print a refusal: `file:line:col:
+ * severity RULE message`, without the position when the finding is about a commit, not a file.
+ */
+export function diagnosticLine(
+  d: Pick<Diagnostic, 'file' | 'line' | 'column' | 'rule' | 'message'> & { severity: string },
+): string {
+  return `${d.file ? `${d.file}:${d.line}:${d.column}: ` : ''}${d.severity} ${d.rule} ${d.message}`;
+}
+
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

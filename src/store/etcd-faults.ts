@@ -124,6 +124,13 @@ export function classifyEtcdError(e: unknown, what: string, ctx: FailureContext)
       cause: e,
     });
   }
+  if (/user name is empty/.test(msg)) {
+    return new StoreAccessError(
+      `${what}: ${where} has auth on and this client named no user: give --etcd-user and --etcd-password-file ` +
+        '(or a client certificate whose common name is an etcd user)',
+      { cause: e },
+    );
+  }
   if (e instanceof EtcdInvalidAuthTokenError) {
     // etcd3 has already authenticated again once and the new token was refused too.
     return new StoreAccessError(`${what}: ${where} refused the authentication token (invalid auth token)`, {

@@ -71,7 +71,7 @@ const DEFAULT_PAGE_SIZE = 1000;
 const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
 
 /** The smallest key greater than every key starting with `prefix` (etcd's range_end for a prefix). */
-function prefixEnd(prefix: Buffer): Buffer {
+export function prefixEnd(prefix: Buffer): Buffer {
   const end = Buffer.from(prefix);
   for (let i = end.length - 1; i >= 0; i--) {
     if (end[i]! < 0xff) {

@@ -20,6 +20,7 @@ export const BODIES_PREFIX = 'bodies/';
  * visible to anyone until the root flips in a single put: commits of any size apply atomically,
  * and a commit that changes one unit writes one shard, one body and the root.
  */
+export const DESIRED_PREFIX = 'desired/';
 export const DESIRED_ROOT = 'desired/root';
 export const shardKey = (hash: string) => `desired/shards/${hash}`;
 export const SHARDS_PREFIX = 'desired/shards/';
@@ -58,6 +59,7 @@ export interface DesiredShard {
 }
 
 /** Controller status: the applied commit and the last refused one. */
+export const CONTROLLER_PREFIX = 'controller/';
 export const CONTROLLER_STATUS = 'controller/status';
 export interface ControllerStatus {
   applied: { commit: string; at: string } | null;
@@ -67,6 +69,7 @@ export interface ControllerStatus {
 // ---- written by the engine (leader only, fenced on LEADER) ----------------------------------
 
 /** Lease-bound; value: the engine id. A leader write compares this key's createRevision. */
+export const ENGINE_PREFIX = 'engine/';
 export const ENGINE_LEADER = 'engine/leader';
 
 /** What the leading engine holds back and why (`gitfleet status` shows it). Value: EngineStatus. */
@@ -141,6 +144,59 @@ export interface UnitStateReport {
    * systemd's words for why (result, exit code or signal, restarts).
    */
   health?: { state: 'starting' | 'healthy' | 'failed'; reason?: string };
+}
+
+// ---- who may touch what (etcd roles, `gitfleet auth setup`) --------------------------------
+
+/** A component that gets its own etcd role and user. */
+export type AccessRole =
+  | { kind: 'controller' }
+  | { kind: 'engine' }
+  | { kind: 'machine'; id: string }
+  /** `status`, the listings, `plan --etcd`, the UI: read-only, everything. */
+  | { kind: 'viewer' };
+
+/**
+ * One permission of a role: `key` alone, or every key starting with it when `prefix` (etcd's
+ * [key, range_end)). `readwrite` includes read: writes that compare (txn guards) need both.
+ */
+export interface KeyGrant {
+  key: string;
+  prefix: boolean;
+  access: 'read' | 'readwrite';
+}
+
+/**
+ * The least each component needs. Ranges and watches are always prefix requests in our stores, so
+ * a key that is ranged or watched is granted as a prefix (`desired/root` covers only keys starting
+ * with it). A machine's own record is one exact key: the prefix `machines/m1` would also cover
+ * `machines/m10`. The per-machine prefixes end in '/' for the same reason.
+ */
+export function roleGrants(role: AccessRole): KeyGrant[] {
+  const read = (key: string, prefix = true): KeyGrant => ({ key, prefix, access: 'read' });
+  const write = (key: string, prefix = true): KeyGrant => ({ key, prefix, access: 'readwrite' });
+  switch (role.kind) {
+    case 'controller':
+      return [write(DESIRED_PREFIX), write(BODIES_PREFIX), write(CONTROLLER_PREFIX)];
+    case 'engine':
+      return [
+        read(DESIRED_PREFIX),
+        read(MACHINES_PREFIX),
+        write(SCHEDULE_PREFIX),
+        write(UNSCHEDULED_PREFIX),
+        write(ENGINE_PREFIX),
+      ];
+    case 'machine':
+      return [
+        read(DESIRED_ROOT),
+        read(schedulePrefix(role.id)),
+        read(BODIES_PREFIX),
+        write(machineKey(role.id), false),
+        write(unitStatePrefix(role.id)),
+      ];
+    case 'viewer':
+      return [read('')];
+  }
 }
 
 /** Parse a key under a two-level prefix like "schedule/<machine>/<unit>". */

@@ -64,7 +64,7 @@ export function parseEndpoints(raw: string): string[] {
   return urls;
 }
 
-function readPem(flag: string, file: string | undefined): Buffer | undefined {
+export function readPem(flag: string, file: string | undefined): Buffer | undefined {
   if (file === undefined) return undefined;
   try {
     return readFileSync(file);

@@ -20,6 +20,8 @@ import { Cluster, type ClusterMachine, type Observation, type UnitObservation } 
 import { tempDir } from '../support/git.js';
 
 const TTL = 3;
+/** cluster-secure.test.ts runs this same suite with etcd's TLS and auth on and signed commits required. */
+const SECURE = process.env.GITFLEET_E2E_SECURE === '1';
 
 // ---- the unit repository -------------------------------------------------------------------
 
@@ -167,13 +169,23 @@ let applied = '';
 let lost: ClusterMachine;
 
 before(async () => {
-  c = await Cluster.start({ dir: tmp.dir, leaseTtl: TTL, engines: 2, source: 'http', poll: 1 });
+  c = await Cluster.start({
+    dir: tmp.dir,
+    leaseTtl: TTL,
+    engines: 2,
+    source: 'http',
+    poll: 1,
+    ...(SECURE ? { secureEtcd: true, signedCommits: true } : {}),
+  });
 });
 
 after(async () => {
   await c?.stop();
   tmp.cleanup();
 });
+
+/** The running cluster and the suite's oracles, for cluster-secure.test.ts's own tests. */
+export const suite = { cluster: () => c, settle, identities, ALL, service, running, runsVersion };
 
 /** Observe every machine until `ok` finds no problem; fail with the last problem and the logs. */
 async function settle(what: string, ms: number, ok: (obs: Observation) => string): Promise<Observation> {

@@ -12,6 +12,12 @@
  * its systemd running (as a real machine would), so its instance is found through the record in
  * its state dir (src/systemd/private.ts) and stopped by PID, and its cgroups removed.
  *
+ * With `secureEtcd`, etcd serves clients over TLS and requires client certificates (made with
+ * openssl), auth is turned on by `gitfleet auth setup` and every machine gets its user from
+ * `gitfleet auth add-machine`: each component then runs as its own etcd user, and this process
+ * observes as the read-only viewer. With `signedCommits`, every push is SSH-signed and the
+ * controller takes only commits signed by that key (`--allowed-signers`).
+ *
  * Oracle: `machineSystemd()` attaches to a machine's own systemd and `observe()` asks it through
  * `systemctl --user show` (not through gitfleet) what runs there.
  */
@@ -28,8 +34,12 @@ import {
 } from '../../src/systemd/private.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { DESIRED_ROOT, ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
+import { authUserName } from '../../src/store/auth.js';
+import type { AccessRole } from '../../src/store/keys.js';
+import { makeCerts } from './certs.js';
 import { startEtcd, freePort, type EtcdCluster } from './etcd.js';
 import { TestRepo, gitAsync, git, type FileSpec } from './git.js';
+import { commitAs, makeSshKey, type SshKey } from './signing.js';
 import { startGitServer, type GitServer } from './gitserver.js';
 import { pidAliveIn, systemctl } from './systemd.js';
 import { TcpProxy } from './tcpproxy.js';
@@ -273,9 +283,9 @@ export interface UnitSource {
   kind: 'http' | 'local';
   /**
    * Commit `files` in the work tree and push to the followed branch; then (http) deliver a signed
-   * push webhook. Returns the commit.
+   * push webhook. Returns the commit. With signedCommits the commit is signed unless `unsigned`.
    */
-  push(message: string, files: Record<string, FileSpec>): Promise<string>;
+  push(message: string, files: Record<string, FileSpec>, opts?: { unsigned?: boolean }): Promise<string>;
 }
 
 // ---- the cluster -----------------------------------------------------------------------------
@@ -308,6 +318,10 @@ export interface ClusterOptions {
   agentProxies?: boolean;
   /** Every agent, engine and the controller serve Prometheus metrics (`--metrics`) on a port of their own. */
   metrics?: boolean;
+  /** etcd over TLS with client certificates and auth on; every component as its own user (see above). */
+  secureEtcd?: boolean;
+  /** Every push SSH-signed; the controller refuses commits not signed by that key (--allowed-signers). */
+  signedCommits?: boolean;
 }
 
 export interface ClusterMachine extends MachineSpec {
@@ -378,6 +392,11 @@ export class Cluster {
   /** machine id -> its proxies, one per etcd member (with agentProxies). */
   private readonly proxies = new Map<string, TcpProxy[]>();
   private readonly tag = `${process.pid}`;
+  /** secureEtcd: where `gitfleet auth setup` wrote each component's password. */
+  readonly credentialsDir: string;
+  /** signedCommits: the key every push is signed with, and the allowed-signers file listing it. */
+  signingKey: SshKey | null = null;
+  allowedSigners: string | null = null;
 
   private constructor(readonly opts: ClusterOptions) {
     this.leaseTtl = opts.leaseTtl ?? 3;
@@ -388,6 +407,7 @@ export class Cluster {
       proc: null,
       starts: 0,
     }));
+    this.credentialsDir = join(opts.dir, 'credentials');
     const names = new Set(this.machines.map((m) => m.instanceName));
     if (names.size !== this.machines.length)
       throw new Error('machine ids must differ in their first 12 characters (they name the systemd instances)');
@@ -405,8 +425,9 @@ export class Cluster {
     const c = new Cluster(opts);
     mkdirSync(join(opts.dir, 'logs'), { recursive: true });
     try {
-      c.etcd = await startEtcd({ members: 3 });
-      c.store = new EtcdStore({ endpoints: c.etcd.endpoints, prefix: '/gitfleet/', log: () => {} });
+      c.etcd = await startEtcd({ members: 3, ...(opts.secureEtcd ? { tls: c.makeTls() } : {}) });
+      if (opts.secureEtcd) await c.setupAuth();
+      c.store = new EtcdStore({ endpoints: c.etcd.endpoints, prefix: '/gitfleet/', log: () => {}, ...c.viewerAuth() });
       await c.makeSource();
       if (opts.agentProxies) {
         for (const m of c.machines) {
@@ -443,6 +464,64 @@ export class Cluster {
     return { GITFLEET_LOG: 'info', NO_COLOR: '1', ...this.opts.env };
   }
 
+  private get certsDir(): string {
+    return join(this.opts.dir, 'certs');
+  }
+
+  /** A CA, etcd's server certificate and one client certificate (its CN names no etcd user). */
+  private makeTls(): { certFile: string; keyFile: string; trustedCaFile: string } {
+    mkdirSync(this.certsDir, { recursive: true });
+    makeCerts(this.certsDir, [{ name: 'client' }]);
+    const f = (n: string) => join(this.certsDir, n);
+    return { certFile: f('server.crt'), keyFile: f('server.key'), trustedCaFile: f('ca.crt') };
+  }
+
+  /** `gitfleet auth setup`, then `gitfleet auth add-machine` for each machine, as a user would run them. */
+  private async setupAuth(): Promise<void> {
+    const rootPw = join(this.opts.dir, 'root.password');
+    writeFileSync(rootPw, `root-${process.pid}-${Date.now()}\n`, { mode: 0o600 });
+    const common = ['--root-password-file', rootPw, '--credentials-dir', this.credentialsDir, ...this.tlsArgs()];
+    for (const args of [['auth', 'setup'], ...this.machines.map((m) => ['auth', 'add-machine', m.id])]) {
+      const r = await runAsync(process.execPath, gitfleetArgv([...args, ...common, '--etcd', this.endpoints]));
+      if (r.code !== 0) throw new Error(`gitfleet ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    }
+  }
+
+  private tlsArgs(): string[] {
+    if (!this.opts.secureEtcd) return [];
+    const f = (n: string) => join(this.certsDir, n);
+    return ['--etcd-ca', f('ca.crt'), '--etcd-cert', f('client.crt'), '--etcd-key', f('client.key')];
+  }
+
+  /** The etcd flags of a component running as `role`: endpoints, and with secureEtcd its TLS files and user. */
+  etcdArgs(role: AccessRole, endpoints = this.endpoints): string[] {
+    if (!this.opts.secureEtcd) return ['--etcd', endpoints];
+    const user = authUserName('/gitfleet/', role);
+    return [
+      '--etcd',
+      endpoints,
+      ...this.tlsArgs(),
+      '--etcd-user',
+      user,
+      '--etcd-password-file',
+      join(this.credentialsDir, `${user}.password`),
+    ];
+  }
+
+  /** EtcdStore options of the read-only viewer (secureEtcd), for this process's observations. */
+  private viewerAuth(): { ca?: Buffer; cert?: Buffer; key?: Buffer; user?: string; password?: string } {
+    if (!this.opts.secureEtcd) return {};
+    const f = (n: string) => readFileSync(join(this.certsDir, n));
+    const user = authUserName('/gitfleet/', { kind: 'viewer' });
+    return {
+      ca: f('ca.crt'),
+      cert: f('client.crt'),
+      key: f('client.key'),
+      user,
+      password: readFileSync(join(this.credentialsDir, `${user}.password`), 'utf8').trim(),
+    };
+  }
+
   private logFile(name: string): string {
     return join(this.opts.dir, 'logs', `${name}.log`);
   }
@@ -459,8 +538,18 @@ export class Cluster {
         throw new Error(`${this.opts.seedRepo}: HEAD is detached; check out the branch to follow`);
     } else {
       work = TestRepo.init(dir, 'work');
-      work.commit('initial', this.opts.initialFiles ?? { 'fleet.yaml': 'allowEmpty: true\n' });
     }
+    if (this.opts.signedCommits) {
+      this.signingKey = makeSshKey(dir, 'pusher');
+      this.allowedSigners = join(dir, 'allowed_signers');
+      writeFileSync(this.allowedSigners, this.signingKey.allowedLine());
+      work.git('config', 'gpg.format', 'ssh');
+      work.git('config', 'user.signingkey', `${this.signingKey.file}.pub`);
+      work.git('config', 'commit.gpgsign', 'true');
+    }
+    if (!this.opts.seedRepo) work.commit('initial', this.opts.initialFiles ?? { 'fleet.yaml': 'allowEmpty: true\n' });
+    // A seed's history is not signed by our key; with nothing applied yet only the head is checked.
+    else if (this.opts.signedCommits) work.commit('signed by the test cluster');
     const kind = this.opts.source ?? 'http';
     const srv = join(dir, 'srv');
     const bare = work.cloneBare(srv, 'units.git');
@@ -479,8 +568,8 @@ export class Cluster {
       bare,
       repoArg,
       kind,
-      async push(message, files) {
-        const commit = work.commit(message, files);
+      async push(message, files, opts = {}) {
+        const commit = opts.unsigned ? commitAs(work, null, message, files) : work.commit(message, files);
         await gitAsync(work.dir, ['push', '-q', 'origin', `HEAD:${self.branch}`]);
         if (kind === 'http') await self.deliverWebhook();
         return commit;
@@ -507,11 +596,9 @@ export class Cluster {
     const meta = Object.entries(m.metadata)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    const proxies = this.proxies.get(m.id);
     return [
       'agent',
-      '--etcd',
-      proxies ? proxies.map((p) => p.url).join(',') : this.endpoints,
+      ...this.etcdArgs({ kind: 'machine', id: m.id }, this.agentEndpoints(m)),
       '--systemd',
       'private',
       '--state-dir',
@@ -584,8 +671,7 @@ export class Cluster {
       `engine ${e.id}`,
       gitfleetArgv([
         'engine',
-        '--etcd',
-        this.endpoints,
+        ...this.etcdArgs({ kind: 'engine' }),
         '--id',
         e.id,
         '--lease-ttl',
@@ -600,8 +686,8 @@ export class Cluster {
   async startController(): Promise<void> {
     const args = [
       'controller',
-      '--etcd',
-      this.endpoints,
+      ...this.etcdArgs({ kind: 'controller' }),
+      ...(this.allowedSigners ? ['--allowed-signers', this.allowedSigners] : []),
       '--repo',
       this.source.repoArg,
       '--branch',
@@ -711,7 +797,9 @@ export class Cluster {
 
   /** Run the gitfleet CLI against this cluster. */
   cli(...args: string[]): Promise<CommandResult> {
-    return runAsync(process.execPath, gitfleetArgv([...args, '--etcd', this.endpoints]), { env: { NO_COLOR: '1' } });
+    return runAsync(process.execPath, gitfleetArgv([...args, ...this.etcdArgs({ kind: 'viewer' })]), {
+      env: { NO_COLOR: '1' },
+    });
   }
 
   /** Poll `check` every 50 ms until true; fail naming `what` after `ms`. */
@@ -725,6 +813,14 @@ export class Cluster {
   }
 
   // ---- faults -------------------------------------------------------------------------------
+
+  /** How a machine's agent reaches etcd: through its own proxies (agentProxies), else directly. */
+  agentEndpoints(m: ClusterMachine): string {
+    const ps = this.proxies.get(m.id);
+    if (!ps) return this.endpoints;
+    const scheme = new URL(this.etcd.endpoints[0]!).protocol;
+    return ps.map((p) => `${scheme}//127.0.0.1:${p.port}`).join(',');
+  }
 
   /** Partition a machine's agent from etcd (its proxies hold every byte), or heal it. */
   cutAgent(m: ClusterMachine): void {
