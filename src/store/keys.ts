@@ -185,6 +185,11 @@ export function roleGrants(role: AccessRole): KeyGrant[] {
         write(SCHEDULE_PREFIX),
         write(UNSCHEDULED_PREFIX),
         write(ENGINE_PREFIX),
+        // Rollouts: the agents' reports say how healthy a change is; the records are the engine's.
+        read(UNIT_STATE_PREFIX),
+        write(ROLLOUTS_PREFIX),
+        write(ROLLOUT_LATEST, false),
+        read(ROLLOUT_CONTROL, false),
       ];
     case 'machine':
       return [
