@@ -17,6 +17,7 @@ import { BodyCache } from './bodies.js';
 import { DesiredWatch } from './desired-watch.js';
 import { DriftRepair } from './drift.js';
 import { Executor } from './executor.js';
+import { HealthTracker } from './health-tracker.js';
 import { countDbusErrors, type AgentMetrics } from './metrics.js';
 import { AgentRecord } from './record.js';
 import { AgentError, REREGISTER_EVERY_MS, Registration } from './registration.js';
@@ -66,6 +67,7 @@ export class Agent {
   private readonly reporter: Reporter;
   private readonly executor: Executor;
   private readonly registration: Registration;
+  private readonly health: HealthTracker;
   private stopped = false;
 
   constructor(private readonly opts: AgentOptions) {
@@ -85,7 +87,15 @@ export class Agent {
     const ready = () => changed('drift backoff over');
     const drift = (this.drift = new DriftRepair({ ...backoff, log, ready, ...(metrics ? { metrics } : {}) }));
     const lease = () => this.registration.lease;
-    const reporter = (this.reporter = new Reporter({ store, machineId, log, unitDir, drift, lease }));
+    const systemdFacts = opts.systemd.unitFacts?.bind(opts.systemd);
+    const health = (this.health = new HealthTracker({
+      changed: (unit) => {
+        this.reporter.mark(unit);
+        this.reporter.flushSoon();
+      },
+      ...(systemdFacts ? { facts: systemdFacts } : {}),
+    }));
+    const reporter = (this.reporter = new Reporter({ store, machineId, log, unitDir, drift, lease, health }));
     const { concurrency = 32, address, leaseTtlSeconds: ttlSeconds = 10 } = opts;
     const systemd = metrics ? countDbusErrors(opts.systemd, metrics) : opts.systemd;
     metrics?.trackUnits(() => reporter.unitStates());
@@ -139,6 +149,7 @@ export class Agent {
     this.opts.systemd.off('unit-state', this.onUnitState);
     this.opts.systemd.off('resync', this.onResync);
     this.drift.stop();
+    this.health.stop();
     await this.desired.close();
     if (this.opts.onExit === 'stop') {
       await this.executor.unloadAllBut(new Map(), 'agent stopping with onExit=stop').catch((e: Error) => {
@@ -165,15 +176,29 @@ export class Agent {
     }
     if (this.desired.broken) await this.desired.follow();
 
-    const { desired, skipped, missing } = await this.bodies.resolve(
-      this.desired.entries((u) => this.unitDir.hashOf(u)),
-      this.unitDir,
-    );
+    const wanted = this.desired.entries((u) => this.unitDir.hashOf(u));
+    const { desired, skipped, missing } = await this.bodies.resolve(wanted, this.unitDir);
     const actual = await this.executor.readActual();
     for (const unit of skipped) actual.delete(unit);
     const tasks = planAgentTasks(desired, actual, { holdDriftStart: this.drift.held() });
     const failures = await this.executor.execute(tasks, actual, (u) => this.bodies.get(desired.get(u)!.hash));
     for (const [unit, d] of desired) if (!failures.has(unit)) this.record.setApplied(unit, d.state);
+    this.health.configure(
+      new Map(
+        [...desired].map(([unit, d]) => {
+          const e = wanted.get(unit);
+          return [
+            unit,
+            {
+              ...d,
+              ...(e?.minHealthy !== undefined ? { minHealthy: e.minHealthy } : {}),
+              ...(e?.health ? { health: e.health } : {}),
+            },
+          ];
+        }),
+      ),
+      (u) => this.reporter.state(u),
+    );
     await this.record.save();
     this.drift.arm();
     await this.executor.readStates(tasks);

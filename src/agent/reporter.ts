@@ -1,7 +1,7 @@
 /**
  * The reporter: state/<machine>/<unit> for each unit gitfleet owns here, bound to the machine's
  * lease (a machine that dies takes its reports with it). A report says what systemd says (load,
- * active, sub), the hash of the file on disk and the drift repairs made.
+ * active, sub), the hash of the file on disk, the drift repairs made and how healthy it is.
  *
  * Units are marked dirty (a systemd signal, a pass, a resync) and written in batches: only reports
  * that changed since the last write, in transactions of at most MAX_TXN_OPS; a unit whose file is
@@ -14,6 +14,7 @@ import { unitStateKey, type UnitStateReport } from '../store/keys.js';
 import { MAX_TXN_OPS, type Lease, type Op, type Store } from '../store/store.js';
 import type { UnitState } from '../systemd/manager.js';
 import type { DriftRepair } from './drift.js';
+import type { HealthTracker } from './health-tracker.js';
 import type { UnitDir } from './unit-dir.js';
 
 export interface ReporterOptions {
@@ -26,6 +27,8 @@ export interface ReporterOptions {
   unitDir: Pick<UnitDir, 'names' | 'hashOf'>;
   /** The drift repairs made to each unit. */
   drift: Pick<DriftRepair, 'repairs'>;
+  /** How healthy each unit's content is (src/agent/health-tracker.ts); told what systemd says too. */
+  health?: Pick<HealthTracker, 'verdict' | 'observe'>;
 }
 
 const UNKNOWN = { load: 'unknown', active: 'unknown', sub: 'unknown' };
@@ -46,9 +49,15 @@ export class Reporter {
     return this.states.values();
   }
 
+  /** What systemd last said of `unit`. */
+  state(unit: string): UnitState | undefined {
+    return this.states.get(unit);
+  }
+
   /** systemd said this about a unit (a signal, or a listing). */
   observe(s: UnitState): void {
     this.states.set(s.name, s);
+    this.o.health?.observe(s);
   }
 
   /** systemd signalled a change of a unit gitfleet owns: report it soon. */
@@ -133,6 +142,8 @@ export class Reporter {
       const report: UnitStateReport = { load: s.load, active: s.active, sub: s.sub, hash };
       const repairs = this.o.drift.repairs(unit);
       if (repairs) report.driftRepairs = repairs;
+      const health = this.o.health?.verdict(unit);
+      if (health) report.health = health;
       const json = JSON.stringify(report);
       if (this.reported.get(unit) === json) continue;
       ops.push({ op: 'put', key, value: json, lease: lease.id });

@@ -26,6 +26,7 @@ const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER_IFACE = 'org.freedesktop.systemd1.Manager';
 const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
+const SERVICE_IFACE = 'org.freedesktop.systemd1.Service';
 const UNIT_PATH_PREFIX = '/org/freedesktop/systemd1/unit/';
 const PROPS_IFACE = 'org.freedesktop.DBus.Properties';
 const DBUS_NAME = 'org.freedesktop.DBus';
@@ -125,6 +126,8 @@ export interface AgentSystemd {
   startUnit(name: string): Promise<JobResult>;
   stopUnit(name: string): Promise<JobResult>;
   resetFailed(name?: string): Promise<void>;
+  /** How a service last ended (health reasons); optional: a simulation may not know. */
+  unitFacts?(name: string): Promise<{ result?: string; mainCode?: number; mainStatus?: number; restarts?: number }>;
 }
 
 /**
@@ -430,6 +433,35 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     const path = unitObjectPath(name);
     const out: Record<string, unknown> = {};
     for (const p of props) out[p] = await this.getProp(path, iface, p);
+    return out;
+  }
+
+  /**
+   * How a service last ended, for health reasons: its Result, ExecMainCode/ExecMainStatus and
+   * NRestarts (one GetAll of the Service interface). {} for a unit that is not a loaded service.
+   */
+  async unitFacts(
+    name: string,
+  ): Promise<{ result?: string; mainCode?: number; mainStatus?: number; restarts?: number }> {
+    if (!name.endsWith('.service')) return {};
+    let path: string;
+    try {
+      [path] = (await this.managerCall('GetUnit', 's', [name])) as [string];
+    } catch (e) {
+      if (e instanceof SystemdError && e.type === 'org.freedesktop.systemd1.NoSuchUnit') return {};
+      throw e;
+    }
+    const [props] = await this.call(SYSTEMD_NAME, path, PROPS_IFACE, 'GetAll', 's', [SERVICE_IFACE]);
+    const p = plain(props) as Record<string, unknown>;
+    const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined);
+    const out: { result?: string; mainCode?: number; mainStatus?: number; restarts?: number } = {};
+    if (typeof p.Result === 'string') out.result = p.Result;
+    const code = num(p.ExecMainCode);
+    const status = num(p.ExecMainStatus);
+    const restarts = num(p.NRestarts);
+    if (code !== undefined) out.mainCode = code;
+    if (status !== undefined) out.mainStatus = status;
+    if (restarts !== undefined) out.restarts = restarts;
     return out;
   }
 

@@ -1,0 +1,39 @@
+/** The agent's health tracker: verdicts from systemd's signals, minHealthy, sticky failure. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { HealthTracker } from '../../src/agent/health-tracker.js';
+
+const st = (active: string, sub: string) => ({ name: 'a.service', load: 'loaded', active, sub });
+
+test('starting until active for minHealthy, then healthy; told once per change', async () => {
+  const changes: string[] = [];
+  const h = new HealthTracker({ changed: (u) => changes.push(`${u} ${h.verdict(u)?.state}`) });
+  h.configure(
+    new Map([['a.service', { hash: 'h1', state: 'launched', minHealthy: 60, runsToCompletion: false }]]),
+    () => st('activating', 'start'),
+  );
+  assert.equal(h.verdict('a.service')?.state, 'starting');
+  h.observe(st('active', 'running'));
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(h.verdict('a.service')?.state, 'healthy');
+  assert.deepEqual([...new Set(changes)], ['a.service starting', 'a.service healthy']);
+  h.stop();
+});
+
+test('a failure sticks for the content, with systemd facts in the reason; new content starts afresh', async () => {
+  const h = new HealthTracker({
+    changed: () => {},
+    facts: async () => ({ result: 'exit-code', mainCode: 1, mainStatus: 3, restarts: 1 }),
+  });
+  const cfg = { hash: 'h1', state: 'launched' as const, minHealthy: 0, runsToCompletion: false };
+  h.configure(new Map([['a.service', cfg]]), () => st('active', 'running'));
+  h.observe(st('activating', 'auto-restart'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(h.verdict('a.service'), { state: 'failed', reason: 'restarting (exit-code 3, 1 restart)' });
+  h.observe(st('active', 'running'));
+  assert.equal(h.verdict('a.service')?.state, 'failed', 'came back, but this content failed');
+  h.configure(new Map([['a.service', { ...cfg, hash: 'h2' }]]), () => st('active', 'running'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.verdict('a.service')?.state, 'healthy');
+  h.stop();
+});
