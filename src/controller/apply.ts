@@ -22,7 +22,8 @@ import {
   type DesiredRoot,
 } from '../store/keys.js';
 import { layoutDesired, rootOf, sameContent } from '../store/layout.js';
-import { readDesiredEntries, readRoot, readStatusRecord } from '../store/readers.js';
+import { readDesiredEntries, readRoot, readSchedule, readStatusRecord } from '../store/readers.js';
+import { readRollout } from '../store/rollouts.js';
 import { MalformedRecordError, MissingRecordError } from '../store/records.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
 
@@ -183,10 +184,29 @@ async function collectGarbage(
   ]);
   for (const kv of shardKeys.kvs)
     if (!keepShards.has(kv.key.slice(SHARD_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
-  for (const kv of bodyKeys.kvs)
-    if (!keepBodies.has(kv.key.slice(BODY_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
+  const bodyCandidates = bodyKeys.kvs.filter((kv) => !keepBodies.has(kv.key.slice(BODY_PREFIX_LEN)));
+  if (bodyCandidates.length > 0) {
+    // Content a machine is still told to run (a staged or reverted rollout holds older content
+    // back) stays: never collect what a schedule entry or the rollout record names.
+    for (const h of await hashesStillNamed(store)) keepBodies.add(h);
+    for (const kv of bodyCandidates)
+      if (!keepBodies.has(kv.key.slice(BODY_PREFIX_LEN))) ops.push({ op: 'delete', key: kv.key });
+  }
   await writeBatched(store, ops);
   return ops.length;
+}
+
+/** Body hashes the schedule or the latest rollout record names. */
+async function hashesStillNamed(store: Store): Promise<Set<string>> {
+  const out = new Set<string>();
+  const [sched, rollout] = await Promise.all([readSchedule(store, () => {}), readRollout(store).catch(() => null)]);
+  for (const byMachine of sched.byUnit.values()) for (const e of byMachine.values()) if (e) out.add(e.hash);
+  for (const g of rollout?.groups ?? []) {
+    if (g.from) out.add(g.from);
+    if (g.to) out.add(g.to);
+    for (const m of g.machines) if (m.from) out.add(m.from);
+  }
+  return out;
 }
 
 /**

@@ -177,7 +177,15 @@ export function roleGrants(role: AccessRole): KeyGrant[] {
   const write = (key: string, prefix = true): KeyGrant => ({ key, prefix, access: 'readwrite' });
   switch (role.kind) {
     case 'controller':
-      return [write(DESIRED_PREFIX), write(BODIES_PREFIX), write(CONTROLLER_PREFIX)];
+      // It reads the schedule and the rollout record so as never to collect content still in use.
+      return [
+        write(DESIRED_PREFIX),
+        write(BODIES_PREFIX),
+        write(CONTROLLER_PREFIX),
+        read(SCHEDULE_PREFIX),
+        read(ROLLOUTS_PREFIX),
+        read(ROLLOUT_LATEST, false),
+      ];
     case 'engine':
       return [
         read(DESIRED_PREFIX),

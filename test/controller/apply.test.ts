@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { applyDesired } from '../../src/controller/apply.js';
 import type { DesiredState } from '../../src/desired/types.js';
 import { retryKind } from '../../src/errors.js';
-import { BODIES_PREFIX, DESIRED_ROOT, shardKey } from '../../src/store/keys.js';
+import { BODIES_PREFIX, DESIRED_ROOT, bodyKey, scheduleKey, shardKey } from '../../src/store/keys.js';
 import { MemoryBackend, MemoryStore } from '../../src/store/memory.js';
 import { readDesiredEntries, readRoot } from '../../src/store/readers.js';
 import { MalformedRecordError } from '../../src/store/records.js';
@@ -75,5 +75,19 @@ test('a malformed root stops the apply with an error naming the key, and changes
   });
   assert.equal((await store.get(DESIRED_ROOT))?.value, '{"commit": 7}');
   assert.equal((await store.range(BODIES_PREFIX, { keysOnly: true })).kvs.length, 0);
+  await store.close();
+});
+
+test('content a machine is still told to run is never collected, however many commits later', async () => {
+  const store = new MemoryStore();
+  const v1 = body('v1');
+  await applyDesired(store, desired('c1', { 'a.service': v1 }));
+  // A staged or reverted rollout keeps m1 on v1: its schedule entry names it.
+  await store.put(scheduleKey('m1', 'a.service'), JSON.stringify({ hash: sha256(v1), state: 'launched' }));
+  await applyDesired(store, desired('c2', { 'a.service': body('v2') }));
+  await applyDesired(store, desired('c3', { 'a.service': body('v3') }));
+  await applyDesired(store, desired('c4', { 'a.service': body('v4') }));
+  assert.ok(await store.get(bodyKey(sha256(v1))), 'v1 is still there for m1');
+  assert.equal(await store.get(bodyKey(sha256(body('v2')))), null, 'v2, named by nothing, is collected');
   await store.close();
 });
