@@ -120,7 +120,7 @@ test('HealthChecks reports the first result and each change, not every probe', a
   const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/`;
   const seen: boolean[] = [];
   const checks = new HealthChecks((_u, r) => seen.push(r.ok));
-  checks.set(new Map([['web.service', { kind: 'http', url, intervalMs: 20, timeoutMs: 20 }]]));
+  checks.set(new Map([['web.service', { kind: 'http', url, intervalMs: 20, timeoutMs: 2000 }]]));
   try {
     for (let i = 0; i < 200 && seen.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
     status = 500;
