@@ -4,6 +4,7 @@ import { renderTable } from '../render/table.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { machineLabel, readClusterView, type ClusterView } from './view.js';
+import { withDefaultSuffix } from '../unit/names.js';
 
 interface StatusFlags extends StoreFlags {
   format: 'text' | 'json';
@@ -64,20 +65,25 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
   return lines.join('\n') + '\n';
 }
 
-export async function run(unit: string | undefined, flags: StatusFlags): Promise<number> {
+/**
+ * Exit status: 1 while the branch head is refused (a newer applied commit clears the refusal) or a
+ * unit is failed on some machine; 0 otherwise. `status UNIT`: 1 while that unit is failed somewhere.
+ */
+export async function run(unitArg: string | undefined, flags: StatusFlags): Promise<number> {
+  const unit = unitArg === undefined ? undefined : withDefaultSuffix(unitArg);
   const view = await withStore(flags, (s) => readClusterView(s));
   const color = useColor();
   if (unit === undefined) {
     const s = summarize(view);
     writeOut(flags.format === 'json' ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, view, color));
-    // A refusal is on record only while the branch head is refused (a newer applied commit clears it).
-    return s.refused ? 1 : 0;
+    return s.refused || s.units.failed > 0 ? 1 : 0;
   }
   const desired = view.units.find((u) => u.name === unit);
   const reports = view.reports.filter((r) => r.unit === unit);
   if (!desired && reports.length === 0)
     throw new CliError(`unit ${unit} is not in the applied commit and no machine reports it`);
   const scheduled = view.schedule.get(unit) ?? [];
+  const failed = reports.some((r) => r.report.active === 'failed') ? 1 : 0;
   if (flags.format === 'json') {
     writeOut(
       JSON.stringify(
@@ -93,7 +99,7 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
         2,
       ) + '\n',
     );
-    return 0;
+    return failed;
   }
   const addr = new Map(view.machines.map((m) => [m.id, m.address]));
   const out: string[] = [];
@@ -120,5 +126,5 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
     ]);
     writeOut(renderTable(['machine', 'load', 'active', 'sub', 'hash', ''], rows, { color, stateColumns: [1, 2, 3] }));
   }
-  return 0;
+  return failed;
 }

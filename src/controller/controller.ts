@@ -89,10 +89,10 @@ export class Controller extends EventEmitter {
   async start(): Promise<void> {
     const { log } = this.opts;
     if (this.loc.kind === 'local') {
-      this.branch ??= await headBranch(this.loc.gitdir);
+      this.branch ??= headBranch(this.loc);
       if (!this.branch) throw new Error(`${this.loc.display}: HEAD is detached; pass --branch`);
       this.refWatch = watchRefs(
-        this.loc.gitdir,
+        this.loc,
         () => this.loop.trigger('ref changed'),
         (e) => log.warn('ref watch error', { error: e }),
       );
@@ -160,7 +160,7 @@ export class Controller extends EventEmitter {
         commit = await resolveBranch(this.loc.gitdir, this.branch);
       }
     } else {
-      this.branch ??= await headBranch(this.loc.gitdir);
+      this.branch ??= headBranch(this.loc);
       if (!this.branch) throw new Error(`${this.loc.display}: HEAD is detached; pass --branch`);
       commit = await resolveBranch(this.loc.gitdir, this.branch);
     }

@@ -15,6 +15,9 @@ import type { RepoSnapshot } from '../desired/repo.js';
 import { desiredFromSnapshot, type DesiredResult } from '../desired/build.js';
 import { readSessionFs } from './gitfs.js';
 import { PackBlobs } from './packblobs.js';
+import { MODE_GITLINK, MODE_LINK, MODE_TREE, readTreeEntries } from './tree.js';
+import { commonDirOf, readHeadFile } from './worktree.js';
+import { mapLimit } from '../util/pool.js';
 import {
   MAX_REPO_FILE_BYTES,
   byPath,
@@ -68,13 +71,18 @@ export function gitdirOf(dir: string): string {
   return found;
 }
 
+/** The directory that holds objects and refs: the git dir, or for a linked worktree its common dir. */
+function objectsDirOf(dir: string): string {
+  return commonDirOf(gitdirOf(dir));
+}
+
 function where(dir: string, cache: GitCache = {}): Where {
-  return { fs, gitdir: gitdirOf(dir), cache };
+  return { fs, gitdir: objectsDirOf(dir), cache };
 }
 
 /** Like where(), with the fast read-only file system of one read session (see gitfs.ts). */
 function readSession(dir: string, cache: GitCache): Where {
-  const gitdir = gitdirOf(dir);
+  const gitdir = objectsDirOf(dir);
   return { fs: readSessionFs(gitdir), gitdir, cache, packs: new PackBlobs(gitdir) };
 }
 
@@ -133,20 +141,6 @@ export function clearBlobCache(): void {
   blobCacheBytes = 0;
 }
 
-/** Map over items with at most `limit` promises in flight, keeping order. */
-async function mapPool<T, R>(items: readonly T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 const SHA = /^[0-9a-f]{40}$/;
 
 /**
@@ -159,7 +153,7 @@ export async function resolveRev(dir: string, rev: string, cache: GitCache = {})
   const m = /^(.*?)((?:~\d*|\^\d*)*)$/.exec(rev.trim())!;
   const name = m[1] || 'HEAD';
   const steps = m[2] ?? '';
-  let oid = await resolveName(w, name, rev, dir);
+  let oid = await resolveName(w, name === '@' ? 'HEAD' : name, rev, dir);
   oid = await peelToCommit(w, oid, rev);
   for (const step of steps.match(/~\d*|\^\d*/g) ?? []) {
     const n = step.length > 1 ? Number(step.slice(1)) : 1;
@@ -181,7 +175,10 @@ async function resolveName(w: Where, name: string, rev: string, dir: string): Pr
     }
   }
   try {
-    const oid = await git.resolveRef({ fs: w.fs, gitdir: w.gitdir, ref: name });
+    // HEAD is per worktree (a linked worktree's own git dir); every other ref is shared.
+    const head = name === 'HEAD' ? readHeadFile(gitdirOf(dir)) : null;
+    const ref = head?.ref ?? name;
+    const oid = head?.sha ?? (await git.resolveRef({ fs: w.fs, gitdir: w.gitdir, ref }));
     // isomorphic-git#1885: a half-written ref can read back as garbage; treat as not found.
     if (SHA.test(oid)) return oid;
   } catch {
@@ -239,10 +236,6 @@ export async function isDescendant(dir: string, sha: string, ancestor: string, c
   return git.isDescendent({ ...where(dir, cache), oid: sha, ancestor, depth: -1 });
 }
 
-const MODE_TREE = '040000';
-const MODE_LINK = '120000';
-const MODE_GITLINK = '160000';
-
 /**
  * Read the unit files of `sha` under `subPath` ('' = the whole tree), recursively. Walks the trees
  * once and reads only unit-suffixed blobs, by oid. Refused entries (symlinks, submodules with unit
@@ -272,8 +265,7 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
   const queue: Array<{ oid: string; path: string }> = [{ oid: start, path: subPath }];
   while (queue.length) {
     const t = queue.shift()!;
-    const { tree } = await git.readTree({ ...w, oid: t.oid });
-    for (const e of tree) {
+    for (const e of await readTreeEntries(w, t.oid)) {
       const path = t.path ? `${t.path}/${e.path}` : e.path;
       const unitLike = hasUnitSuffix(e.path);
       if (e.mode === MODE_TREE) queue.push({ oid: e.oid, path });
@@ -300,7 +292,14 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
     }
   }
   // A few reads in flight overlap isomorphic-git's file system waits with inflating.
-  const contents = await mapPool(blobs, 8, (b) => readBlobCached(w, b.oid));
+  const contents = new Array<Uint8Array>(blobs.length);
+  await mapLimit(
+    blobs.map((b, i) => ({ b, i })),
+    8,
+    async ({ b, i }) => {
+      contents[i] = await readBlobCached(w, b.oid);
+    },
+  );
   blobs.forEach((b, i) => {
     const blob = contents[i]!;
     const bad = checkContent(b.path, blob, 'unit file');
@@ -317,8 +316,7 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
 async function descend(w: Where, root: string, subPath: string): Promise<string | { problem: string }> {
   let oid = root;
   for (const part of subPath.split('/').filter(Boolean)) {
-    const { tree } = await git.readTree({ ...w, oid });
-    const e = tree.find((x) => x.path === part);
+    const e = (await readTreeEntries(w, oid)).find((x) => x.path === part);
     if (!e) return { problem: 'does not exist' };
     if (e.mode === MODE_LINK) return { problem: 'is a symbolic link (never followed)' };
     if (e.mode !== MODE_TREE) return { problem: 'is not a directory' };
@@ -339,8 +337,7 @@ async function readOneFile(
   const name = posix.basename(path);
   const t = await descend(w, commit.tree, parent);
   if (typeof t !== 'string') return { file: null, diagnostics: [] };
-  const { tree } = await git.readTree({ ...w, oid: t });
-  const e = tree.find((x) => x.path === name);
+  const e = (await readTreeEntries(w, t)).find((x) => x.path === name);
   if (!e) return { file: null, diagnostics: [] };
   if (e.mode === MODE_LINK) return { file: null, diagnostics: [symlinkDiag(path, what)] };
   if (e.mode === MODE_TREE || e.mode === MODE_GITLINK) {

@@ -7,11 +7,14 @@ import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
+import { commonDirOf, readHeadFile } from './worktree.js';
 
 export interface RepoLocation {
   kind: 'local' | 'remote';
   /** The git directory that holds objects and refs (for a remote: the mirror). */
   gitdir: string;
+  /** The git directory whose HEAD names the branch to follow (differs from gitdir in a linked worktree). */
+  headGitdir: string;
   /** What the user gave (path or URL), for messages. */
   display: string;
   url?: string;
@@ -52,15 +55,22 @@ export function locateRepo(repo: string, stateDir: string): RepoLocation {
     }
     const id = createHash('sha256').update(u.href).digest('hex').slice(0, 16);
     const gitdir = join(resolve(stateDir), 'mirrors', `${u.hostname}-${id}.git`);
-    return { kind: 'remote', gitdir, display: `${u.protocol}//${u.host}${u.pathname}`, url: u.href };
+    return {
+      kind: 'remote',
+      gitdir,
+      headGitdir: gitdir,
+      display: `${u.protocol}//${u.host}${u.pathname}`,
+      url: u.href,
+    };
   }
-  return { kind: 'local', gitdir: findGitdir(repo), display: repo };
+  const found = findGitdir(repo);
+  return { kind: 'local', gitdir: commonDirOf(found), headGitdir: found, display: repo };
 }
 
-/** The branch a repository's HEAD names (local), e.g. "main"; null when detached. */
-export async function headBranch(gitdir: string): Promise<string | null> {
-  const b = await git.currentBranch({ fs, gitdir, fullname: false });
-  return b ?? null;
+/** The branch a local repository's HEAD names, e.g. "main"; null when detached. */
+export function headBranch(loc: RepoLocation): string | null {
+  const ref = readHeadFile(loc.headGitdir)?.ref;
+  return ref?.startsWith('refs/heads/') ? ref.slice('refs/heads/'.length) : null;
 }
 
 /** Resolve refs/heads/<branch> to a commit sha; null when the branch does not exist (yet). */

@@ -12,6 +12,7 @@
  *   and report compaction to the caller instead of dying.
  * - Exceptions thrown by handlers are caught and logged, never allowed to crash the process.
  */
+import { grpcMessage } from './grpcmessage.js';
 import {
   EtcdAuthenticationFailedError,
   EtcdLeaseInvalidError,
@@ -262,7 +263,7 @@ export class EtcdStore implements Store {
   private fail(e: unknown, what: string): Error {
     if (e instanceof StoreUnavailableError) return e;
     if (e instanceof ClientClosedError || this.closed) return new Error(`${what}: the store is closed`);
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = grpcMessage(e instanceof Error ? e.message : String(e));
     const where = `etcd ${this.endpoints.join(',')}`;
     if (
       e instanceof HostSkippedError ||
@@ -575,7 +576,7 @@ class EtcdStoreLease implements Lease {
     try {
       await this.inner.revoke();
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = grpcMessage(e instanceof Error ? e.message : String(e));
       throw isRecoverableError(e as Error)
         ? new StoreUnavailableError(`revoke lease ${this.id}: etcd is unavailable (${msg})`, { cause: e })
         : new Error(`revoke lease ${this.id}: ${msg}`, { cause: e });

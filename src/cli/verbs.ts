@@ -1,0 +1,3 @@
+export function verb(_name: string): (args: string[], flags: object) => Promise<number> {
+  return async () => 1;
+}
