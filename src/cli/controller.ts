@@ -4,7 +4,7 @@ import { loadCommit } from '../controller/load.js';
 import { createLogger } from '../log.js';
 import { openEtcdStore } from './common.js';
 import { CliError, UsageError } from './errors.js';
-import { defaultStateDir, readSecret, type RepoFlags } from './apply.js';
+import { defaultStateDir, readSecret, remoteAuth, type RepoFlags } from './apply.js';
 import { untilSignal } from './signals.js';
 
 interface ControllerFlags extends RepoFlags {
@@ -19,6 +19,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
   if (flags.listen && !flags.webhookSecretFile)
     throw new UsageError('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
   const secret = readSecret(flags.webhookSecretFile);
+  const auth = remoteAuth(flags);
   const log = createLogger('controller');
   const store = await openEtcdStore(flags);
   let controller: Controller;
@@ -34,6 +35,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
       listen: flags.listen,
       webhookSecret: secret,
       allowForcePush: flags.allowForcePush,
+      auth,
       log,
     });
     await controller.start();

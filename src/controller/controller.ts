@@ -16,6 +16,7 @@ import {
   headBranch,
   locateRepo,
   resolveBranch,
+  type RemoteAuth,
   type RepoLocation,
 } from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
@@ -46,6 +47,8 @@ export interface ControllerOptions {
   listen?: string;
   webhookSecret?: string;
   allowForcePush?: boolean;
+  /** How a remote repository is reached (SSH key, known hosts, https credentials). */
+  auth?: RemoteAuth;
   /** Safety-net resync for local repositories, ms. Default 60 s. */
   resyncMs?: number;
   log: Logger;
@@ -73,7 +76,7 @@ export class Controller extends EventEmitter {
 
   constructor(private readonly opts: ControllerOptions) {
     super();
-    this.loc = locateRepo(opts.repo, opts.stateDir);
+    this.loc = locateRepo(opts.repo, opts.stateDir, opts.auth);
     this.branch = opts.branch ?? null;
     this.loop = new ReconcileLoop('controller', () => this.pass().then(() => undefined), {
       resyncMs: this.loc.kind === 'local' ? (opts.resyncMs ?? 60_000) : 0,
@@ -193,8 +196,8 @@ export class Controller extends EventEmitter {
       });
       if (r.result === 'superseded') {
         const reason =
-          `not a descendant of the applied commit ${r.applied.slice(0, 12)} (force-push?); restart the ` +
-          `controller with --allow-force-push to apply it`;
+          `not a descendant of the applied commit ${r.applied.slice(0, 12)} (force-push?); to apply it, run ` +
+          `the controller, apply or up with --allow-force-push`;
         await recordRefusal(store, commit, reason, []);
         out = { kind: 'refused', commit, reason, diagnostics: [] };
       } else if (r.result === 'applied') {
