@@ -30,7 +30,7 @@ function opt(o: Option): Opt {
   const flags = [o.short, o.long].filter((f): f is string => Boolean(f));
   const takesValue = o.required || o.optional;
   const v = o.flags.toLowerCase();
-  const value = /<[^>]*dir[^>]*>/.test(v) ? 'dir' : /<[^>]*(file|path)[^>]*>/.test(v) ? 'file' : 'any';
+  const value = /<[^>]*(dir|path)[^>]*>/.test(v) ? 'dir' : /<[^>]*file[^>]*>/.test(v) ? 'file' : 'any';
   return { flags, takesValue, choices: o.argChoices ?? [], value, help: o.description };
 }
 
@@ -41,7 +41,7 @@ function tree(program: Command): { globals: Opt[]; commands: Cmd[] } {
     return {
       name: c.name(),
       help: c.description(),
-      options: [...c.options.filter((o) => !o.hidden).map(opt), opt(c.createOption('-h, --help'))],
+      options: c.options.filter((o) => !o.hidden).map(opt),
       argChoices: arg?.argChoices ?? [],
       fileArgs: /^(paths|files)$/.test(arg?.name() ?? ''),
     };
