@@ -217,8 +217,10 @@ export function buildProgram(): Command {
     formatOption(
       program
         .command('status')
-        .description('applied commit, refusals, engine leader, machines, unit summary; or one unit')
-        .argument('[unit]'),
+        .description(
+          'applied commit, refusals, engine leader, machines, units; or one unit (exit 1 while refused or failed)',
+        )
+        .argument('[unit]', 'one unit; without a type suffix, .service'),
       ['text', 'json'],
     ),
   ).action(wrap(() => import('./status.js')));
