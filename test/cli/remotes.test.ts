@@ -12,7 +12,8 @@ import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { TestRepo, tempDir } from '../support/git.js';
 import { startGitServer, type GitServer } from '../support/gitserver.js';
 import { startSshd, type Sshd } from '../support/sshd.js';
-import { gitfleet, noStack } from '../support/cli.js';
+import { gitfleet, noStack, spawnGitfleet } from '../support/cli.js';
+import { eventually } from '../support/systemd.js';
 
 const tmp = tempDir('gitfleet-remotes-');
 const svc = (d: string) => `[Unit]\nDescription=${d}\n[Service]\nExecStart=/bin/sleep infinity\n`;
@@ -80,6 +81,35 @@ describe('SSH remotes, through a real sshd on loopback', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, new RegExp(`applied ${origin.head()}`));
     assert.deepEqual(await unitsIn(r.common), ['a.service', 'b.service', 'c.service']);
+  });
+
+  test('the controller polls an ssh:// remote and applies what is pushed', { timeout: 60_000 }, async () => {
+    const url = `ssh://${sshd.user}@127.0.0.1:${sshd.port}${bare}`;
+    const common = ['--etcd', etcd.endpoints.join(','), '--prefix', '/sshcontroller'];
+    const controller = spawnGitfleet([
+      'controller',
+      '--repo',
+      url,
+      '--poll',
+      '1',
+      '--state-dir',
+      join(tmp.dir, 'controller-state'),
+      '--ssh-key',
+      sshd.clientKey,
+      '--ssh-known-hosts',
+      sshd.knownHosts,
+      ...common,
+    ]);
+    const applied = async () =>
+      JSON.parse((await gitfleet(['status', '--format', 'json', ...common])).stdout || '{}').applied?.commit;
+    try {
+      await eventually('the head is applied', async () => (await applied()) === origin.head(), 30_000);
+      const next = origin.commit('polled', { 'd.service': svc('d') });
+      origin.git('push', '-q', bare, 'main');
+      await eventually('the push is applied', async () => (await applied()) === next, 30_000);
+    } finally {
+      assert.equal(await controller.stop(), 0, controller.stderr);
+    }
   });
 
   test('user@host:path (scp-like) with the key and known hosts from the environment', async () => {
