@@ -114,7 +114,7 @@ function unitArg(arg: string): string {
   return name;
 }
 
-function edit(change: Change, fn: (text: string | null) => string): void {
+function edit(change: Change, fn: (text: string | null) => string | null): void {
   try {
     change.fyText = fn(change.fyText);
   } catch (e) {
@@ -185,12 +185,12 @@ function planDestroy(repo: Repo, change: Change, args: string[]): void {
     const known = path || repo.spec.units[name] || wantedInstance(repo.spec, name);
     if (!known) throw new CliError(`${name} is not in ${repo.top} (no unit file, no fleet.yaml entry)`);
     if (path) change.remove.add(path);
-    edit(change, (text) => (text === null ? text : removeUnitEntry(text, name)) as string);
+    edit(change, (text) => text && removeUnitEntry(text, name));
     if (isTemplate(name)) {
       // Its instances' own entries would name a template that is gone.
       for (const inst of Object.keys(repo.spec.units).filter((u) => templateOf(u) === name))
-        edit(change, (text) => removeUnitEntry(text!, inst));
-    } else if (t && !path) edit(change, (text) => removeInstance(text!, t, name));
+        edit(change, (text) => text && removeUnitEntry(text, inst));
+    } else if (t && !path) edit(change, (text) => text && removeInstance(text, t, name));
     change.said.push(`destroy ${name}`);
     change.expect.set(name, null);
   }
