@@ -19,7 +19,7 @@ type Action = (...args: any[]) => Promise<number | undefined>;
 function wrap(load: () => Promise<{ run: Action }>): (...args: Parameters<Action>) => Promise<void> {
   return async (...args: Parameters<Action>) => {
     const cmd = args[args.length - 1] as Command;
-    args[args.length - 2] = commonFlags(cmd.optsWithGlobals());
+    args[args.length - 2] = commonFlags(cmd);
     const mod = await load();
     const code = await mod.run(...args);
     process.exitCode = typeof code === 'number' ? code : 0;
@@ -35,6 +35,7 @@ function commonOptions(program: Command): Command {
   return program
     .option('--etcd <urls>', 'etcd endpoints, comma-separated (default: $GITFLEET_ETCD, else http://127.0.0.1:2379)')
     .addOption(new Option('--endpoint <urls>', "the same as --etcd (fleetctl's name)"))
+    .addOption(new Option('--format <format>', "output format (each command's own choices)").hideHelp())
     .option('--prefix <prefix>', 'etcd key prefix', '/gitfleet')
     .option('--etcd-ca <file>', 'CA certificate for etcd TLS')
     .option('--etcd-cert <file>', 'client certificate for etcd TLS')
@@ -42,9 +43,21 @@ function commonOptions(program: Command): Command {
     .option('--etcd-user <user>', 'etcd user (password from $GITFLEET_ETCD_PASSWORD)');
 }
 
-/** `--endpoint` is `--etcd` under fleetctl's name; both at once must agree. */
-function commonFlags(opts: Record<string, unknown>): Record<string, unknown> {
-  const { endpoint, ...rest } = opts;
+/**
+ * The command's options with the common ones. `--endpoint` is `--etcd` under fleetctl's name (both
+ * at once must agree). `--format` is the command's own (its choices differ), but commander hands it
+ * to the program wherever it is written: it is checked against the command's choices here.
+ */
+function commonFlags(cmd: Command): Record<string, unknown> {
+  const { endpoint, ...rest } = cmd.optsWithGlobals();
+  const format = cmd.parent?.opts().format as string | undefined;
+  if (format !== undefined) {
+    const own = cmd.options.find((o) => o.long === '--format');
+    if (!own) throw new UsageError(`${cmd.name()} has no --format`);
+    if (own.argChoices && !own.argChoices.includes(format))
+      throw new UsageError(`--format: "${format}" is not one of ${own.argChoices.join(', ')} for ${cmd.name()}`);
+    rest.format = format;
+  }
   if (endpoint !== undefined) {
     if (rest.etcd !== undefined && rest.etcd !== endpoint)
       throw new UsageError(`--endpoint ${endpoint} and --etcd ${rest.etcd} disagree: give one of them`);

@@ -58,6 +58,11 @@ describe('against a real etcd', () => {
       JSON.parse(after_.stdout).map((u: { unit: string }) => u.unit),
       ['bad.service', 'ok.service', MOUNT, 'web@1.service', 'web@2.service'],
     );
+    const first = await gitfleet(['--format', 'json', '--etcd', E, ...P, 'list-unit-files']);
+    assert.deepEqual(JSON.parse(first.stdout), JSON.parse(after_.stdout));
+    const wrongFormat = await gitfleet(['--format', 'markdown', 'list-units', '--etcd', E]);
+    assert.equal(wrongFormat.code, 2);
+    assert.match(wrongFormat.stderr, /--format: "markdown" is not one of text, json for list-units/);
     const clash = await gitfleet(['status', '--endpoint', E, '--etcd', 'http://127.0.0.1:1']);
     assert.equal(clash.code, 2);
     assert.match(clash.stderr, /--endpoint .* and --etcd .* disagree/);
