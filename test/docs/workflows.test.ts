@@ -26,7 +26,7 @@ for (const file of readdirSync(DIR).filter((f) => f.endsWith('.yml'))) {
     const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
     const install = steps.find((s) => s.name === 'Install gitfleet');
     assert.ok(install?.run, `${file} has an "Install gitfleet" step`);
-    assert.match(install.run, /git clone [^\n]*"\$GITFLEET_GIT" "\$RUNNER_TEMP\/gitfleet"/);
+    assert.match(install.run, /git (-c \S+ )?clone [^\n]*"\$GITFLEET_GIT" "\$RUNNER_TEMP\/gitfleet"/);
     assert.match(install.run, /npm ci/);
     assert.match(install.run, /npm pack/);
     assert.match(install.run, /npm install --global [^\n]*\.\/gitfleet-\*\.tgz/);
