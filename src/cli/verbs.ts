@@ -123,9 +123,21 @@ function edit(change: Change, fn: (text: string | null) => string | null): void 
   }
 }
 
+/** A path to a unit file on this machine (`./hello.service`), which fleetctl submits on start/load. */
+function localUnitFile(arg: string): boolean {
+  if (!arg.includes('/') && !isValidUnitName(arg)) return false;
+  return fs.statSync(arg, { throwIfNoEntry: false })?.isFile() === true;
+}
+
 function planState(repo: Repo, change: Change, args: string[], state: DesiredStateName, verb: string): void {
   for (const arg of args) {
-    const name = unitArg(arg);
+    // As fleetctl does: a local unit file the repository does not have yet is submitted first.
+    const local = localUnitFile(arg);
+    if (local && !fileOf(repo, basename(arg))) {
+      planSubmit(repo, change, [arg], state, verb);
+      continue;
+    }
+    const name = unitArg(local ? basename(arg) : arg);
     const t = templateOf(name);
     if (!fileOf(repo, name) && !(t && fileOf(repo, t)))
       throw new CliError(
@@ -149,7 +161,14 @@ function wantedInstance(spec: FleetSpec, name: string): boolean {
   return Boolean(t && spec.units[t]?.instances?.some((i) => instanceName(t, i) === name));
 }
 
-function planSubmit(repo: Repo, change: Change, files: string[]): void {
+/** Copy unit files in; new units get `state` (fleet's submit: inactive; start/load of a local file: theirs). */
+function planSubmit(
+  repo: Repo,
+  change: Change,
+  files: string[],
+  state: DesiredStateName = 'inactive',
+  verb = 'submit',
+): void {
   for (const file of files) {
     let content: Buffer;
     try {
@@ -170,9 +189,11 @@ function planSubmit(repo: Repo, change: Change, files: string[]): void {
     if (existing) change.said.push(`update ${name}`);
     else {
       // fleet's submitted units are inactive: known, placed nowhere, until started or loaded.
-      if (stateOf(repo.spec, name) !== 'inactive' && !isTemplate(name))
-        edit(change, (text) => setUnitState(text, name, 'inactive'));
-      change.said.push(`submit ${name}`);
+      if (!isTemplate(name)) {
+        if (stateOf(repo.spec, name) !== state) edit(change, (text) => setUnitState(text, name, state));
+        change.expect.set(name, state);
+      }
+      change.said.push(verb === 'submit' ? `submit ${name}` : `submit and ${verb} ${name}`);
     }
   }
 }

@@ -153,6 +153,21 @@ describe('submit and destroy', () => {
     ]);
   });
 
+  test('start or load of a local unit file submits it first, as fleetctl does', async () => {
+    const repo = example('localstart');
+    const file = join(tmp.dir, 'extra.service');
+    writeFileSync(file, svc);
+    const started = await run(['start', file], repo);
+    assert.equal(started.code, 0, started.stderr);
+    assert.equal(repo.git('log', '-1', '--format=%s'), 'submit and start extra.service');
+    assert.equal(repo.git('show', 'HEAD:extra.service'), svc.trim());
+    assert.deepEqual(changed(repo), [], 'launched is the default: fleet.yaml needs no entry');
+    const other = join(tmp.dir, 'parked.service');
+    writeFileSync(other, svc);
+    assert.equal((await run(['load', other], repo)).code, 0);
+    assert.deepEqual(changed(repo), ['+  parked.service: loaded']);
+  });
+
   test('a submit the controller would refuse is not committed; a counted instance cannot be destroyed', async () => {
     const repo = example('badsubmit');
     const head = repo.head();
