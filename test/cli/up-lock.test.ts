@@ -64,6 +64,17 @@ test('an escaped unit name runs under up; a second up on the state dir says who 
   assert.equal(await isActive(inst, 'plain.service'), 'active');
   assert.equal(first.proc.exitCode, null);
 
+  // History rewritten (a force-push, as up sees it): applied because this up has --allow-force-push.
+  repo.git('reset', '-q', '--hard', 'HEAD');
+  repo.git('commit', '-q', '--amend', '-m', 'units, reworded');
+  const rewritten = repo.head();
+  await eventually(
+    'the rewritten head is applied',
+    () => first.stdout.includes(`${rewritten.slice(0, 12)} applied`),
+    20_000,
+  );
+  assert.doesNotMatch(first.stderr, /refused/);
+
   assert.equal(await first.stop(), 0);
   assert.equal(existsSync(join(stateDir, 'up.lock')), false, 'the lock goes with its holder');
 });
