@@ -1,7 +1,8 @@
 /** `gitfleet apply`: one controller pass, then exit. 0 applied or unchanged, 1 refused. */
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
+import type { RemoteAuth } from '../source/location.js';
 import { Controller } from '../controller/controller.js';
-import { loadCommit } from '../source/git.js';
+import { loadCommitOrRefuse } from '../source/git.js';
 import { createLogger } from '../log.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
@@ -14,6 +15,29 @@ export interface RepoFlags extends StoreFlags, TrustFlags {
   path?: string;
   stateDir?: string;
   allowForcePush?: boolean;
+  sshKey?: string;
+  sshKnownHosts?: string;
+  gitCredentials?: string;
+}
+
+/** The remote's credentials, from flags or else the environment; each file must be readable. */
+export function remoteAuth(flags: RepoFlags): RemoteAuth {
+  const pick = (flag: string, value: string | undefined, env: string): string | undefined => {
+    const file = value ?? (process.env[env] || undefined);
+    if (file === undefined) return undefined;
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      const from = value === undefined ? `$${env}` : flag;
+      throw new CliError(`${from}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    return file;
+  };
+  return {
+    key: pick('--ssh-key', flags.sshKey, 'GITFLEET_SSH_KEY'),
+    knownHosts: pick('--ssh-known-hosts', flags.sshKnownHosts, 'GITFLEET_SSH_KNOWN_HOSTS'),
+    credentialsFile: pick('--git-credentials', flags.gitCredentials, 'GITFLEET_GIT_CREDENTIALS'),
+  };
 }
 
 export function defaultStateDir(): string {
@@ -46,9 +70,10 @@ export async function run(flags: RepoFlags): Promise<number> {
         branch: flags.branch,
         path: flags.path,
         stateDir: flags.stateDir ?? defaultStateDir(),
-        load: loadCommit,
+        load: loadCommitOrRefuse,
         allowForcePush: flags.allowForcePush,
         signatures,
+        auth: remoteAuth(flags),
         log,
       });
     } catch (e) {

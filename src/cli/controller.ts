@@ -1,11 +1,11 @@
 /** `gitfleet controller`: follow a branch and apply every new commit, until SIGINT/SIGTERM. */
 import { Controller } from '../controller/controller.js';
-import { loadCommit } from '../source/git.js';
+import { loadCommitOrRefuse } from '../source/git.js';
 import { createLogger } from '../log.js';
 import { controllerMetrics } from '../metrics/controller.js';
 import { openEtcdStore } from './common.js';
 import { CliError, UsageError } from './errors.js';
-import { defaultStateDir, readSecret, type RepoFlags } from './apply.js';
+import { defaultStateDir, readSecret, remoteAuth, type RepoFlags } from './apply.js';
 import { serveMetricsFlag } from './metrics.js';
 import { fatalSignal, untilSignalOrFatal } from './signals.js';
 import { loadTrust } from './trust.js';
@@ -23,6 +23,7 @@ export async function run(flags: ControllerFlags): Promise<number> {
   if (flags.listen && !flags.webhookSecretFile)
     throw new UsageError('--listen needs --webhook-secret-file: unsigned webhooks are not accepted');
   const secret = readSecret(flags.webhookSecretFile);
+  const auth = remoteAuth(flags);
   const log = createLogger('controller');
   const metrics = await serveMetricsFlag(flags.metrics, log);
   const signatures = await loadTrust(flags, flags.repo);
@@ -36,13 +37,14 @@ export async function run(flags: ControllerFlags): Promise<number> {
       branch: flags.branch,
       path: flags.path,
       stateDir: flags.stateDir ?? defaultStateDir(),
-      load: loadCommit,
+      load: loadCommitOrRefuse,
       pollSeconds: poll,
       listen: flags.listen,
       webhookSecret: secret,
       allowForcePush: flags.allowForcePush,
       onFatal,
       signatures,
+      auth,
       log,
       ...(metrics ? { metrics: controllerMetrics(metrics.registry, log) } : {}),
     });

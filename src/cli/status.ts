@@ -7,6 +7,7 @@ import { CliError } from './errors.js';
 import { writeOut, type StoreFlags } from './common.js';
 import { machineLabel, readClusterViewFor, type ClusterView } from './view.js';
 import { diagnosticLine } from '../render/diagnostics.js';
+import { withDefaultSuffix } from '../unit/names.js';
 
 interface StatusFlags extends StoreFlags {
   format: 'text' | 'json';
@@ -107,13 +108,18 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
   return lines.join('\n') + '\n';
 }
 
-export async function run(unit: string | undefined, flags: StatusFlags): Promise<number> {
+/**
+ * Exit status: 1 while the branch head is refused (a newer applied commit clears the refusal), a
+ * unit is failed on some machine, or the latest rollout failed; 0 otherwise. `status UNIT`: 1
+ * while that unit is failed somewhere.
+ */
+export async function run(unitArg: string | undefined, flags: StatusFlags): Promise<number> {
+  const unit = unitArg === undefined ? undefined : withDefaultSuffix(unitArg);
   const view = await readClusterViewFor(flags);
   const color = useColor();
   if (unit === undefined) {
     const s = summarize(view);
     writeOut(flags.format === 'json' ? JSON.stringify(s, null, 2) + '\n' : renderSummary(s, view, color));
-    // A refusal is on record only while the branch head is refused (a newer applied commit clears it).
     return statusExitCode(s);
   }
   const desired = view.units.find((u) => u.name === unit);
@@ -121,6 +127,7 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
   if (!desired && reports.length === 0)
     throw new CliError(`unit ${unit} is not in the applied commit and no machine reports it`);
   const scheduled = view.schedule.get(unit) ?? [];
+  const failed = reports.some((r) => r.report.active === 'failed') ? 1 : 0;
   if (flags.format === 'json') {
     writeOut(
       JSON.stringify(
@@ -136,7 +143,7 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
         2,
       ) + '\n',
     );
-    return 0;
+    return failed;
   }
   const addr = new Map(view.machines.map((m) => [m.id, m.address]));
   const out: string[] = [];
@@ -163,5 +170,5 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
     ]);
     writeOut(renderTable(['machine', 'load', 'active', 'sub', 'hash', ''], rows, { color, stateColumns: [1, 2, 3] }));
   }
-  return 0;
+  return failed;
 }

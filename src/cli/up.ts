@@ -4,12 +4,12 @@
  * Shows progress while it converges, then a live status table that follows new commits.
  * Desired state is re-derived from git at start, so nothing needs persisting.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../systemd/connect.js';
 import { Controller, type PassOutcome } from '../controller/controller.js';
-import { loadCommit } from '../source/git.js';
+import { loadCommitOrRefuse } from '../source/git.js';
 import { Engine } from '../engine/engine.js';
 import { createLogger } from '../log.js';
 import { paint, useColor } from '../render/color.js';
@@ -17,6 +17,7 @@ import { renderTable } from '../render/table.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/store.js';
 import { isMachineId } from '../fleet/machine-id.js';
+import { acquirePidLock, LockHeldError, type PidLock } from '../util/pidlock.js';
 import { defaultStateDir } from './apply.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
@@ -37,6 +38,24 @@ interface UpFlags extends TrustFlags {
   /** HOST:PORT of the web UI, or 'off'. */
   ui: string;
   tokenFile?: string;
+  allowForcePush?: boolean;
+}
+
+/**
+ * One `up` per state dir: a second one would share the first one's private systemd and then stop
+ * its units on exit. The lock says who holds it.
+ */
+function lockStateDir(stateDir: string): PidLock {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  try {
+    return acquirePidLock(join(stateDir, 'up.lock'));
+  } catch (e) {
+    if (!(e instanceof LockHeldError)) throw e;
+    throw new CliError(
+      `another gitfleet up (pid ${e.holder.pid}, running since ${e.holder.startedAt}) already runs with the state ` +
+        `dir ${stateDir}; stop it first (Ctrl-C there, or kill ${e.holder.pid}), or give this one its own --state-dir`,
+    );
+  }
 }
 
 function localMachineId(): string {
@@ -111,6 +130,7 @@ export async function run(flags: UpFlags): Promise<number> {
   const stateDir = flags.stateDir ? resolve(flags.stateDir) : join(defaultStateDir(), `up-${repoId}`);
   const chosen = flags.systemd === 'auto' ? chooseSystemd() : { kind: flags.systemd, why: 'as asked (--systemd)' };
   const machine = localMachineId();
+  const lock = lockStateDir(stateDir);
   const store: Store = new MemoryStore({ prefix: '/gitfleet/' });
   const color = useColor();
   const say = (s: string) => process.stderr.write(s + '\n');
@@ -126,13 +146,15 @@ export async function run(flags: UpFlags): Promise<number> {
       branch: flags.branch,
       path: flags.path,
       stateDir,
-      load: loadCommit,
+      load: loadCommitOrRefuse,
       signatures,
+      allowForcePush: flags.allowForcePush,
       log: log.child('controller'),
       ...(metrics ? { metrics: metrics.controller } : {}),
     });
   } catch (e) {
     signatures?.close();
+    lock.release();
     throw new CliError((e as Error).message);
   }
   say(`gitfleet up: following ${repo}${flags.path ? ` (fleet.yaml in ${flags.path})` : ''}`);
@@ -141,6 +163,7 @@ export async function run(flags: UpFlags): Promise<number> {
   try {
     host = await connectSystemd(chosen.kind, stateDir, instanceName, (m) => log.warn(m));
   } catch (e) {
+    lock.release();
     throw new CliError(`cannot reach ${chosen.kind} systemd: ${(e as Error).message}`);
   }
   say(`gitfleet up: units run under ${host.description} — ${chosen.why}`);
@@ -185,6 +208,7 @@ export async function run(flags: UpFlags): Promise<number> {
           `to it again`,
       );
     await store.close();
+    lock.release();
   };
 
   try {

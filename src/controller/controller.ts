@@ -12,7 +12,14 @@ import type { DesiredState } from '../desired/types.js';
 import { StalledError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { isDescendant } from '../source/git.js';
-import { fetchRemote, headBranch, locateRepo, resolveBranch, type RepoLocation } from '../source/location.js';
+import {
+  fetchRemote,
+  headBranch,
+  locateRepo,
+  resolveBranch,
+  type RemoteAuth,
+  type RepoLocation,
+} from '../source/location.js';
 import { watchRefs, type RefWatch } from '../source/refwatch.js';
 import type { SignatureRefusal, TrustPolicy } from '../source/signatures.js';
 import type { DesiredEntry } from '../store/keys.js';
@@ -46,6 +53,8 @@ export interface ControllerOptions {
   allowForcePush?: boolean;
   /** Refuse a head unless every commit since the applied one is signed by a trusted key. */
   signatures?: TrustPolicy;
+  /** How a remote repository is reached (SSH key, known hosts, https credentials). */
+  auth?: RemoteAuth;
   /** Safety-net resync for local repositories, ms. Default 60 s. */
   resyncMs?: number;
   /** A fatal error (src/errors.ts: credentials refused, the store closed) stopped the controller. */
@@ -90,7 +99,7 @@ export class Controller extends EventEmitter {
 
   constructor(private readonly opts: ControllerOptions) {
     super();
-    this.loc = locateRepo(opts.repo, opts.stateDir);
+    this.loc = locateRepo(opts.repo, opts.stateDir, opts.auth);
     this.branch = opts.branch ?? null;
     this.loop = new ReconcileLoop('controller', () => this.loopPass(), {
       resyncMs: this.loc.kind === 'local' ? (opts.resyncMs ?? 60_000) : 0,
@@ -107,10 +116,10 @@ export class Controller extends EventEmitter {
   async start(): Promise<void> {
     const { log } = this.opts;
     if (this.loc.kind === 'local') {
-      this.branch ??= await headBranch(this.loc.gitdir);
+      this.branch ??= headBranch(this.loc);
       if (!this.branch) throw new DetachedHeadError(`${this.loc.display}: HEAD is detached; pass --branch`);
       this.refWatch = watchRefs(
-        this.loc.gitdir,
+        this.loc,
         () => this.loop.trigger('ref changed'),
         (e) => log.warn('ref watch error', { error: e }),
       );
@@ -191,7 +200,7 @@ export class Controller extends EventEmitter {
         commit = await resolveBranch(this.loc.gitdir, this.branch);
       }
     } else {
-      this.branch ??= await headBranch(this.loc.gitdir);
+      this.branch ??= headBranch(this.loc);
       if (!this.branch) throw new DetachedHeadError(`${this.loc.display}: HEAD is detached; pass --branch`);
       commit = await resolveBranch(this.loc.gitdir, this.branch);
     }
@@ -233,8 +242,8 @@ export class Controller extends EventEmitter {
       });
       if (r.result === 'superseded') {
         const reason =
-          `not a descendant of the applied commit ${r.applied.slice(0, 12)} (force-push?); restart the ` +
-          `controller with --allow-force-push to apply it`;
+          `not a descendant of the applied commit ${r.applied.slice(0, 12)} (force-push?); to apply it, run ` +
+          `the controller, apply or up with --allow-force-push`;
         await recordRefusal(store, commit, reason, []);
         out = { kind: 'refused', commit, reason, diagnostics: [] };
       } else if (r.result === 'applied') {

@@ -6,12 +6,13 @@ const width = (s: string) => s.replace(ANSI, '').length;
 
 /**
  * An aligned table like fleetctl's: upper-case headers, columns separated by two spaces,
- * no trailing spaces. Cells named in `stateColumns` are coloured by their state word.
+ * no trailing spaces; `legend: false` leaves the headers out (fleetctl's --no-legend). Cells named
+ * in `stateColumns` are coloured by their state word.
  */
 export function renderTable(
   headers: string[],
   rows: string[][],
-  opts: { color: boolean; stateColumns?: number[] },
+  opts: { color: boolean; stateColumns?: number[]; legend?: boolean },
 ): string {
   const colored = rows.map((r) =>
     r.map((cell, i) => {
@@ -20,11 +21,14 @@ export function renderTable(
       return c ? paint(true, c, cell) : cell;
     }),
   );
-  const widths = headers.map((h, i) => Math.max(width(h), ...colored.map((r) => width(r[i] ?? ''))));
+  const legend = opts.legend !== false;
+  const widths = headers.map((h, i) => Math.max(legend ? width(h) : 0, ...colored.map((r) => width(r[i] ?? ''))));
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - width(c))))
       .join('  ')
       .trimEnd();
-  return [line(headers.map((h) => h.toUpperCase())), ...colored.map(line)].join('\n') + '\n';
+  const body = colored.map(line);
+  const lines = legend ? [line(headers.map((h) => h.toUpperCase())), ...body] : body;
+  return lines.length ? lines.join('\n') + '\n' : '';
 }

@@ -11,6 +11,7 @@
  *   SYN04 E a unit file that is not valid UTF-8 (systemd refuses to load it)
  *   SRC07 E a drop-in (`foo.service.d/*.conf`): gitfleet deploys whole unit files, so the drop-in
  *           would silently not reach any machine; its settings belong in the unit file
+ *   SRC08 E the commit cannot be read at all (src/controller/load.ts)
  */
 import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';

@@ -17,6 +17,8 @@ import { mapLimit } from '../util/pool.js';
 import { GitSourceError, findGitdir } from './gitdir.js';
 import { readSessionFs } from './gitfs.js';
 import { PackBlobs } from './packblobs.js';
+import { MODE_GITLINK, MODE_LINK, MODE_TREE, readTreeEntries } from './tree.js';
+import { commonDirOf, readHeadFile } from './worktree.js';
 import {
   MAX_REPO_FILE_BYTES,
   byPath,
@@ -42,13 +44,18 @@ interface Where {
   packs?: PackBlobs;
 }
 
+/** The directory that holds objects and refs: the git dir, or for a linked worktree its common dir. */
+function objectsDirOf(dir: string): string {
+  return commonDirOf(findGitdir(dir));
+}
+
 function where(dir: string, cache: GitCache = {}): Where {
-  return { fs, gitdir: findGitdir(dir), cache };
+  return { fs, gitdir: objectsDirOf(dir), cache };
 }
 
 /** Like where(), with the fast read-only file system of one read session (see gitfs.ts). */
 function readSession(dir: string, cache: GitCache): Where {
-  const gitdir = findGitdir(dir);
+  const gitdir = objectsDirOf(dir);
   return { fs: readSessionFs(gitdir), gitdir, cache, packs: new PackBlobs(gitdir) };
 }
 
@@ -119,7 +126,7 @@ export async function resolveRev(dir: string, rev: string, cache: GitCache = {})
   const m = /^(.*?)((?:~\d*|\^\d*)*)$/.exec(rev.trim())!;
   const name = m[1] || 'HEAD';
   const steps = m[2] ?? '';
-  let oid = await resolveName(w, name, rev, dir);
+  let oid = await resolveName(w, name === '@' ? 'HEAD' : name, rev, dir);
   oid = await peelToCommit(w, oid, rev);
   for (const step of steps.match(/~\d*|\^\d*/g) ?? []) {
     const n = step.length > 1 ? Number(step.slice(1)) : 1;
@@ -141,7 +148,10 @@ async function resolveName(w: Where, name: string, rev: string, dir: string): Pr
     }
   }
   try {
-    const oid = await git.resolveRef({ fs: w.fs, gitdir: w.gitdir, ref: name });
+    // HEAD is per worktree (a linked worktree's own git dir); every other ref is shared.
+    const head = name === 'HEAD' ? readHeadFile(findGitdir(dir)) : null;
+    const ref = head?.ref ?? name;
+    const oid = head?.sha ?? (await git.resolveRef({ fs: w.fs, gitdir: w.gitdir, ref }));
     // isomorphic-git#1885: a half-written ref can read back as garbage; treat as not found.
     if (SHA.test(oid)) return oid;
   } catch {
@@ -206,10 +216,6 @@ export async function isDescendant(dir: string, sha: string, ancestor: string, c
   }
 }
 
-const MODE_TREE = '040000';
-const MODE_LINK = '120000';
-const MODE_GITLINK = '160000';
-
 /**
  * Read the unit files of `sha` under `subPath` ('' = the whole tree), recursively. Walks the trees
  * once and reads only unit-suffixed blobs, by oid. Refused entries (symlinks, submodules with unit
@@ -239,8 +245,7 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
   const queue: Array<{ oid: string; path: string }> = [{ oid: start, path: subPath }];
   while (queue.length) {
     const t = queue.shift()!;
-    const { tree } = await git.readTree({ ...w, oid: t.oid });
-    for (const e of tree) {
+    for (const e of await readTreeEntries(w, t.oid)) {
       const path = t.path ? `${t.path}/${e.path}` : e.path;
       const unitLike = hasUnitSuffix(e.path);
       if (e.mode === MODE_TREE) queue.push({ oid: e.oid, path });
@@ -284,8 +289,7 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
 async function descend(w: Where, root: string, subPath: string): Promise<string | { problem: string }> {
   let oid = root;
   for (const part of subPath.split('/').filter(Boolean)) {
-    const { tree } = await git.readTree({ ...w, oid });
-    const e = tree.find((x) => x.path === part);
+    const e = (await readTreeEntries(w, oid)).find((x) => x.path === part);
     if (!e) return { problem: 'does not exist' };
     if (e.mode === MODE_LINK) return { problem: 'is a symbolic link (never followed)' };
     if (e.mode !== MODE_TREE) return { problem: 'is not a directory' };
@@ -306,8 +310,7 @@ async function readOneFile(
   const name = posix.basename(path);
   const t = await descend(w, commit.tree, parent);
   if (typeof t !== 'string') return { file: null, diagnostics: [] };
-  const { tree } = await git.readTree({ ...w, oid: t });
-  const e = tree.find((x) => x.path === name);
+  const e = (await readTreeEntries(w, t)).find((x) => x.path === name);
   if (!e) return { file: null, diagnostics: [] };
   if (e.mode === MODE_LINK) return { file: null, diagnostics: [symlinkDiag(path, what)] };
   if (e.mode === MODE_TREE || e.mode === MODE_GITLINK) {
@@ -361,4 +364,50 @@ export async function loadCommit(
 ): Promise<DesiredResult & { files: RepoFile[] }> {
   const snap = await readCommitSnapshot(dir, commit, { path, cache });
   return { ...desiredFromSnapshot(snap, commit), files: snap.files };
+}
+
+/**
+ * The controller's loader: a commit's desired state or its refusal. A commit that can never be
+ * read (a malformed tree) is refused (SRC08), not retried forever; a missing object or a system
+ * error may pass on a later try, and is thrown.
+ */
+export async function loadCommitOrRefuse(
+  dir: string,
+  commit: string,
+  path?: string,
+): Promise<{ desired: DesiredResult['desired']; diagnostics: Diagnostic[] }> {
+  try {
+    const { desired, diagnostics } = await loadCommit(dir, commit, path);
+    return { desired, diagnostics };
+  } catch (e) {
+    if (mayHeal(e)) throw e;
+    return { desired: null, diagnostics: [unreadableCommit(commit, e)] };
+  }
+}
+
+/** The desired state of a commit (no refusal for an unreadable one: its error is thrown). */
+export async function loadCommitDesired(
+  dir: string,
+  commit: string,
+  path?: string,
+  cache: GitCache = {},
+): Promise<DesiredResult> {
+  const snap = await readCommitSnapshot(dir, commit, { path, cache });
+  return desiredFromSnapshot(snap, commit);
+}
+
+/**
+ * Can reading the commit again succeed? A missing object (a concurrent `git gc`, a fetch still
+ * writing) or a system call error (EMFILE, EIO) may pass; anything else is the commit's own content
+ * and the same on every try, so it refuses the commit instead of being retried forever.
+ */
+function mayHeal(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === 'NotFoundError' || (typeof code === 'string' && /^E[A-Z]+$/.test(code));
+}
+
+/** SRC08: the commit cannot be read at all (a malformed tree, an object of the wrong type). */
+export function unreadableCommit(commit: string, e: unknown): Diagnostic {
+  const why = e instanceof Error ? e.message : String(e);
+  return refusedDiag('.', 'SRC08', `cannot read commit ${commit.slice(0, 12)}: ${why}`);
 }

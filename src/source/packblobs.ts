@@ -6,9 +6,10 @@
  * this project's machines. Node's native zlib does the same work about ten times faster.
  *
  * Scope, kept small on purpose: pack index v2, whole-object and offset-delta (OFS_DELTA) entries of
- * blobs. Anything else (loose objects, ref-deltas, index v1, a truncated or odd entry) returns null
- * and the caller uses isomorphic-git. Every blob returned is verified: its SHA-1 as a git object
- * must equal the id asked for, so a bug here can only cost speed, never deliver wrong content.
+ * blobs and trees (src/source/tree.ts parses the trees). Anything else (loose objects, ref-deltas,
+ * index v1, a truncated or odd entry) returns null and the caller uses isomorphic-git. Every object
+ * returned is verified: its SHA-1 as a git object must equal the id asked for, so a bug here can
+ * only cost speed, never deliver wrong content.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -41,8 +42,8 @@ export class PackBlobs {
 
   constructor(private readonly gitdir: string) {}
 
-  /** The blob's content, verified against `oid`; null when this fast path cannot answer. */
-  read(oid: string): Buffer | null {
+  /** The object's content, verified against `oid` and `type`; null when this fast path cannot answer. */
+  read(oid: string, type: 'blob' | 'tree' = 'blob'): Buffer | null {
     try {
       const id = Buffer.from(oid, 'hex');
       if (id.length !== 20) return null;
@@ -50,8 +51,8 @@ export class PackBlobs {
         const offset = findOffset(pack, id);
         if (offset === null) continue;
         const obj = this.objectAt(pack, offset, 0);
-        if (!obj || obj.type !== OBJ_BLOB) return null;
-        const h = createHash('sha1').update(`blob ${obj.data.length}\0`).update(obj.data).digest('hex');
+        if (!obj || obj.type !== (type === 'blob' ? OBJ_BLOB : OBJ_TREE)) return null;
+        const h = createHash('sha1').update(`${type} ${obj.data.length}\0`).update(obj.data).digest('hex');
         return h === oid ? obj.data : null;
       }
       return null;

@@ -12,10 +12,14 @@ export interface RefWatch {
   close(): Promise<void>;
 }
 
-export function watchRefs(gitdir: string, onChange: (path: string) => void, onError: (e: Error) => void): RefWatch {
-  const heads = join(gitdir, 'refs', 'heads');
-  const packed = join(gitdir, 'packed-refs');
-  const w: FSWatcher = watch([heads, packed, join(gitdir, 'HEAD')], {
+export function watchRefs(
+  loc: { gitdir: string; headGitdir: string },
+  onChange: (path: string) => void,
+  onError: (e: Error) => void,
+): RefWatch {
+  const heads = join(loc.gitdir, 'refs', 'heads');
+  const packed = join(loc.gitdir, 'packed-refs');
+  const w: FSWatcher = watch([heads, packed, join(loc.headGitdir, 'HEAD')], {
     ignoreInitial: true,
     // Ref writes are small files renamed into place; a lock file (.lock) comes first and goes.
     ignored: (p: string) => p.endsWith('.lock'),

@@ -4,6 +4,7 @@
  * loops above retry by kind: StoreUnavailableError (transient) when retrying later may help,
  * StoreAccessError, StoreRequestError or StoreClosedError (fatal) when it cannot.
  */
+import { grpcMessage } from './grpcmessage.js';
 import {
   ClientClosedError,
   EtcdAuthenticationFailedError,
@@ -110,7 +111,7 @@ export function classifyEtcdError(e: unknown, what: string, ctx: FailureContext)
   if (e instanceof GitfleetError) return e; // classified already
 
   if (e instanceof ClientClosedError || ctx.closed) return new StoreClosedError(what);
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = grpcMessage(e instanceof Error ? e.message : String(e));
   const where = `etcd ${ctx.endpoints.join(',')}`;
   if (
     e instanceof HostSkippedError ||

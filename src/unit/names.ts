@@ -99,6 +99,14 @@ export function parseUnitName(name: string): UnitName | null {
   return { prefix: name.slice(0, at), instance, template: instance === '', type };
 }
 
+/**
+ * A unit name as a user types it: without a type suffix it means the service (`hello` ->
+ * `hello.service`, `web@1` -> `web@1.service`), as systemctl and fleetctl read it.
+ */
+export function withDefaultSuffix(name: string): string {
+  return unitType(name) ? name : `${name}.service`;
+}
+
 /** `foo@.service`: a template, never started itself (only its instances are). */
 export function isTemplate(name: string): boolean {
   return parseUnitName(name)?.template === true;

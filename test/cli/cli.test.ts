@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
@@ -12,30 +12,10 @@ import { EtcdStore } from '../../src/store/etcd.js';
 import { machineKey } from '../../src/store/keys.js';
 import { enableAuth, startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { tempDir, TestRepo } from '../support/git.js';
+import { CLI, gitfleet, noStack } from '../support/cli.js';
 
-const CLI = resolve('src/cli/main.ts');
 const tmp = tempDir('gitfleet-cli-');
 after(() => tmp.cleanup());
-
-function gitfleet(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { ...process.env, NO_COLOR: '1', GITFLEET_ETCD: '', ...env },
-    });
-    // A command that should have exited but did not is ended with the test process.
-    process.once('exit', () => p.exitCode === null && p.kill('SIGKILL'));
-    let stdout = '',
-      stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
-
-const noStack = (s: string) => assert.doesNotMatch(s, /\n\s+at .+:\d+:\d+\)?\n/, `a stack trace was printed:\n${s}`);
 
 describe('gitfleet lint', () => {
   test('the example repository lints clean (exit 0), in every format', async () => {

@@ -3,7 +3,8 @@
  * `git http-backend` as a CGI program per request (RECIPES.md). Serves every repository under
  * `root` (http://127.0.0.1:PORT/<path under root>); clone, fetch and push all work, for both
  * isomorphic-git and the git CLI. Each CGI child is tracked by PID and killed on stop() and on
- * process exit, so nothing outlives the test.
+ * process exit, so nothing outlives the test. With `auth`, every request needs HTTP basic
+ * authentication.
  *
  * The server runs in the test's own event loop: a git CLI talking to it must be run asynchronously
  * (gitAsync / TestRepo.gitAsync in test/support/git.ts). execFileSync / TestRepo.git would block
@@ -23,7 +24,15 @@ export interface GitServer {
 
 const BACKEND = process.env.GIT_HTTP_BACKEND ?? '/usr/lib/git-core/git-http-backend';
 
-export async function startGitServer(root: string): Promise<GitServer> {
+export interface GitServerOptions {
+  /**
+   * Require HTTP basic authentication with this user and password on every request (401 with a
+   * WWW-Authenticate challenge otherwise), as a hosted git server does for a private repository.
+   */
+  auth?: { username: string; password: string };
+}
+
+export async function startGitServer(root: string, opts: GitServerOptions = {}): Promise<GitServer> {
   const children = new Set<ChildProcess>();
   const requests: string[] = [];
   const killAll = (): void => {
@@ -34,6 +43,14 @@ export async function startGitServer(root: string): Promise<GitServer> {
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const u = new URL(req.url ?? '/', 'http://localhost');
     requests.push(`${req.method} ${u.pathname}`);
+    if (opts.auth) {
+      const want = `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`;
+      if (req.headers.authorization !== want) {
+        req.resume();
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"' }).end('authentication required\n');
+        return;
+      }
+    }
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       GIT_PROJECT_ROOT: root,
