@@ -10,7 +10,7 @@
  *   read   readCommitSnapshot (isomorphic-git: walk the tree once, read every unit blob by oid)
  *   build  desiredFromSnapshot (pure: fleet.yaml, lint of every unit, canonical text + hash, X-Fleet)
  *   plan   planRange(dir, 'HEAD') (both commits read + built, diffed, rendered as markdown)
- * Goal (shared/DESIGN.md, issue 3): build < 2 s for 10,000 units.
+ * Goal (docs/performance.md): build < 2 s for 10,000 units.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -8,7 +8,7 @@ export interface Diagnostic {
   line: number;
   /** 1-based; 0 when the finding is about the whole line or file. */
   column: number;
-  /** Rule id from shared/LINT.md, e.g. "VAL01". */
+  /** Rule id from docs/lint.md, e.g. "VAL01". */
   rule: string;
   severity: Severity;
   message: string;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Store } from '../store/store.js';
 import { UsageError } from './errors.js';
 
-/** Flags every cluster command shares (shared/CLI.md). */
+/** Flags every cluster command shares (docs/cli.md). */
 export interface StoreFlags {
   etcd?: string;
   prefix?: string;

@@ -1,5 +1,5 @@
 /**
- * fleet.yaml -> FleetSpec (pure). The format is in shared/CLI.md; docs/fleet.schema.json is the
+ * fleet.yaml -> FleetSpec (pure). The format is in docs/cli.md; docs/fleet.schema.json is the
  * published JSON Schema and test/desired/schema.test.ts keeps the two in agreement.
  *
  * fleet.yaml comes from git and is untrusted: it is read with js-yaml's core schema (no custom

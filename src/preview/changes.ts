@@ -1,6 +1,6 @@
 /**
  * What a commit changes, as data (pure): the difference between two desired states, plus unified
- * diffs of the unit files behind each change. The JSON shape is shared/CLI.md's plan shape, with
+ * diffs of the unit files behind each change. The JSON shape is docs/cli.md's plan shape, with
  * the additions documented in docs/plan.md.
  */
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';

@@ -1,6 +1,6 @@
 /**
  * Renderings of a PreviewResult (pure, string out): text for terminals, markdown for pull-request
- * comments, JSON for scripts (shape in shared/CLI.md and docs/plan.md).
+ * comments, JSON for scripts (shape in docs/cli.md and docs/plan.md).
  */
 import type { Diagnostic } from '../diag.js';
 import type { PreviewChange, PreviewResult } from './changes.js';

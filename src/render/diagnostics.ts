@@ -1,5 +1,5 @@
 /**
- * Diagnostics rendered for people and machines (shared/CLI.md): `text` (file:line:col: severity RULE
+ * Diagnostics rendered for people and machines (docs/cli.md): `text` (file:line:col: severity RULE
  * message, coloured on request, then a summary line), `json` ({"files", "diagnostics"}), `github`
  * (workflow commands that annotate a pull request) and `sarif` (SARIF 2.1.0 for code scanning).
  * Pure: strings out; the caller decides colour (stdout is a TTY and NO_COLOR unset) and writes.

@@ -3,7 +3,7 @@
  * read at all, and which of those are refused before any parser sees them. Everything read from a
  * repository is untrusted input.
  *
- * Rule ids (in addition to shared/LINT.md; docs/plan.md lists them):
+ * Rule ids (in addition to docs/lint.md; docs/plan.md lists them):
  *   SRC01 E a unit file or fleet.yaml that is a symlink (never followed)
  *   SRC02 W a submodule or special file where unit files live (not read); E when it has a unit name
  *   SRC03 E a unit file or fleet.yaml over 1 MiB

@@ -1,5 +1,5 @@
 /**
- * Open the store the CLI's flags describe (shared/CLI.md): etcd at `--etcd` (default env
+ * Open the store the CLI's flags describe (docs/cli.md): etcd at `--etcd` (default env
  * GITFLEET_ETCD, else http://127.0.0.1:2379) under `--prefix`, with `--etcd-ca/--etcd-cert/--etcd-key`
  * and `--etcd-user` (password from GITFLEET_ETCD_PASSWORD); or the in-process memory store.
  */

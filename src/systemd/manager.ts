@@ -1,7 +1,7 @@
 /**
  * systemd's Manager API over D-Bus (dbus-next), for the agent.
  *
- * Written against the traps listed in shared/RECIPES.md:
+ * Written against the known traps of dbus-next and systemd's API:
  * - No proxy objects at all: every call is a raw method-call message with an explicit signature,
  *   so there is no Introspect round trip and no proxy `.on()` that leaks match rules.
  * - Three match rules are added once per connection (PropertiesChanged under the unit path

@@ -1,6 +1,6 @@
 /**
  * A private systemd user instance: gitfleet's own systemd for containers, CI, demos and tests
- * (`gitfleet agent --systemd private`), started as shared/RECIPES.md verified:
+ * (`gitfleet agent --systemd private`), started the way verified to work on hosts without systemd as PID 1:
  *
  * 1. its own cgroup, made under this process's memory-cgroup path in every hierarchy that exists
  *    (systemd, unified, memory; or the one cgroup2 tree). The child moves itself there BEFORE it

@@ -1,5 +1,5 @@
 /**
- * `%` specifiers in unit-file values: where they are, which systemd knows (shared/LINT.md), and
+ * `%` specifiers in unit-file values: where they are, which systemd knows (docs/lint.md), and
  * fleet's own expansion of `%n %N %p %i` in [X-Fleet] values. Pure.
  */
 
@@ -34,7 +34,7 @@ export const KNOWN_SPECIFIERS: ReadonlySet<string> = new Set(
   'a A b B C d E f g G h H i I j J l L m M n N o p P q s S t T u U v V w W y Y %'.split(' '),
 );
 
-/** Specifiers systemd still accepts but documents as deprecated (shared/LINT.md). */
+/** Specifiers systemd still accepts but documents as deprecated (docs/lint.md). */
 export const DEPRECATED_SPECIFIERS: ReadonlySet<string> = new Set(['c', 'r', 'R']);
 
 /** True for a specifier systemd expands (`spec` is the char after '%'); deprecated ones excluded. */

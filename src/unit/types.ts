@@ -49,7 +49,7 @@ export const UNIT_TYPES = [
 ] as const;
 export type UnitType = (typeof UNIT_TYPES)[number];
 
-/** Parsed [X-Fleet] section, with fleet's semantics (shared/DESIGN.md). Specifiers already expanded. */
+/** Parsed [X-Fleet] section, with fleet's semantics (fleet's own semantics). Specifiers already expanded. */
 export interface FleetConstraints {
   /** Exact machine id, or an 8-char short id prefix. */
   machineId?: string;

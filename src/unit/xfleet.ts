@@ -1,6 +1,6 @@
 /**
  * The [X-Fleet] section with fleet's semantics (coreos/fleet job/job.go, unit/unit.go;
- * shared/DESIGN.md), turned into typed FleetConstraints plus diagnostics. Pure.
+ * fleet's own semantics), turned into typed FleetConstraints plus diagnostics. Pure.
  *
  * fleet's reading, kept here:
  *  - A value that starts AND ends with `"` holds several values: split at spaces outside quotes,

@@ -5,7 +5,7 @@ import type { Diagnostic } from '../../src/diag.js';
 
 const at = (d: Diagnostic) => `${d.rule}@${d.line}:${d.column}`;
 
-test('parses the shared/CLI.md example with defaults applied and entry positions', () => {
+test('parses the docs/cli.md example with defaults applied and entry positions', () => {
   const { spec, diagnostics } = parseFleetYaml(
     [
       'path: units                # where the unit files are',

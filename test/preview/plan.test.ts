@@ -217,7 +217,7 @@ test('refused plans render the errors and no changes', () => {
   assert.doesNotMatch(md, /\| Unit \|/);
 });
 
-test('JSON has the shared/CLI.md fields and round-trips', () => {
+test('JSON has the docs/cli.md fields and round-trips', () => {
   const p = planChanges(base, head, baseFiles, headFiles);
   const j = JSON.parse(renderPlanJson(p));
   assert.deepEqual(Object.keys(j).sort(), ['base', 'changes', 'diagnostics', 'files', 'head', 'refused', 'summary']);

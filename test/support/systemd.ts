@@ -1,6 +1,7 @@
 /**
- * Test harness for real systemd user instances (src/systemd/private.ts does the starting, as in
- * shared/RECIPES.md), plus an oracle that checks results independently of gitfleet's D-Bus code:
+ * Test harness for real systemd user instances (src/systemd/private.ts does the starting, as
+ * works without systemd as PID 1), plus an oracle that checks results independently of
+ * gitfleet's D-Bus code:
  * `systemctl --user` and `busctl --user` run against the instance, and /proc for processes.
  *
  * Every instance is stopped by PID when its test ends (or when the test file's process exits,

@@ -1,5 +1,5 @@
 /**
- * gitfleet's unit-file linter (shared/LINT.md's rule catalogue). Pure: content in, diagnostics out.
+ * gitfleet's unit-file linter (docs/lint.md's rule catalogue). Pure: content in, diagnostics out.
  *
  *     lintUnitFile(name, content, ctx) -> { unit, diagnostics }
  *

@@ -1,5 +1,5 @@
 /**
- * The linter's rule registry (shared/LINT.md's catalogue, as implemented). Used by docs/lint.md and
+ * The linter's rule registry (docs/lint.md's catalogue, as implemented). Used by docs/lint.md and
  * by the SARIF formatter. `severity` is the rule's usual severity; a rule may report a lower one
  * when it cannot be sure (e.g. VAL02 for a time zone only the target machine's tzdata can confirm).
  */

@@ -1,5 +1,5 @@
 /**
- * gitfleet's linter against systemd itself on the corpus (shared/LINT.md, "The oracle"):
+ * gitfleet's linter against systemd itself on the corpus (docs/lint.md says how it is judged):
  *  - every file systemd flags, gitfleet flags with a warning or an error;
  *  - no file systemd accepts gets an error from gitfleet.
  *

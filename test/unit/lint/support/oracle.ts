@@ -1,5 +1,5 @@
 /**
- * systemd as the oracle for the linter's tests: `systemd-analyze verify` (shared/LINT.md gives the
+ * systemd as the oracle for the linter's tests: `systemd-analyze verify` (docs/lint.md gives the
  * invocation) for whole unit files, `systemctl --root=DIR enable` for [Install] sections (verify does
  * not evaluate them), and a line prober that finds which `Key=value` lines systemd's parser refuses.
  * Every call works in its own temp directory, which it removes.
