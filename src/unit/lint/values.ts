@@ -10,6 +10,9 @@
  * test/unit/lint/values.test.ts runs every validated key of the key table through systemd itself.
  */
 import { checkCalendar } from './calendar.js';
+import { isBoolean, splitWords } from './grammar.js';
+import { PARSER_TABLE } from './parsers.generated.js';
+import { RESOURCE_PARSERS } from './resources.js';
 import { parseTimespan } from './timespan.js';
 
 /** What is wrong with a value. `certain: false` findings are reported as warnings. */
@@ -30,6 +33,8 @@ export interface Validator {
   expands?: boolean;
 }
 
+export { isBoolean, splitWords } from './grammar.js';
+
 const q = (s: string) => JSON.stringify(s);
 
 function oneOf(values: readonly string[]): string {
@@ -38,15 +43,6 @@ function oneOf(values: readonly string[]): string {
 
 // ---------------------------------------------------------------------------------------------
 // booleans
-
-const TRUE_WORDS = ['1', 'yes', 'y', 'true', 't', 'on'];
-const FALSE_WORDS = ['0', 'no', 'n', 'false', 'f', 'off'];
-
-/** systemd's parse_boolean(): case-insensitive. */
-export function isBoolean(value: string): boolean {
-  const v = value.toLowerCase();
-  return TRUE_WORDS.includes(v) || FALSE_WORDS.includes(v);
-}
 
 const bool: Validator = {
   emptyInvalid: true,
@@ -158,10 +154,10 @@ const FACILITIES = [
  * A name from a table, or a number (string_table_lookup_with_fallback: safe_atoi, any base). A
  * number above `max` (the largest systemd was seen to accept) is only a warning.
  */
-function enumOrNumber(values: readonly string[], max: number): Validator {
+function enumOrNumber(values: readonly string[], max: number, emptyInvalid = true): Validator {
   const e = enumOf(values);
   return {
-    emptyInvalid: true,
+    emptyInvalid,
     check(value, key) {
       if (/^[+-]?[0-9]/.test(value)) {
         const n = parseInteger(value);
@@ -406,42 +402,6 @@ const size: Validator = {
 // ---------------------------------------------------------------------------------------------
 // paths and environment (VAL04)
 
-/**
- * Split like extract_first_word(EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE): whitespace-separated words,
- * quotes group (also mid-word), backslash escapes. null when a quote is left open.
- */
-export function splitWords(s: string): { word: string; bare: boolean }[] | null {
-  const out: { word: string; bare: boolean }[] = [];
-  let i = 0;
-  const ws = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r';
-  for (;;) {
-    while (ws(s[i])) i++;
-    if (i >= s.length) return out;
-    let word = '';
-    let bare = true;
-    let quote: string | null = null;
-    for (; i < s.length; i++) {
-      const c = s[i]!;
-      if (quote) {
-        if (c === quote) quote = null;
-        else if (c === '\\' && i + 1 < s.length) word += s[++i];
-        else word += c;
-        continue;
-      }
-      if (ws(c)) break;
-      if (c === '"' || c === "'") {
-        quote = c;
-        bare = false;
-      } else if (c === '\\' && i + 1 < s.length) {
-        word += s[++i];
-        bare = false;
-      } else word += c;
-    }
-    if (quote) return null;
-    out.push({ word, bare });
-  }
-}
-
 function notAbsolute(key: string, value: string, what = 'an absolute path'): ValueFinding {
   return { rule: 'VAL04', certain: true, message: `${key}=${q(value)} is not ${what}; systemd ignores the setting` };
 }
@@ -560,12 +520,14 @@ const BY_TYPE: Record<string, Validator> = {
   }),
   ACCESS: enumOf(['none', 'main', 'exec', 'all']),
   TIMEOUTMODE: enumOf(['terminate', 'abort', 'kill']),
-  SOCKETBIND: enumOf(['default', 'both', 'ipv6-only']),
+  // config_parse_socket_bind: socket_address_bind_ipv6_only_or_bool_from_string() takes booleans too
+  SOCKETBIND: boolOr(['default', 'both', 'ipv6-only']),
   ACTION: enumOf(EMERGENCY_ACTIONS),
   OUTPUT: stdio('output'),
   INPUT: stdio('input'),
-  IOCLASS: enumOrNumber(['none', 'realtime', 'best-effort', 'idle'], 8),
-  CPUSCHEDPOLICY: enumOf(['other', 'batch', 'idle', 'fifo', 'rr']),
+  // config_parse_exec_io_class / _cpu_sched_policy: an empty value resets to the default
+  IOCLASS: enumOrNumber(['none', 'realtime', 'best-effort', 'idle'], 8, false),
+  CPUSCHEDPOLICY: enumOf(['other', 'batch', 'idle', 'fifo', 'rr'], { emptyInvalid: false }),
   LEVEL: enumOrNumber(LOG_LEVELS, 7),
   FACILITY: enumOrNumber(FACILITIES, 23),
   POLICY: enumOf(['auto', 'closed', 'strict']),
@@ -621,10 +583,24 @@ for (const k of CONDITION_PATH_KEYS) {
   KEY_VALIDATORS[`Assert${k}`] = conditionPath;
 }
 
-/** The validator for `section`'s `key` of key-table type `type`, if the linter checks its values. */
+/** systemd's parser function of `section`'s `key` (config_parse_ dropped) and its ltype argument. */
+export function parserOf(section: string, key: string): { parser: string; ltype?: string } | undefined {
+  const p = PARSER_TABLE[section]?.[key];
+  if (!p) return undefined;
+  const [parser, ltype] = p.split(' ');
+  return { parser: parser!, ltype };
+}
+
+/**
+ * The validator for `section`'s `key` of key-table type `type`, if the linter checks its values:
+ * by the key's parser function where the linter knows it (resource control, limits, exit statuses),
+ * else by the key's dump type or its name.
+ */
 export function validatorFor(section: string, key: string, type: string): Validator | undefined {
   if (section === 'Install' || section.startsWith('X-')) return undefined;
-  return KEY_VALIDATORS[key] ?? BY_TYPE[type];
+  const p = parserOf(section, key);
+  const byParser = p && Object.hasOwn(RESOURCE_PARSERS, p.parser) ? RESOURCE_PARSERS[p.parser]!(p.ltype) : undefined;
+  return byParser ?? KEY_VALIDATORS[key] ?? BY_TYPE[type];
 }
 
 export interface ValueVerdict {
