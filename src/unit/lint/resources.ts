@@ -318,6 +318,50 @@ function boolOrList(what: string, words: readonly string[], invert: boolean): Va
 }
 
 // ---------------------------------------------------------------------------------------------
+// users and groups (config_parse_user_group_compat -> valid_user_group_name(RELAX|ALLOW_NUMERIC|WARN))
+
+/** The strict name rules systemd warns about in relaxed mode: [A-Za-z_][A-Za-z0-9_-]*, at most 31 chars. */
+const STRICT_NAME = /^[A-Za-z_][A-Za-z0-9_-]{0,30}$/;
+
+const userGroup: Validator = {
+  emptyInvalid: false,
+  expands: true,
+  check(value, key) {
+    if (/^[0-9]+$/.test(value) && BigInt(value) < 4294967295n && value !== '65535') return null;
+    if (
+      value.startsWith(' ') ||
+      value.endsWith(' ') ||
+      /[\x00-\x1f\x7f:/]/.test(value) ||
+      /^-?[0-9]+$/.test(value) ||
+      value === '.' ||
+      value === '..'
+    )
+      return {
+        rule: 'VAL04',
+        certain: true,
+        message: `${key}=${q(value)} is not a valid user/group name or numeric ID: systemd refuses to load the unit`,
+      };
+    if (key.includes('User') && value === 'nobody')
+      return {
+        rule: 'USR01',
+        certain: false,
+        message:
+          `${key}=nobody: systemd warns "Special user nobody configured, this is not safe!" (files and processes ` +
+          'of every service run as nobody are shared); use DynamicUser=yes or a user of its own',
+      };
+    if (!STRICT_NAME.test(value))
+      return {
+        rule: 'USR01',
+        certain: false,
+        message:
+          `${key}=${q(value)} does not match the strict user/group name rules ([A-Za-z_][A-Za-z0-9_-]*, at most 31 ` +
+          'characters): systemd accepts it with a notice',
+      };
+    return null;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
 
 /** Validators by parser function (without config_parse_), given the parser's ltype. */
 export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined) => Validator> = {
@@ -357,4 +401,5 @@ export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined) => Val
   sec_def_infinity: () => grammar('a time span', '100ms', (v) => parseTimespan(v, 'sec').ok),
   restrict_namespaces: () => boolOrList('a namespace type', NAMESPACES, true),
   delegate: () => boolOrList('a cgroup controller', CONTROLLERS, false),
+  user_group_compat: () => userGroup,
 };

@@ -242,12 +242,37 @@ function daemonizes(command: string): string | null {
       }
     }
   }
-  for (const w of words.slice(1)) {
-    if (['--daemon', '--daemonize', '-daemon', '--background', '--fork'].includes(w))
-      return `passes ${w}, so the program forks into the background`;
+  const args = words.slice(1);
+  // Flags that keep the program in the foreground win over a --daemon that means "server mode"
+  // (`rsync --daemon --no-detach`, `fusioninventory-agent --daemon --no-fork`).
+  if (args.some((w) => FOREGROUND_FLAGS.has(w))) return null;
+  for (let i = 0; i < args.length; i++) {
+    const m = /^(--daemon|--daemonize|-daemon|--background|--fork)(?:=(.*))?$/.exec(args[i]!);
+    if (!m) continue;
+    // `--daemonize no`, `--daemon=false`: the flag turns forking off.
+    const arg = m[2] ?? args[i + 1];
+    if (arg !== undefined && /^(no|false|off|0)$/i.test(arg)) continue;
+    return `passes ${args[i]}, so the program forks into the background`;
   }
   return null;
 }
+
+/** Options daemons take to stay in the foreground (sshd -D, cron -f is not: -f is often a file). */
+const FOREGROUND_FLAGS = new Set([
+  '--foreground',
+  '--no-detach',
+  '--nodetach',
+  '--no-daemon',
+  '--nodaemon',
+  '--no-daemonize',
+  '--no-fork',
+  '--nofork',
+  '--no-background',
+  '-D',
+  '-F',
+  '--systemd',
+  '--supervised',
+]);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -541,13 +566,43 @@ function dependencyNames(unit: ParsedUnit, name: string, key: string): { unit: s
   return out;
 }
 
+/**
+ * Units systemd orders this one after by itself, so a Requires=/Wants= on them needs no After=:
+ * the sockets that activate a service (NAME.socket, PREFIX.socket for a template, Sockets=), and
+ * every Wants=/Requires= of a target (systemd.target(5): targets add After= to them unless
+ * DefaultDependencies=no). `all` is true when every dependency is ordered that way.
+ */
+function implicitlyOrdered(unit: ParsedUnit, name: string): { units: Set<string>; all: boolean } {
+  const p = parseUnitName(name);
+  const units = new Set<string>();
+  if (p?.type === 'target') {
+    const dd = boolValue(lastOption(unit, 'Unit', 'DefaultDependencies'));
+    return { units, all: dd !== false };
+  }
+  if (p?.type !== 'service') return { units, all: false };
+  for (const own of ['%n', '%p']) {
+    const x = expandNameSpecifiers(own, name, known);
+    if (x.text) units.add(x.text.replace(/\.service$/, '') + '.socket');
+  }
+  for (const o of effectiveOptions(unit, 'Service', 'Sockets')) {
+    for (const word of o.value.split(/[ \t]+/)) {
+      const x = expandNameSpecifiers(word, name, known);
+      if (x.text) units.add(x.text);
+    }
+  }
+  return { units, all: false };
+}
+
 function checkDependencies(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
   if (!getSection(unit, 'Unit')) return;
-  const ordered = new Set(
-    [...dependencyNames(unit, name, 'After'), ...dependencyNames(unit, name, 'Before')].map((d) => d.unit),
-  );
+  const implicit = implicitlyOrdered(unit, name);
+  const ordered = new Set([
+    ...dependencyNames(unit, name, 'After').map((d) => d.unit),
+    ...dependencyNames(unit, name, 'Before').map((d) => d.unit),
+    ...implicit.units,
+  ]);
   const reported = new Set<string>();
-  for (const key of WANTING) {
+  for (const key of implicit.all ? [] : WANTING) {
     for (const d of dependencyNames(unit, name, key)) {
       if (ordered.has(d.unit) || reported.has(d.unit) || d.unit === name) continue;
       reported.add(d.unit);
@@ -559,6 +614,16 @@ function checkDependencies(unit: ParsedUnit, name: string, ctx: LintContext, r: 
           `needs ${d.unit} up first`,
       );
     }
+  }
+  for (const d of dependencyNames(unit, name, 'Before')) {
+    if (!d.unit.endsWith('.device')) continue;
+    r.option(
+      d.option,
+      'DEP03',
+      'warning',
+      `Before=${d.unit} is ignored: .device units cannot be delayed, so nothing can be ordered before one ` +
+        `(systemd warns and drops it); order after the device instead, or remove it`,
+    );
   }
   if (!ctx.repoUnits) return;
   for (const key of REQUIRING) {

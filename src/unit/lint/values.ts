@@ -17,7 +17,7 @@ import { parseTimespan } from './timespan.js';
 
 /** What is wrong with a value. `certain: false` findings are reported as warnings. */
 export interface ValueFinding {
-  rule: 'VAL01' | 'VAL02' | 'VAL03' | 'VAL04' | 'KEY03';
+  rule: 'VAL01' | 'VAL02' | 'VAL03' | 'VAL04' | 'KEY03' | 'USR01';
   message: string;
   certain: boolean;
 }
