@@ -361,10 +361,73 @@ const userGroup: Validator = {
   },
 };
 
+/**
+ * A setting only some unit types support (Delegate=: services and scopes; ManagedOOM*=: and
+ * slices): elsewhere systemd warns "not supported for this unit type" and ignores it.
+ */
+function onlyIn(sections: readonly string[], section: string, v: Validator): Validator {
+  if (sections.includes(section)) return v;
+  const where = sections.map((x) => `[${x}]`).join(', ');
+  return {
+    ...v,
+    check(_value, key) {
+      return {
+        rule: 'VAL04',
+        certain: false,
+        message: `${key}= is not supported in [${section}] (only in ${where}): systemd ignores it`,
+      };
+    },
+  };
+}
+
+const managedOomMode = grammar('auto or kill', 'kill', (v) => v === 'auto' || v === 'kill');
+
+/**
+ * config_parse_exec_directories (RuntimeDirectory=, StateDirectory=, ...): words of relative,
+ * normalized paths (not "private"), each optionally `:DEST` (not for ConfigurationDirectory=).
+ */
+const execDirectories: Validator = {
+  emptyInvalid: false,
+  expands: true,
+  check(value, key) {
+    const words = splitWords(value);
+    if (!words) return bad(key, value, 'a list of directory names (unbalanced quote)', 'myservice');
+    for (const { word } of words) {
+      // extract_many_words(":"): SRC and an optional DEST; anything after a second ':' is dropped.
+      const [src = '', dest = ''] = word.split(':');
+      if (dest !== '' && key === 'ConfigurationDirectory')
+        return bad(key, value, `a list of directory names (${q(word)}: no :DEST for this key)`, 'myservice');
+      for (const path of dest === '' ? [src] : [src, dest]) {
+        const segs = path.split('/').filter((x) => x !== '');
+        if (path.startsWith('/'))
+          return bad(
+            key,
+            value,
+            `a list of names relative to the directory systemd picks (${q(path)} is absolute)`,
+            'myservice',
+          );
+        if (segs.length === 0 || segs.includes('..') || (path === src && segs[0] === 'private'))
+          return bad(key, value, `a list of directory names (${q(path)} is not a valid one)`, 'myservice');
+      }
+    }
+    return null;
+  },
+};
+
+/** A word of `values`, or a number up to `max` (DEFINE_STRING_TABLE_LOOKUP_WITH_FALLBACK). */
+function wordOrNumber(values: readonly string[], max: bigint | null, emptyInvalid: boolean): Validator {
+  return grammar(
+    `one of ${values.join(', ')}${max === null ? '' : ` or a number 0..${max}`}`,
+    values[0]!,
+    (v) => values.includes(v) || (max !== null && inRange(v, 64, 0n, max)),
+    { emptyInvalid },
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /** Validators by parser function (without config_parse_), given the parser's ltype. */
-export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined) => Validator> = {
+export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined, section: string) => Validator> = {
   cpu_quota: () => cpuQuota,
   cg_weight: () => weight(1n, 10000n),
   cg_cpu_weight: () => weight(1n, 10000n, true),
@@ -372,7 +435,8 @@ export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined) => Val
   blockio_weight: () => weight(10n, 1000n),
   memory_limit: () => memoryLimit,
   tasks_max: () => tasksMax,
-  managed_oom_mem_pressure_limit: () => pressureLimit,
+  managed_oom_mem_pressure_limit: (_, section) => onlyIn(['Service', 'Scope', 'Slice'], section, pressureLimit),
+  managed_oom_mode: (_, section) => onlyIn(['Service', 'Scope', 'Slice'], section, managedOomMode),
   allowed_cpuset: () => cpuSet(null, true),
   exec_cpu_affinity: () => cpuSet('numa', true),
   numa_mask: () => cpuSet('all', false),
@@ -400,6 +464,11 @@ export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined) => Val
   job_mode_isolate: () => grammar('a boolean', 'yes', isBoolean, { emptyInvalid: true }),
   sec_def_infinity: () => grammar('a time span', '100ms', (v) => parseTimespan(v, 'sec').ok),
   restrict_namespaces: () => boolOrList('a namespace type', NAMESPACES, true),
-  delegate: () => boolOrList('a cgroup controller', CONTROLLERS, false),
+  delegate: (_, section) =>
+    onlyIn(['Service', 'Scope'], section, boolOrList('a cgroup controller', CONTROLLERS, false)),
   user_group_compat: () => userGroup,
+  exec_directories: () => execDirectories,
+  ip_tos: () => wordOrNumber(['low-delay', 'throughput', 'reliability', 'low-cost'], 255n, false),
+  numa_policy: () => wordOrNumber(['default', 'preferred', 'bind', 'interleave', 'local'], null, false),
+  exec_mount_flags: () => wordOrNumber(['shared', 'slave', 'private'], null, false),
 };

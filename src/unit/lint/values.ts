@@ -599,7 +599,8 @@ export function parserOf(section: string, key: string): { parser: string; ltype?
 export function validatorFor(section: string, key: string, type: string): Validator | undefined {
   if (section === 'Install' || section.startsWith('X-')) return undefined;
   const p = parserOf(section, key);
-  const byParser = p && Object.hasOwn(RESOURCE_PARSERS, p.parser) ? RESOURCE_PARSERS[p.parser]!(p.ltype) : undefined;
+  const byParser =
+    p && Object.hasOwn(RESOURCE_PARSERS, p.parser) ? RESOURCE_PARSERS[p.parser]!(p.ltype, section) : undefined;
   return byParser ?? KEY_VALIDATORS[key] ?? BY_TYPE[type];
 }
 
