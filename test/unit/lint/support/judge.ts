@@ -7,8 +7,9 @@
  *  1. `SYSTEMD_UNIT_PATH= systemd-analyze verify --man=no --recursive-errors=no FILES...` reports
  *     a finding for it (`--user` for user units), host-dependent ones excepted (a binary that is not
  *     installed here);
- *  2. the same without `--recursive-errors=no` reports a `FILE:LINE:` finding for it (only that
- *     mode parses dependency names; its other findings are about the host's missing units);
+ *  2. the same without `--recursive-errors=no` reports a finding for it (only that mode parses
+ *     dependency names and warns about Before= a .device or a relaxed user name); findings about
+ *     the host's missing units (the transaction it starts needs sysinit.target) are dropped;
  *  3. for a file with an [Install] section, `systemctl --root=TMP enable NAME` fails (a template
  *     enabled as an instance, NAME@gitfleet.service).
  * A batch never holds two files of the same unit name (systemd would load only one of them), nor
@@ -30,7 +31,11 @@ export interface JudgedFile {
 }
 
 /** Findings that depend on the machine running the test, not on the unit file. */
-export const HOST_DEPENDENT: readonly RegExp[] = [/ is not executable: No such file or directory$/];
+export const HOST_DEPENDENT: readonly RegExp[] = [
+  / is not executable: No such file or directory$/,
+  // Without --recursive-errors=no, verify also starts a transaction, which needs the host's units.
+  /: Failed to create \S+: Unit \S+ not found\.$/,
+];
 
 /** Lines that only accompany a finding reported on its own line with the unit's name. */
 const COMPANIONS: readonly RegExp[] = [/^Failed to put bus name to hashmap: File exists$/];
@@ -99,25 +104,32 @@ async function verifyBatch(files: readonly JudgedFile[], runtimeDir: string, ver
     const list = verdicts.get(path)!;
     if (!list.includes(line)) list.push(line);
   };
-  for (const [run, fileLinesOnly] of [
-    [plain, false],
-    [deps, true],
-  ] as const) {
+  for (const run of [plain, deps]) {
     for (const line of run.lines) {
-      if (HOST_DEPENDENT.some((re) => re.test(line))) continue;
+      if (HOST_DEPENDENT.some((re) => re.test(line)) || COMPANIONS.some((re) => re.test(line))) continue;
       const at = /^(\/[^:]+):\d+: /.exec(line);
       if (at && paths.has(at[1]!)) {
         add(at[1]!, line);
         continue;
       }
-      if (fileLinesOnly) continue;
-      if (COMPANIONS.some((re) => re.test(line))) continue;
-      const unit = UNIT_LINE.exec(line) ?? /^Unit (\S+) failed to load/.exec(line);
+      const unit = UNIT_LINE.exec(line) ?? /^Unit (\S+) (?:failed to load|has a bad unit file setting)/.exec(line);
       const path = unit && byName.get(unit[1]!);
-      if (path) add(path, line);
-      else verdicts.get('')!.push(line);
+      if (path) {
+        add(path, line);
+        continue;
+      }
+      // A notice that names only the user: the files of the batch that set that user or group.
+      const user = /^Accepting user\/group name '(.*)', which does not match strict/.exec(line)?.[1];
+      const setters = user === undefined ? [] : files.filter((f) => setsUser(f.path, user));
+      if (setters.length > 0) for (const f of setters) add(f.path, line);
+      else if (run === plain) verdicts.get('')!.push(line);
     }
   }
+}
+
+function setsUser(path: string, name: string): boolean {
+  const re = /^(?:User|Group|SocketUser|SocketGroup|SupplementaryGroups)=(.*)$/gm;
+  return [...readFileSync(path, 'utf8').matchAll(re)].some((m) => m[1]!.split(/\s+/).includes(name));
 }
 
 /**
