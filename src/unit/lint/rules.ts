@@ -154,6 +154,13 @@ export const RULES: readonly RuleInfo[] = [
     source: 'src/unit/xfleet.ts',
   },
   {
+    id: 'SYSTEMD',
+    severity: 'warning',
+    summary:
+      'a finding of systemd-analyze verify (gitfleet lint --systemd); an error when systemd cannot load the unit',
+    source: 'src/unit/lint/systemd.ts',
+  },
+  {
     id: 'LINT',
     severity: 'warning',
     summary: 'a linter rule failed on this file (a gitfleet bug; the file is not blamed)',
