@@ -181,6 +181,7 @@ function parts(n: string, places: number): number | null {
   return v > 2147483647 ? null : v;
 }
 
+/** static_signal_table[] of src/basic/signal-util.c, by number (no IOT, POLL or UNUSED aliases). */
 const SIGNAL_NAMES = [
   'HUP',
   'INT',
@@ -188,7 +189,6 @@ const SIGNAL_NAMES = [
   'ILL',
   'TRAP',
   'ABRT',
-  'IOT',
   'BUS',
   'FPE',
   'KILL',
@@ -212,7 +212,6 @@ const SIGNAL_NAMES = [
   'PROF',
   'WINCH',
   'IO',
-  'POLL',
   'PWR',
   'SYS',
 ];

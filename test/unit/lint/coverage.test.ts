@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { KEY_TABLE } from '../../../src/unit/keytable.generated.js';
 import { CHECKED_ELSEWHERE, NOT_CHECKED } from '../../../src/unit/lint/coverage.js';
 import { PARSER_TABLE } from '../../../src/unit/lint/parsers.generated.js';
-import { validatorFor } from '../../../src/unit/lint/values.js';
+import { validatorFor } from '../../../src/unit/lint/validate.js';
 
 test('every parser of systemd is value-checked, or said where else or why not', () => {
   const listed = new Set([...Object.keys(CHECKED_ELSEWHERE), ...Object.keys(NOT_CHECKED)]);

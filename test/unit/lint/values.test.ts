@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KEY_TABLE } from '../../../src/unit/keytable.generated.js';
 import { deprecation } from '../../../src/unit/lint/keys.js';
-import { judgeValue, parserOf, validatorFor, type Validator } from '../../../src/unit/lint/values.js';
+import { judgeValue, parserOf, validatorFor } from '../../../src/unit/lint/validate.js';
+import type { Validator } from '../../../src/unit/lint/values.js';
 import { pool, probeAssignments } from './support/oracle.js';
 
 /** Sample values by key-table type (and by key for keys checked by name). */
@@ -58,7 +59,22 @@ const SAMPLES: Record<string, string[]> = {
   MODE: ['0755', '022', '7777', '10000', '0999', '0o22', 'rwx', '-0', ''],
   OnSuccessJobMode: ['fail', 'replace', 'triggering', 'restart-dependencies', 'Fail', ''],
   OnFailureJobMode: ['fail', 'isolate', 'ignore-requirements', 'sometimes', ''],
-  SIGNAL: ['SIGTERM', 'TERM', '15', 'SIGRTMIN+3', 'RTMAX-2', '64', 'sigterm', '65', '0', 'SIGFOO', ''],
+  SIGNAL: [
+    'SIGTERM',
+    'TERM',
+    '15',
+    'SIGRTMIN+3',
+    'RTMAX-2',
+    '64',
+    'sigterm',
+    '65',
+    '0',
+    'SIGFOO',
+    'SIGIOT',
+    '0x0f',
+    '+15',
+    '',
+  ],
   UNSIGNED: ['5', '0', '4294967295', '0x10', '+5', '4294967296', '-1', '5k', 'many', ''],
   INTEGER: ['5', '-5', '0x10', '2147483648', 'x', ''],
   LONG: ['5', '-5', '100000', 'x', ''],
