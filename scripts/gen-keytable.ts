@@ -52,25 +52,42 @@ export function parseDump(dump: string): Map<string, Map<string, string>> {
   return table;
 }
 
-function render(table: Map<string, Map<string, string>>, version: string): string {
-  const out: string[] = [];
-  out.push('// GENERATED FILE: do not edit. Regenerate with `npx tsx scripts/gen-keytable.ts`.');
-  out.push(`// Source: \`${SYSTEMD} --dump-configuration-items\` of systemd ${version}.`);
-  out.push("// Each section maps Key -> systemd's short type name of the key's parser function.");
+/** A generated module: three header comment lines, a version constant and a section -> key table. */
+function renderTable(
+  header: readonly string[],
+  version: { name: string; doc: string; value: string },
+  table: { name: string; doc: string; rows: Map<string, Map<string, string>> },
+): string {
+  const out: string[] = [...header.map((l) => `// ${l}`), ''];
+  out.push(`/** ${version.doc} */`);
+  out.push(`export const ${version.name} = ${JSON.stringify(version.value)};`);
   out.push('');
-  out.push(`/** The systemd version whose --dump-configuration-items produced this table. */`);
-  out.push(`export const KEYTABLE_SYSTEMD_VERSION = ${JSON.stringify(version)};`);
-  out.push('');
-  out.push('/** section -> key -> type (BOOLEAN, SECONDS, UNIT [...], OTHER, ...). */');
-  out.push('export const KEY_TABLE: Readonly<Record<string, Readonly<Record<string, string>>>> = {');
-  for (const [section, keys] of table) {
+  out.push(`/** ${table.doc} */`);
+  out.push(`export const ${table.name}: Readonly<Record<string, Readonly<Record<string, string>>>> = {`);
+  for (const [section, keys] of table.rows) {
     out.push(`  ${section}: {`);
-    for (const [key, type] of keys) out.push(`    ${key}: ${JSON.stringify(type)},`);
+    for (const [key, value] of keys) out.push(`    ${key}: ${JSON.stringify(value)},`);
     out.push('  },');
   }
   out.push('};');
   out.push('');
   return out.join('\n');
+}
+
+function render(table: Map<string, Map<string, string>>, version: string): string {
+  return renderTable(
+    [
+      'GENERATED FILE: do not edit. Regenerate with `npx tsx scripts/gen-keytable.ts`.',
+      `Source: \`${SYSTEMD} --dump-configuration-items\` of systemd ${version}.`,
+      "Each section maps Key -> systemd's short type name of the key's parser function.",
+    ],
+    {
+      name: 'KEYTABLE_SYSTEMD_VERSION',
+      doc: 'The systemd version whose --dump-configuration-items produced this table.',
+      value: version,
+    },
+    { name: 'KEY_TABLE', doc: 'section -> key -> type (BOOLEAN, SECONDS, UNIT [...], OTHER, ...).', rows: table },
+  );
 }
 
 /** The build features `{% if NAME %}` tests, from `systemd --version`'s +/- list. */
@@ -144,24 +161,19 @@ export function parseGperf(text: string, on: ReadonlySet<string>): Map<string, M
 }
 
 function renderParsers(table: Map<string, Map<string, string>>, version: string): string {
-  const out: string[] = [];
-  out.push('// GENERATED FILE: do not edit. Regenerate with `npx tsx scripts/gen-keytable.ts --parsers SRC`.');
-  out.push(`// Source: src/core/load-fragment-gperf.gperf.in of systemd ${version}, expanded for this build.`);
-  out.push("// Each section maps Key -> systemd's parser function without config_parse_, then its ltype if not 0.");
-  out.push('');
-  out.push(`/** The systemd version whose source produced this table. */`);
-  out.push(`export const PARSERS_SYSTEMD_VERSION = ${JSON.stringify(version)};`);
-  out.push('');
-  out.push('/** section -> key -> "parser[ ltype]" (bool, rlimit RLIMIT_NOFILE, set_status, ...). */');
-  out.push('export const PARSER_TABLE: Readonly<Record<string, Readonly<Record<string, string>>>> = {');
-  for (const [section, keys] of table) {
-    out.push(`  ${section}: {`);
-    for (const [key, parser] of keys) out.push(`    ${key}: ${JSON.stringify(parser)},`);
-    out.push('  },');
-  }
-  out.push('};');
-  out.push('');
-  return out.join('\n');
+  return renderTable(
+    [
+      'GENERATED FILE: do not edit. Regenerate with `npx tsx scripts/gen-keytable.ts --parsers SRC`.',
+      `Source: src/core/load-fragment-gperf.gperf.in of systemd ${version}, expanded for this build.`,
+      "Each section maps Key -> systemd's parser function without config_parse_, then its ltype if not 0.",
+    ],
+    { name: 'PARSERS_SYSTEMD_VERSION', doc: 'The systemd version whose source produced this table.', value: version },
+    {
+      name: 'PARSER_TABLE',
+      doc: 'section -> key -> "parser[ ltype]" (bool, rlimit RLIMIT_NOFILE, set_status, ...).',
+      rows: table,
+    },
+  );
 }
 
 function main(): void {
