@@ -50,7 +50,8 @@ const BY_TYPE: Record<string, Validator> = {
   INPUT: stdio('input'),
   // config_parse_exec_io_class / _cpu_sched_policy: an empty value resets to the default
   IOCLASS: enumOrNumber(['none', 'realtime', 'best-effort', 'idle'], 8, false),
-  CPUSCHEDPOLICY: enumOf(['other', 'batch', 'idle', 'fifo', 'rr'], { emptyInvalid: false }),
+  // sched_policy_from_string() falls back to any unsigned number (the kernel judges it at exec time)
+  CPUSCHEDPOLICY: enumOrNumber(['other', 'batch', 'idle', 'fifo', 'rr'], 2147483647, false),
   LEVEL: enumOrNumber(LOG_LEVELS, 7),
   FACILITY: enumOrNumber(FACILITIES, 23),
   POLICY: enumOf(['auto', 'closed', 'strict']),
@@ -90,7 +91,8 @@ const KEY_VALIDATORS: Record<string, Validator> = {
   ProtectProc: enumOf(['noaccess', 'invisible', 'ptraceable', 'default']),
   ProcSubset: enumOf(['all', 'pid']),
   UtmpMode: enumOf(['init', 'login', 'user']),
-  Timestamping: enumOf(['off', 'us', 'usec', 'ns', 'nsec']),
+  // socket_timestamping_from_string_harder(): the words, µs spellings, or a boolean (yes = ns)
+  Timestamping: boolOr(['off', 'us', 'usec', 'µs', 'μs', 'ns', 'nsec']),
   ManagedOOMSwap: enumOf(['auto', 'kill']),
   ManagedOOMMemoryPressure: enumOf(['auto', 'kill']),
   ManagedOOMPreference: enumOf(['none', 'avoid', 'omit']),

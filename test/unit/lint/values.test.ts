@@ -34,7 +34,7 @@ const SAMPLES: Record<string, string[]> = {
   KILLMODE: ['control-group', 'mixed', 'process', 'none', 'all', ''],
   ACCESS: ['none', 'main', 'exec', 'all', 'everyone', ''],
   TIMEOUTMODE: ['terminate', 'abort', 'kill', 'stop', ''],
-  SOCKETBIND: ['default', 'both', 'ipv6-only', 'ipv4', ''],
+  SOCKETBIND: ['default', 'both', 'ipv6-only', 'yes', 'no', 'On', 'ipv4', ''],
   ACTION: ['none', 'reboot', 'poweroff-immediate', 'exit-force', 'kexec', 'halt', 'Reboot', ''],
   OUTPUT: [
     'journal',
