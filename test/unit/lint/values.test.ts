@@ -227,3 +227,32 @@ test('value validators agree with systemd 252 on every value-checked key of the 
   assert.ok(total > 1000, `only ${total} cases`);
   console.log(`# value validators: ${agreeExactly}/${total} samples agree exactly with systemd`);
 });
+
+/**
+ * Booleans and other common words and numbers in every value-checked key of every section: where
+ * gitfleet says error, systemd must refuse the line too. This is the net for parsers that take a
+ * boolean as well as their own words (ProtectSystem=, BindIPv6Only=, Timestamping=, Delegate=,
+ * ...) and for lookups with a numeric fallback (CPUSchedulingPolicy=).
+ */
+const COMMON = ['yes', 'no', 'true', '0', '1', '-1', '100', 'infinity', '50%', 'foo', '1K', '/dev/null', '0x10', '+5'];
+
+test('no false error on booleans and common values in any key of any section', async () => {
+  const falseErrors: string[] = [];
+  let probed = 0;
+  const sections = Object.entries(KEY_TABLE).filter(([s]) => s !== 'Scope' && s !== 'Install');
+  await pool(sections, 2, async ([section, keys]) => {
+    const cases: string[] = [];
+    for (const [key, type] of Object.entries(keys)) {
+      const v = validatorFor(section, key, type);
+      if (!v) continue;
+      for (const value of COMMON) if (judgeValue(v, key, value)?.severity === 'error') cases.push(`${key}=${value}`);
+    }
+    const flagged = await probeAssignments(section, cases);
+    probed += cases.length;
+    cases.forEach((c, i) => {
+      if (!flagged[i]) falseErrors.push(`[${section}] ${c}`);
+    });
+  });
+  assert.deepEqual(falseErrors, []);
+  assert.ok(probed > 1000, `only ${probed} lines probed`);
+});
