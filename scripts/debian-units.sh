@@ -72,6 +72,7 @@ for ((i = 0; i < ${#KEEP[@]}; i += 40)); do
           esac
           mkdir -p "$OUT/$pkg/$kind"
           cp "$f" "$OUT/$pkg/$kind/$name"
+          chmod 644 "$OUT/$pkg/$kind/$name" # a mode bit is not content (systemd warns about +x)
           found=1
         done < <(find "$dir" -maxdepth 1 -type f -print0)
       done
