@@ -17,8 +17,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT="$ROOT/test/unit/lint/debian"
-LIST="$OUT/PACKAGES"
+OUT="${DEBIAN_UNITS_OUT:-$ROOT/test/unit/lint/debian}" # another directory: to try the script
+LIST="$ROOT/test/unit/lint/debian/PACKAGES"
 MAX_SIZE=30000000
 
 candidates() {
@@ -35,6 +35,7 @@ elif [ $# -gt 0 ]; then
 else
   mapfile -t PKGS < <(cut -d' ' -f1 "$LIST")
 fi
+LIST="$OUT/PACKAGES"
 
 WORK=$(mktemp -d /tmp/gitfleet-debian-units.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
