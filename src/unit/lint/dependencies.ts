@@ -13,7 +13,7 @@ import { boolValue, inRepo, known } from './unit-util.js';
 const REQUIRING = ['Requires', 'BindsTo', 'BindTo', 'Requisite'];
 const WANTING = ['Requires', 'BindsTo', 'BindTo', 'Wants'];
 
-function dependencyNames(unit: ParsedUnit, name: string, key: string): { unit: string; option: UnitOption }[] {
+function namesOf(unit: ParsedUnit, name: string, key: string): { unit: string; option: UnitOption }[] {
   const out: { unit: string; option: UnitOption }[] = [];
   for (const o of effectiveOptions(unit, 'Unit', key)) {
     for (const word of o.value.split(/[ \t]+/)) {
@@ -55,6 +55,15 @@ function implicitlyOrdered(unit: ParsedUnit, name: string): { units: Set<string>
 
 export function checkDependencies(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
   if (!getSection(unit, 'Unit')) return;
+  const cache = new Map<string, { unit: string; option: UnitOption }[]>();
+  const dependencyNames = (u: ParsedUnit, n: string, key: string) => {
+    let list = cache.get(key);
+    if (!list) {
+      list = namesOf(u, n, key);
+      cache.set(key, list);
+    }
+    return list;
+  };
   const implicit = implicitlyOrdered(unit, name);
   const ordered = new Set([
     ...dependencyNames(unit, name, 'After').map((d) => d.unit),

@@ -123,11 +123,18 @@ export function parserOf(section: string, key: string): { parser: string; ltype?
  */
 export function validatorFor(section: string, key: string, type: string): Validator | undefined {
   if (section === 'Install' || section.startsWith('X-')) return undefined;
+  const id = `${section}\0${key}\0${type}`;
+  if (CHOSEN.has(id)) return CHOSEN.get(id);
   const p = parserOf(section, key);
   const byParser =
     p && Object.hasOwn(RESOURCE_PARSERS, p.parser) ? RESOURCE_PARSERS[p.parser]!(p.ltype, section) : undefined;
-  return byParser ?? KEY_VALIDATORS[key] ?? BY_TYPE[type];
+  const v = byParser ?? KEY_VALIDATORS[key] ?? BY_TYPE[type];
+  CHOSEN.set(id, v);
+  return v;
 }
+
+/** validatorFor()'s answers: a lint pass asks for the same few hundred keys thousands of times. */
+const CHOSEN = new Map<string, Validator | undefined>();
 
 export interface ValueVerdict {
   rule: ValueFinding['rule'];
