@@ -30,7 +30,6 @@ export const NOT_CHECKED: Readonly<Record<string, string>> = {
   syscall_archs: 'SystemCallArchitectures=: architectures of the build',
   syscall_errno: 'SystemCallErrorNumber=: errno names of the build',
   syscall_log: 'SystemCallLog=: syscall names and @groups of the build',
-  capability_set: 'CapabilityBoundingSet=/AmbientCapabilities=: capability names of the build',
   restrict_filesystems: 'RestrictFileSystems=: file system names of the build',
   personality: 'Personality=: architectures of the build',
   exec_coredump_filter: 'CoredumpFilter=: names and hex masks',

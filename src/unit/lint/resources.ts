@@ -289,6 +289,78 @@ function wordOrNumber(values: readonly string[], max: bigint | null, emptyInvali
 }
 
 // ---------------------------------------------------------------------------------------------
+// capabilities (config_parse_capability_set -> capability_from_name, a case-insensitive lookup)
+
+/** The capabilities systemd 252 was built with (`systemd-analyze capability`), by number. */
+const CAPABILITIES = [
+  'chown',
+  'dac_override',
+  'dac_read_search',
+  'fowner',
+  'fsetid',
+  'kill',
+  'setgid',
+  'setuid',
+  'setpcap',
+  'linux_immutable',
+  'net_bind_service',
+  'net_broadcast',
+  'net_admin',
+  'net_raw',
+  'ipc_lock',
+  'ipc_owner',
+  'sys_module',
+  'sys_rawio',
+  'sys_chroot',
+  'sys_ptrace',
+  'sys_pacct',
+  'sys_admin',
+  'sys_boot',
+  'sys_nice',
+  'sys_resource',
+  'sys_time',
+  'sys_tty_config',
+  'mknod',
+  'lease',
+  'audit_write',
+  'audit_control',
+  'setfcap',
+  'mac_override',
+  'mac_admin',
+  'syslog',
+  'wake_alarm',
+  'block_suspend',
+  'audit_read',
+  'perfmon',
+  'bpf',
+  'checkpoint_restore',
+].map((c) => `cap_${c}`);
+
+/**
+ * CapabilityBoundingSet=/AmbientCapabilities=: an optional '~', then capability names or numbers
+ * 0..63. systemd drops an unknown name without a word, so a typo silently grants or keeps nothing:
+ * a warning (a newer kernel may know a name this build does not).
+ */
+const capabilitySet: Validator = {
+  emptyInvalid: false,
+  check(value, key) {
+    const words = splitWords(value.startsWith('~') ? value.slice(1) : value) ?? [];
+    for (const { word } of words) {
+      const n = safeAtoi(word, 32);
+      if (n.ok ? n.value >= 0n && n.value < 64n : CAPABILITIES.includes(word.toLowerCase())) continue;
+      return {
+        rule: 'VAL04',
+        certain: false,
+        message:
+          `${key}= ${q(word)} is not a capability systemd knows (e.g. CAP_NET_BIND_SERVICE): systemd ignores it ` +
+          'without a warning',
+      };
+    }
+    return null;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
 
 /** Validators by parser function (without config_parse_), given the parser's ltype. */
 export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined, section: string) => Validator> = {
@@ -332,6 +404,7 @@ export const RESOURCE_PARSERS: Record<string, (ltype: string | undefined, sectio
     onlyIn(['Service', 'Scope'], section, boolOrList('a cgroup controller', CONTROLLERS, false)),
   user_group_compat: () => userGroup,
   exec_directories: () => execDirectories,
+  capability_set: () => capabilitySet,
   ip_tos: () => wordOrNumber(['low-delay', 'throughput', 'reliability', 'low-cost'], 255n, false),
   numa_policy: () => wordOrNumber(['default', 'preferred', 'bind', 'interleave', 'local'], null, false),
   exec_mount_flags: () => wordOrNumber(['shared', 'slave', 'private'], null, false),

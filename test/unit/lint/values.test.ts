@@ -156,6 +156,7 @@ const SAMPLES: Record<string, string[]> = {
   sec_def_infinity: ['10ms', '1s', 'x', ''],
   restrict_namespaces: ['yes', 'no', 'net ipc', '~net', 'foo', ''],
   delegate: ['yes', 'no', 'cpu memory', 'cpu foo', ''],
+  capability_set: ['CAP_NET_BIND_SERVICE', 'cap_sys_admin CAP_CHOWN', '~CAP_SYS_PTRACE', '12', 'CAP_BOGUS', ''],
   exec_directories: ['foo', 'foo/bar baz', '/run/foo', '../x', 'private', 'foo:bar', 'a:/b', ''],
   ip_tos: ['low-delay', '16', '255', '256', 'x', ''],
   numa_policy: ['bind', 'interleave', 'x', ''],
