@@ -64,6 +64,7 @@ function skipWs(s: string): string {
  * Returns the value or null when the text is not such a number (trailing garbage, no digits).
  */
 export function parseCInteger(text: string): bigint | null {
+  if (PLAIN_DECIMAL.test(text)) return BigInt(text);
   const s = skipWs(text);
   // mangle_base() looks for 0b/0o before the sign, so "-0x10" is strtol's own hex.
   let m = /^0[bB]([+-]?)([01]+)$/.exec(s);
@@ -76,6 +77,9 @@ export function parseCInteger(text: string): bigint | null {
   const n = /^0[xX]/.test(d) ? BigInt(d) : d.length > 1 && d[0] === '0' ? BigInt('0o' + d.slice(1)) : BigInt(d);
   return m[1] === '-' ? -n : n;
 }
+
+/** The common case, decided without the general parse: `0` or a decimal without a leading zero. */
+const PLAIN_DECIMAL = /^(?:0|[1-9][0-9]{0,17})$/;
 
 export type NumberResult = { ok: true; value: bigint } | { ok: false; range: boolean };
 
@@ -222,7 +226,8 @@ const RTMAX = 64;
 
 /** signal_from_string(): a number 1..64, or a name with or without SIG, RTMIN+n, RTMAX-n. */
 export function signalFromString(value: string): number | null {
-  const n = safeAtoi(value, 32);
+  // A word that starts with a letter is never a number to safe_atoi: skip straight to the names.
+  const n = /^[A-Za-z]/.test(value) ? { ok: false as const } : safeAtoi(value, 32);
   if (n.ok) return n.value >= 1n && n.value <= 64n ? Number(n.value) : null;
   const v = value.startsWith('SIG') ? value.slice(3) : value;
   const idx = SIGNAL_NAMES.indexOf(v);
@@ -318,6 +323,7 @@ export const EXIT_STATUS_NAMES: Readonly<Record<string, number>> = {
 /** exit_status_from_string(): a name of the table (case-sensitive) or a number 0..255. */
 export function exitStatusFromString(value: string): number | null {
   if (Object.hasOwn(EXIT_STATUS_NAMES, value)) return EXIT_STATUS_NAMES[value]!;
+  if (/^[A-Za-z]/.test(value)) return null;
   const n = safeAtou(value, 8);
   return n.ok ? Number(n.value) : null;
 }
