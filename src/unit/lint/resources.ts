@@ -1,10 +1,11 @@
 /**
- * Value validators for resource control, resource limits and exit statuses, keyed by systemd 252's
- * parser function (src/unit/lint/parsers.generated.ts gives each key's): config_parse_cpu_quota,
- * config_parse_memory_limit, config_parse_rlimit (with its RLIMIT_* kind), config_parse_io_limit,
- * config_parse_set_status, ... Each mirrors the C function named beside it in src/core/
- * load-fragment.c, src/shared/conf-parser.c or src/basic/rlimit-util.c. An empty value resets most
- * of these settings, so it is only reported where the parser refuses it.
+ * Value validators keyed by systemd 252's parser function (src/unit/lint/parsers.generated.ts gives
+ * each key's): resource control (config_parse_cpu_quota, _memory_limit, _tasks_max, _io_limit,
+ * _allowed_cpuset, the weights), scheduling, users and groups, capabilities, exec directories, and
+ * the booleans with a second grammar (Delegate=, RestrictNamespaces=); Limit*= and exit statuses
+ * are in limits.ts. Each mirrors the C function it is named after in src/core/load-fragment.c or
+ * src/shared/conf-parser.c. An empty value resets most of these settings, so it is only reported
+ * where the parser refuses it.
  */
 import { isBoolean, parsePermyriad, parseRange, parseSize, safeAtoi, safeAtou, splitWords } from './grammar.js';
 import { exitStatus, rlimit, setStatus } from './limits.js';
