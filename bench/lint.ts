@@ -39,6 +39,11 @@ KillSignal=SIGTERM
 PrivateTmp=yes
 NoNewPrivileges=true
 MemoryMax=256M
+CPUQuota=50%
+TasksMax=512
+LimitNOFILE=65536:524288
+SuccessExitStatus=143 SIGTERM
+IOReadBandwidthMax=/dev/sda 20M
 
 [Install]
 WantedBy=multi-user.target
@@ -197,13 +202,16 @@ function main(): void {
     const help = Array.from({ length: 5 }, () => cliRun(['--help']));
     const cli = Array.from({ length: 5 }, () => cliRun(['lint', dir, '--format', 'json']));
     const m = median(cli.map((x) => x.ms));
-    console.log(`cli      gitfleet --help: median ${median(help.map((x) => x.ms)).toFixed(0)} ms (Node + CLI start)`);
+    const floor = median(help.map((x) => x.ms));
+    console.log(`floor    gitfleet --help: median ${floor.toFixed(0)} ms (Node + CLI start, measured in this run)`);
     console.log(
       `cli      gitfleet lint DIR: median ${m.toFixed(0)} ms end to end (runs: ` +
         `${cli.map((x) => x.ms.toFixed(0)).join(', ')} ` +
         `ms; exit ${cli[0]!.status})`,
     );
-    console.log(`goal     < 1000 ms end to end: ${m < 1000 ? 'met' : 'NOT met'}`);
+    console.log(
+      `goal     < 1000 ms end to end: ${m < 1000 ? 'met' : 'NOT met'} (${(m - floor).toFixed(0)} ms above the floor)`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

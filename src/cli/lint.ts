@@ -4,8 +4,9 @@
  * a file is linted on its own (a fleet.yaml file by the fleet.yaml rules).
  * Exit 0 clean (or only warnings without --strict), 1 findings that fail, 2 usage.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { sortDiagnostics, type Diagnostic } from '../diag.js';
 import { renderDiagnostics, type DiagnosticFormat } from '../render/diagnostics.js';
 import { useColor } from '../render/color.js';
@@ -13,6 +14,8 @@ import { readDirSnapshot } from '../source/fsrepo.js';
 import { desiredFromSnapshot } from '../desired/build.js';
 import { FLEET_YAML, parseFleetYaml } from '../desired/fleetyaml.js';
 import { lintUnitFile } from '../unit/lint/index.js';
+import { verifyCommand, verifyDiagnostics, verifyMissing } from '../unit/lint/systemd.js';
+import { unitType } from '../unit/names.js';
 import { VERSION } from '../version.js';
 import { UsageError } from './errors.js';
 import { writeOut } from './common.js';
@@ -20,11 +23,20 @@ import { writeOut } from './common.js';
 interface LintFlags {
   format: DiagnosticFormat;
   strict?: boolean;
+  systemd?: boolean;
 }
 
-/** Lint paths; returns the findings (file paths as the user gave them) and how many files were read. */
-export function lintPaths(paths: string[]): { diagnostics: Diagnostic[]; files: number } {
+/**
+ * Lint paths; returns the findings (file paths as the user gave them) and how many files were read.
+ * With `systemd`, also systemd-analyze verify's findings on the same unit files.
+ */
+export function lintPaths(
+  paths: string[],
+  opts: { systemd?: boolean } = {},
+): { diagnostics: Diagnostic[]; files: number } {
   const diagnostics: Diagnostic[] = [];
+  /** Unit files for systemd-analyze: the path given to it -> the path shown. */
+  const units = new Map<string, string>();
   let files = 0;
   for (const p of paths) {
     let st: fs.Stats;
@@ -42,6 +54,7 @@ export function lintPaths(paths: string[]): { diagnostics: Diagnostic[]; files: 
       files += snap.files.length + snap.rejected.length + (snap.fleetYaml ? 1 : 0);
       const shown = (f: string) => (p === '.' || p === './' ? f : join(p, f));
       for (const d of ds) diagnostics.push({ ...d, file: shown(d.file) });
+      for (const f of snap.files) units.set(resolve(p, f.path), shown(f.path));
     } else if (st.isFile()) {
       let content: Buffer;
       try {
@@ -51,16 +64,36 @@ export function lintPaths(paths: string[]): { diagnostics: Diagnostic[]; files: 
       }
       files++;
       if (basename(p) === FLEET_YAML) diagnostics.push(...parseFleetYaml(content, p).diagnostics);
-      else diagnostics.push(...lintUnitFile(basename(p), content, { file: p }).diagnostics);
+      else {
+        diagnostics.push(...lintUnitFile(basename(p), content, { file: p }).diagnostics);
+        if (unitType(basename(p))) units.set(resolve(p), p);
+      }
     } else {
       throw new UsageError(`${p}: not a regular file or directory`);
     }
   }
+  if (opts.systemd) diagnostics.push(...systemdFindings(units, paths[0] ?? '.'));
   return { diagnostics: sortDiagnostics(diagnostics), files };
 }
 
+/** systemd-analyze verify on the unit files, its output as SYSTEMD diagnostics. */
+function systemdFindings(units: ReadonlyMap<string, string>, first: string): Diagnostic[] {
+  if (units.size === 0) return [];
+  const { cmd, args } = verifyCommand([...units.keys()]);
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    env: { ...process.env, SYSTEMD_LOG_COLOR: '0' },
+  });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    return [verifyMissing(first, code === 'ENOENT' ? 'it is not installed on this machine' : r.error.message)];
+  }
+  return verifyDiagnostics(`${r.stdout}\n${r.stderr}`, units);
+}
+
 export async function run(paths: string[], flags: LintFlags): Promise<number> {
-  const { diagnostics, files } = lintPaths(paths.length ? paths : ['.']);
+  const { diagnostics, files } = lintPaths(paths.length ? paths : ['.'], { systemd: flags.systemd });
   writeOut(renderDiagnostics(diagnostics, flags.format, { files, color: useColor(), toolVersion: VERSION }));
   const failing = diagnostics.some((d) => d.severity === 'error' || (flags.strict && d.severity === 'warning'));
   return failing ? 1 : 0;

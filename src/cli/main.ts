@@ -139,7 +139,8 @@ export function buildProgram(): Command {
       .command('lint')
       .description('lint unit files or unit repositories (a directory is a repo: its unit files and fleet.yaml)')
       .argument('[paths...]', 'files or directories', ['.'])
-      .option('--strict', 'fail on warnings too'),
+      .option('--strict', 'fail on warnings too')
+      .option('--systemd', "also run systemd-analyze verify and report systemd's own findings (rule SYSTEMD)"),
     ['text', 'json', 'github', 'sarif'],
   ).action(wrap(() => import('./lint.js')));
 

@@ -1,9 +1,9 @@
 // GENERATED FILE: do not edit. Regenerate with `npx tsx scripts/gen-keytable.ts`.
-// Source: `/lib/systemd/systemd --dump-configuration-items` of systemd 252 (252.38-1~deb12u1).
+// Source: `/lib/systemd/systemd --dump-configuration-items` of systemd 252 (252.39-1~deb12u2).
 // Each section maps Key -> systemd's short type name of the key's parser function.
 
 /** The systemd version whose --dump-configuration-items produced this table. */
-export const KEYTABLE_SYSTEMD_VERSION = "252 (252.38-1~deb12u1)";
+export const KEYTABLE_SYSTEMD_VERSION = "252 (252.39-1~deb12u2)";
 
 /** section -> key -> type (BOOLEAN, SECONDS, UNIT [...], OTHER, ...). */
 export const KEY_TABLE: Readonly<Record<string, Readonly<Record<string, string>>>> = {

@@ -16,6 +16,7 @@ import { keyType } from './keys.js';
 import { checkOptions } from './options.js';
 import { Reporter } from './report.js';
 import { checkUnit } from './units.js';
+import { lastOption } from '../parse.js';
 
 export { RULES, ruleInfo, type RuleInfo } from './rules.js';
 
@@ -136,6 +137,7 @@ export function lintUnitFiles(files: readonly RepoUnitFile[]): {
       }
     }
   }
+  diagnostics.push(...sharedBusNames(files, units));
   try {
     diagnostics.push(...machineOfCycleDiagnostics(fleet));
   } catch (e) {
@@ -149,4 +151,37 @@ export function lintUnitFiles(files: readonly RepoUnitFile[]): {
     });
   }
   return { units, diagnostics: sortDiagnostics(diagnostics) };
+}
+
+/**
+ * SVC07: two services of the repo that claim the same BusName=. systemd refuses to load the second
+ * one it meets on a machine ("Two services allocated for the same bus name"); which one depends on
+ * load order, so both are reported.
+ */
+function sharedBusNames(files: readonly RepoUnitFile[], units: ReadonlyMap<string, ParsedUnit>): Diagnostic[] {
+  const byBus = new Map<string, { file: RepoUnitFile; line: number; column: number }[]>();
+  for (const f of files) {
+    const unit = f.name.endsWith('.service') ? units.get(f.name) : undefined;
+    const o = unit && lastOption(unit, 'Service', 'BusName');
+    if (!o || o.value === '' || o.value.includes('%')) continue;
+    byBus.set(o.value, [...(byBus.get(o.value) ?? []), { file: f, line: o.line, column: o.valueColumn }]);
+  }
+  const out: Diagnostic[] = [];
+  for (const [bus, claims] of byBus) {
+    if (claims.length < 2) continue;
+    for (const c of claims) {
+      const others = claims.filter((x) => x !== c).map((x) => x.file.name);
+      out.push({
+        file: c.file.file,
+        line: c.line,
+        column: c.column,
+        rule: 'SVC07',
+        severity: 'warning',
+        message:
+          `BusName=${bus} is also claimed by ${others.join(', ')}: systemd refuses to load the second of them on a ` +
+          'machine that has both',
+      });
+    }
+  }
+  return out;
 }

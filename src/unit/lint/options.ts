@@ -8,7 +8,8 @@ import type { ParsedUnit, UnitOption, UnitType } from '../types.js';
 import { allowedSections, deprecation, isScalarType, keyHint, keyType, REMOVED_KEYS, sectionHint } from './keys.js';
 import { expandNameSpecifiers } from './names.js';
 import type { Reporter } from './report.js';
-import { judgeValue, splitWords, validatorFor } from './values.js';
+import { splitWords } from './grammar.js';
+import { judgeValue, validatorFor } from './validate.js';
 
 const isKnownOrDeprecated = (c: string) => isKnownSpecifier(c) || isDeprecatedSpecifier(c);
 

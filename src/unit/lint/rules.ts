@@ -89,6 +89,11 @@ export const RULES: readonly RuleInfo[] = [
     summary: 'a setting systemd ignores in this combination (RuntimeMaxSec= with Type=oneshot)',
   },
   {
+    id: 'SVC07',
+    severity: 'warning',
+    summary: 'two services of the repo claim the same BusName= (systemd refuses the second on a machine)',
+  },
+  {
     id: 'SVC04',
     severity: 'warning',
     summary: 'simple/exec/notify service whose command daemonizes (docker run -d, --daemon)',
@@ -104,6 +109,11 @@ export const RULES: readonly RuleInfo[] = [
     severity: 'warning',
     summary: 'Requires=/BindsTo=/Requisite= on a unit neither in the repo nor a well-known system unit',
   },
+  {
+    id: 'DEP03',
+    severity: 'warning',
+    summary: 'Before= a .device unit (systemd ignores it: devices cannot be delayed)',
+  },
   { id: 'TRG01', severity: 'error', summary: 'timer without On*=, socket without Listen*=, path without Path*=' },
   { id: 'TRG02', severity: 'warning', summary: 'the unit a timer, socket or path triggers is not in the repo' },
   {
@@ -114,6 +124,11 @@ export const RULES: readonly RuleInfo[] = [
       'template service',
   },
   // install, names, fleet
+  {
+    id: 'USR01',
+    severity: 'warning',
+    summary: 'User=nobody, or a user/group name outside the strict rules (systemd warns)',
+  },
   { id: 'INS01', severity: 'warning', summary: 'launched unit whose [Install] section names nothing' },
   { id: 'INS02', severity: 'error', summary: 'invalid unit name in [Install], or an Alias= of another unit type' },
   { id: 'NAM01', severity: 'error', summary: 'file name is not a valid unit name' },
@@ -137,6 +152,13 @@ export const RULES: readonly RuleInfo[] = [
     severity: 'error',
     summary: 'invalid [X-Fleet] value (machine id, unit name, glob, metadata)',
     source: 'src/unit/xfleet.ts',
+  },
+  {
+    id: 'SYSTEMD',
+    severity: 'warning',
+    summary:
+      'a finding of systemd-analyze verify (gitfleet lint --systemd); an error when systemd cannot load the unit',
+    source: 'src/unit/lint/systemd.ts',
   },
   {
     id: 'LINT',

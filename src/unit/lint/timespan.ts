@@ -91,11 +91,12 @@ export type TimespanResult = { ok: true; value: bigint | 'infinity' } | { ok: fa
 
 /**
  * Parse a time span. `base` selects the table and the unit of a bare number: 'sec' for parse_sec
- * (bare number = seconds, result in µs), 'nsec' for parse_nsec (bare number = nanoseconds).
+ * (bare number = seconds, result in µs), 'usec' for parse_time(..., 1) (bare number = µs, as
+ * LimitRTTIME= reads it), 'nsec' for parse_nsec (bare number = nanoseconds).
  */
-export function parseTimespan(text: string, base: 'sec' | 'nsec' = 'sec'): TimespanResult {
+export function parseTimespan(text: string, base: 'sec' | 'usec' | 'nsec' = 'sec'): TimespanResult {
   const table = base === 'nsec' ? NSEC_UNITS : USEC_UNITS;
-  const defaultUnit = base === 'nsec' ? 1n : 1_000_000n;
+  const defaultUnit = base === 'sec' ? 1_000_000n : 1n;
   // Fractions are kept to this many digits of the base unit (systemd rounds the same way, to µs/ns).
   let p = skipWs(text, 0);
   if (text.startsWith('infinity', p)) {

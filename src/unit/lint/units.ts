@@ -1,46 +1,19 @@
 /**
- * Whole-unit rules: services (SVC01-06, EXE03), triggers (TRG01-03), dependencies (DEP01-02),
- * [Install] (INS01-02), mounts and swaps (MNT01, NAM02) and scopes (NAM03). These mirror systemd
+ * Whole-unit rules: triggers (TRG01-03), [Install] (INS01-02) and scopes (NAM03) here; services
+ * (services.ts), dependencies (dependencies.ts), mounts and swaps (mounts.ts) beside it. These mirror systemd
  * 252's *_verify() checks (service_verify, timer_verify, socket_verify, path_verify, mount_verify,
  * swap_verify) where systemd has one; each was checked against `systemd-analyze verify`.
  */
-import { escape, parseUnitName, templateOf, unitNameError } from '../names.js';
+import { parseUnitName, unitNameError } from '../names.js';
 import { effectiveOptions, effectiveValues, getSection, lastOption } from '../parse.js';
 import type { ParsedUnit, UnitOption, UnitType } from '../types.js';
+import { checkDependencies } from './dependencies.js';
 import type { LintContext } from './index.js';
-import { expandNameSpecifiers, isWellKnownUnit } from './names.js';
+import { checkMount, checkMountName, checkSwapName } from './mounts.js';
+import { expandNameSpecifiers } from './names.js';
 import type { Reporter } from './report.js';
-import { isKnownSpecifier, isDeprecatedSpecifier } from '../specifiers.js';
-import { isBoolean, RESTART_VALUES, SERVICE_TYPES, splitWords } from './values.js';
-
-const known = (c: string) => isKnownSpecifier(c) || isDeprecatedSpecifier(c);
-
-/** parse_boolean() true, or undefined when the value is missing or not a boolean. */
-function boolValue(o: UnitOption | undefined): boolean | undefined {
-  if (!o || !isBoolean(o.value)) return undefined;
-  return ['1', 'yes', 'y', 'true', 't', 'on'].includes(o.value.toLowerCase());
-}
-
-/** The last valid assignment of an enum key (systemd ignores invalid ones and keeps the previous value). */
-function lastValid(
-  unit: ParsedUnit,
-  section: string,
-  key: string,
-  valid: readonly string[],
-): { value: string; option: UnitOption } | undefined {
-  const s = getSection(unit, section);
-  if (!s) return undefined;
-  for (let i = s.options.length - 1; i >= 0; i--) {
-    const o = s.options[i]!;
-    if (o.key === key && valid.includes(o.value)) return { value: o.value, option: o };
-  }
-  return undefined;
-}
-
-/** The first line of the unit's own section (or 0) for findings about a missing setting. */
-function sectionLine(unit: ParsedUnit, section: string): number {
-  return getSection(unit, section)?.line ?? 0;
-}
+import { checkService } from './services.js';
+import { boolValue, inRepo, known, sectionLine } from './unit-util.js';
 
 export function checkUnit(unit: ParsedUnit, name: string, type: UnitType | null, ctx: LintContext, r: Reporter): void {
   switch (type) {
@@ -81,176 +54,6 @@ export function checkUnit(unit: ParsedUnit, name: string, type: UnitType | null,
 
 // ---------------------------------------------------------------------------------------------
 
-function checkService(unit: ParsedUnit, r: Reporter): void {
-  const starts = effectiveOptions(unit, 'Service', 'ExecStart');
-  const hasStop = effectiveValues(unit, 'Service', 'ExecStop').length > 0;
-  const typeOpt = lastValid(unit, 'Service', 'Type', SERVICE_TYPES);
-  // Without Type=, systemd picks oneshot for a service without ExecStart= (service_add_extras).
-  const stype = typeOpt?.value ?? (starts.length > 0 ? 'simple' : 'oneshot');
-  const success = lastOption(unit, 'Unit', 'SuccessAction');
-  const hasSuccessAction = success !== undefined && success.value !== '' && success.value !== 'none';
-  const remain = boolValue(lastOption(unit, 'Service', 'RemainAfterExit')) === true;
-  const line = sectionLine(unit, 'Service');
-  const at = typeOpt?.option;
-
-  if (starts.length === 0) {
-    if (!hasStop && !hasSuccessAction) {
-      r.at(
-        line,
-        line ? 1 : 0,
-        'SVC01',
-        'error',
-        'service has no ExecStart=, ExecStop= or SuccessAction=: systemd refuses to load it; add ' +
-          'ExecStart=/path/to/program',
-      );
-    } else if (stype !== 'oneshot') {
-      const o = at ?? undefined;
-      const msg =
-        `service has no ExecStart=, which only Type=oneshot services may omit (this one is Type=${stype}): ` +
-        `systemd refuses to load it`;
-      if (o) r.option(o, 'SVC01', 'error', msg);
-      else r.at(line, line ? 1 : 0, 'SVC01', 'error', msg);
-    } else if (!remain && !hasSuccessAction) {
-      r.at(
-        line,
-        line ? 1 : 0,
-        'SVC01',
-        'error',
-        'Type=oneshot service without ExecStart= needs RemainAfterExit=yes or SuccessAction=: systemd refuses to ' +
-          'load it',
-      );
-    }
-  }
-  // A line may hold several commands separated by a lone ';': each counts.
-  const commands = starts.reduce((n, o) => n + commandCount(o.value), 0);
-  if (commands > 1 && stype !== 'oneshot') {
-    const second = starts.length > 1 ? starts[1]! : starts[0]!;
-    r.option(
-      second,
-      'EXE03',
-      'error',
-      `${commands} ExecStart= commands, but only Type=oneshot services may have more than one (this one is ` +
-        `Type=${stype}): systemd refuses to load it; use ExecStartPre=/ExecStartPost= or Type=oneshot`,
-    );
-  }
-  if (stype === 'oneshot') {
-    const restart = lastValid(unit, 'Service', 'Restart', RESTART_VALUES);
-    if (restart && (restart.value === 'always' || restart.value === 'on-success')) {
-      r.option(
-        restart.option,
-        'SVC02',
-        'error',
-        `Restart=${restart.value} is not allowed for Type=oneshot services: systemd refuses to load it; use ` +
-          `Restart=on-failure or another Type=`,
-      );
-    }
-    const exitType = lastValid(unit, 'Service', 'ExitType', ['main', 'cgroup']);
-    if (exitType?.value === 'cgroup') {
-      r.option(
-        exitType.option,
-        'SVC02',
-        'error',
-        'ExitType=cgroup is not allowed for Type=oneshot services: systemd refuses to load it',
-      );
-    }
-    const rmax = lastOption(unit, 'Service', 'RuntimeMaxSec');
-    if (rmax && rmax.value !== '' && rmax.value !== 'infinity') {
-      r.option(
-        rmax,
-        'SVC06',
-        'warning',
-        'RuntimeMaxSec= has no effect with Type=oneshot (systemd ignores it); use TimeoutStartSec= to limit a oneshot',
-      );
-    }
-  }
-  const pam = lastOption(unit, 'Service', 'PAMName');
-  if (pam && pam.value !== '') {
-    const kill = lastValid(unit, 'Service', 'KillMode', ['control-group', 'process', 'mixed', 'none']);
-    if (kill && kill.value !== 'control-group' && kill.value !== 'mixed') {
-      r.option(
-        kill.option,
-        'SVC05',
-        'error',
-        `KillMode=${kill.value} with PAMName=: a PAM session needs KillMode=control-group or mixed; systemd refuses ` +
-          `to load the service`,
-      );
-    }
-  }
-  if (stype === 'dbus') {
-    const bus = lastOption(unit, 'Service', 'BusName');
-    if (!bus || bus.value === '') {
-      r.option(
-        typeOpt!.option,
-        'SVC03',
-        'error',
-        'Type=dbus needs BusName= (the D-Bus name the service takes): systemd refuses to load it',
-      );
-    }
-  }
-  if (stype === 'simple' || stype === 'exec' || stype === 'notify' || stype === 'idle') {
-    for (const o of starts) {
-      const why = daemonizes(o.value);
-      if (why) {
-        r.option(
-          o,
-          'SVC04',
-          'warning',
-          `ExecStart= ${why}: with Type=${stype} systemd tracks the process it starts, which exits at once; ` +
-            'the service then stops (and its detached process lives on unsupervised). Run it in the foreground, or ' +
-            'use Type=forking',
-        );
-      }
-    }
-  }
-}
-
-/** How many commands an Exec line holds (`a ; b` is two). */
-function commandCount(value: string): number {
-  const words = splitWords(value);
-  if (!words) return 1;
-  let n = 0;
-  let pending = false;
-  for (const w of words) {
-    if (w.bare && w.word === ';') {
-      if (pending) n++;
-      pending = false;
-    } else pending = true;
-  }
-  return n + (pending ? 1 : 0);
-}
-
-/** Why this command line detaches from systemd, or null. */
-function daemonizes(command: string): string | null {
-  const words = (splitWords(command) ?? command.split(/\s+/).map((w) => ({ word: w, bare: true }))).map((w) => w.word);
-  const prog = (words[0] ?? '').replace(/^[-@:+!]+/, '');
-  const base = prog.slice(prog.lastIndexOf('/') + 1);
-  if (['docker', 'podman', 'nerdctl'].includes(base)) {
-    const at = words.findIndex((w, i) => i > 0 && (w === 'run' || w === 'start'));
-    if (at > 0) {
-      const rest = words.slice(at + 1);
-      // Options may follow the image too, but `-d`/`--detach` (or a short cluster like -itd) is
-      // what people write to detach, wherever it is.
-      const detach = rest.find(
-        (w) => w === '-d' || w === '--detach' || w === '--detach=true' || /^-[a-zA-Z]{0,3}d[a-zA-Z]{0,3}$/.test(w),
-      );
-      if (words[at] === 'run' && detach) return `runs "${base} run" detached (${detach})`;
-      if (
-        words[at] === 'start' &&
-        !rest.some((w) => w === '-a' || w === '--attach' || /^-[a-zA-Z]*a[a-zA-Z]*$/.test(w))
-      ) {
-        return `runs "${base} start" without -a/--attach, which returns at once`;
-      }
-    }
-  }
-  for (const w of words.slice(1)) {
-    if (['--daemon', '--daemonize', '-daemon', '--background', '--fork'].includes(w))
-      return `passes ${w}, so the program forks into the background`;
-  }
-  return null;
-}
-
-// ---------------------------------------------------------------------------------------------
-
 const TIMER_KEYS = ['OnActiveSec', 'OnBootSec', 'OnStartupSec', 'OnUnitActiveSec', 'OnUnitInactiveSec', 'OnCalendar'];
 const SOCKET_KEYS = [
   'ListenStream',
@@ -279,14 +82,6 @@ function triggered(unit: ParsedUnit, name: string, section: string): { unit: str
   const p = parseUnitName(name);
   if (!p) return null;
   return { unit: name.slice(0, name.length - p.type.length) + 'service' };
-}
-
-/** Is `unit` in the repo: itself, or (for an instance) its template. */
-function inRepo(ctx: LintContext, unit: string): boolean {
-  if (!ctx.repoUnits) return true;
-  if (ctx.repoUnits.has(unit)) return true;
-  const t = templateOf(unit);
-  return t !== null && ctx.repoUnits.has(t);
 }
 
 function reportMissingTrigger(
@@ -426,153 +221,6 @@ function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Report
     return;
   }
   reportMissingTrigger(unit, name, target, 'Socket', ctx, r);
-}
-
-/** NAM02: a mount unit's name must be its Where= path, escaped (systemd-escape --path). */
-function checkMountName(unit: ParsedUnit, name: string, type: 'mount' | 'automount', r: Reporter): void {
-  const section = type === 'mount' ? 'Mount' : 'Automount';
-  const where = lastOption(unit, section, 'Where');
-  const p = parseUnitName(name);
-  if (!where || where.value === '' || where.value.includes('%') || !p) return;
-  if (!where.value.startsWith('/')) return; // VAL04 reports it
-  let expected: string;
-  try {
-    expected = `${escape(where.value, { path: true })}.${type}`;
-  } catch (e) {
-    r.option(where, 'NAM02', 'error', `Where=${where.value} cannot be a mount point: ${(e as Error).message}`);
-    return;
-  }
-  if (expected !== name) {
-    r.option(
-      where,
-      'NAM02',
-      'error',
-      `Where=${where.value} does not match the unit name: a ${type} unit for this path must be named ${expected}; ` +
-        `systemd refuses to load it`,
-    );
-  }
-}
-
-/** mount_point_is_api() of systemd 252: mount points systemd sets up itself. */
-const API_MOUNTS = new Set([
-  '/proc',
-  '/sys',
-  '/dev',
-  '/dev/shm',
-  '/dev/pts',
-  '/run',
-  '/run/lock',
-  '/sys/kernel/security',
-  '/sys/fs/pstore',
-  '/sys/firmware/efi/efivars',
-  '/sys/fs/bpf',
-  '/sys/fs/smackfs',
-  '/sys/fs/selinux',
-  '/sys/fs/cgroup',
-]);
-
-function simplifyPath(p: string): string {
-  const parts = p.split('/').filter((x) => x !== '' && x !== '.');
-  return '/' + parts.join('/');
-}
-
-/** MNT01: what mount_verify() refuses besides the name: no What=, or an API file system. */
-function checkMount(unit: ParsedUnit, type: 'mount' | 'automount', r: Reporter): void {
-  const section = type === 'mount' ? 'Mount' : 'Automount';
-  if (type === 'mount' && !getSection(unit, 'Mount')?.options.some((o) => o.key === 'What' && o.value !== '')) {
-    const line = sectionLine(unit, 'Mount');
-    r.at(
-      line,
-      line ? 1 : 0,
-      'MNT01',
-      'error',
-      'mount unit without What= (the device, file system or path to mount): systemd refuses to load it',
-    );
-  }
-  const where = lastOption(unit, section, 'Where');
-  if (!where?.value.startsWith('/') || where.value.includes('%')) return;
-  const w = simplifyPath(where.value);
-  if (API_MOUNTS.has(w) || w.startsWith('/sys/fs/cgroup/')) {
-    r.option(
-      where,
-      'MNT01',
-      'error',
-      `Where=${w} is an API file system that systemd mounts itself: systemd refuses a ${type} unit for it`,
-    );
-  }
-}
-
-/** NAM02 for swaps: a swap unit for a device or file must be named after its What= path. */
-function checkSwapName(unit: ParsedUnit, name: string, r: Reporter): void {
-  const what = lastOption(unit, 'Swap', 'What');
-  if (!what?.value.startsWith('/') || what.value.includes('%')) return;
-  let expected: string;
-  try {
-    expected = `${escape(what.value, { path: true })}.swap`;
-  } catch {
-    return;
-  }
-  if (expected !== name) {
-    r.option(
-      what,
-      'NAM02',
-      'error',
-      `What=${what.value} does not match the unit name: a swap unit for this path must be named ${expected}; systemd ` +
-        `refuses to load it`,
-    );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-const REQUIRING = ['Requires', 'BindsTo', 'BindTo', 'Requisite'];
-const WANTING = ['Requires', 'BindsTo', 'BindTo', 'Wants'];
-
-function dependencyNames(unit: ParsedUnit, name: string, key: string): { unit: string; option: UnitOption }[] {
-  const out: { unit: string; option: UnitOption }[] = [];
-  for (const o of effectiveOptions(unit, 'Unit', key)) {
-    for (const word of o.value.split(/[ \t]+/)) {
-      if (word === '') continue;
-      const x = expandNameSpecifiers(word, name, known);
-      if (x.unknown || !x.certain || unitNameError(x.text)) continue;
-      out.push({ unit: x.text, option: o });
-    }
-  }
-  return out;
-}
-
-function checkDependencies(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
-  if (!getSection(unit, 'Unit')) return;
-  const ordered = new Set(
-    [...dependencyNames(unit, name, 'After'), ...dependencyNames(unit, name, 'Before')].map((d) => d.unit),
-  );
-  const reported = new Set<string>();
-  for (const key of WANTING) {
-    for (const d of dependencyNames(unit, name, key)) {
-      if (ordered.has(d.unit) || reported.has(d.unit) || d.unit === name) continue;
-      reported.add(d.unit);
-      r.option(
-        d.option,
-        'DEP01',
-        'info',
-        `${key}=${d.unit} without After=${d.unit} (or Before=): both start at the same time; add After= if this unit ` +
-          `needs ${d.unit} up first`,
-      );
-    }
-  }
-  if (!ctx.repoUnits) return;
-  for (const key of REQUIRING) {
-    for (const d of dependencyNames(unit, name, key)) {
-      if (inRepo(ctx, d.unit) || isWellKnownUnit(d.unit)) continue;
-      r.option(
-        d.option,
-        'DEP02',
-        'warning',
-        `${key}=${d.unit}: that unit is neither in the repo nor a well-known system unit; if it is missing on a ` +
-          `machine, this unit fails to start there`,
-      );
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -54,10 +54,11 @@ function readFile(path: string, id: string): CorpusFile {
   }
 }
 
-export function loadCorpus(): CorpusCase[] {
+/** The cases of a corpus directory (default: the hand-made corpus). */
+export function loadCorpus(dir = CORPUS_DIR): CorpusCase[] {
   const cases: CorpusCase[] = [];
-  for (const entry of readdirSync(CORPUS_DIR).sort()) {
-    const path = join(CORPUS_DIR, entry);
+  for (const entry of readdirSync(dir).sort()) {
+    const path = join(dir, entry);
     if (statSync(path).isDirectory()) {
       const files = readdirSync(path)
         .sort()

@@ -16,7 +16,12 @@ export interface OracleRun {
   lines: string[];
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<OracleRun> {
+/** Runs a tool to completion; never rejects (a failure is its exit code and output). */
+export function runTool(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<OracleRun> {
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err
@@ -42,7 +47,7 @@ function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.Pro
  */
 export function verify(dir: string, name: string, opts: { deps?: boolean } = {}): Promise<OracleRun> {
   const args = opts.deps ? ['verify', '--man=no', name] : ['verify', '--man=no', '--recursive-errors=no', name];
-  return run('systemd-analyze', args, {
+  return runTool('systemd-analyze', args, {
     cwd: dir,
     env: { ...process.env, SYSTEMD_UNIT_PATH: '', SYSTEMD_LOG_COLOR: '0', TZ: 'UTC' },
   });
@@ -52,13 +57,13 @@ export function verify(dir: string, name: string, opts: { deps?: boolean } = {})
  * `systemctl --root=ROOT enable NAME` with the unit (and its siblings) under ROOT/etc/systemd/system:
  * refuses invalid WantedBy=/RequiredBy=/Alias=/Also= names and cross-type aliases.
  */
-export async function enable(files: string[], name: string): Promise<OracleRun> {
+export async function enable(files: string[], name: string | string[]): Promise<OracleRun> {
   const root = await mkdtemp(join(tmpdir(), 'gitfleet-enable-'));
   try {
     const dir = join(root, 'etc', 'systemd', 'system');
     await mkdir(dir, { recursive: true });
     for (const f of files) await copyFile(f, join(dir, basename(f)));
-    return await run('systemctl', [`--root=${root}`, '--no-reload', 'enable', name]);
+    return await runTool('systemctl', [`--root=${root}`, '--no-reload', 'enable', ...[name].flat()]);
   } finally {
     await rm(root, { recursive: true, force: true });
   }

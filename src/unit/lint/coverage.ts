@@ -1,0 +1,68 @@
+/**
+ * systemd's parser functions whose values the value validators (values.ts, resources.ts) do not
+ * judge, and why: another rule checks them, or systemd accepts (nearly) any value, or the grammar
+ * is large and partly host-dependent, where a wrong verdict would block a valid deploy. A test
+ * (test/unit/lint/coverage.test.ts) holds every parser of parsers.generated.ts to being either
+ * validated or listed here, so a new systemd cannot add a parser that is silently unchecked.
+ */
+export const CHECKED_ELSEWHERE: Readonly<Record<string, string>> = {
+  NULL: '[Install] is read by systemctl enable, checked by INS01/INS02',
+  exec: 'Exec command lines: EXE01, EXE03, SVC04',
+  unit_deps: 'dependency lists: VAL08 (and DEP01-03)',
+  obsolete_unit_deps: 'RequiresOverridable=/RequisiteOverridable=: KEY03, VAL08',
+  unit_slice: 'Slice=: VAL08',
+  socket_service: 'Service=: VAL08, TRG02, TRG03',
+  service_sockets: 'Sockets=: VAL08',
+  trigger_unit: 'Unit= of timers and paths: VAL08, TRG02',
+  documentation: 'Documentation=: VAL07',
+  warn_compat: 'removed keys: KEY02',
+  unit_string_printf: 'free text (Description=, PAMName=, ...): only its specifiers (VAL05)',
+  string: 'free text (TCPCongestion=)',
+  unit_path_strv_printf: 'Symlinks=: paths, only their specifiers (VAL05)',
+  exec_secure_bits: 'SecureBits=: systemd ignores unknown words silently',
+  pass_environ: 'PassEnvironment=: variable names, systemd warns and skips invalid ones',
+  unset_environ: 'UnsetEnvironment=: names or NAME=VALUE, systemd warns and skips invalid ones',
+};
+
+export const NOT_CHECKED: Readonly<Record<string, string>> = {
+  address_families: 'RestrictAddressFamilies=: the kernel headers systemd was built with decide the names',
+  syscall_filter: 'SystemCallFilter=: syscall names and @groups of the build',
+  syscall_archs: 'SystemCallArchitectures=: architectures of the build',
+  syscall_errno: 'SystemCallErrorNumber=: errno names of the build',
+  syscall_log: 'SystemCallLog=: syscall names and @groups of the build',
+  restrict_filesystems: 'RestrictFileSystems=: file system names of the build',
+  personality: 'Personality=: architectures of the build',
+  exec_coredump_filter: 'CoredumpFilter=: names and hex masks',
+  in_addr_prefixes: 'IPAddressAllow=/IPAddressDeny=: addresses, prefixes and symbolic names',
+  socket_listen: 'Listen*=: addresses, ports, paths, netlink families',
+  socket_bindtodevice: 'BindToDevice=: interface names of the target machine',
+  socket_protocol: 'SocketProtocol=: udplite, sctp',
+  cgroup_socket_bind: 'SocketBindAllow=/SocketBindDeny=: address families, protocols and port ranges',
+  restrict_network_interfaces: 'RestrictNetworkInterfaces=: interface names of the target machine',
+  device_allow: 'DeviceAllow=: device nodes and classes of the target machine',
+  disable_controllers: 'DisableControllers=: cgroup controller names',
+  bpf_foreign_program: 'BPFProgram=: attach types and bpffs paths',
+  ip_filter_bpf_progs: 'IPIngressFilterPath=/IPEgressFilterPath=: bpffs paths',
+  bind_paths: 'BindPaths=: SRC[:DEST[:OPTIONS]] lists',
+  temporary_filesystems: 'TemporaryFileSystem=: PATH[:OPTIONS] lists',
+  mount_images: 'MountImages=: image lists with partition options',
+  extension_images: 'ExtensionImages=: image lists with partition options',
+  root_image_options: 'RootImageOptions=: partition options',
+  exec_root_hash: 'RootHash=: hex or a path',
+  exec_root_hash_sig: 'RootHashSignature=: base64 or a path',
+  set_credential: 'SetCredential=: ID:DATA with C escapes',
+  load_credential: 'LoadCredential=: ID[:PATH]',
+  log_extra_fields: 'LogExtraFields=: journal field assignments',
+  log_namespace: 'LogNamespace=: journal namespace names',
+  exec_input_text: 'StandardInputText=: free text with C escapes',
+  exec_input_data: 'StandardInputData=: base64',
+  exec_selinux_context: "SELinuxContext=: the target machine's policy decides",
+  exec_apparmor_profile: "AppArmorProfile=: the target machine's policy decides",
+  exec_smack_process_label: "SmackProcessLabel=: the target machine's policy decides",
+  user_group_strv_compat: 'SupplementaryGroups=: group names, each judged when the unit starts',
+  pid_file: 'PIDFile=: a path (relative ones are made absolute with a notice)',
+  reboot_parameter: 'RebootArgument=: free text for the kernel',
+  fdname: 'FileDescriptorName=: names of up to 255 printable characters',
+  bus_name: 'BusName=: D-Bus names (SVC03, SVC07 check its presence and uniqueness)',
+  unit_condition_string: 'Condition*=/Assert*= other than paths: each has its own grammar',
+};
