@@ -51,6 +51,8 @@ export interface AgentOptions {
   log?: Logger;
   /** Prometheus metrics (src/metrics/agent.ts), when the agent serves them. */
   metrics?: AgentMetrics;
+  /** A fatal error (credentials refused, the store closed, ...) stopped the agent's passes. */
+  onFatal?: (e: Error) => void;
 }
 
 /** Retry delays of failed passes. */
@@ -77,7 +79,11 @@ export class Agent {
     const changed = (reason: string) => this.loop.trigger(reason);
     const resyncMs = opts.resyncMs ?? 60_000;
     this.log = log;
-    this.loop = new ReconcileLoop(`agent ${machineId}`, () => this.pass(), { resyncMs, backoff: PASS_RETRY, log });
+    const onFatal = opts.onFatal;
+    this.loop = new ReconcileLoop(`agent ${machineId}`, () => this.pass(), {
+      ...{ resyncMs, backoff: PASS_RETRY, log },
+      ...(onFatal ? { onFatal } : {}),
+    });
     const desired = (this.desired = new DesiredWatch({ store, machineId, metadata, log, changed }));
     this.bodies = new BodyCache(store);
     const unitDir = (this.unitDir = new UnitDir(opts.unitDir));

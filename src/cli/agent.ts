@@ -12,7 +12,7 @@ import { openEtcdStore, type StoreFlags } from './common.js';
 import { machineIdProblem } from '../fleet/machine-id.js';
 import { CliError, UsageError } from './errors.js';
 import { serveMetricsFlag } from './metrics.js';
-import { untilSignal } from './signals.js';
+import { fatalSignal, untilSignalOrFatal } from './signals.js';
 
 interface AgentFlags extends StoreFlags {
   machineId?: string;
@@ -99,7 +99,9 @@ export async function run(flags: AgentFlags): Promise<number> {
     throw new CliError(`cannot reach ${flags.systemd} systemd: ${(e as Error).message}`);
   }
   log.info('driving systemd', { which: host.description });
+  const { fatal, onFatal } = fatalSignal();
   const agent = new Agent({
+    onFatal,
     store,
     machineId,
     metadata,
@@ -121,11 +123,14 @@ export async function run(flags: AgentFlags): Promise<number> {
     if (e instanceof AgentError) throw new CliError(e.message);
     throw e;
   }
-  const sig = await untilSignal();
-  log.info('stopping', { signal: sig, units: flags.onExit === 'stop' ? 'stopping them' : 'left running' });
+  const end = await untilSignalOrFatal(fatal);
+  const units = flags.onExit === 'stop' ? 'stopping them' : 'left running';
+  log.info('stopping', end.signal ? { signal: end.signal, units } : { error: end.fatal, units });
   await agent.stop();
   await host.close({ stopInstance: flags.onExit === 'stop' });
   await store.close();
   await served?.server.close();
+  // A permanent failure (credentials refused, ...) is never retried forever: say it, exit 1.
+  if (end.fatal) throw new CliError(`agent stopped: ${end.fatal.message}`);
   return 0;
 }
