@@ -11,7 +11,7 @@
  *   registers again, so no unit runs on two machines. A start is a return too.
  */
 import { readFile } from 'node:fs/promises';
-import { FatalError } from '../errors.js';
+import { FatalError, retryKind } from '../errors.js';
 import type { Logger } from '../log.js';
 import { machineKey, type MachineRecord } from '../store/keys.js';
 import { decodeMachineRecord, MalformedRecordError } from '../store/records.js';
@@ -82,7 +82,8 @@ export class Registration {
         await this.o.desired.follow();
         return await this.comeBack();
       } catch (e) {
-        if (e instanceof AgentError) throw e;
+        // The id is live elsewhere, or etcd refused the credentials: retrying cannot help.
+        if (e instanceof AgentError || retryKind(e) === 'fatal') throw e;
         // Said once, not every 250 ms.
         if (!logged) this.o.log.warn('cannot register yet, retrying', { machine: this.o.machineId, error: e as Error });
         logged = true;
