@@ -318,6 +318,13 @@ describe('long-running commands against an etcd that refuses them', () => {
     ['controller', () => ['controller', '--repo', repo.dir, '--state-dir', join(tmp.dir, 'authstate')]],
     ['engine', () => ['engine']],
     ['apply', () => ['apply', '--repo', repo.dir, '--state-dir', join(tmp.dir, 'authstate')]],
+    [
+      'agent',
+      () => [
+        ...['agent', '--systemd', 'private', '--machine-id', 'authm', '--on-exit', 'stop'],
+        ...['--state-dir', join(tmp.dir, 'authagent')],
+      ],
+    ],
   ] as const) {
     test(`${what}: a refused password stops it with exit 1 and says why`, { timeout: 60_000 }, async () => {
       const s = store('wrong');
