@@ -1,13 +1,18 @@
 /** Resolve with the first SIGINT or SIGTERM (long-running commands shut down cleanly on either). */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return untilSignalOrFatal(new Promise<never>(() => {})).then((r) => r.signal!);
+export function untilSignal(opts: { stop?: AbortSignal } = {}): Promise<NodeJS.Signals> {
+  return untilSignalOrFatal(new Promise<never>(() => {}), opts).then((r) => r.signal!);
 }
 
 /**
  * Resolve with the first SIGINT or SIGTERM, or with the error a component's `fatal` promise
- * resolves with (a permanent failure: the command stops and exits 1 saying why).
+ * resolves with (a permanent failure: the command stops and exits 1 saying why). `stop` ends the
+ * wait (resolving with neither): a caller racing it against something else must give one, or the
+ * keep-alive below holds the process for ever.
  */
-export function untilSignalOrFatal(fatal: Promise<Error>): Promise<{ signal?: NodeJS.Signals; fatal?: Error }> {
+export function untilSignalOrFatal(
+  fatal: Promise<Error>,
+  opts: { stop?: AbortSignal } = {},
+): Promise<{ signal?: NodeJS.Signals; fatal?: Error }> {
   return new Promise((resolve) => {
     // Components' retry timers are unref'd: while etcd is down nothing else may hold the event
     // loop, and the command must keep waiting for etcd (or a signal) rather than fall off the end.
@@ -22,6 +27,8 @@ export function untilSignalOrFatal(fatal: Promise<Error>): Promise<{ signal?: No
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
     void fatal.then((e) => done({ fatal: e }));
+    // Waiting given up (the caller has its answer another way): release the loop and the handlers.
+    opts.stop?.addEventListener('abort', () => done({}), { once: true });
   });
 }
 

@@ -260,11 +260,13 @@ export async function run(flags: UpFlags): Promise<number> {
 
   if (flags.once) {
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000).unref());
+    const stopWaiting = new AbortController();
     const outcome = await Promise.race([
       new Promise<'done'>((r) => (settle = () => r('done'))),
       timeout,
-      untilSignal().then(() => 'signal' as const),
+      untilSignal({ stop: stopWaiting.signal }).then(() => 'signal' as const),
     ]);
+    stopWaiting.abort();
     const view = await readClusterView(store);
     process.stdout.write(renderUp(view, machine, color, header));
     await watch.close();

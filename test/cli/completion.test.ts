@@ -38,7 +38,7 @@ test('bash: commands, their options and the common ones, option values with choi
     ],
     [
       ['gitfleet', 'cat', '--e'],
-      ['--etcd', '--endpoint', '--etcd-ca', '--etcd-cert', '--etcd-key', '--etcd-user'],
+      ['--etcd', '--endpoint', '--etcd-ca', '--etcd-cert', '--etcd-key', '--etcd-user', '--etcd-password-file'],
     ],
     [
       ['gitfleet', 'completion', ''],
