@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
+import { UnitInspector } from '../agent/inspect.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
 import { machineKey, type MachineRecord } from '../store/keys.js';
@@ -116,8 +117,19 @@ export async function run(flags: AgentFlags): Promise<number> {
     if (e instanceof AgentError) throw new CliError(e.message);
     throw e;
   }
+  // Answers `gitfleet journal` and `gitfleet status UNIT` for the units it runs here.
+  const inspector = new UnitInspector({
+    store,
+    machineId,
+    systemd: host.manager,
+    journal: host.journal,
+    unitDir: host.unitDir,
+    log: log.child('inspect'),
+  });
+  await inspector.start();
   const sig = await untilSignal();
   log.info('stopping', { signal: sig, units: flags.onExit === 'stop' ? 'stopping them' : 'left running' });
+  await inspector.stop();
   await agent.stop();
   await host.close({ stopInstance: flags.onExit === 'stop' });
   await store.close();

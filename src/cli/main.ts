@@ -165,6 +165,18 @@ export function buildProgram(): Command {
   )
     .option('--full', 'show full machine ids and hashes')
     .action(wrap(async () => ({ run: (await import('./list.js')).listUnitFiles })));
+  storeOptions(
+    formatOption(
+      program
+        .command('journal')
+        .description("the unit's journal lines from the machine(s) that run it")
+        .argument('<unit>')
+        .option('--machine <id>', 'only this machine (an id or a unique prefix of one)')
+        .option('-n, --lines <n>', 'how many lines (the last ones)', '10')
+        .option('-f, --follow', 'keep printing new lines until Ctrl-C'),
+      ['text', 'json'],
+    ),
+  ).action(wrap(() => import('./journal.js')));
   storeOptions(program.command('cat').description('the unit file as the cluster has it').argument('<unit>')).action(
     wrap(() => import('./cat.js')),
   );

@@ -3,6 +3,9 @@ import { paint, useColor } from '../render/color.js';
 import { renderTable } from '../render/table.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
+import type { MachineAnswer } from './inspect.js';
+import { unitName } from './journal.js';
+import { askLive, renderLive } from './status-unit.js';
 import { machineLabel, readClusterView, type ClusterView } from './view.js';
 
 interface StatusFlags extends StoreFlags {
@@ -64,8 +67,13 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
   return lines.join('\n') + '\n';
 }
 
-export async function run(unit: string | undefined, flags: StatusFlags): Promise<number> {
-  const view = await withStore(flags, (s) => readClusterView(s));
+export async function run(rawUnit: string | undefined, flags: StatusFlags): Promise<number> {
+  const unit = rawUnit === undefined ? undefined : unitName(rawUnit);
+  const { view, live } = await withStore(flags, async (s) => {
+    const view = await readClusterView(s);
+    // With a unit: also what systemd says of it right now on each machine that runs it.
+    return { view, live: unit === undefined ? [] : await askLive(s, view, unit) };
+  });
   const color = useColor();
   if (unit === undefined) {
     const s = summarize(view);
@@ -88,12 +96,13 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
           targetMachines: scheduled.map((s) => s.machine),
           unscheduled: view.unscheduled.get(unit) ?? null,
           reports: reports.map((r) => ({ machine: r.machine, ...r.report })),
+          live: live.map((a) => ('error' in a ? { machine: a.machine, error: a.error } : a.answer)),
         },
         null,
         2,
       ) + '\n',
     );
-    return 0;
+    return failedAnywhere(reports, live) ? 1 : 0;
   }
   const addr = new Map(view.machines.map((m) => [m.id, m.address]));
   const out: string[] = [];
@@ -120,5 +129,14 @@ export async function run(unit: string | undefined, flags: StatusFlags): Promise
     ]);
     writeOut(renderTable(['machine', 'load', 'active', 'sub', 'hash', ''], rows, { color, stateColumns: [1, 2, 3] }));
   }
-  return 0;
+  writeOut(renderLive(live, view, color));
+  return failedAnywhere(reports, live) ? 1 : 0;
+}
+
+/** `status UNIT` exits 1 while the unit is failed on some machine (as reported, or as systemd says now). */
+function failedAnywhere(reports: { report: { active: string } }[], live: MachineAnswer[]): boolean {
+  return (
+    reports.some((r) => r.report.active === 'failed') ||
+    live.some((a) => !('error' in a) && a.answer.status?.active === 'failed')
+  );
 }

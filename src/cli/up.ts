@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
+import { UnitInspector } from '../agent/inspect.js';
 import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../systemd/connect.js';
 import { Controller, type PassOutcome } from '../controller/controller.js';
 import { loadCommit } from '../controller/load.js';
@@ -146,10 +147,19 @@ export async function run(flags: UpFlags): Promise<number> {
     onExit: flags.onExit,
     log: log.child('agent'),
   });
+  const inspector = new UnitInspector({
+    store,
+    machineId: machine,
+    systemd: host.manager,
+    journal: host.journal,
+    unitDir: host.unitDir,
+    log: log.child('inspect'),
+  });
   const started = Date.now();
   let stopping = false;
   const shutdown = async () => {
     stopping = true;
+    await inspector.stop();
     await controller.stop().catch(() => {});
     await engine.stop().catch(() => {});
     await agent.stop().catch((e) => say(`gitfleet up: stopping the agent: ${(e as Error).message}`));
@@ -167,6 +177,7 @@ export async function run(flags: UpFlags): Promise<number> {
 
   try {
     await agent.start();
+    await inspector.start();
     await engine.start();
     controller.on('outcome', (o: PassOutcome) => {
       if (o.kind === 'refused')

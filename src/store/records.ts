@@ -18,11 +18,14 @@ import type {
   DesiredEntry,
   DesiredRoot,
   DesiredShard,
+  InspectAnswer,
+  InspectRequest,
   MachineRecord,
   ScheduleEntry,
   UnitStateReport,
   UnscheduledEntry,
 } from './keys.js';
+import { INSPECT_MAX_LINES } from './keys.js';
 import type { KeyValue } from './store.js';
 
 /** A stored value is not what its key holds. */
@@ -146,6 +149,45 @@ const controllerStatus: Check<ControllerStatus> = obj({
   refused: nullable(obj({ commit: str, at: str, reason: str, diagnostics: arr(diagnostic) })),
 });
 
+const int =
+  (min: number, max: number): Check<number> =>
+  (v, p) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max
+      ? (v as number)
+      : fail(p, `a whole number from ${min} to ${max}`, v);
+const inspectRequest: Check<InspectRequest> = obj(
+  { unit: str, lines: int(0, INSPECT_MAX_LINES), status: bool },
+  { after: str },
+);
+const journalLine = obj({ time: num, identifier: str, pid: nullable(num), priority: num, message: str });
+const unitStatus = obj({
+  name: str,
+  load: str,
+  active: str,
+  sub: str,
+  result: str,
+  mainPid: num,
+  execMainPid: num,
+  execMainCode: nullable(oneOf('exited', 'killed', 'dumped')),
+  execMainStatus: num,
+  since: nullable(num),
+  activeEnterTimestamp: nullable(num),
+  nRestarts: num,
+  slice: str,
+  fragmentPath: str,
+});
+const inspectAnswer: Check<InspectAnswer> = obj(
+  { machine: str, unit: str },
+  {
+    error: str,
+    status: unitStatus,
+    lines: arr(journalLine),
+    cursor: nullable(str),
+    journalError: str,
+    truncated: bool,
+  },
+);
+
 /** Parse `kv.value` as JSON and check it; MalformedRecordError names the key on failure. */
 function decodeJson<T>(kv: KeyValue, check: Check<T>): T {
   let parsed: unknown;
@@ -169,6 +211,8 @@ export const decodeUnscheduledEntry = (kv: KeyValue): UnscheduledEntry => decode
 export const decodeMachineRecord = (kv: KeyValue): MachineRecord => decodeJson(kv, machineRecord);
 export const decodeUnitStateReport = (kv: KeyValue): UnitStateReport => decodeJson(kv, unitStateReport);
 export const decodeControllerStatus = (kv: KeyValue): ControllerStatus => decodeJson(kv, controllerStatus);
+export const decodeInspectRequest = (kv: KeyValue): InspectRequest => decodeJson(kv, inspectRequest);
+export const decodeInspectAnswer = (kv: KeyValue): InspectAnswer => decodeJson(kv, inspectAnswer);
 
 /** The controller status, or the empty one when nothing was ever applied. */
 export const decodeControllerStatusOrEmpty = (kv: KeyValue | null): ControllerStatus =>

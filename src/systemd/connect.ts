@@ -8,6 +8,7 @@
  */
 import { existsSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { JournalLocation } from './journal.js';
 import { startOrAttachPrivateSystemd, type PrivateSystemd } from './private.js';
 import { SystemdManager } from './manager.js';
 
@@ -22,6 +23,8 @@ export interface SystemdHost {
   instance: (PrivateSystemd & { attached: boolean }) | null;
   /** A sentence for people: which systemd, and why. */
   description: string;
+  /** Where its units log (`gitfleet journal` reads there). */
+  journal: JournalLocation;
   /** Close the connection; with stopInstance, also stop a private instance (and every unit in it). */
   close(opts: { stopInstance: boolean }): Promise<void>;
 }
@@ -71,6 +74,9 @@ export async function connectSystemd(
       manager,
       unitDir,
       instance,
+      journal: instance.journalDir
+        ? { kind: 'directory', directory: instance.journalDir }
+        : { kind: 'none', why: 'its private systemd runs without a journald (no systemd-journald installed?)' },
       description:
         `a private systemd instance (pid ${instance.pid}${instance.attached ? ', still running from before' : ''}) ` +
         `under ${instance.dir}`,
@@ -86,6 +92,7 @@ export async function connectSystemd(
     manager,
     unitDir,
     instance: null,
+    journal: { kind: kind === 'system' ? 'system' : 'user' },
     description: kind === 'system' ? 'the system manager (system bus)' : 'your user manager (session bus)',
     close: async () => manager.close(),
   };

@@ -19,6 +19,9 @@ import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as dbus from 'dbus-next';
 import { TransientError } from '../errors.js';
+import { statusFromProperties, UNIT_TYPE_IFACES, type UnitStatus } from './status.js';
+
+export type { UnitStatus } from './status.js';
 
 const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -424,6 +427,34 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     const out: Record<string, unknown> = {};
     for (const p of props) out[p] = await this.getProp(path, iface, p);
     return out;
+  }
+
+  /**
+   * What `systemctl status` shows of a unit: its states, main PID, since when it is in its state,
+   * how its main process last ended (ExecMainCode/Status), the Result, NRestarts, its Slice.
+   * Two GetAll calls (the Unit interface and the unit type's own, e.g. Service).
+   */
+  async unitStatus(name: string): Promise<UnitStatus> {
+    let path: string;
+    try {
+      [path] = (await this.managerCall('GetUnit', 's', [name])) as [string];
+    } catch (e) {
+      if (!(e instanceof SystemdError && e.type === 'org.freedesktop.systemd1.NoSuchUnit')) throw e;
+      [path] = (await this.managerCall('LoadUnit', 's', [name])) as [string];
+    }
+    const all = async (iface: string) => {
+      const [props] = await this.call(SYSTEMD_NAME, path, PROPS_IFACE, 'GetAll', 's', [iface]);
+      return plain(props) as Record<string, unknown>;
+    };
+    const unit = await all(UNIT_IFACE);
+    const typeIface = UNIT_TYPE_IFACES[name.slice(name.lastIndexOf('.') + 1)];
+    const own = typeIface ? await all(`org.freedesktop.systemd1.${typeIface}`) : {};
+    return statusFromProperties(name, unit, own);
+  }
+
+  /** The manager's own cgroup (its ControlGroup property), under which its units' cgroups are. */
+  async managerCgroup(): Promise<string> {
+    return String(await this.getProp(MANAGER_PATH, MANAGER_IFACE, 'ControlGroup'));
   }
 
   /** True when the unit's file changed on disk since systemd loaded it (a reload is due). */
