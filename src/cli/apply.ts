@@ -5,6 +5,7 @@ import { loadCommit } from '../controller/load.js';
 import { createLogger } from '../log.js';
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
+import { defaultStateDir } from './state-dir.js';
 
 export interface RepoFlags extends StoreFlags {
   repo: string;
@@ -14,11 +15,7 @@ export interface RepoFlags extends StoreFlags {
   allowForcePush?: boolean;
 }
 
-export function defaultStateDir(): string {
-  return process.env.XDG_STATE_HOME
-    ? `${process.env.XDG_STATE_HOME}/gitfleet`
-    : `${process.env.HOME ?? '/tmp'}/.local/state/gitfleet`;
-}
+export { defaultStateDir } from './state-dir.js';
 
 export function readSecret(file: string | undefined): string | undefined {
   if (file === undefined) return undefined;

@@ -45,30 +45,34 @@ export async function run(rawUnit: string, flags: JournalFlags): Promise<number>
   if (!Number.isInteger(n) || n < 1 || n > INSPECT_MAX_LINES)
     throw new UsageError(`-n: "${flags.lines}" is not a number of lines from 1 to ${INSPECT_MAX_LINES}`);
   const color = useColor();
-  return withStore(flags, async (store) => {
-    const view = await readClusterView(store);
-    let machines: string[];
-    try {
-      machines = machinesOf(view, unit, flags.machine);
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    if (machines.length === 0) throw new CliError(`unit ${unit} runs on no machine (see gitfleet status ${unit})`);
-    const session = await InspectSession.open(store);
-    try {
-      const cursors = new Map<string, string | null>();
-      let failed = show(await session.ask(machines, { unit, lines: n, status: false }), cursors, flags, color);
-      if (!flags.follow) {
-        if (failed === 0 && cursors.size > 0 && [...cursors.values()].every((c) => c === null))
-          writeOut('-- No entries --\n');
-        return failed > 0 ? 1 : 0;
+  return withStore(
+    flags,
+    async (store) => {
+      const view = await readClusterView(store);
+      let machines: string[];
+      try {
+        machines = machinesOf(view, unit, flags.machine);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
       }
-      failed = await follow(session, unit, machines, cursors, flags, color);
-      return failed > 0 ? 1 : 0;
-    } finally {
-      await session.close();
-    }
-  });
+      if (machines.length === 0) throw new CliError(`unit ${unit} runs on no machine (see gitfleet status ${unit})`);
+      const session = await InspectSession.open(store);
+      try {
+        const cursors = new Map<string, string | null>();
+        let failed = show(await session.ask(machines, { unit, lines: n, status: false }), cursors, flags, color);
+        if (!flags.follow) {
+          if (failed === 0 && cursors.size > 0 && [...cursors.values()].every((c) => c === null))
+            writeOut('-- No entries --\n');
+          return failed > 0 ? 1 : 0;
+        }
+        failed = await follow(session, unit, machines, cursors, flags, color);
+        return failed > 0 ? 1 : 0;
+      } finally {
+        await session.close();
+      }
+    },
+    { up: true },
+  );
 }
 
 /** Ask again every second for what came after each machine's cursor, until SIGINT/SIGTERM. */

@@ -12,7 +12,7 @@ interface ListFlags extends StoreFlags {
 const addressOf = (view: ClusterView) => new Map(view.machines.map((m) => [m.id, m.address]));
 
 export async function listMachines(flags: ListFlags): Promise<number> {
-  const view = await withStore(flags, (s) => readClusterView(s, { units: false, reports: false }));
+  const view = await withStore(flags, (s) => readClusterView(s, { units: false, reports: false }), { up: true });
   if (flags.format === 'json') {
     writeOut(
       JSON.stringify(
@@ -36,7 +36,7 @@ export async function listMachines(flags: ListFlags): Promise<number> {
 }
 
 export async function listUnits(flags: ListFlags): Promise<number> {
-  const view = await withStore(flags, (s) => readClusterView(s, { units: false }));
+  const view = await withStore(flags, (s) => readClusterView(s, { units: false }), { up: true });
   if (flags.format === 'json') {
     const out = view.reports.map((r) => ({
       unit: r.unit,
@@ -123,7 +123,7 @@ export function unitFileRows(view: ClusterView) {
 }
 
 export async function listUnitFiles(flags: ListFlags): Promise<number> {
-  const view = await withStore(flags, (s) => readClusterView(s));
+  const view = await withStore(flags, (s) => readClusterView(s), { up: true });
   const rows = unitFileRows(view);
   if (flags.format === 'json') {
     writeOut(JSON.stringify(rows, null, 2) + '\n');

@@ -69,11 +69,15 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
 
 export async function run(rawUnit: string | undefined, flags: StatusFlags): Promise<number> {
   const unit = rawUnit === undefined ? undefined : unitName(rawUnit);
-  const { view, live } = await withStore(flags, async (s) => {
-    const view = await readClusterView(s);
-    // With a unit: also what systemd says of it right now on each machine that runs it.
-    return { view, live: unit === undefined ? [] : await askLive(s, view, unit) };
-  });
+  const { view, live } = await withStore(
+    flags,
+    async (s) => {
+      const view = await readClusterView(s);
+      // With a unit: also what systemd says of it right now on each machine that runs it.
+      return { view, live: unit === undefined ? [] : await askLive(s, view, unit) };
+    },
+    { up: true },
+  );
   const color = useColor();
   if (unit === undefined) {
     const s = summarize(view);

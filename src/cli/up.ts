@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { UnitInspector } from '../agent/inspect.js';
 import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../systemd/connect.js';
@@ -19,7 +19,8 @@ import { renderTable } from '../render/table.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/store.js';
 import { isMachineId } from '../fleet/machine-id.js';
-import { defaultStateDir } from './apply.js';
+import { answers } from '../store/socket.js';
+import { endpointSocket, publishUp, upStateDirFor } from './endpoint.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
 import { readClusterView, type ClusterView } from './view.js';
@@ -104,7 +105,12 @@ export async function run(flags: UpFlags): Promise<number> {
   const repo = resolve(flags.repo);
   const repoId = createHash('sha256').update(repo).digest('hex').slice(0, 10);
   // Outside the repository by default: nothing of gitfleet's may end up in a `git add -A`.
-  const stateDir = flags.stateDir ? resolve(flags.stateDir) : join(defaultStateDir(), `up-${repoId}`);
+  const stateDir = flags.stateDir ? resolve(flags.stateDir) : upStateDirFor(repo);
+  // A second up on this state dir would share (and then stop) the first one's systemd: refuse early.
+  if (await answers(endpointSocket(stateDir)))
+    throw new CliError(
+      `another gitfleet up is running with state dir ${stateDir} (it answers at ${endpointSocket(stateDir)})`,
+    );
   const chosen = flags.systemd === 'auto' ? chooseSystemd() : { kind: flags.systemd, why: 'as asked (--systemd)' };
   const machine = localMachineId();
   const store: Store = new MemoryStore({ prefix: '/gitfleet/' });
@@ -157,8 +163,10 @@ export async function run(flags: UpFlags): Promise<number> {
   });
   const started = Date.now();
   let stopping = false;
+  let endpoint: { path: string; close(): Promise<void> } | null = null;
   const shutdown = async () => {
     stopping = true;
+    await endpoint?.close().catch(() => {});
     await inspector.stop();
     await controller.stop().catch(() => {});
     await engine.stop().catch(() => {});
@@ -179,6 +187,9 @@ export async function run(flags: UpFlags): Promise<number> {
     await agent.start();
     await inspector.start();
     await engine.start();
+    // Other terminals (status, list-*, cat, journal) reach this store here when given no --etcd.
+    endpoint = await publishUp(store, stateDir, repo);
+    say(`gitfleet up: other terminals in ${repo} reach it without --etcd (gitfleet status, list-units, journal UNIT)`);
     controller.on('outcome', (o: PassOutcome) => {
       if (o.kind === 'refused')
         say(paint(useColor(process.stderr), 'red', `gitfleet up: refused ${o.commit.slice(0, 12)}: ${o.reason}`));
