@@ -171,9 +171,11 @@ export class UnitInspector {
   private async journalSource(): Promise<JournalSource> {
     const where = this.opts.journal;
     if (where.kind === 'none') throw new Error(`no journal on machine ${this.opts.machineId}: ${where.why}`);
-    if (where.kind !== 'directory') return where;
+    if (where.kind === 'system') return where;
     this.managerCgroup ??= await this.opts.systemd.managerCgroup();
-    return { kind: 'directory', directory: where.directory, managerCgroup: this.managerCgroup };
+    return where.kind === 'user'
+      ? { kind: 'user', managerCgroup: this.managerCgroup }
+      : { kind: 'directory', directory: where.directory, managerCgroup: this.managerCgroup };
   }
 
   /** Write the answer under the request's lease (gone already: the asker gave up, nothing to do). */

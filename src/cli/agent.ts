@@ -18,6 +18,7 @@ interface AgentFlags extends StoreFlags {
   address?: string;
   systemd: SystemdKind;
   stateDir: string;
+  journalDir?: string;
   leaseTtl: string;
   onExit: 'leave' | 'stop';
 }
@@ -122,7 +123,7 @@ export async function run(flags: AgentFlags): Promise<number> {
     store,
     machineId,
     systemd: host.manager,
-    journal: host.journal,
+    journal: flags.journalDir ? { kind: 'directory', directory: resolve(flags.journalDir) } : host.journal,
     unitDir: host.unitDir,
     log: log.child('inspect'),
   });

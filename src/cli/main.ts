@@ -108,6 +108,7 @@ export function buildProgram(): Command {
           .default('system'),
       )
       .option('--state-dir <dir>', 'where the agent keeps its unit files and private systemd', '/var/lib/gitfleet')
+      .option('--journal-dir <dir>', "read units' journal lines from this journal directory (journalctl -D)")
       .option('--lease-ttl <seconds>', 'machine lease TTL', '10')
       .addOption(
         new Option('--on-exit <what>', 'what to do with units on SIGTERM').choices(['leave', 'stop']).default('leave'),

@@ -52,6 +52,16 @@ export function chooseSystemd(): { kind: SystemdKind; why: string } {
   return { kind: 'private', why: 'systemd is not PID 1 here and no user manager runs' };
 }
 
+/**
+ * The user's bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus, where a user manager puts
+ * it (as sd-bus looks; a unit of the user manager, like gitfleet's agent, may not have the former).
+ */
+function userBus(): 'session' | { address: string } {
+  const rt = process.env.XDG_RUNTIME_DIR;
+  if (process.env.DBUS_SESSION_BUS_ADDRESS || !rt) return 'session';
+  return { address: `unix:path=${join(rt, 'bus')}` };
+}
+
 export async function connectSystemd(
   kind: SystemdKind,
   stateDir: string,
@@ -86,7 +96,7 @@ export async function connectSystemd(
       },
     };
   }
-  const manager = await SystemdManager.connect(kind === 'system' ? 'system' : 'session', { log });
+  const manager = await SystemdManager.connect(kind === 'system' ? 'system' : userBus(), { log });
   return {
     kind,
     manager,

@@ -4,11 +4,12 @@
  *
  * Where the lines are depends on which systemd runs the unit:
  * - the system manager: the system journal, `journalctl -u UNIT`;
- * - the user's own manager: `journalctl --user-unit UNIT`;
- * - a private instance (namespace.ts): its own journal directory, `journalctl -D DIR`, matching
- *   the manager's lines about the unit (USER_UNIT=UNIT) or the unit's own output, recognised by
- *   its cgroup (_SYSTEMD_CGROUP=<manager's cgroup>/<slice path>/UNIT), since that journald cannot
- *   name the unit itself.
+ * - a user manager: the journal it logs to, matching the unit's own lines (_SYSTEMD_USER_UNIT),
+ *   the manager's lines about it (USER_UNIT), or lines from its cgroup (_SYSTEMD_CGROUP=<the
+ *   manager's cgroup>/<slice path>/UNIT): a journald outside the manager's cgroup tree (a private
+ *   instance's, or the one an agent unit of such an instance sees) cannot name the unit itself;
+ * - a private instance (namespace.ts), from outside its namespace: the same matches, in its own
+ *   journal directory (`journalctl -D DIR`).
  *
  * Every answer is bounded: at most `lines` lines (callers cap it), each message at most
  * MAX_MESSAGE_CHARS characters, journalctl killed after READ_TIMEOUT_MS.
@@ -24,7 +25,7 @@ export type JournalLocation =
 
 export type JournalSource =
   | { kind: 'system' }
-  | { kind: 'user' }
+  | { kind: 'user'; managerCgroup: string }
   | { kind: 'directory'; directory: string; managerCgroup: string };
 
 export interface JournalLine {
@@ -84,13 +85,10 @@ export function unitCgroupPath(managerCgroup: string, slice: string, unit: strin
 export function journalctlArgs(source: JournalSource, q: JournalQuery): string[] {
   const args = ['--no-pager', '--all', '-o', 'json', `--output-fields=${FIELDS}`, '-n', String(q.lines)];
   if (q.after) args.push(`--after-cursor=${q.after}`);
-  if (source.kind === 'system') args.push('-u', q.unit);
-  else if (source.kind === 'user') args.push('--user-unit', q.unit);
-  else {
-    const cg = unitCgroupPath(source.managerCgroup, q.slice || 'app.slice', q.unit);
-    args.push('-D', source.directory, `USER_UNIT=${q.unit}`, '+', `_SYSTEMD_CGROUP=${cg}`);
-  }
-  return args;
+  if (source.kind === 'system') return [...args, '-u', q.unit];
+  if (source.kind === 'directory') args.push('-D', source.directory);
+  const cg = unitCgroupPath(source.managerCgroup, q.slice || 'app.slice', q.unit);
+  return [...args, `_SYSTEMD_USER_UNIT=${q.unit}`, '+', `USER_UNIT=${q.unit}`, '+', `_SYSTEMD_CGROUP=${cg}`];
 }
 
 /** One journalctl JSON line -> a JournalLine and its cursor (null for a line that is not an entry). */

@@ -1,8 +1,10 @@
 /**
  * What runs inside a private systemd instance's mount namespace before systemd itself (see
  * private.ts): a tmpfs on /run/systemd holding /run/systemd/system (which makes `systemd --user`
- * run without systemd as PID 1), and a systemd-journald of the instance's own, so that units have
- * a journal as they would on a normal host.
+ * run without systemd as PID 1) and /run/systemd/inaccessible/ (the nodes PID 1 makes at boot, which
+ * sandboxed units such as ProtectHome=yes need), mounts shared within the namespace (so the
+ * credentials systemd mounts for a unit, LoadCredential=, reach it), and a systemd-journald of the
+ * instance's own, so that units have a journal as they would on a normal host.
  *
  * The journald is the system's binary, run as it is on a host, inside the namespace:
  * - its sockets (/run/systemd/journal/{stdout,socket,dev-log}) land on the namespace's own tmpfs
@@ -54,6 +56,10 @@ export const JOURNALD_CONF = [
 export const NAMESPACE_SCRIPT = [
   'target=',
   'mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd && mkdir -p /run/systemd/system || exit 98',
+  // What PID 1 makes at boot and sandboxed units need (ProtectHome=, InaccessiblePaths=): the
+  // nodes mounted over what a unit may not see.
+  '(umask 777 && cd /run/systemd && mkdir inaccessible && cd inaccessible && mkdir dir && : > reg && mkfifo fifo \\',
+  '  && mknod chr c 0 0 && mknod blk b 0 0) 2>/dev/null',
   'if [ -n "$GITFLEET_JOURNALD" ]; then',
   '  if mkdir -p /run/systemd/journald.conf.d /run/log "$GITFLEET_LOG_DIR" \\',
   '    && printf "%s\\n" "$GITFLEET_JOURNALD_CONF" > /run/systemd/journald.conf.d/zz-gitfleet.conf \\',
@@ -65,6 +71,9 @@ export const NAMESPACE_SCRIPT = [
   '    else echo "gitfleet: systemd-journald did not come up; units have no journal" >&2; fi',
   '  else echo "gitfleet: cannot set up the journal directory; units have no journal" >&2; fi',
   'fi',
+  // Mounts systemd makes for a unit in a namespace of its own (credentials) must reach systemd's:
+  // shared within this namespace (new peer groups: nothing propagates to the host's).
+  'mount --make-rshared / || echo "gitfleet: cannot make mounts shared; LoadCredential= will not work" >&2',
   'set -- "$GITFLEET_SYSTEMD_BINARY"',
   'unset GITFLEET_SYSTEMD_BINARY GITFLEET_NAMESPACE_SCRIPT GITFLEET_JOURNALD GITFLEET_LOG_DIR',
   'unset GITFLEET_JOURNALD_CONF GITFLEET_JOURNALD_LOG',

@@ -4,7 +4,6 @@
  * Certificates are made for the test with openssl; one etcd serves the file.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -14,48 +13,16 @@ import { EtcdStore } from '../../src/store/etcd.js';
 import { openStore } from '../../src/store/open.js';
 import { StoreUnavailableError } from '../../src/store/store.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
+import { makeCerts } from '../support/tls.js';
 
 let etcd: EtcdCluster;
 let dir: string;
 const pem = (name: string) => fs.readFileSync(path.join(dir, name));
 const file = (name: string) => path.join(dir, name);
 
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
-function makeCerts(d: string): void {
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: 'pipe' });
-  const ecKey = (out: string) => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', out);
-  ecKey('ca.key');
-  ssl('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=gitfleet test CA', '-days', '1', '-out', 'ca.crt');
-  for (const [name, ext] of [
-    ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'],
-    ['client', 'extendedKeyUsage=clientAuth'],
-  ] as const) {
-    ecKey(`${name}.key`);
-    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=gitfleet-${name}`, '-out', `${name}.csr`);
-    fs.writeFileSync(path.join(d, `${name}.ext`), `${ext}\n`);
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      `${name}.ext`,
-      '-out',
-      `${name}.crt`,
-    );
-  }
-}
-
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitfleet-certs-'));
-  makeCerts(dir);
+  makeCerts(dir, [{ name: 'server', serverIps: ['127.0.0.1'] }, { name: 'client' }]);
   etcd = await startEtcd({
     tls: { certFile: file('server.crt'), keyFile: file('server.key'), trustedCaFile: file('ca.crt') },
   });

@@ -141,16 +141,20 @@ describe('journal reading (pure parts)', () => {
       '-u',
       'a.service',
     ]);
-    assert.deepEqual(journalctlArgs({ kind: 'user' }, { unit: 'a.service', lines: 5 }).slice(-2), [
-      '--user-unit',
-      'a.service',
+    assert.deepEqual(journalctlArgs({ kind: 'user', managerCgroup: '/u' }, { unit: 'a.service', lines: 5 }).slice(-5), [
+      '_SYSTEMD_USER_UNIT=a.service',
+      '+',
+      'USER_UNIT=a.service',
+      '+',
+      '_SYSTEMD_CGROUP=/u/app.slice/a.service',
     ]);
     const d = journalctlArgs(
       { kind: 'directory', directory: '/j', managerCgroup: '/cg' },
       { unit: 'a.service', lines: 5, after: 'C' },
     );
     assert.ok(d.includes('--after-cursor=C'));
-    assert.deepEqual(d.slice(-5), ['-D', '/j', 'USER_UNIT=a.service', '+', '_SYSTEMD_CGROUP=/cg/app.slice/a.service']);
+    assert.deepEqual(d.slice(-7, -5), ['-D', '/j']);
+    assert.equal(d.at(-1), '_SYSTEMD_CGROUP=/cg/app.slice/a.service');
   });
 
   test('entries: byte-array messages decoded, long ones cut, bad lines skipped', () => {
