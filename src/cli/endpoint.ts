@@ -28,7 +28,7 @@ export async function findRunningUp(cwd: string = process.cwd()): Promise<string
   const { answers } = await import('../store/socket.js');
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
     const sock = endpointSocket(upStateDirFor(dir));
-    if (exists(sock) && (await answers(sock))) return sock;
+    if (await answers(sock)) return sock;
     if (dirname(dir) === dir) return null;
   }
 }
@@ -60,15 +60,6 @@ export async function publishUp(
       if (link && isLink(link) && readlinkSync(link) === dirname(server.path)) rmSync(link);
     },
   };
-}
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function isLink(path: string): boolean {

@@ -13,6 +13,7 @@ import { endpointSocket, upStateDirFor } from '../../src/cli/endpoint.js';
 import { attachPrivateSystemd } from '../../src/systemd/private.js';
 import { runAsync, gitfleetArgv } from '../support/cluster.js';
 import { tempDir, TestRepo } from '../support/git.js';
+import { stopUp } from '../support/up.js';
 import { eventually, showProperty, type PrivateSystemd } from '../support/systemd.js';
 
 const tmp = tempDir('gitfleet-upep-');
@@ -56,16 +57,7 @@ describe('gitfleet up is reachable from other terminals', () => {
     inst = (await attachPrivateSystemd({ baseDir: base, name: name! }))!;
   });
   after(async () => {
-    if (up?.exitCode === null) {
-      const exited = new Promise((r) => up!.once('exit', r));
-      up.kill('SIGINT');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-      if (up.exitCode === null) up.kill('SIGKILL');
-    }
-    // If up did not get to stop its private systemd, stop it by the PID it recorded.
-    const base = stateDir ? join(stateDir, 'systemd') : '';
-    if (base && existsSync(base))
-      for (const name of readdirSync(base)) await (await attachPrivateSystemd({ baseDir: base, name }))?.stop();
+    await stopUp(up, stateDir ? join(stateDir, 'systemd') : null);
     tmp.cleanup();
   });
 
