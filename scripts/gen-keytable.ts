@@ -156,7 +156,7 @@ export function parseGperf(text: string, on: ReadonlySet<string>): Map<string, M
       out.set(section, keys);
     }
   };
-  emit(body.slice(body.findIndex((l) => l === '%%') + 1), null);
+  emit(body.slice(body.indexOf('%%') + 1), null);
   return out;
 }
 

@@ -4,6 +4,7 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
 import { describeAgent } from '../agent/registration.js';
+import { UnitInspector } from '../agent/inspect.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
 import { readMachine } from '../store/readers.js';
@@ -20,6 +21,7 @@ interface AgentFlags extends StoreFlags {
   address?: string;
   systemd: SystemdKind;
   stateDir: string;
+  journalDir?: string;
   leaseTtl: string;
   onExit: 'leave' | 'stop';
   metrics?: string;
@@ -123,9 +125,20 @@ export async function run(flags: AgentFlags): Promise<number> {
     if (e instanceof AgentError) throw new CliError(e.message);
     throw e;
   }
+  // Answers `gitfleet journal` and `gitfleet status UNIT` for the units it runs here.
+  const inspector = new UnitInspector({
+    store,
+    machineId,
+    systemd: host.manager,
+    journal: flags.journalDir ? { kind: 'directory', directory: resolve(flags.journalDir) } : host.journal,
+    unitDir: host.unitDir,
+    log: log.child('inspect'),
+  });
+  await inspector.start();
   const end = await untilSignalOrFatal(fatal);
   const units = flags.onExit === 'stop' ? 'stopping them' : 'left running';
   log.info('stopping', end.signal ? { signal: end.signal, units } : { error: end.fatal, units });
+  await inspector.stop();
   await agent.stop();
   await host.close({ stopInstance: flags.onExit === 'stop' });
   await store.close();

@@ -8,6 +8,7 @@ import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { loadTrust, type TrustFlags } from './trust.js';
 import { diagnosticLine } from '../render/diagnostics.js';
+import { defaultStateDir } from './state-dir.js';
 
 export interface RepoFlags extends StoreFlags, TrustFlags {
   repo: string;
@@ -40,11 +41,7 @@ export function remoteAuth(flags: RepoFlags): RemoteAuth {
   };
 }
 
-export function defaultStateDir(): string {
-  return process.env.XDG_STATE_HOME
-    ? `${process.env.XDG_STATE_HOME}/gitfleet`
-    : `${process.env.HOME ?? '/tmp'}/.local/state/gitfleet`;
-}
+export { defaultStateDir } from './state-dir.js';
 
 export function readSecret(file: string | undefined, flag = '--webhook-secret-file'): string | undefined {
   if (file === undefined) return undefined;

@@ -52,16 +52,45 @@ export function etcdDisplay(flags: StoreFlags): string {
   return flags.etcd ?? (process.env.GITFLEET_ETCD || 'http://127.0.0.1:2379');
 }
 
-/** Open the store, run `fn`, always close; an unreachable etcd becomes one clear line (exit 1). */
-export async function withStore<T>(flags: StoreFlags, fn: (store: Store) => Promise<T>): Promise<T> {
-  const store = await openEtcdStore(flags);
+/** Neither --etcd nor $GITFLEET_ETCD: the default endpoint, or a running `gitfleet up`, is meant. */
+function noEtcdGiven(flags: StoreFlags): boolean {
+  return flags.etcd === undefined && !process.env.GITFLEET_ETCD;
+}
+
+/**
+ * Open the store, run `fn`, always close; an unreachable etcd becomes one clear line (exit 1).
+ * With `up` (the commands that read the cluster), and neither --etcd nor $GITFLEET_ETCD given, a
+ * `gitfleet up` running for this directory's repository is used when there is one (endpoint.ts).
+ */
+export async function withStore<T>(
+  flags: StoreFlags,
+  fn: (store: Store) => Promise<T>,
+  opts: { up?: boolean } = {},
+): Promise<T> {
+  let store: Store | null = null;
+  let where = `etcd at ${etcdDisplay(flags)}`;
+  if (opts.up && noEtcdGiven(flags)) {
+    const { findRunningUp } = await import('./endpoint.js');
+    const sock = await findRunningUp();
+    if (sock) {
+      const { SocketStore } = await import('../store/socket.js');
+      store = await SocketStore.connect(sock).catch(() => null);
+      where = `the gitfleet up at ${sock}`;
+    }
+  }
+  store ??= await openEtcdStore(flags);
   try {
     return await fn(store);
   } catch (e) {
     const { StoreUnavailableError } = await import('../store/store.js');
     if (e instanceof StoreUnavailableError) {
       const { CliError } = await import('./errors.js');
-      throw new CliError(`cannot reach etcd at ${etcdDisplay(flags)}: ${e.message}`);
+      if (opts.up && noEtcdGiven(flags) && !where.startsWith('the gitfleet up'))
+        throw new CliError(
+          'no gitfleet up is running for this repository, and no --etcd given ' +
+            `(nor $GITFLEET_ETCD; nothing answers at ${etcdDisplay(flags)} either)`,
+        );
+      throw new CliError(`cannot reach ${where}: ${e.message}`);
     }
     throw e;
   } finally {

@@ -48,7 +48,7 @@ function table<R>(fields: string[], rows: R[], cells: Record<string, (r: R) => s
 
 export async function listMachines(flags: ListFlags): Promise<number> {
   const fields = fieldsOf('list-machines', flags);
-  const view = await withStore(flags, (s) => readClusterView(s, { units: false, reports: false }));
+  const view = await withStore(flags, (s) => readClusterView(s, { units: false, reports: false }), { up: true });
   for (const e of view.malformed) warnLeftOut(e);
   if (flags.format === 'json') {
     writeOut(
@@ -82,7 +82,7 @@ export async function listMachines(flags: ListFlags): Promise<number> {
 
 export async function listUnits(flags: ListFlags): Promise<number> {
   const fields = fieldsOf('list-units', flags);
-  const view = await withStore(flags, (s) => readClusterView(s, { units: false }));
+  const view = await withStore(flags, (s) => readClusterView(s, { units: false }), { up: true });
   for (const e of view.malformed) warnLeftOut(e);
   if (flags.format === 'json') {
     const out = view.reports.map((r) => ({
@@ -186,16 +186,20 @@ async function descriptions(store: Store, hashes: string[]): Promise<Map<string,
 export async function listUnitFiles(flags: ListFlags): Promise<number> {
   const fields = fieldsOf('list-unit-files', flags);
   let desc = new Map<string, string>();
-  const view = await withStore(flags, async (s) => {
-    const v = await readClusterView(s);
-    for (const e of v.malformed) warnLeftOut(e);
-    if (flags.format !== 'json' && fields.includes('desc'))
-      desc = await descriptions(
-        s,
-        v.units.map((u) => u.hash),
-      );
-    return v;
-  });
+  const view = await withStore(
+    flags,
+    async (s) => {
+      const v = await readClusterView(s);
+      for (const e of v.malformed) warnLeftOut(e);
+      if (flags.format !== 'json' && fields.includes('desc'))
+        desc = await descriptions(
+          s,
+          v.units.map((u) => u.hash),
+        );
+      return v;
+    },
+    { up: true },
+  );
   const rows = unitFileRows(view);
   if (flags.format === 'json') {
     writeOut(JSON.stringify(rows, null, 2) + '\n');

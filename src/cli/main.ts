@@ -211,6 +211,7 @@ export function buildProgram(): Command {
           .default('system'),
       )
       .option('--state-dir <dir>', 'where the agent keeps its unit files and private systemd', '/var/lib/gitfleet')
+      .option('--journal-dir <dir>', "read units' journal lines from this journal directory (journalctl -D)")
       .option('--lease-ttl <seconds>', 'machine lease TTL', '10')
       .addOption(
         new Option('--on-exit <what>', 'what to do with units on SIGTERM').choices(['leave', 'stop']).default('leave'),
@@ -278,6 +279,19 @@ export function buildProgram(): Command {
       ['text', 'json'],
     ),
   ).action(wrap(() => import('./cat.js')));
+
+  storeOptions(
+    formatOption(
+      program
+        .command('journal')
+        .description("the unit's journal lines from the machine(s) that run it")
+        .argument('<unit>', 'unit name; without a type suffix, .service')
+        .option('--machine <id>', 'only this machine (an id or a unique prefix of one)')
+        .option('-n, --lines <n>', 'how many lines (the last ones)', '10')
+        .option('-f, --follow', 'keep printing new lines until Ctrl-C'),
+      ['text', 'json'],
+    ),
+  ).action(wrap(() => import('./journal.js')));
 
   storeOptions(
     program

@@ -4,10 +4,12 @@ import { renderTable } from '../render/table.js';
 import type { EngineStatus } from '../store/keys.js';
 import { rolloutCounts } from '../store/rollouts.js';
 import { CliError } from './errors.js';
-import { writeOut, type StoreFlags } from './common.js';
-import { machineLabel, readClusterViewFor, type ClusterView } from './view.js';
+import { withStore, writeOut, type StoreFlags } from './common.js';
+import { machineLabel, readClusterView, warnLeftOut, type ClusterView } from './view.js';
 import { diagnosticLine } from '../render/diagnostics.js';
-import { withDefaultSuffix } from '../unit/names.js';
+import type { MachineAnswer } from './inspect.js';
+import { unitName } from './journal.js';
+import { askLive, renderLive } from './status-unit.js';
 
 interface StatusFlags extends StoreFlags {
   format: 'text' | 'json';
@@ -113,9 +115,18 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
  * unit is failed on some machine, or the latest rollout failed; 0 otherwise. `status UNIT`: 1
  * while that unit is failed somewhere.
  */
-export async function run(unitArg: string | undefined, flags: StatusFlags): Promise<number> {
-  const unit = unitArg === undefined ? undefined : withDefaultSuffix(unitArg);
-  const view = await readClusterViewFor(flags);
+export async function run(rawUnit: string | undefined, flags: StatusFlags): Promise<number> {
+  const unit = rawUnit === undefined ? undefined : unitName(rawUnit);
+  const { view, live } = await withStore(
+    flags,
+    async (s) => {
+      const view = await readClusterView(s);
+      // With a unit: also what systemd says of it right now on each machine that runs it.
+      return { view, live: unit === undefined ? [] : await askLive(s, view, unit) };
+    },
+    { up: true },
+  );
+  for (const e of view.malformed) warnLeftOut(e);
   const color = useColor();
   if (unit === undefined) {
     const s = summarize(view);
@@ -127,7 +138,6 @@ export async function run(unitArg: string | undefined, flags: StatusFlags): Prom
   if (!desired && reports.length === 0)
     throw new CliError(`unit ${unit} is not in the applied commit and no machine reports it`);
   const scheduled = view.schedule.get(unit) ?? [];
-  const failed = reports.some((r) => r.report.active === 'failed') ? 1 : 0;
   if (flags.format === 'json') {
     writeOut(
       JSON.stringify(
@@ -138,12 +148,13 @@ export async function run(unitArg: string | undefined, flags: StatusFlags): Prom
           targetMachines: scheduled.map((s) => s.machine),
           unscheduled: view.unscheduled.get(unit) ?? null,
           reports: reports.map((r) => ({ machine: r.machine, ...r.report })),
+          live: live.map((a) => ('error' in a ? { machine: a.machine, error: a.error } : a.answer)),
         },
         null,
         2,
       ) + '\n',
     );
-    return failed;
+    return failedAnywhere(reports, live) ? 1 : 0;
   }
   const addr = new Map(view.machines.map((m) => [m.id, m.address]));
   const out: string[] = [];
@@ -170,5 +181,14 @@ export async function run(unitArg: string | undefined, flags: StatusFlags): Prom
     ]);
     writeOut(renderTable(['machine', 'load', 'active', 'sub', 'hash', ''], rows, { color, stateColumns: [1, 2, 3] }));
   }
-  return failed;
+  writeOut(renderLive(live, view, color));
+  return failedAnywhere(reports, live) ? 1 : 0;
+}
+
+/** `status UNIT` exits 1 while the unit is failed on some machine (as reported, or as systemd says now). */
+function failedAnywhere(reports: { report: { active: string } }[], live: MachineAnswer[]): boolean {
+  return (
+    reports.some((r) => r.report.active === 'failed') ||
+    live.some((a) => !('error' in a) && a.answer.status?.active === 'failed')
+  );
 }

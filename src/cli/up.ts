@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
+import { UnitInspector } from '../agent/inspect.js';
 import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../systemd/connect.js';
 import { Controller, type PassOutcome } from '../controller/controller.js';
 import { loadCommitOrRefuse } from '../source/git.js';
@@ -18,7 +19,7 @@ import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/store.js';
 import { isMachineId } from '../fleet/machine-id.js';
 import { acquirePidLock, LockHeldError, type PidLock } from '../util/pidlock.js';
-import { defaultStateDir } from './apply.js';
+import { publishUp, upStateDirFor } from './endpoint.js';
 import { CliError } from './errors.js';
 import { untilSignal } from './signals.js';
 import { loadTrust, type TrustFlags } from './trust.js';
@@ -127,10 +128,11 @@ export async function run(flags: UpFlags): Promise<number> {
   const repo = resolve(flags.repo);
   const repoId = sha256(repo).slice(0, 10);
   // Outside the repository by default: nothing of gitfleet's may end up in a `git add -A`.
-  const stateDir = flags.stateDir ? resolve(flags.stateDir) : join(defaultStateDir(), `up-${repoId}`);
+  const stateDir = flags.stateDir ? resolve(flags.stateDir) : upStateDirFor(repo);
+  // One up per state dir: a second would share (and then stop) the first one's systemd.
+  const lock = lockStateDir(stateDir);
   const chosen = flags.systemd === 'auto' ? chooseSystemd() : { kind: flags.systemd, why: 'as asked (--systemd)' };
   const machine = localMachineId();
-  const lock = lockStateDir(stateDir);
   const store: Store = new MemoryStore({ prefix: '/gitfleet/' });
   const color = useColor();
   const say = (s: string) => process.stderr.write(s + '\n');
@@ -188,11 +190,22 @@ export async function run(flags: UpFlags): Promise<number> {
     log: log.child('agent'),
     ...(metrics ? { metrics: metrics.agent } : {}),
   });
+  const inspector = new UnitInspector({
+    store,
+    machineId: machine,
+    systemd: host.manager,
+    journal: host.journal,
+    unitDir: host.unitDir,
+    log: log.child('inspect'),
+  });
   const started = Date.now();
   let stopping = false;
   const ui = metrics ? await startUpUi(metrics, store, host, machine, say, log) : null;
+  let endpoint: { path: string; close(): Promise<void> } | null = null;
   const shutdown = async () => {
     stopping = true;
+    await endpoint?.close().catch(() => {});
+    await inspector.stop();
     await ui?.close();
     await controller.stop().catch(() => {});
     await engine.stop().catch(() => {});
@@ -213,7 +226,11 @@ export async function run(flags: UpFlags): Promise<number> {
 
   try {
     await agent.start();
+    await inspector.start();
     await engine.start();
+    // Other terminals (status, list-*, cat, journal) reach this store here when given no --etcd.
+    endpoint = await publishUp(store, stateDir, repo);
+    say(`gitfleet up: other terminals in ${repo} reach it without --etcd (gitfleet status, list-units, journal UNIT)`);
     controller.on('outcome', (o: PassOutcome) => {
       if (o.kind === 'refused')
         say(paint(useColor(process.stderr), 'red', `gitfleet up: refused ${o.commit.slice(0, 12)}: ${o.reason}`));

@@ -6,6 +6,8 @@
 import type { Diagnostic } from '../diag.js';
 import type { HealthCheck, RolloutPolicy } from '../desired/policy.js';
 import type { DesiredStateName } from '../desired/types.js';
+import type { JournalLine } from '../systemd/journal.js';
+import type { UnitStatus } from '../systemd/status.js';
 import type { FleetConstraints } from '../unit/types.js';
 
 // ---- written by the controller -------------------------------------------------------------
@@ -210,6 +212,49 @@ export function roleGrants(role: AccessRole): KeyGrant[] {
     case 'viewer':
       return [read('')];
   }
+}
+
+// ---- asked by the CLI, answered by one machine's agent (both under the asker's lease) -----------
+
+/**
+ * `gitfleet journal` and `gitfleet status UNIT` read a unit's journal and live status from the
+ * machine that runs it through etcd itself, so no agent listens on a port of its own: the CLI
+ * grants a short lease (INSPECT_LEASE_SECONDS), writes a request under it, and the agent of that
+ * machine (watching its own request prefix) writes one answer under the same lease. Revoking the
+ * lease, or its TTL running out, removes both. An agent answers only for units gitfleet runs on
+ * it, and never with more than INSPECT_MAX_LINES lines or INSPECT_MAX_BYTES of JSON.
+ */
+export const inspectRequestKey = (machine: string, id: string) => `inspect/requests/${machine}/${id}`;
+export const inspectRequestPrefix = (machine: string) => `inspect/requests/${machine}/`;
+export const inspectAnswerKey = (id: string) => `inspect/answers/${id}`;
+export const INSPECT_LEASE_SECONDS = 10;
+export const INSPECT_MAX_LINES = 1000;
+export const INSPECT_MAX_BYTES = 256 * 1024;
+/** Request ids: random hex, so no two askers collide and a key never holds a path. */
+export const INSPECT_ID = /^[0-9a-f]{16,32}$/;
+
+export interface InspectRequest {
+  unit: string;
+  /** Journal lines wanted (0: none), at most INSPECT_MAX_LINES. */
+  lines: number;
+  /** Only journal lines after this cursor (from an earlier answer): how `journal -f` follows. */
+  after?: string;
+  /** Also systemd's live status of the unit (main PID, since, exit status, restarts). */
+  status: boolean;
+}
+
+export interface InspectAnswer {
+  machine: string;
+  unit: string;
+  /** Why there is no answer for this unit here (not run by gitfleet on this machine, ...). */
+  error?: string;
+  status?: UnitStatus;
+  /** Oldest first; `cursor` is the last line's. `journalError` says why there are none. */
+  lines?: JournalLine[];
+  cursor?: string | null;
+  journalError?: string;
+  /** Lines were dropped (oldest first) to keep the answer within INSPECT_MAX_BYTES. */
+  truncated?: boolean;
 }
 
 /** Parse a key under a two-level prefix like "schedule/<machine>/<unit>". */

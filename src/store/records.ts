@@ -20,6 +20,8 @@ import type {
   DesiredRoot,
   DesiredShard,
   EngineStatus,
+  InspectAnswer,
+  InspectRequest,
   MachineRecord,
   RolloutControl,
   RolloutGroup,
@@ -30,6 +32,7 @@ import type {
   UnitStateReport,
   UnscheduledEntry,
 } from './keys.js';
+import { INSPECT_MAX_LINES } from './keys.js';
 import type { KeyValue } from './store.js';
 
 /** A stored value is not what its key holds. */
@@ -226,6 +229,44 @@ const rolloutGroup: Check<RolloutGroup> = obj({
 const rolloutShard: Check<RolloutShard> = obj({ groups: arr(rolloutGroup) });
 const rolloutControl: Check<RolloutControl> = obj({ paused: bool, at: str });
 const rolloutLatest = obj({ commit: str });
+const int =
+  (min: number, max: number): Check<number> =>
+  (v, p) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max
+      ? (v as number)
+      : fail(p, `a whole number from ${min} to ${max}`, v);
+const inspectRequest: Check<InspectRequest> = obj(
+  { unit: str, lines: int(0, INSPECT_MAX_LINES), status: bool },
+  { after: str },
+);
+const journalLine = obj({ time: num, identifier: str, pid: nullable(num), priority: num, message: str });
+const unitStatus = obj({
+  name: str,
+  load: str,
+  active: str,
+  sub: str,
+  result: str,
+  mainPid: num,
+  execMainPid: num,
+  execMainCode: nullable(oneOf('exited', 'killed', 'dumped')),
+  execMainStatus: num,
+  since: nullable(num),
+  activeEnterTimestamp: nullable(num),
+  nRestarts: num,
+  slice: str,
+  fragmentPath: str,
+});
+const inspectAnswer: Check<InspectAnswer> = obj(
+  { machine: str, unit: str },
+  {
+    error: str,
+    status: unitStatus,
+    lines: arr(journalLine),
+    cursor: nullable(str),
+    journalError: str,
+    truncated: bool,
+  },
+);
 
 /** Parse `kv.value` as JSON and check it; MalformedRecordError names the key on failure. */
 function decodeJson<T>(kv: KeyValue, check: Check<T>): T {
@@ -251,6 +292,8 @@ export const decodeMachineRecord = (kv: KeyValue): MachineRecord => decodeJson(k
 export const decodeUnitStateReport = (kv: KeyValue): UnitStateReport => decodeJson(kv, unitStateReport);
 export const decodeEngineStatus = (kv: KeyValue): EngineStatus => decodeJson(kv, engineStatus);
 export const decodeControllerStatus = (kv: KeyValue): ControllerStatus => decodeJson(kv, controllerStatus);
+export const decodeInspectRequest = (kv: KeyValue): InspectRequest => decodeJson(kv, inspectRequest);
+export const decodeInspectAnswer = (kv: KeyValue): InspectAnswer => decodeJson(kv, inspectAnswer);
 
 export const decodeRolloutHead = (kv: KeyValue): RolloutHead => decodeJson(kv, rolloutHead);
 export const decodeRolloutShard = (kv: KeyValue): RolloutShard => decodeJson(kv, rolloutShard);

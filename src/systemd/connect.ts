@@ -8,6 +8,7 @@
  */
 import { existsSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { JournalLocation } from './journal.js';
 import { startOrAttachPrivateSystemd, type PrivateSystemd } from './private.js';
 import { SystemdManager } from './manager.js';
 
@@ -22,6 +23,8 @@ export interface SystemdHost {
   instance: (PrivateSystemd & { attached: boolean }) | null;
   /** A sentence for people: which systemd, and why. */
   description: string;
+  /** Where its units log (`gitfleet journal` reads there). */
+  journal: JournalLocation;
   /** Close the connection; with stopInstance, also stop a private instance (and every unit in it). */
   close(opts: { stopInstance: boolean }): Promise<void>;
 }
@@ -49,6 +52,16 @@ export function chooseSystemd(): { kind: SystemdKind; why: string } {
   return { kind: 'private', why: 'systemd is not PID 1 here and no user manager runs' };
 }
 
+/**
+ * The user's bus: $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus, where a user manager puts
+ * it (as sd-bus looks; a unit of the user manager, like gitfleet's agent, may not have the former).
+ */
+function userBus(): 'session' | { address: string } {
+  const rt = process.env.XDG_RUNTIME_DIR;
+  if (process.env.DBUS_SESSION_BUS_ADDRESS || !rt) return 'session';
+  return { address: `unix:path=${join(rt, 'bus')}` };
+}
+
 export async function connectSystemd(
   kind: SystemdKind,
   stateDir: string,
@@ -71,6 +84,9 @@ export async function connectSystemd(
       manager,
       unitDir,
       instance,
+      journal: instance.journalDir
+        ? { kind: 'directory', directory: instance.journalDir }
+        : { kind: 'none', why: 'its private systemd runs without a journald (no systemd-journald installed?)' },
       description:
         `a private systemd instance (pid ${instance.pid}${instance.attached ? ', still running from before' : ''}) ` +
         `under ${instance.dir}`,
@@ -80,12 +96,13 @@ export async function connectSystemd(
       },
     };
   }
-  const manager = await SystemdManager.connect(kind === 'system' ? 'system' : 'session', { log });
+  const manager = await SystemdManager.connect(kind === 'system' ? 'system' : userBus(), { log });
   return {
     kind,
     manager,
     unitDir,
     instance: null,
+    journal: { kind: kind === 'system' ? 'system' : 'user' },
     description: kind === 'system' ? 'the system manager (system bus)' : 'your user manager (session bus)',
     close: async () => manager.close(),
   };

@@ -21,12 +21,14 @@ import * as dbus from 'dbus-next';
 import { TransientError } from '../errors.js';
 import { removeFile, writeFileAtomic } from '../util/files.js';
 import { Backoff } from '../util/backoff.js';
+import { statusFromProperties, UNIT_TYPE_IFACES, type UnitStatus } from './status.js';
+
+export type { UnitStatus } from './status.js';
 
 const SYSTEMD_NAME = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
 const MANAGER_IFACE = 'org.freedesktop.systemd1.Manager';
 const UNIT_IFACE = 'org.freedesktop.systemd1.Unit';
-const SERVICE_IFACE = 'org.freedesktop.systemd1.Service';
 const UNIT_PATH_PREFIX = '/org/freedesktop/systemd1/unit/';
 const PROPS_IFACE = 'org.freedesktop.DBus.Properties';
 const DBUS_NAME = 'org.freedesktop.DBus';
@@ -437,32 +439,49 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
   }
 
   /**
-   * How a service last ended, for health reasons: its Result, ExecMainCode/ExecMainStatus and
-   * NRestarts (one GetAll of the Service interface). {} for a unit that is not a loaded service.
+   * What `systemctl status` shows of a unit: its states, main PID, since when it is in its state,
+   * how its main process last ended (ExecMainCode/Status), the Result, NRestarts, its Slice.
+   * Two GetAll calls (the Unit interface and the unit type's own, e.g. Service).
+   */
+  async unitStatus(name: string): Promise<UnitStatus> {
+    let path: string;
+    try {
+      [path] = (await this.managerCall('GetUnit', 's', [name])) as [string];
+    } catch (e) {
+      if (!(e instanceof SystemdError && e.type === 'org.freedesktop.systemd1.NoSuchUnit')) throw e;
+      [path] = (await this.managerCall('LoadUnit', 's', [name])) as [string];
+    }
+    const all = async (iface: string) => {
+      const [props] = await this.call(SYSTEMD_NAME, path, PROPS_IFACE, 'GetAll', 's', [iface]);
+      return plain(props) as Record<string, unknown>;
+    };
+    const unit = await all(UNIT_IFACE);
+    const typeIface = UNIT_TYPE_IFACES[name.slice(name.lastIndexOf('.') + 1)];
+    const own = typeIface ? await all(`org.freedesktop.systemd1.${typeIface}`) : {};
+    return statusFromProperties(name, unit, own);
+  }
+
+  /**
+   * How a service last ended, for health reasons (src/agent/health.ts): its Result, how its main
+   * process ended (1 exited, 2 killed, 3 dumped, with the status or signal) and NRestarts.
    */
   async unitFacts(
     name: string,
   ): Promise<{ result?: string; mainCode?: number; mainStatus?: number; restarts?: number }> {
     if (!name.endsWith('.service')) return {};
-    let path: string;
-    try {
-      [path] = (await this.managerCall('GetUnit', 's', [name])) as [string];
-    } catch (e) {
-      if (e instanceof SystemdError && e.type === 'org.freedesktop.systemd1.NoSuchUnit') return {};
-      throw e;
-    }
-    const [props] = await this.call(SYSTEMD_NAME, path, PROPS_IFACE, 'GetAll', 's', [SERVICE_IFACE]);
-    const p = plain(props) as Record<string, unknown>;
-    const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined);
-    const out: { result?: string; mainCode?: number; mainStatus?: number; restarts?: number } = {};
-    if (typeof p.Result === 'string') out.result = p.Result;
-    const code = num(p.ExecMainCode);
-    const status = num(p.ExecMainStatus);
-    const restarts = num(p.NRestarts);
-    if (code !== undefined) out.mainCode = code;
-    if (status !== undefined) out.mainStatus = status;
-    if (restarts !== undefined) out.restarts = restarts;
-    return out;
+    const st = await this.unitStatus(name);
+    const code =
+      st.execMainCode === 'exited' ? 1 : st.execMainCode === 'killed' ? 2 : st.execMainCode === 'dumped' ? 3 : 0;
+    return {
+      ...(st.result ? { result: st.result } : {}),
+      ...(code ? { mainCode: code, mainStatus: st.execMainStatus } : {}),
+      restarts: st.nRestarts,
+    };
+  }
+
+  /** The manager's own cgroup (its ControlGroup property), under which its units' cgroups are. */
+  async managerCgroup(): Promise<string> {
+    return String(await this.getProp(MANAGER_PATH, MANAGER_IFACE, 'ControlGroup'));
   }
 
   /** True when the unit's file changed on disk since systemd loaded it (a reload is due). */

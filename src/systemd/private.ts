@@ -8,36 +8,31 @@
  *    into its own tree, and two instances started that way share one tree (stopping x.service in
  *    one killed x.service in the other);
  * 2. a private mount namespace (`unshare -m --propagation private`) with a tmpfs on /run/systemd
- *    holding /run/systemd/system, which is what makes `systemd --user` run without systemd as PID 1;
+ *    holding /run/systemd/system, which is what makes `systemd --user` run without systemd as PID 1,
+ *    and a systemd-journald of its own in that namespace (namespace.ts), so units have a journal;
  * 3. its own XDG_RUNTIME_DIR, HOME, XDG_CONFIG/DATA/STATE_HOME under `baseDir/name`.
  *
  * The child's PID is systemd's own (bash and unshare exec in place). systemd socket-activates a
  * user bus at $XDG_RUNTIME_DIR/bus; we are ready when Manager.SystemState is running/degraded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { killCgroupProcesses, makeCgroups, removeCgroups } from './cgroup.js';
 import { SystemdManager } from './manager.js';
+import { JOURNALD_BINARIES, JOURNALD_CONF, NAMESPACE_SCRIPT, privateJournalDir } from './namespace.js';
+
+export { killCgroupProcessesSync, removeCgroups } from './cgroup.js';
 
 export interface PrivateSystemd {
   /** Instance name (unique per machine while it runs). */
   name: string;
   /** systemd's PID. */
   pid: number;
-  /** The instance's directory: rt/, home/, config/, data/, state/, systemd.log. */
+  /** The instance's directory: rt/, home/, config/, data/, state/, log/, systemd.log, journald.log. */
   dir: string;
+  /** Its journal (for `journalctl -D`), or null when it runs without one (no journald binary). */
+  journalDir: string | null;
   /** The instance's XDG_RUNTIME_DIR. */
   runtimeDir: string;
   /** D-Bus address of its user bus: `unix:path=<runtimeDir>/bus`. */
@@ -68,6 +63,8 @@ export interface PrivateSystemdOptions {
   name: string;
   /** How long to wait for systemd to be running (default 20 s). */
   readyTimeoutMs?: number;
+  /** Run a journald in the instance's namespace (default true, when systemd-journald is installed). */
+  journal?: boolean;
 }
 
 const SYSTEMD_BINARIES = ['/lib/systemd/systemd', '/usr/lib/systemd/systemd'];
@@ -75,6 +72,7 @@ const SYSTEMD_BINARIES = ['/lib/systemd/systemd', '/usr/lib/systemd/systemd'];
 const RECORD = 'systemd.json';
 interface InstanceRecord {
   pid: number;
+  journal?: boolean;
   cgroupDirs: string[];
   cgroupParents: string[];
 }
@@ -87,6 +85,8 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
   }
   const binary = SYSTEMD_BINARIES.find((b) => existsSync(b));
   if (!binary) throw new Error(`private systemd: no systemd binary found (looked at ${SYSTEMD_BINARIES.join(', ')})`);
+
+  const journald = opts.journal === false ? undefined : JOURNALD_BINARIES.find((b) => existsSync(b));
 
   const dir = resolve(opts.baseDir, name);
   const runtimeDir = join(dir, 'rt');
@@ -102,11 +102,10 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
   const started = Date.now();
   try {
     // "$@" = the cgroup directories: move this shell there first, then exec (PID unchanged)
-    // unshare -> sh -> systemd.
+    // unshare -> sh (namespace.ts: /run/systemd, journald) -> systemd.
     const script =
       'for d in "$@"; do echo $$ > "$d/cgroup.procs" || exit 97; done; ' +
-      "exec unshare -m --propagation private sh -c 'mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd " +
-      '&& mkdir -p /run/systemd/system && exec "$0" --user\' "$GITFLEET_SYSTEMD_BINARY"';
+      'exec unshare -m --propagation private sh -c "$GITFLEET_NAMESPACE_SCRIPT"';
     const env: NodeJS.ProcessEnv = { ...process.env };
     // Nothing of the caller's session may leak into the instance.
     delete env.DBUS_SESSION_BUS_ADDRESS;
@@ -122,6 +121,11 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
       XDG_DATA_HOME: join(dir, 'data'),
       XDG_STATE_HOME: join(dir, 'state'),
       GITFLEET_SYSTEMD_BINARY: binary,
+      GITFLEET_NAMESPACE_SCRIPT: NAMESPACE_SCRIPT,
+      GITFLEET_JOURNALD: journald ?? '',
+      GITFLEET_LOG_DIR: join(dir, 'log'),
+      GITFLEET_JOURNALD_CONF: JOURNALD_CONF,
+      GITFLEET_JOURNALD_LOG: join(dir, 'journald.log'),
     });
     // detached: its own process group, so a terminal's Ctrl-C reaches only its owner, which stops it.
     child = spawn('bash', ['-c', script, 'gitfleet-systemd', ...cgroupDirs], {
@@ -203,13 +207,16 @@ export async function startPrivateSystemd(opts: PrivateSystemdOptions): Promise<
     throw new Error(`private systemd ${name}: ${(e as Error).message}`);
   }
   // For attachPrivateSystemd(): a later owner (the agent restarted) finds and reuses this instance.
-  const record: InstanceRecord = { pid, cgroupDirs, cgroupParents };
+  // journald made its directory before systemd was exec'ed: it exists now, or there is no journal.
+  const journal = journald !== undefined && existsSync(privateJournalDir(dir));
+  const record: InstanceRecord = { pid, cgroupDirs, cgroupParents, journal };
   writeFileSync(join(dir, RECORD), JSON.stringify(record));
 
   return {
     name,
     pid,
     dir,
+    journalDir: journal ? privateJournalDir(dir) : null,
     runtimeDir,
     busAddress,
     unitDir: join(runtimeDir, 'systemd', 'user'),
@@ -275,6 +282,7 @@ export async function attachPrivateSystemd(opts: PrivateSystemdOptions): Promise
     name: opts.name,
     pid: rec.pid,
     dir,
+    journalDir: rec.journal ? privateJournalDir(dir) : null,
     runtimeDir,
     busAddress,
     unitDir: join(runtimeDir, 'systemd', 'user'),
@@ -356,172 +364,6 @@ async function waitRunning(busAddress: string, timeoutMs: number, dead: () => st
     throw new Error(`not running within ${timeoutMs} ms: ${last}`);
   } finally {
     mgr?.close();
-  }
-}
-
-// ---- cgroups ---------------------------------------------------------------------------------
-
-/**
- * Make `leaf` under this process's cgroup in each hierarchy that exists and return the
- * directories. The memory controller's path is used for the v1 hierarchies (the recipe's choice:
- * on these hosts the process's systemd/unified paths are the root). Refuses a cgroup that still
- * holds processes (an instance of that name is running).
- *
- * `parents` are the ancestors that exist only to hold such instances: those that are not this
- * process's own cgroup or one of its ancestors in that hierarchy (in systemd/unified, the mirrored
- * memory path). stop() removes them when empty; another instance still using one keeps it busy.
- */
-function makeCgroups(leaf: string): { dirs: string[]; parents: string[] } {
-  const lines = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
-  const byHierarchy = new Map<string, string>();
-  for (const l of lines) {
-    const [, ctrls, path] = l.match(/^\d+:([^:]*):(.*)$/) ?? [];
-    if (ctrls === undefined || path === undefined) continue;
-    for (const c of ctrls.split(','))
-      byHierarchy.set(c === 'name=systemd' ? 'systemd' : c === '' ? 'unified' : c, path);
-  }
-  const plan: Array<{ root: string; dir: string; own: string; under: string }> = [];
-  const memory = byHierarchy.get('memory');
-  if (memory !== undefined) {
-    for (const h of ['systemd', 'unified', 'memory']) {
-      const root = `/sys/fs/cgroup/${h}`;
-      if (existsSync(join(root, 'cgroup.procs')))
-        plan.push({ root, dir: join(root, memory, leaf), own: byHierarchy.get(h) ?? '/', under: memory });
-    }
-  } else if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
-    // Pure cgroup v2: one tree.
-    const own = byHierarchy.get('unified') ?? '/';
-    plan.push({ root: '/sys/fs/cgroup', dir: join('/sys/fs/cgroup', own, leaf), own, under: own });
-  }
-  if (plan.length === 0) {
-    throw new Error(
-      'private systemd: found no cgroup hierarchy to give it its own cgroup (/sys/fs/cgroup/{systemd,unified,memory} ' +
-        'or cgroup2)',
-    );
-  }
-  const dirs = plan.map((p) => p.dir);
-  for (const d of dirs) {
-    const procs = readProcs(d);
-    if (procs.length > 0) {
-      throw new Error(
-        `private systemd: cgroup ${d} already holds processes (${procs.join(', ')}): an instance named ` +
-          `"${leaf.replace(/^gitfleet-/, '')}" is running`,
-      );
-    }
-  }
-  const parents: string[] = [];
-  for (const p of plan) {
-    // Ancestors of the leaf below the root, deepest first, that are not (ancestors of) our own cgroup.
-    for (let rel = p.under; rel !== '/' && rel !== ''; rel = dirname(rel)) {
-      if (p.own === rel || p.own.startsWith(rel + '/')) break;
-      parents.push(join(p.root, rel));
-    }
-  }
-  const made: string[] = [];
-  try {
-    for (const d of dirs) {
-      // Another instance's stop() may remove an empty shared parent between mkdir's steps: retry.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          mkdirSync(d, { recursive: true });
-          break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw e;
-        }
-      }
-      made.push(d);
-    }
-  } catch (e) {
-    removeCgroups(made, parents);
-    throw new Error(
-      `private systemd: cannot create cgroup: ${(e as Error).message} (needs root and a writable /sys/fs/cgroup)`,
-    );
-  }
-  return { dirs, parents };
-}
-
-/** PIDs in a cgroup directory and all below it. */
-function readProcs(dir: string): number[] {
-  const out: number[] = [];
-  const walk = (d: string) => {
-    let text: string;
-    try {
-      text = readFileSync(join(d, 'cgroup.procs'), 'utf8');
-    } catch {
-      return;
-    }
-    for (const l of text.split('\n')) if (l.trim()) out.push(Number(l));
-    for (const e of safeReaddir(d)) if (isDir(join(d, e))) walk(join(d, e));
-  };
-  walk(dir);
-  return out;
-}
-
-/** SIGKILL every process now in the cgroups; false when they were empty. */
-function killCgroupRound(dirs: readonly string[]): boolean {
-  const pids = [...new Set(dirs.flatMap(readProcs))];
-  for (const p of pids) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids.length > 0;
-}
-
-/** SIGKILL every process left in the cgroups (units systemd did not stop) and wait briefly. */
-async function killCgroupProcesses(dirs: string[]): Promise<void> {
-  for (let round = 0; round < 50 && killCgroupRound(dirs); round++) await sleep(20);
-}
-
-/**
- * Remove cgroup directories with everything below them, deepest first (systemd makes
- * sub-cgroups: init.scope, app.slice, ...), then the `parents` that are empty (another instance
- * may still use one). Synchronous so it also works from a process 'exit' handler. Returns the
- * directories of `dirs` that could not be removed.
- */
-export function removeCgroups(dirs: readonly string[], parents: readonly string[] = []): string[] {
-  const failed: string[] = [];
-  const rm = (d: string) => {
-    for (const e of safeReaddir(d)) if (isDir(join(d, e))) rm(join(d, e));
-    try {
-      rmdirSync(d);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') failed.push(d);
-    }
-  };
-  for (const d of dirs) rm(d);
-  for (const p of parents) {
-    try {
-      rmdirSync(p);
-    } catch {
-      // in use by another instance, or already gone
-    }
-  }
-  return failed;
-}
-
-/** Synchronously SIGKILL every process in these cgroups (for 'exit' handlers). */
-export function killCgroupProcessesSync(dirs: readonly string[]): void {
-  for (let round = 0; round < 100 && killCgroupRound(dirs); round++) {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-  }
-}
-
-function safeReaddir(d: string): string[] {
-  try {
-    return readdirSync(d);
-  } catch {
-    return [];
-  }
-}
-
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
   }
 }
 

@@ -8,25 +8,16 @@ import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attachPrivateSystemd } from '../../src/systemd/private.js';
 import { eventually, isActive, type PrivateSystemd } from '../support/systemd.js';
 import { tempDir, TestRepo } from '../support/git.js';
+import { stopUp } from '../support/stop-up.js';
 
 const CLI = resolve('src/cli/main.ts');
 const tmp = tempDir('gitfleet-up-');
 let child: ChildProcess | null = null;
 let instanceBase: string | null = null;
 after(async () => {
-  if (child?.exitCode === null) {
-    const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGINT');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (child.exitCode === null) child.kill('SIGKILL');
-  }
-  // If up did not get to stop its private systemd, stop it by the PID it recorded.
-  if (instanceBase && existsSync(instanceBase)) {
-    for (const name of readdirSync(instanceBase)) (await attachPrivateSystemd({ baseDir: instanceBase, name }))?.stop();
-  }
+  await stopUp(child, instanceBase, 10_000);
   tmp.cleanup();
 });
 process.on('exit', () => {

@@ -63,9 +63,12 @@ export type AfterHook = { after(fn: () => Promise<void> | void): void } | ((fn: 
  * `after` called at suite level) it is stopped when that ends; without, call stopSystemd() from
  * your own after hook. Either way the process 'exit' handler kills what is left.
  */
-export async function startSystemd(cleanup?: AfterHook): Promise<PrivateSystemd> {
+export async function startSystemd(cleanup?: AfterHook, opts: { baseDir?: string } = {}): Promise<PrivateSystemd> {
   const name = `t${process.pid}-${++counter}`;
-  const inst = await startPrivateSystemd({ baseDir: base(), name });
+  // `baseDir`: somewhere else than the temp dir (a unit with PrivateTmp= must see its state dir).
+  // The caller removes it; the instance is still stopped here.
+  if (opts.baseDir) base();
+  const inst = await startPrivateSystemd({ baseDir: opts.baseDir ?? base(), name });
   live.add(inst);
   if (typeof cleanup === 'function') cleanup(() => stopSystemd(inst));
   else cleanup?.after(() => stopSystemd(inst));
