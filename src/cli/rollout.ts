@@ -5,7 +5,7 @@
  * timed out).
  */
 import { ROLLOUT_CONTROL, ROLLOUT_LATEST, ROLLOUTS_PREFIX, type RolloutRecord } from '../store/keys.js';
-import { readRollout, rolloutCounts, rolloutJson, toldHash } from '../store/rollouts.js';
+import { progressLine, readRollout, rolloutJson, toldHash } from '../store/rollouts.js';
 import type { Store } from '../store/store.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { CliError, UsageError } from './errors.js';
@@ -18,18 +18,6 @@ interface StatusFlags extends StoreFlags {
 
 const ENDED = new Set(['succeeded', 'failed', 'reverted', 'superseded']);
 const short = (h: string | null) => (h ? h.slice(0, 7) : '-');
-
-/** One line per unit: "web@.service  2/3 healthy, 1 updating". */
-export function progressLine(g: RolloutRecord['groups'][number]): string {
-  const c = rolloutCounts({ groups: [g] });
-  const parts = [`${c.healthy}/${g.machines.length} healthy`];
-  if (c.updating) parts.push(`${c.updating} updating`);
-  if (c.pending) parts.push(`${c.pending} pending`);
-  const failed = g.machines.filter((m) => m.state === 'failed' || m.state === 'reverted');
-  if (failed.length) parts.push(`${failed.length} ${g.state === 'reverted' ? 'reverted' : 'failed'}`);
-  const why = failed.length ? ` (${failed.map((m) => `${m.reason ?? m.state} on ${m.machine}`).join('; ')})` : '';
-  return `${g.unit} ${g.change}: ${parts.join(', ')}${why}`;
-}
 
 export function renderRolloutText(r: RolloutRecord, now = Date.now()): string {
   const ago = (t: number) => `${Math.max(0, Math.round((now - t) / 1000))}s ago`;

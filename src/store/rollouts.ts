@@ -174,3 +174,15 @@ export async function pruneRollouts(store: Store, fence: Compare, keep: string):
   }
   return old.length;
 }
+
+/** One line per unit: "web@.service  2/3 healthy, 1 updating". */
+export function progressLine(g: RolloutRecord['groups'][number]): string {
+  const c = rolloutCounts({ groups: [g] });
+  const parts = [`${c.healthy}/${g.machines.length} healthy`];
+  if (c.updating) parts.push(`${c.updating} updating`);
+  if (c.pending) parts.push(`${c.pending} pending`);
+  const failed = g.machines.filter((m) => m.state === 'failed' || m.state === 'reverted');
+  if (failed.length) parts.push(`${failed.length} ${g.state === 'reverted' ? 'reverted' : 'failed'}`);
+  const why = failed.length ? ` (${failed.map((m) => `${m.reason ?? m.state} on ${m.machine}`).join('; ')})` : '';
+  return `${g.unit} ${g.change}: ${parts.join(', ')}${why}`;
+}

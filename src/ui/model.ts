@@ -4,6 +4,10 @@
  * and redraws a section when a patch for it arrives. A section is one function here, one map in
  * the stream and one renderer in static/app.js: rollouts are the section waiting for its records.
  */
+import { rolloutHeadKey, rolloutShardKey } from '../store/keys.js';
+import { decodeRolloutHead, decodeRolloutShard, MalformedRecordError } from '../store/records.js';
+import { progressLine } from '../store/rollouts.js';
+import type { KeyValue } from '../store/store.js';
 import type { DesiredStateName } from '../desired/types.js';
 import type { ControllerStatus, DesiredEntry, MachineRecord, ScheduleEntry, UnitStateReport } from '../store/keys.js';
 
@@ -21,6 +25,9 @@ export interface ClusterSnapshot {
   live: boolean;
   /** Why reading the cluster fails, while it does. */
   error: string | null;
+  /** The newest rollout's commit, and the rollout records as stored (decoded here). */
+  latestRollout: string | null;
+  rolloutKvs: ReadonlyMap<string, KeyValue>;
 }
 
 export const SECTIONS = ['summary', 'machines', 'units', 'rollouts'] as const;
@@ -79,10 +86,17 @@ export interface UnitRow {
   machines: Placement[];
 }
 
-/** A commit's rollout, per unit and machine. No records exist yet: the section stays empty. */
+/** The newest commit's rollout, one row per unit (a template's instances are one), with each machine. */
 export interface RolloutRow {
   commit: string;
+  /** The whole rollout's state: progressing, succeeded, failed, reverted, paused, superseded. */
   state: string;
+  reason: string | null;
+  unit: string;
+  change: string;
+  /** "2/3 healthy, 1 updating" */
+  progress: string;
+  machines: { machine: string; state: string; reason: string | null }[];
 }
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -175,9 +189,35 @@ export function machineRows(s: ClusterSnapshot): Map<string, MachineRow> {
   return out;
 }
 
-/** Rollout records do not exist yet; when they do, their rows come from here. */
-export function rolloutRows(_s: ClusterSnapshot): Map<string, RolloutRow> {
-  return new Map();
+/** The newest rollout's rows; a malformed or half-written record shows nothing (its key is a problem). */
+export function rolloutRows(s: ClusterSnapshot): Map<string, RolloutRow> {
+  const out = new Map<string, RolloutRow>();
+  const c = s.latestRollout;
+  if (!c) return out;
+  const headKv = s.rolloutKvs.get(rolloutHeadKey(c));
+  if (!headKv) return out;
+  try {
+    const head = decodeRolloutHead(headKv);
+    for (const idx of head.shards) {
+      const kv = s.rolloutKvs.get(rolloutShardKey(c, idx));
+      if (!kv) return out;
+      for (const g of decodeRolloutShard(kv).groups) {
+        out.set(`${c}/${g.unit}`, {
+          commit: c,
+          state: head.state,
+          reason: head.reason,
+          unit: g.unit,
+          change: g.change,
+          progress: progressLine(g).slice(g.unit.length + g.change.length + 3),
+          machines: g.machines.map((m) => ({ machine: m.machine, state: m.state, reason: m.reason })),
+        });
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof MalformedRecordError)) throw e;
+    return new Map();
+  }
+  return new Map([...out].sort((a, b) => byString(a[0], b[0])));
 }
 
 export function sectionsOf(s: ClusterSnapshot): Sections {

@@ -16,6 +16,8 @@ import {
   DESIRED_ROOT,
   ENGINE_LEADER,
   MACHINES_PREFIX,
+  ROLLOUT_LATEST,
+  ROLLOUTS_PREFIX,
   SCHEDULE_PREFIX,
   UNIT_STATE_PREFIX,
   UNSCHEDULED_PREFIX,
@@ -37,6 +39,7 @@ import {
   decodeDesiredRoot,
   decodeLeader,
   decodeMachineRecord,
+  decodeRolloutLatest,
   decodeScheduleEntry,
   decodeUnitStateReport,
   decodeUnscheduledEntry,
@@ -79,6 +82,9 @@ export class ClusterState {
   readonly reports = new Map<string, Map<string, UnitStateReport>>();
   /** key -> what is wrong with the record there (malformed, or missing though named). */
   readonly problems = new Map<string, string>();
+  /** The newest rollout's commit (rollout/latest), and every rollout record key -> its value. */
+  latestRollout: string | null = null;
+  readonly rolloutKvs = new Map<string, KeyValue>();
 
   private readonly follows: Follow[];
   private readonly broken = new Set<Follow>();
@@ -236,6 +242,23 @@ export class ClusterState {
         },
       },
       perMachineUnit(UNIT_STATE_PREFIX, this.reports, decodeUnitStateReport),
+      single(
+        ROLLOUT_LATEST,
+        (kv) => (this.latestRollout = decodeRolloutLatest(kv)),
+        () => (this.latestRollout = null),
+      ),
+      {
+        prefix: ROLLOUTS_PREFIX,
+        clear: () => {
+          this.rolloutKvs.clear();
+          this.forgetProblems(ROLLOUTS_PREFIX);
+        },
+        put: (kv) => this.rolloutKvs.set(kv.key, kv),
+        del: (key) => {
+          this.rolloutKvs.delete(key);
+          this.problems.delete(key);
+        },
+      },
     ];
   }
 

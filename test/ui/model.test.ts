@@ -1,8 +1,19 @@
 /** The page's rows from the cluster's records (pure). */
+import { DEFAULT_ROLLOUT } from '../../src/desired/policy.js';
+import type { RolloutRecord } from '../../src/store/keys.js';
+import { rolloutOps } from '../../src/store/rollouts.js';
+import type { KeyValue } from '../../src/store/store.js';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DesiredEntry, MachineRecord, ScheduleEntry, UnitStateReport } from '../../src/store/keys.js';
-import { machineRows, sectionsOf, summaryRow, unitRows, type ClusterSnapshot } from '../../src/ui/model.js';
+import {
+  machineRows,
+  rolloutRows,
+  sectionsOf,
+  summaryRow,
+  unitRows,
+  type ClusterSnapshot,
+} from '../../src/ui/model.js';
 
 const constraints = (global = false) => ({ machineMetadata: {}, machineOf: [], conflicts: [], global, replaces: [] });
 const entry = (name: string, state: DesiredEntry['state'], hash: string, global = false): DesiredEntry => ({
@@ -31,6 +42,8 @@ const nested = <V>(o: Record<string, Record<string, V>>) =>
 function snapshot(): ClusterSnapshot {
   return {
     status: { applied: { commit: 'c1', at: 't' }, refused: null },
+    latestRollout: null,
+    rolloutKvs: new Map(),
     units: new Map(
       [
         entry('a.service', 'launched', 'h-a'),
@@ -116,4 +129,56 @@ test('the summary counts desired states and failed units, and lists unreadable r
   assert.equal(s.machines, 2);
   assert.deepEqual(s.problems, [{ key: 'machines/x', problem: 'not JSON' }]);
   assert.equal(sectionsOf(snapshot()).rollouts.size, 0);
+});
+
+test('the newest rollout: a row per unit with its progress and each machine', () => {
+  const record: RolloutRecord = {
+    commit: 'c2',
+    previous: 'c1',
+    state: 'progressing',
+    started: 1,
+    ended: null,
+    reason: null,
+    groups: [
+      {
+        unit: 'web@.service',
+        change: 'changed',
+        state: 'progressing',
+        to: 'new',
+        from: 'old',
+        policy: DEFAULT_ROLLOUT,
+        machines: [
+          { machine: 'm1', state: 'healthy', from: 'old', since: 1, reason: null },
+          { machine: 'm2', state: 'updating', from: 'old', since: 1, reason: null },
+          { machine: 'm3', state: 'pending', from: 'old', since: 1, reason: null },
+        ],
+        reason: null,
+      },
+    ],
+  };
+  const kvs = new Map<string, KeyValue>();
+  for (const op of rolloutOps(record, { head: null, shards: new Map() }).ops) {
+    if (op.op === 'put')
+      kvs.set(op.key, { key: op.key, value: op.value, createRevision: 1, modRevision: 1, version: 1, lease: '0' });
+  }
+  const rows = rolloutRows({ ...snapshot(), latestRollout: 'c2', rolloutKvs: kvs });
+  assert.deepEqual(
+    [...rows.values()],
+    [
+      {
+        commit: 'c2',
+        state: 'progressing',
+        reason: null,
+        unit: 'web@.service',
+        change: 'changed',
+        progress: '1/3 healthy, 1 updating, 1 pending',
+        machines: [
+          { machine: 'm1', state: 'healthy', reason: null },
+          { machine: 'm2', state: 'updating', reason: null },
+          { machine: 'm3', state: 'pending', reason: null },
+        ],
+      },
+    ],
+  );
+  assert.equal(rolloutRows(snapshot()).size, 0);
 });

@@ -219,9 +219,35 @@
   function drawRollouts() {
     const rows = [...data.rollouts.values()];
     if (rows.length === 0) return fill(body('s-rollouts'), h('p', { class: 'empty' }, 'no rollout record'));
+    const first = rows[0];
+    // Readable without colour: every state is a word; a failure says why.
+    const machines = (r) =>
+      r.machines.map((m) =>
+        h('div', { 'data-machine': m.machine }, machineLink(m.machine), ` ${m.state}`, m.reason ? ` (${m.reason})` : ''),
+      );
     fill(
       body('s-rollouts'),
-      table(['Commit', 'State'], rows.map((r) => h('tr', {}, td('Commit', h('code', {}, short(r.commit))), td('State', r.state)))),
+      h(
+        'p',
+        { class: 'rollout-state', 'data-state': first.state },
+        'commit ',
+        h('code', {}, short(first.commit)),
+        `: ${first.state}`,
+        first.reason ? ` — ${first.reason}` : '',
+      ),
+      table(
+        ['Unit', 'Change', 'Progress', 'Machines'],
+        rows.map((r) =>
+          h(
+            'tr',
+            { 'data-unit': r.unit },
+            td('Unit', r.unit),
+            tdWord('Change', r.change),
+            td('Progress', r.progress),
+            td('Machines', machines(r)),
+          ),
+        ),
+      ),
     );
   }
 
