@@ -232,6 +232,8 @@ function check(repo: Repo, change: Change): Diagnostic[] {
   const result = desiredFromSnapshot(
     {
       ...repo.snap,
+      // The snapshot's own parse is of the old fleet.yaml: the edited one is parsed afresh.
+      fleetYamlResult: null,
       fleetYaml:
         change.fyText === null ? null : { path: repo.fyPath, name: FLEET_YAML, content: Buffer.from(change.fyText) },
       files,
