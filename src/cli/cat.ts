@@ -37,23 +37,27 @@ async function findTemplate(store: Store, root: DesiredRoot, template: string): 
 
 export async function run(unitArg: string, flags: CatFlags): Promise<number> {
   const unit = withDefaultSuffix(unitArg);
-  const { found, body } = await withStore(flags, async (store) => {
-    const { root } = await readRoot(store);
-    if (!root) throw new CliError('nothing has been applied to this cluster yet');
-    const entry: DesiredEntry | null = await readDesiredEntry(store, root, unit);
-    const found: Found | null = entry
-      ? { hash: entry.hash }
-      : isTemplate(unit)
-        ? await findTemplate(store, root, unit)
-        : null;
-    if (!found) {
-      const what = isTemplate(unit) ? `template ${unit} has no instances` : `unit ${unit} is not`;
-      throw new CliError(`${what} in the applied commit ${root.commit.slice(0, 12)}`);
-    }
-    const body = await readBody(store, found.hash);
-    if (body === null) throw new CliError(`unit ${unit}: body ${found.hash.slice(0, 12)} is missing from the store`);
-    return { found, body };
-  });
+  const { found, body } = await withStore(
+    flags,
+    async (store) => {
+      const { root } = await readRoot(store);
+      if (!root) throw new CliError('nothing has been applied to this cluster yet');
+      const entry: DesiredEntry | null = await readDesiredEntry(store, root, unit);
+      const found: Found | null = entry
+        ? { hash: entry.hash }
+        : isTemplate(unit)
+          ? await findTemplate(store, root, unit)
+          : null;
+      if (!found) {
+        const what = isTemplate(unit) ? `template ${unit} has no instances` : `unit ${unit} is not`;
+        throw new CliError(`${what} in the applied commit ${root.commit.slice(0, 12)}`);
+      }
+      const body = await readBody(store, found.hash);
+      if (body === null) throw new CliError(`unit ${unit}: body ${found.hash.slice(0, 12)} is missing from the store`);
+      return { found, body };
+    },
+    { up: true },
+  );
   if (flags.format === 'json') {
     const out: Record<string, unknown> = { unit, hash: found.hash, content: body };
     if (found.instances) out.instances = found.instances;

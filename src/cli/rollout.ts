@@ -41,16 +41,20 @@ export function renderRolloutText(r: RolloutRecord, now = Date.now()): string {
 export async function run(commit: string | undefined, flags: StatusFlags): Promise<number> {
   const timeoutS = flags.timeout === undefined ? 600 : Number(flags.timeout);
   if (!Number.isFinite(timeoutS) || timeoutS <= 0) throw new UsageError(`--timeout must be a number of seconds > 0`);
-  return withStore(flags, async (store) => {
-    if (!flags.wait) {
-      const r = await findRecord(store, commit);
-      if (!r)
-        throw new CliError(commit ? `no rollout record for commit ${commit}` : 'no rollout has been recorded yet');
-      writeOut(flags.format === 'json' ? JSON.stringify(rolloutJson(r), null, 2) + '\n' : renderRolloutText(r));
-      return r.state === 'failed' || r.state === 'reverted' ? 1 : 0;
-    }
-    return waitFor(store, commit, timeoutS * 1000, flags.format ?? 'text');
-  });
+  return withStore(
+    flags,
+    async (store) => {
+      if (!flags.wait) {
+        const r = await findRecord(store, commit);
+        if (!r)
+          throw new CliError(commit ? `no rollout record for commit ${commit}` : 'no rollout has been recorded yet');
+        writeOut(flags.format === 'json' ? JSON.stringify(rolloutJson(r), null, 2) + '\n' : renderRolloutText(r));
+        return r.state === 'failed' || r.state === 'reverted' ? 1 : 0;
+      }
+      return waitFor(store, commit, timeoutS * 1000, flags.format ?? 'text');
+    },
+    { up: true },
+  );
 }
 
 /** The record of `commit` (a full sha or a unique prefix of a recent one), or the latest. */
@@ -107,9 +111,15 @@ async function waitFor(store: Store, commit: string | undefined, timeoutMs: numb
 
 /** `rollout pause` / `rollout resume`: recorded in the store, obeyed by the leading engine. */
 export async function setPaused(paused: boolean, flags: StoreFlags): Promise<number> {
-  return withStore(flags, async (store) => {
-    await store.put(ROLLOUT_CONTROL, JSON.stringify({ paused, at: new Date().toISOString() }));
-    writeOut(paused ? 'rollouts paused: no new batch starts until `gitfleet rollout resume`\n' : 'rollouts resumed\n');
-    return 0;
-  });
+  return withStore(
+    flags,
+    async (store) => {
+      await store.put(ROLLOUT_CONTROL, JSON.stringify({ paused, at: new Date().toISOString() }));
+      writeOut(
+        paused ? 'rollouts paused: no new batch starts until `gitfleet rollout resume`\n' : 'rollouts resumed\n',
+      );
+      return 0;
+    },
+    { up: true },
+  );
 }

@@ -104,7 +104,7 @@ describe('gitfleet up is reachable from other terminals', () => {
       timeoutMs: 60_000,
     });
     assert.equal(second.code, 1, second.stderr);
-    assert.match(second.stderr, /another gitfleet up is running with state dir/);
+    assert.match(second.stderr, /another gitfleet up \(pid \d+, running since [^)]+\) already runs with the state dir/);
     assert.equal(await showProperty(inst, 'hello.service', 'ActiveState'), 'active', 'the first one units run on');
   });
 
