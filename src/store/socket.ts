@@ -14,6 +14,9 @@ import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import {
+  StoreAccessError,
+  StoreClosedError,
+  StoreRequestError,
   StoreUnavailableError,
   type Compare,
   type KeyValue,
@@ -236,6 +239,8 @@ export class SocketStore implements Store {
   private readonly leaseHandlers = new Map<string, LeaseOptions>();
   private readonly counters: StoreStats = { puts: 0, deletes: 0, txns: 0, ranges: 0 };
   private closed = false;
+  /** close() was called (a fatal StoreClosedError from then on), as against the connection lost. */
+  private closedByUs = false;
 
   private constructor(
     private readonly sock: Socket,
@@ -302,11 +307,16 @@ export class SocketStore implements Store {
     this.pending.delete(m.id);
     clearTimeout(p.timer);
     if (m.error) {
-      const e =
-        m.error.name === 'StoreUnavailableError'
-          ? new StoreUnavailableError(String(m.error.message))
-          : Object.assign(new Error(String(m.error.message)), { name: String(m.error.name) });
-      p.reject(e);
+      // The served store's error, rebuilt as its own kind so the caller retries (or not) the same way.
+      const kinds: Record<string, new (message: string) => Error> = {
+        StoreUnavailableError,
+        StoreAccessError,
+        StoreRequestError,
+        StoreClosedError,
+      };
+      const Kind = kinds[String(m.error.name)];
+      const message = String(m.error.message);
+      p.reject(Kind ? new Kind(message) : Object.assign(new Error(message), { name: String(m.error.name) }));
     } else p.resolve(m.result);
   }
 
@@ -325,6 +335,7 @@ export class SocketStore implements Store {
   }
 
   private call<T>(op: string, args: Msg = {}, id = this.nextId++): Promise<T> {
+    if (this.closedByUs) return Promise.reject(new StoreClosedError(`${op}: the store is closed`));
     if (this.closed)
       return Promise.reject(new StoreUnavailableError(`${op}: the connection to ${this.path} is closed`));
     return new Promise<T>((resolve, reject) => {
@@ -402,6 +413,7 @@ export class SocketStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.closedByUs = true;
     if (this.closed) return;
     this.closed = true;
     this.watchHandlers.clear();

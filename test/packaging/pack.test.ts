@@ -36,7 +36,9 @@ test('npm pack, then npm install -g --offline from the tarball alone: gitfleet r
     !files.some((f) => /node_modules\/(typescript|tsx|@biomejs|playwright-core)\//.test(f)),
     'no dev dependency',
   );
-  assert.ok(!files.some((f) => f.startsWith('package/test/') || f.startsWith('package/src/')), 'no sources or tests');
+  // The web UI's page (plain HTML, CSS and JS) is served from src/ui/static: the one part of src/ shipped.
+  const source = (f: string) => f.startsWith('package/src/') && !f.startsWith('package/src/ui/static/');
+  assert.ok(!files.some((f) => f.startsWith('package/test/') || source(f)), 'no sources or tests');
 
   const prefix = join(dir, 'prefix');
   const install = await runAsync(
