@@ -64,7 +64,7 @@ test('npm pack, then npm install -g --offline from the tarball alone: gitfleet r
   assert.ok(realpathSync(bin).startsWith(realpathSync(prefix)), 'the installed copy, not the source tree');
   const version = await runAsync(bin, ['--version'], { cwd: dir });
   assert.equal(version.code, 0, version.stderr);
-  assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+  assert.match(version.stdout, /^gitfleet version \d+\.\d+\.\d+/);
   // It does real work from the installed files: lint the example repository.
   const lint = await runAsync(bin, ['lint', join(PROJECT_ROOT, 'units.example')], { cwd: dir });
   assert.equal(lint.code, 0, lint.stdout + lint.stderr);
