@@ -51,6 +51,8 @@ export interface AgentOptions {
   log?: Logger;
   /** Prometheus metrics (src/metrics/agent.ts), when the agent serves them. */
   metrics?: AgentMetrics;
+  /** A unit's last journal lines, for the reason of a failure (where the machine keeps a journal). */
+  journal?: (unit: string) => Promise<string[]>;
 }
 
 /** Retry delays of failed passes. */
@@ -94,6 +96,7 @@ export class Agent {
         this.reporter.flushSoon();
       },
       ...(systemdFacts ? { facts: systemdFacts } : {}),
+      ...(opts.journal ? { journal: opts.journal } : {}),
     }));
     const reporter = (this.reporter = new Reporter({ store, machineId, log, unitDir, drift, lease, health }));
     const { concurrency = 32, address, leaseTtlSeconds: ttlSeconds = 10 } = opts;

@@ -1,4 +1,5 @@
 /** `gitfleet agent`: run the units scheduled to this machine, until SIGINT/SIGTERM. */
+import { lastMessages } from '../systemd/journal.js';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -110,6 +111,7 @@ export async function run(flags: AgentFlags): Promise<number> {
     onExit: flags.onExit,
     leaseTtlSeconds: leaseTtl,
     log,
+    journal: (unit) => lastMessages(host.kind, unit),
     ...(served ? { metrics: agentMetrics(served.registry, machineId) } : {}),
   });
   try {

@@ -5,6 +5,7 @@
  * latest rollout's progress).
  * Desired state is re-derived from git at start, so nothing needs persisting.
  */
+import { lastMessages } from '../systemd/journal.js';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
@@ -198,6 +199,7 @@ export async function run(flags: UpFlags): Promise<number> {
     stateDir: resolve(stateDir, 'agent'),
     onExit: flags.onExit,
     log: log.child('agent'),
+    journal: (unit) => lastMessages(host.kind, unit),
     ...(metrics ? { metrics: metrics.agent } : {}),
   });
   const started = Date.now();

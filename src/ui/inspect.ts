@@ -3,10 +3,10 @@
  * of systemd's properties. Only where the UI runs beside the machine's systemd (`gitfleet up`):
  * `gitfleet ui` reads etcd alone, and a machine's journal stays on that machine.
  */
-import { execFile } from 'node:child_process';
 import type { SystemdHost } from '../systemd/connect.js';
+import { readJournal, type Journal } from '../systemd/journal.js';
 
-export type Journal = { lines: string[] } | { unavailable: string };
+export type { Journal } from '../systemd/journal.js';
 
 export interface UnitInspector {
   /** The machine this inspector sees. */
@@ -20,12 +20,7 @@ export interface UnitInspector {
 export function localInspector(host: Pick<SystemdHost, 'kind' | 'manager'>, machine: string): UnitInspector {
   return {
     machine,
-    async journal(unit, lines) {
-      if (host.kind === 'private')
-        return { unavailable: 'the private systemd instance gitfleet started keeps no journal' };
-      const args = [...(host.kind === 'user' ? ['--user'] : []), '-u', unit, '-n', String(lines)];
-      return readJournal([...args, '--no-pager', '-q', '-o', 'short-iso']);
-    },
+    journal: (unit, lines) => readJournal(host.kind, unit, lines),
     async properties(unit) {
       try {
         const u = await host.manager.getUnitProperties(unit, 'org.freedesktop.systemd1.Unit', [
@@ -54,20 +49,6 @@ export function localInspector(host: Pick<SystemdHost, 'kind' | 'manager'>, mach
       }
     },
   };
-}
-
-function readJournal(args: string[]): Promise<Journal> {
-  return new Promise((resolve) => {
-    execFile('journalctl', args, { timeout: 5_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && !stdout) resolve({ unavailable: `journalctl: ${String(stderr).trim() || err.message}` });
-      else
-        resolve({
-          lines: String(stdout)
-            .split('\n')
-            .filter((l) => l.length > 0),
-        });
-    });
-  });
 }
 
 function microsToIso(v: unknown): string {
