@@ -5,14 +5,19 @@ export function untilSignal(): Promise<NodeJS.Signals> {
 
 /**
  * Resolve with the first SIGINT or SIGTERM, or with the error a component's `fatal` promise
- * resolves with (a permanent failure: the command stops and exits 1 saying why).
+ * resolves with (a permanent failure: the command stops and exits 1 saying why), or with what
+ * `orElse` resolves with (e.g. `up --once` converged). Whichever comes first, nothing is left
+ * listening or holding the event loop, so the command can end.
  */
-export function untilSignalOrFatal(fatal: Promise<Error>): Promise<{ signal?: NodeJS.Signals; fatal?: Error }> {
+export function untilSignalOrFatal<T = never>(
+  fatal: Promise<Error>,
+  orElse?: Promise<T>,
+): Promise<{ signal?: NodeJS.Signals; fatal?: Error; other?: T }> {
   return new Promise((resolve) => {
     // Components' retry timers are unref'd: while etcd is down nothing else may hold the event
     // loop, and the command must keep waiting for etcd (or a signal) rather than fall off the end.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    const done = (r: { signal?: NodeJS.Signals; fatal?: Error }) => {
+    const done = (r: { signal?: NodeJS.Signals; fatal?: Error; other?: T }) => {
       clearInterval(keepAlive);
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
@@ -22,6 +27,7 @@ export function untilSignalOrFatal(fatal: Promise<Error>): Promise<{ signal?: No
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
     void fatal.then((e) => done({ fatal: e }));
+    void orElse?.then((other) => done({ other }));
   });
 }
 
