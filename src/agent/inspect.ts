@@ -186,7 +186,7 @@ export class UnitInspector {
       return;
     }
     try {
-      await this.opts.store.put(inspectAnswerKey(id), JSON.stringify(answer), { lease: kv.lease });
+      await this.opts.store.put(inspectAnswerKey(this.opts.machineId, id), JSON.stringify(answer), { lease: kv.lease });
     } catch (e) {
       this.opts.log.debug('inspect: could not answer (the asker left?)', { key: kv.key, error: e as Error });
     }

@@ -43,6 +43,7 @@ const COMMAND: Record<AccessRole['kind'], string> = {
   engine: 'gitfleet engine',
   machine: 'gitfleet agent',
   viewer: 'gitfleet status',
+  operator: 'gitfleet rollout pause',
 };
 
 async function runSetup(flags: AuthFlags, roles: AccessRole[], enable: boolean): Promise<AuthSetupResult> {
@@ -97,7 +98,9 @@ function report(r: AuthSetupResult): void {
 }
 
 export async function setup(flags: AuthFlags): Promise<number> {
-  report(await runSetup(flags, [{ kind: 'controller' }, { kind: 'engine' }, { kind: 'viewer' }], true));
+  report(
+    await runSetup(flags, [{ kind: 'controller' }, { kind: 'engine' }, { kind: 'viewer' }, { kind: 'operator' }], true),
+  );
   return 0;
 }
 

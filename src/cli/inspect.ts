@@ -1,6 +1,6 @@
 /**
- * Asking machines about a unit (src/store/keys.ts, "asked by the CLI"): one short lease, one
- * request per machine under it, the answers read back through a watch (and a last get for any the
+ * Asking machines about a unit (src/store/keys.ts, "asked by the CLI"): one short lease per
+ * machine, its request under it, the answers read back through a watch (and a last get for any the
  * watch did not bring), then the lease revoked so nothing stays behind.
  */
 import { randomBytes } from 'node:crypto';
@@ -40,15 +40,24 @@ export function machinesOf(view: ClusterView, unit: string, machine?: string): s
   throw new Error(`--machine ${machine}: no such machine is registered`);
 }
 
-/** A session of requests under one lease: ask() as often as needed, then close(). */
+/** A session of requests, one lease per machine asked: ask() as often as needed, then close(). */
 export class InspectSession {
-  private constructor(
-    private readonly store: Store,
-    private readonly lease: Lease,
-  ) {}
+  private readonly leases = new Map<string, Promise<Lease>>();
+
+  private constructor(private readonly store: Store) {}
 
   static async open(store: Store): Promise<InspectSession> {
-    return new InspectSession(store, await store.grantLease(INSPECT_LEASE_SECONDS));
+    return new InspectSession(store);
+  }
+
+  private leaseFor(machine: string): Promise<Lease> {
+    let l = this.leases.get(machine);
+    if (!l) {
+      l = this.store.grantLease(INSPECT_LEASE_SECONDS);
+      this.leases.set(machine, l);
+      l.catch(() => this.leases.delete(machine));
+    }
+    return l;
   }
 
   /** Ask each machine; every machine gets an answer or an error saying why there is none. */
@@ -70,8 +79,8 @@ export class InspectSession {
       if (got.size === machines.length) wake();
     };
     const watches: Watch[] = await Promise.all(
-      [...ids.values()].map((id) =>
-        this.store.watch(inspectAnswerKey(id), undefined, {
+      [...ids].map(([m, id]) =>
+        this.store.watch(inspectAnswerKey(m, id), undefined, {
           onEvents: (events) => {
             for (const ev of events) if (ev.type === 'put') take(ev.kv.key, ev.kv.value, ev.kv);
           },
@@ -81,12 +90,12 @@ export class InspectSession {
     try {
       const done = new Promise<void>((r) => (wake = r));
       for (const [m, id] of ids)
-        await this.store.put(inspectRequestKey(m, id), JSON.stringify(req), { lease: this.lease.id });
+        await this.store.put(inspectRequestKey(m, id), JSON.stringify(req), { lease: (await this.leaseFor(m)).id });
       await Promise.race([done, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
       // The watch may have started after an answer was written: read what is still missing.
       for (const [m, id] of ids) {
         if (got.has(m)) continue;
-        const kv = await this.store.get(inspectAnswerKey(id));
+        const kv = await this.store.get(inspectAnswerKey(m, id));
         if (kv) take(kv.key, kv.value, kv);
       }
     } finally {
@@ -97,7 +106,7 @@ export class InspectSession {
           [],
           [...ids].flatMap(([m, id]) => [
             { op: 'delete' as const, key: inspectRequestKey(m, id) },
-            { op: 'delete' as const, key: inspectAnswerKey(id) },
+            { op: 'delete' as const, key: inspectAnswerKey(m, id) },
           ]),
         )
         .catch(() => {});
@@ -112,6 +121,8 @@ export class InspectSession {
   }
 
   async close(): Promise<void> {
-    await this.lease.revoke().catch(() => {});
+    const leases = [...this.leases.values()];
+    this.leases.clear();
+    await Promise.all(leases.map((l) => l.then((x) => x.revoke()).catch(() => {})));
   }
 }

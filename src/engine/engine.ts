@@ -19,11 +19,8 @@
 import { retryKind } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import {
-  DESIRED_ROOT,
+  ENGINE_WATCHED,
   ENGINE_STATUS,
-  MACHINES_PREFIX,
-  ROLLOUT_CONTROL,
-  SCHEDULE_PREFIX,
   UNIT_STATE_PREFIX,
   type DesiredEntry,
   type DesiredRoot,
@@ -32,6 +29,7 @@ import { readMachines, readReports, readRoot, readRootUnits, readSchedule, readU
 import type { MalformedRecordError } from '../store/records.js';
 import { readRolloutControl, readStoredRollout, pruneRollouts } from '../store/rollouts.js';
 import { StoreUnavailableError, type Compare, type Op, type Store, type Watch } from '../store/store.js';
+import { Backoff, sleep } from '../util/backoff.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { Wakeup } from '../util/wakeup.js';
 import { LeaderElection, NotLeaderError } from './leader.js';
@@ -208,13 +206,39 @@ export class Engine {
       this.transition(async () => {
         if (term !== this.term) return;
         await this.closeWatches();
-        await this.openWatches(term, onEvents, onError);
+        await this.watchUntilUp(term, onEvents, onError);
         this.loop.trigger('rewatch');
       });
     };
-    await this.openWatches(term, onEvents, onError);
+    await this.watchUntilUp(term, onEvents, onError);
+    if (term !== this.term || !this.election.isLeader()) return;
     // Watches are up before the first pass reads, so no change falls between the two.
     this.loop.start();
+  }
+
+  /**
+   * Open the watches, trying again with backoff until they are up, this term ends or the error is
+   * fatal: a leader whose watch failed once must not sit idle for the rest of its term.
+   */
+  private async watchUntilUp(
+    term: number,
+    onEvents: Parameters<Engine['openWatches']>[1],
+    onError: (err: Error) => void,
+  ): Promise<void> {
+    const backoff = new Backoff({ minMs: 200, maxMs: 5000 });
+    for (;;) {
+      try {
+        await this.openWatches(term, onEvents, onError);
+        return;
+      } catch (e) {
+        await this.closeWatches();
+        if (retryKind(e) === 'fatal') throw e;
+        const delay = backoff.next();
+        this.log.warn('engine cannot watch the store; trying again', { error: e as Error, retryInMs: delay });
+        await sleep(delay);
+        if (term !== this.term || !this.started || !this.election.isLeader()) return;
+      }
+    }
   }
 
   private async openWatches(
@@ -222,7 +246,7 @@ export class Engine {
     onEvents: (events: { kv: { key: string; modRevision: number } }[]) => void,
     onError: (err: Error) => void,
   ): Promise<void> {
-    for (const prefix of [DESIRED_ROOT, MACHINES_PREFIX, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, ROLLOUT_CONTROL]) {
+    for (const prefix of ENGINE_WATCHED) {
       const w = await this.store.watch(prefix, undefined, { onEvents, onError });
       if (term !== this.term) {
         await w.close();

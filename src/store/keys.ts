@@ -155,8 +155,13 @@ export type AccessRole =
   | { kind: 'controller' }
   | { kind: 'engine' }
   | { kind: 'machine'; id: string }
-  /** `status`, the listings, `plan --etcd`, the UI: read-only, everything. */
-  | { kind: 'viewer' };
+  /**
+   * `status`, the listings, `plan --etcd`, the UI: reads everything; writes only requests for a
+   * unit's journal and live status (`inspect/`), which are themselves reads of a machine.
+   */
+  | { kind: 'viewer' }
+  /** A viewer that may also pause and resume rollouts (`gitfleet rollout pause|resume`). */
+  | { kind: 'operator' };
 
 /**
  * One permission of a role: `key` alone, or every key starting with it when `prefix` (etcd's
@@ -199,7 +204,8 @@ export function roleGrants(role: AccessRole): KeyGrant[] {
         read(UNIT_STATE_PREFIX),
         write(ROLLOUTS_PREFIX),
         write(ROLLOUT_LATEST, false),
-        read(ROLLOUT_CONTROL, false),
+        // Watched, and watches are prefix requests: granted as a prefix like every watched key.
+        read(ROLLOUT_CONTROL),
       ];
     case 'machine':
       return [
@@ -208,9 +214,15 @@ export function roleGrants(role: AccessRole): KeyGrant[] {
         read(BODIES_PREFIX),
         write(machineKey(role.id), false),
         write(unitStatePrefix(role.id)),
+        // An answer is attached to the asker's lease, and etcd lets a key join a lease only for a
+        // user that may write every key already on it: the request, under this machine's prefix.
+        write(inspectRequestPrefix(role.id)),
+        write(inspectAnswerPrefix(role.id)),
       ];
     case 'viewer':
-      return [read('')];
+      return [read(''), write(INSPECT_PREFIX)];
+    case 'operator':
+      return [read(''), write(INSPECT_PREFIX), write(ROLLOUT_CONTROL, false)];
   }
 }
 
@@ -219,14 +231,19 @@ export function roleGrants(role: AccessRole): KeyGrant[] {
 /**
  * `gitfleet journal` and `gitfleet status UNIT` read a unit's journal and live status from the
  * machine that runs it through etcd itself, so no agent listens on a port of its own: the CLI
- * grants a short lease (INSPECT_LEASE_SECONDS), writes a request under it, and the agent of that
- * machine (watching its own request prefix) writes one answer under the same lease. Revoking the
- * lease, or its TTL running out, removes both. An agent answers only for units gitfleet runs on
- * it, and never with more than INSPECT_MAX_LINES lines or INSPECT_MAX_BYTES of JSON.
+ * grants a short lease (INSPECT_LEASE_SECONDS) for each machine it asks, writes a request under
+ * it, and the agent of that machine (watching its own request prefix) writes one answer, under its
+ * own answer prefix, on the same lease. Revoking the lease, or its TTL running out, removes both.
+ * One lease per machine because etcd lets a key join a lease only for a user allowed to write
+ * every key already on it: a machine may write its own requests, never another machine's. An
+ * agent answers only for units gitfleet runs on it, and never with more than INSPECT_MAX_LINES
+ * lines or INSPECT_MAX_BYTES of JSON.
  */
+export const INSPECT_PREFIX = 'inspect/';
 export const inspectRequestKey = (machine: string, id: string) => `inspect/requests/${machine}/${id}`;
 export const inspectRequestPrefix = (machine: string) => `inspect/requests/${machine}/`;
-export const inspectAnswerKey = (id: string) => `inspect/answers/${id}`;
+export const inspectAnswerKey = (machine: string, id: string) => `inspect/answers/${machine}/${id}`;
+export const inspectAnswerPrefix = (machine: string) => `inspect/answers/${machine}/`;
 export const INSPECT_LEASE_SECONDS = 10;
 export const INSPECT_MAX_LINES = 1000;
 export const INSPECT_MAX_BYTES = 256 * 1024;
@@ -285,6 +302,15 @@ export const ROLLOUT_LATEST = 'rollout/latest';
 /** `gitfleet rollout pause` / `resume`: { paused, at }. */
 export const ROLLOUT_CONTROL = 'rollout/control';
 export const ROLLOUTS_KEPT = 20;
+
+/** What the engine watches while it leads (each a prefix request, each inside the engine's grants). */
+export const ENGINE_WATCHED: readonly string[] = [
+  DESIRED_ROOT,
+  MACHINES_PREFIX,
+  SCHEDULE_PREFIX,
+  UNIT_STATE_PREFIX,
+  ROLLOUT_CONTROL,
+];
 
 /** A rollout as the engine plans it (src/engine/rollout.ts): stored as a head and group shards. */
 export type RolloutState = 'progressing' | 'succeeded' | 'failed' | 'reverted' | 'paused' | 'superseded';

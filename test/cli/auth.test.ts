@@ -38,7 +38,7 @@ describe('gitfleet auth', () => {
   test('setup makes the users, 0600 password files, turns auth on; run again, it changes nothing', async () => {
     const r = await gitfleet(['auth', 'setup', '--root-password-file', rootPw, '--credentials-dir', creds]);
     assert.equal(r.code, 0, r.stderr);
-    for (const user of ['gitfleet-controller', 'gitfleet-engine', 'gitfleet-viewer']) {
+    for (const user of ['gitfleet-controller', 'gitfleet-engine', 'gitfleet-viewer', 'gitfleet-operator']) {
       assert.match(r.stdout, new RegExp(`${user}: created; password in ${join(creds, `${user}.password`)}`));
       assert.equal(statSync(join(creds, `${user}.password`)).mode & 0o777, 0o600);
     }
@@ -51,7 +51,7 @@ describe('gitfleet auth', () => {
       GITFLEET_ETCD_ROOT_PASSWORD: 'root-secret',
     });
     assert.equal(again.code, 0, again.stderr);
-    assert.equal((again.stdout.match(/: unchanged;/g) ?? []).length, 3);
+    assert.equal((again.stdout.match(/: unchanged;/g) ?? []).length, 4);
     assert.match(again.stdout, /auth: already on/);
     assert.equal(readFileSync(join(creds, 'gitfleet-controller.password'), 'utf8'), pw);
 
@@ -87,6 +87,15 @@ describe('gitfleet auth', () => {
       GITFLEET_ETCD_PASSWORD: readFileSync(join(creds, 'gitfleet-viewer.password'), 'utf8').trim(),
     });
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
+
+    const pauseAsViewer = await gitfleet(['rollout', 'pause', ...as('gitfleet-viewer')]);
+    assert.equal(pauseAsViewer.code, 1, 'a viewer cannot pause rollouts');
+    noStack(pauseAsViewer.stderr);
+    assert.match(pauseAsViewer.stderr, /denied permission/);
+    const pause = await gitfleet(['rollout', 'pause', ...as('gitfleet-operator')]);
+    assert.equal(pause.code, 0, pause.stderr);
+    const resume = await gitfleet(['rollout', 'resume', ...as('gitfleet-operator')]);
+    assert.equal(resume.code, 0, resume.stderr);
   });
 
   test('bad input: a usage error (exit 2) or a clear refusal (exit 1), one line, no stack trace', async () => {

@@ -11,7 +11,14 @@ import { after, before, describe, test } from 'node:test';
 import { Etcd3, EtcdPermissionDeniedError } from 'etcd3';
 import { AuthSetupError, authUserName, setupAuth, type AuthAdminOptions } from '../../src/store/auth.js';
 import { EtcdStore } from '../../src/store/etcd.js';
-import type { AccessRole } from '../../src/store/keys.js';
+import { InspectSession } from '../../src/cli/inspect.js';
+import {
+  type AccessRole,
+  ENGINE_WATCHED,
+  inspectAnswerKey,
+  inspectRequestPrefix,
+  ROLLOUT_CONTROL,
+} from '../../src/store/keys.js';
 import { makeCerts } from '../support/certs.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
@@ -22,7 +29,7 @@ let dir: string;
 let creds: string;
 const stores: EtcdStore[] = [];
 const pem = (name: string) => fs.readFileSync(path.join(dir, name));
-const ALL: AccessRole[] = [{ kind: 'controller' }, { kind: 'engine' }, { kind: 'viewer' }];
+const ALL: AccessRole[] = [{ kind: 'controller' }, { kind: 'engine' }, { kind: 'viewer' }, { kind: 'operator' }];
 const m1: AccessRole = { kind: 'machine', id: 'm1' };
 const m2: AccessRole = { kind: 'machine', id: 'm2' };
 
@@ -114,6 +121,7 @@ describe('gitfleet auth setup on a real etcd', () => {
         ['gitfleet-controller', 'created'],
         ['gitfleet-engine', 'created'],
         ['gitfleet-viewer', 'created'],
+        ['gitfleet-operator', 'created'],
       ],
     );
     for (const c of r.components) assert.equal(fs.statSync(c.passwordFile).mode & 0o777, 0o600, c.passwordFile);
@@ -229,11 +237,95 @@ describe('gitfleet auth setup on a real etcd', () => {
     await denied(s.put('state/m1/a.service', '{}'), 'engine writes a report');
   });
 
-  test("the viewer's credentials read everything and write nothing", async () => {
+  test('every watch the engine opens while it leads is inside its grants, and delivers', async () => {
+    const s = storeAs({ kind: 'engine' });
+    const got = new Set<string>();
+    let wake = () => {};
+    const cancelled: Error[] = [];
+    const watches = await Promise.all(
+      ENGINE_WATCHED.map((prefix) =>
+        s.watch(prefix, undefined, {
+          onEvents: (events) => {
+            if (events.length > 0) got.add(prefix);
+            if (got.size === ENGINE_WATCHED.length) wake();
+          },
+          onError: (e) => {
+            cancelled.push(e);
+            wake();
+          },
+        }),
+      ),
+    );
+    try {
+      const all = new Promise<void>((r) => (wake = r));
+      const root = rootClient();
+      try {
+        // A key each watch covers, written by root: a watch etcd cancelled would never see it.
+        for (const prefix of ENGINE_WATCHED)
+          await root.put(`${PREFIX}${prefix}${prefix.endsWith('/') ? 'w' : ''}`).value('{}');
+      } finally {
+        root.close();
+      }
+      await Promise.race([all, new Promise((r) => setTimeout(r, 10_000).unref())]);
+      assert.deepEqual(
+        cancelled.map((e) => e.message),
+        [],
+        'etcd cancelled an engine watch',
+      );
+      assert.deepEqual([...got].sort(), [...ENGINE_WATCHED].sort());
+    } finally {
+      await Promise.all(watches.map((w) => w.close()));
+    }
+  });
+
+  test("the viewer's credentials read everything and write only journal/status requests", async () => {
     const s = storeAs({ kind: 'viewer' });
     assert.ok((await s.range('')).kvs.length >= 4);
     await denied(s.put('desired/root', '{}'), 'viewer writes desired state');
     await denied(s.put('schedule/m1/x.service', '{}'), 'viewer writes the schedule');
+    await denied(s.put(ROLLOUT_CONTROL, '{"paused":true}'), 'viewer pauses rollouts');
+  });
+
+  test('the operator pauses and resumes rollouts, and writes nothing else', async () => {
+    const s = storeAs({ kind: 'operator' });
+    await s.put(ROLLOUT_CONTROL, '{"paused":true}');
+    await s.put(ROLLOUT_CONTROL, '{"paused":false}');
+    await denied(s.put('desired/root', '{}'), 'operator writes desired state');
+    await denied(s.put('rollout/latest', '{}'), 'operator writes the rollout record');
+    await denied(s.put('schedule/m1/x.service', '{}'), 'operator writes the schedule');
+  });
+
+  test('journal/status requests: a viewer asks two machines, each answers only its own, on its lease', async () => {
+    const answerer = (role: { kind: 'machine'; id: string }) => {
+      const s = storeAs(role);
+      return s.watch(inspectRequestPrefix(role.id), undefined, {
+        onEvents: (events) => {
+          for (const e of events) {
+            if (e.type !== 'put') continue;
+            const id = e.kv.key.slice(e.kv.key.lastIndexOf('/') + 1);
+            const answer = { machine: role.id, unit: 'a.service', lines: [], cursor: null };
+            void s.put(inspectAnswerKey(role.id, id), JSON.stringify(answer), { lease: e.kv.lease });
+          }
+        },
+      });
+    };
+    const watches = await Promise.all([answerer(m1), answerer(m2)]);
+    const session = await InspectSession.open(storeAs({ kind: 'viewer' }));
+    try {
+      const answers = await session.ask(['m1', 'm2'], { unit: 'a.service', lines: 10, status: false }, 10_000);
+      assert.deepEqual(
+        answers.map((a) => ('answer' in a ? a.answer.machine : a.error)),
+        ['m1', 'm2'],
+      );
+    } finally {
+      await session.close();
+      await Promise.all(watches.map((w) => w.close()));
+    }
+    const agent = storeAs(m1);
+    await denied(agent.put(inspectAnswerKey('m2', 'aaaaaaaaaaaaaaaa'), '{}'), 'm1 answers for m2');
+    await denied(agent.range(inspectRequestPrefix('m2')), "m1 reads m2's requests");
+    const viewer = storeAs({ kind: 'viewer' });
+    assert.deepEqual((await viewer.range('inspect/')).kvs, [], 'the session left requests or answers behind');
   });
 
   test("a client certificate whose CN is a user gets exactly that user's rights, with no password", async () => {
@@ -257,7 +349,7 @@ describe('gitfleet auth setup on a real etcd', () => {
     assert.equal(again.wasEnabled, true);
     assert.deepEqual(
       again.components.map((c) => c.action),
-      ['unchanged', 'unchanged', 'unchanged'],
+      ['unchanged', 'unchanged', 'unchanged', 'unchanged'],
     );
     assert.equal(fs.readFileSync(path.join(creds, 'gitfleet-controller.password'), 'utf8'), before);
     // Someone widened machine m1's rights by hand.
