@@ -1,23 +1,23 @@
 /** Resolve with the first SIGINT or SIGTERM (long-running commands shut down cleanly on either). */
-export function untilSignal(opts: { stop?: AbortSignal } = {}): Promise<NodeJS.Signals> {
-  return untilSignalOrFatal(new Promise<never>(() => {}), opts).then((r) => r.signal!);
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return untilSignalOrFatal(new Promise<never>(() => {})).then((r) => r.signal as NodeJS.Signals);
 }
 
 /**
  * Resolve with the first SIGINT or SIGTERM, or with the error a component's `fatal` promise
- * resolves with (a permanent failure: the command stops and exits 1 saying why). `stop` ends the
- * wait (resolving with neither): a caller racing it against something else must give one, or the
- * keep-alive below holds the process for ever.
+ * resolves with (a permanent failure: the command stops and exits 1 saying why), or with what
+ * `orElse` resolves with (e.g. `up --once` converged). Whichever comes first, nothing is left
+ * listening or holding the event loop, so the command can end.
  */
-export function untilSignalOrFatal(
+export function untilSignalOrFatal<T = never>(
   fatal: Promise<Error>,
-  opts: { stop?: AbortSignal } = {},
-): Promise<{ signal?: NodeJS.Signals; fatal?: Error }> {
+  orElse?: Promise<T>,
+): Promise<{ signal?: NodeJS.Signals; fatal?: Error; other?: T }> {
   return new Promise((resolve) => {
     // Components' retry timers are unref'd: while etcd is down nothing else may hold the event
     // loop, and the command must keep waiting for etcd (or a signal) rather than fall off the end.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    const done = (r: { signal?: NodeJS.Signals; fatal?: Error }) => {
+    const done = (r: { signal?: NodeJS.Signals; fatal?: Error; other?: T }) => {
       clearInterval(keepAlive);
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
@@ -27,8 +27,7 @@ export function untilSignalOrFatal(
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
     void fatal.then((e) => done({ fatal: e }));
-    // Waiting given up (the caller has its answer another way): release the loop and the handlers.
-    opts.stop?.addEventListener('abort', () => done({}), { once: true });
+    void orElse?.then((other) => done({ other }));
   });
 }
 

@@ -21,12 +21,18 @@ import { isMachineId } from '../fleet/machine-id.js';
 import { acquirePidLock, LockHeldError, type PidLock } from '../util/pidlock.js';
 import { publishUp, upStateDirFor } from './endpoint.js';
 import { CliError } from './errors.js';
-import { untilSignal } from './signals.js';
+import { fatalSignal, untilSignal, untilSignalOrFatal } from './signals.js';
 import { loadTrust, type TrustFlags } from './trust.js';
 import { readClusterView, type ClusterView } from './view.js';
 import { sha256 } from '../util/hash.js';
 import { startUpUi, upMetrics } from './up-ui.js';
 import { diagnosticLine } from '../render/diagnostics.js';
+
+/** How long `up --once` waits to converge. */
+const ONCE_TIMEOUT_MS = 60_000;
+
+/** Why `up --once` stopped waiting: converged (exit 0 unless a unit failed), or why not (exit 1). */
+type OnceEnd = { kind: 'converged' } | { kind: 'refused' | 'empty' | 'timeout' | 'fatal' | 'signal'; why: string };
 
 interface UpFlags extends TrustFlags {
   repo: string;
@@ -139,6 +145,8 @@ export async function run(flags: UpFlags): Promise<number> {
   // The web UI and its metrics: checked before anything starts, served once the parts run.
   const metrics = upMetrics(flags, machine, log);
   const signatures = await loadTrust(flags, repo);
+  // A component stopped by a permanent error never converges: --once ends on it.
+  const { fatal, onFatal } = fatalSignal();
 
   let controller: Controller;
   try {
@@ -151,6 +159,7 @@ export async function run(flags: UpFlags): Promise<number> {
       load: loadCommitOrRefuse,
       signatures,
       allowForcePush: flags.allowForcePush,
+      onFatal,
       log: log.child('controller'),
       ...(metrics ? { metrics: metrics.controller } : {}),
     });
@@ -174,6 +183,7 @@ export async function run(flags: UpFlags): Promise<number> {
     store,
     id: 'up',
     leaseTtl: 10,
+    onFatal,
     log: log.child('engine'),
     ...(metrics ? { onPass: (r) => metrics.engine.onPass(r) } : {}),
   });
@@ -224,6 +234,9 @@ export async function run(flags: UpFlags): Promise<number> {
     lock.release();
   };
 
+  // What ends --once: convergence, or an outcome after which nothing converges until a new commit.
+  let endOnce: (end: OnceEnd) => void = () => {};
+  const onceEnded = new Promise<OnceEnd>((r) => (endOnce = r));
   try {
     await agent.start();
     await inspector.start();
@@ -232,9 +245,14 @@ export async function run(flags: UpFlags): Promise<number> {
     endpoint = await publishUp(store, stateDir, repo);
     say(`gitfleet up: other terminals in ${repo} reach it without --etcd (gitfleet status, list-units, journal UNIT)`);
     controller.on('outcome', (o: PassOutcome) => {
-      if (o.kind === 'refused')
+      if (o.kind === 'refused') {
         say(paint(useColor(process.stderr), 'red', `gitfleet up: refused ${o.commit.slice(0, 12)}: ${o.reason}`));
-      if (o.kind === 'no-branch') say(`gitfleet up: branch ${o.branch} has no commits yet`);
+        endOnce({ kind: 'refused', why: `the branch head ${o.commit.slice(0, 12)} is refused (${o.reason})` });
+      }
+      if (o.kind === 'no-branch') {
+        say(`gitfleet up: branch ${o.branch} has no commits yet`);
+        endOnce({ kind: 'empty', why: `branch ${o.branch} has no commits: nothing to run` });
+      }
     });
     await controller.start();
   } catch (e) {
@@ -249,7 +267,6 @@ export async function run(flags: UpFlags): Promise<number> {
   const header =
     `gitfleet up — ${repo} on ${machine.slice(0, 8)} (${host.kind} systemd). Ctrl-C ` +
     `${flags.onExit === 'stop' ? 'stops the units and exits' : 'exits, leaving units running'}.`;
-  let settle: (() => void) | null = null;
   const draw = async () => {
     timer = null;
     if (stopping) return;
@@ -262,7 +279,7 @@ export async function run(flags: UpFlags): Promise<number> {
           `units${c.failed.length ? `, failed: ${c.failed.join(', ')}` : ''})`,
       );
     }
-    if (c.done && settle) settle();
+    if (c.done) endOnce({ kind: 'converged' });
     if (flags.once) return;
     const text = renderUp(view, machine, color, header);
     if (text === lastDrawn) return;
@@ -276,23 +293,31 @@ export async function run(flags: UpFlags): Promise<number> {
   schedule();
 
   if (flags.once) {
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000).unref());
-    const stopWaiting = new AbortController();
-    const outcome = await Promise.race([
-      new Promise<'done'>((r) => (settle = () => r('done'))),
-      timeout,
-      untilSignal({ stop: stopWaiting.signal }).then(() => 'signal' as const),
-    ]);
-    stopWaiting.abort();
+    const timeout = new Promise<OnceEnd>((r) =>
+      setTimeout(() => r({ kind: 'timeout', why: 'not converged after 60 s' }), ONCE_TIMEOUT_MS).unref(),
+    );
+    const end = await untilSignalOrFatal(fatal, Promise.race([onceEnded, timeout])).then(
+      (r): OnceEnd =>
+        r.other ??
+        (r.fatal
+          ? { kind: 'fatal', why: `stopped by an error: ${r.fatal.message}` }
+          : { kind: 'signal', why: `${r.signal} before it converged` }),
+    );
     const view = await readClusterView(store);
     process.stdout.write(renderUp(view, machine, color, header));
     await watch.close();
     await shutdown();
-    if (outcome === 'timeout') {
-      say(`gitfleet up: not converged after 60 s: ${converged(view, machine).pending.join(', ')}`);
+    const c = converged(view, machine);
+    if (end.kind === 'converged') {
+      if (!c.failed.length) return 0;
+      say(`gitfleet up: --once: converged with failed units: ${c.failed.join(', ')}`);
       return 1;
     }
-    return view.status.refused || converged(view, machine).failed.length ? 1 : 0;
+    const pending = end.kind === 'timeout' || end.kind === 'signal' ? `; waiting for: ${c.pending.join(', ')}` : '';
+    const lastError =
+      end.kind === 'timeout' && controller.lastError ? `; last error: ${controller.lastError.message}` : '';
+    say(`gitfleet up: --once: ${end.why}${pending}${lastError}`);
+    return 1;
   }
   const sig = await untilSignal();
   say(`gitfleet up: ${sig}: ${flags.onExit === 'stop' ? 'stopping units' : 'leaving units running'}`);

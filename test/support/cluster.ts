@@ -272,6 +272,17 @@ export function runAsync(
   });
 }
 
+/** A GET of `url` answers 200 (false while nothing listens there). */
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
 // ---- the unit repository ---------------------------------------------------------------------
 
 /** Where units come from: a work tree whose pushes go to a bare repository the controller follows. */
@@ -385,6 +396,8 @@ export class Cluster {
   readonly leaseTtl: number;
   webhookUrl: string | null = null;
   private controllerMetricsPort: number | undefined;
+  /** Controller starts so far (names the log files). */
+  private controllerStarts = 0;
   /** The branch the controller follows (main, or the seed repository's checked-out branch). */
   branch = 'main';
   private webhookSecret = '';
@@ -586,6 +599,14 @@ export class Cluster {
       method: 'POST',
       body: new Uint8Array(body),
       headers: { 'x-github-event': 'push', 'x-hub-signature-256': sig, 'content-type': 'application/json' },
+    }).catch((e: Error) => {
+      const c = this.controller;
+      const state = c ? `pid ${c.pid}, ${c.running ? 'running' : 'exited'}` : 'not started';
+      const cause = (e.cause as Error | undefined)?.message ?? '';
+      throw new Error(
+        `webhook ${this.webhookUrl}: ${e.message} ${cause} (controller ${state}); its log ends:\n` +
+          logTail(c?.logFile ?? '', 20),
+      );
     });
     await res.arrayBuffer();
     if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
@@ -683,7 +704,33 @@ export class Cluster {
     return e.proc;
   }
 
+  /**
+   * Start (or restart) the controller. Resolves once it serves its webhook (http source; a
+   * restart finds the desired root already there, so that alone says nothing) and the desired
+   * root exists. A port taken between choosing it and the controller binding it is retried.
+   */
   async startController(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const proc = await this.spawnController();
+      try {
+        await this.waitFor(
+          'the controller serves its webhook and the branch head is applied',
+          async () => {
+            if (!proc.running) throw new Error(`controller exited; its log ends:\n${logTail(proc.logFile)}`);
+            if (this.webhookUrl && !(await answers(`${this.webhookUrl}healthz`))) return false;
+            return (await this.store.get(DESIRED_ROOT)) !== null;
+          },
+          30_000,
+        );
+        return;
+      } catch (e) {
+        if (attempt < 3 && !proc.running && /EADDRINUSE/.test(logTail(proc.logFile, 5))) continue;
+        throw e;
+      }
+    }
+  }
+
+  private async spawnController(): Promise<Proc> {
     const args = [
       'controller',
       ...this.etcdArgs({ kind: 'controller' }),
@@ -711,21 +758,13 @@ export class Cluster {
       );
       this.webhookUrl = `http://127.0.0.1:${port}/`;
     }
+    this.controllerStarts++;
     this.controller = spawnTracked('controller', gitfleetArgv(args), {
-      logFile: this.logFile('controller'),
+      logFile: this.logFile(this.controllerStarts === 1 ? 'controller' : `controller-${this.controllerStarts}`),
       env: this.childEnv(),
       detached: this.opts.detached,
     });
-    const proc = this.controller;
-    // Ready when it has applied the branch head (the initial commit).
-    await this.waitFor(
-      'the controller applied the branch head',
-      async () => {
-        if (!proc.running) throw new Error(`controller exited; its log ends:\n${logTail(proc.logFile)}`);
-        return (await this.store.get(DESIRED_ROOT)) !== null;
-      },
-      30_000,
-    );
+    return this.controller;
   }
 
   /** The leading engine's id, or null. */
