@@ -81,6 +81,7 @@ async function main(): Promise<void> {
         } catch (e) {
           failed++;
           notes.push(`run ${i + 1} failed: ${(e as Error).message.split('\n')[0]}`);
+          await rig.c.repair();
           await rig.settled('settled again after a failed run', 60_000);
         }
       }

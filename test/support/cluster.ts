@@ -33,6 +33,7 @@ import {
   type PrivateSystemd,
 } from '../../src/systemd/private.js';
 import { EtcdStore } from '../../src/store/etcd.js';
+import { StoreUnavailableError } from '../../src/store/store.js';
 import { DESIRED_ROOT, ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
 import { authUserName } from '../../src/store/auth.js';
 import type { AccessRole } from '../../src/store/keys.js';
@@ -658,7 +659,7 @@ export class Cluster {
     if (this.opts.metrics) m.metricsPort ??= await freePort();
     // Ready when its machine record is (re)written: a fresh registration, or a takeover of the
     // record a killed agent of this state dir left (same lineage, new startedAt).
-    const before = (await this.store.get(machineKey(m.id)))?.value ?? null;
+    const before = (await this.read(machineKey(m.id))) ?? null;
     m.proc = spawnTracked(`agent ${m.id}`, gitfleetArgv(this.agentArgs(m)), {
       logFile: this.logFile(`agent-${m.id}-${m.starts}`),
       env: this.childEnv(),
@@ -767,6 +768,20 @@ export class Cluster {
     return this.controller;
   }
 
+  /** A key's value as this process's store reads it, retried while etcd does not answer in time. */
+  async read(key: string): Promise<string | undefined> {
+    let value: string | undefined;
+    await this.waitFor(
+      `etcd to answer a read of ${key}`,
+      async () => {
+        value = (await this.store.get(key))?.value;
+        return true;
+      },
+      15_000,
+    );
+    return value;
+  }
+
   /** The leading engine's id, or null. */
   async leader(): Promise<string | null> {
     return (await this.store.get(ENGINE_LEADER))?.value ?? null;
@@ -841,12 +856,25 @@ export class Cluster {
     });
   }
 
-  /** Poll `check` every 50 ms until true; fail naming `what` after `ms`. */
+  /**
+   * Poll `check` every 50 ms until true; fail naming `what` after `ms`. A read of this process's
+   * own store that etcd did not answer in time (a loaded machine, a fault in progress) is a "not
+   * yet", not a failure of the check.
+   */
   async waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<number> {
     const start = Date.now();
+    let unanswered: Error | null = null;
     for (;;) {
-      if (await check()) return Date.now() - start;
-      if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for: ${what}`);
+      try {
+        if (await check()) return Date.now() - start;
+      } catch (e) {
+        if (!(e instanceof StoreUnavailableError)) throw e;
+        unanswered = e;
+      }
+      if (Date.now() - start > ms)
+        throw new Error(
+          `timed out after ${ms} ms waiting for: ${what}${unanswered ? ` (etcd: ${unanswered.message})` : ''}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -915,6 +943,23 @@ export class Cluster {
     if (!inst) throw new Error(`machine ${m.id} has no systemd running`);
     const r = await systemctl(inst, 'daemon-reexec');
     if (r.code !== 0) throw new Error(`daemon-reexec on ${m.id} failed: ${r.stderr}`);
+  }
+
+  /**
+   * Bring every part back after a fault that was cut short (a check failed mid-fault): etcd
+   * members running and not stopped, every agent's path to etcd healed, every engine running and
+   * not stopped, every agent and the controller running. What runs is left as it is.
+   */
+  async repair(): Promise<void> {
+    await this.thawEtcd();
+    for (let i = 0; i < this.etcd.members.length; i++) if (!this.etcd.members[i]!.pid) await this.etcd.restart(i);
+    for (const m of this.machines) this.healAgent(m);
+    for (const e of this.engines) {
+      e.proc?.signal('SIGCONT');
+      if (!e.proc?.running) this.startEngine(e);
+    }
+    for (const m of this.machines) if (!m.proc?.running) await this.startAgent(m);
+    if (!this.controller?.running) await this.startController();
   }
 
   /** Every process's log tail, for failure messages. */

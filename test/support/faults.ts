@@ -272,7 +272,7 @@ export class FaultRig {
       async (obs) => {
         beforeObs = obs;
         for (let attempt = 1; attempt <= 5; attempt++) {
-          const rootBefore = (await c.store.get(DESIRED_ROOT))?.value;
+          const rootBefore = await c.read(DESIRED_ROOT);
           let killed = false;
           const w = await c.store.watch(BODIES_PREFIX, undefined, {
             onEvents: () => {
@@ -293,7 +293,7 @@ export class FaultRig {
           await w.close();
           await c.controller!.waitExit(10_000);
           await delay(300); // whatever it had sent before dying has landed by now
-          const midApply = (await c.store.get(DESIRED_ROOT))?.value === rootBefore;
+          const midApply = (await c.read(DESIRED_ROOT)) === rootBefore;
           await c.startController();
           await c.waitFor(
             `the ten units run ${v}`,
