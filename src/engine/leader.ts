@@ -36,6 +36,12 @@ export interface LeaderElectionOptions {
 
 export class LeaderElection {
   private lease: Lease | null = null;
+  /**
+   * A lease this engine gave up while etcd did not answer its revoke. etcd may still hold it (an
+   * etcd restarted on its data restores leases with a fresh TTL), and with it the leader key: it
+   * is revoked as soon as etcd answers, so no election waits a whole TTL for a key nobody keeps.
+   */
+  private abandoned: Lease | null = null;
   private myCreateRevision = 0;
   private leader = false;
   private stopped = true;
@@ -43,8 +49,12 @@ export class LeaderElection {
   /** Serialises campaigns and step-downs, which events can request at any time. */
   private chain: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | null = null;
-  /** Delay before retrying a failed step (store unreachable): doubles up to 5 s, resets on success. */
-  private readonly retry = new Backoff({ minMs: 250, maxMs: 5000 });
+  /**
+   * Delay before retrying a failed step (store unreachable): doubles up to 1 s, resets on success.
+   * A campaign is one small request; after an etcd outage the cluster has no leader until one
+   * succeeds, so the engine asks again soon, as agents re-register soon.
+   */
+  private readonly retry = new Backoff({ minMs: 250, maxMs: 1000 });
   /** Set when a fatal error ended the campaign; stop() still resigns and drops the lease. */
   private fatal: Error | null = null;
   /** Who leads, as last seen (this engine's id when it leads). */
@@ -93,6 +103,7 @@ export class LeaderElection {
         .catch((e) => this.opts.log.warn('could not delete the leader key on stop', { error: e as Error }));
     }
     await this.dropLease();
+    await this.revokeAbandoned().catch(() => {});
   }
 
   /**
@@ -149,13 +160,29 @@ export class LeaderElection {
   private async dropLease(): Promise<void> {
     const l = this.lease;
     this.lease = null;
-    if (l) await l.revoke().catch(() => l.release());
+    if (!l) return;
+    try {
+      await l.revoke();
+    } catch {
+      l.release();
+      this.abandoned = l;
+    }
+  }
+
+  /** Revoke a lease given up while etcd was away (see `abandoned`); throws while it still does not answer. */
+  private async revokeAbandoned(): Promise<void> {
+    const l = this.abandoned;
+    if (!l) return;
+    await l.revoke();
+    this.abandoned = null;
+    this.opts.log.info('revoked the lease given up while etcd did not answer', { lease: l.id });
   }
 
   /** Try to become leader; on success call onElected, else stay a follower watching the key. */
   private async campaign(): Promise<void> {
     if (this.stopped || this.fatal) return;
     const store = this.opts.store;
+    await this.revokeAbandoned();
     // Watch first: a deletion after our failed attempt must not go unseen.
     if (!this.watch) await this.watchKey();
     if (this.leader) return;

@@ -202,7 +202,7 @@ export class FaultRig {
    * `expected` says which changes of "unit@machine" the fault is allowed to cause.
    */
   async measure(
-    inject: (before: Observation) => Promise<{ problems: string[]; moved?: number; except?: () => string | undefined }>,
+    inject: (before: Observation) => Promise<{ problems: string[]; moved?: number }>,
     opts: { expected?: (key: string) => boolean; sampleExcept?: () => string | undefined } = {},
   ): Promise<FaultOutcome> {
     const beforeObs = await this.settled('settled before the fault', 30_000);
