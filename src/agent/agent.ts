@@ -189,6 +189,10 @@ export class Agent {
     const tasks = planAgentTasks(desired, actual, { holdDriftStart: this.drift.held() });
     const failures = await this.executor.execute(tasks, actual, (u) => this.bodies.get(desired.get(u)!.hash));
     for (const [unit, d] of desired) if (!failures.has(unit)) this.record.setApplied(unit, d.state);
+    await this.record.save();
+    this.drift.arm();
+    await this.executor.readStates(tasks);
+    // After the states are read again: a unit the pass just (re)started is judged by what systemd says now.
     this.health.configure(
       new Map(
         [...desired].map(([unit, d]) => {
@@ -205,9 +209,6 @@ export class Agent {
       ),
       (u) => this.reporter.state(u),
     );
-    await this.record.save();
-    this.drift.arm();
-    await this.executor.readStates(tasks);
     for (const unit of desired.keys()) this.reporter.mark(unit);
     await this.reporter.flush();
     if (missing.length > 0 || skipped.length > 0) {

@@ -27,6 +27,7 @@ export interface HealthVerdictReport {
   reason?: string;
 }
 
+const NOT_JUDGED: HealthVerdictReport = { state: 'starting', reason: 'not judged yet' };
 const UNKNOWN: UnitFacts = { load: 'unknown', active: 'unknown', sub: 'unknown' };
 
 interface Tracked {
@@ -36,7 +37,11 @@ interface Tracked {
   ran: boolean;
   verdict: HealthVerdictReport | null;
   timer: NodeJS.Timeout | null;
+  /** systemd is being asked how the unit ended: the verdict waits for its answer. */
+  fetching?: boolean;
 }
+
+const isBad = (f: UnitFacts) => f.active === 'failed' || f.sub === 'auto-restart';
 
 export interface HealthTrackerOptions {
   /** A unit's verdict changed: its report is due. */
@@ -76,17 +81,20 @@ export class HealthTracker {
       const s = current(unit);
       const facts: UnitFacts = s ? { load: s.load, active: s.active, sub: s.sub } : { ...UNKNOWN };
       const active = s?.active === 'active';
-      this.units.set(unit, {
+      const fresh: Tracked = {
         cfg,
         facts,
         activeSince: active ? this.now() : null,
         ran: active,
         verdict: null,
         timer: null,
-      });
+      };
+      this.units.set(unit, fresh);
+      // Already failed (a fast crash can beat the pass that took the content): judged with systemd's facts.
+      if (isBad(facts)) this.fetchFacts(unit, fresh);
     }
     this.checks.set(checks);
-    for (const unit of desired.keys()) this.judge(unit);
+    for (const unit of desired.keys()) if (!this.units.get(unit)?.fetching) this.judge(unit);
   }
 
   /** systemd said this of a unit (a signal or a listing). */
@@ -102,22 +110,37 @@ export class HealthTracker {
       if (s.active === 'activating' || s.active === 'deactivating') t.ran = true;
       t.activeSince = null;
     }
-    const bad = s.active === 'failed' || s.sub === 'auto-restart';
-    if (bad && this.o.facts) {
-      this.o
-        .facts(s.name)
-        .then((f) => {
-          const now = this.units.get(s.name);
-          if (now === t) t.facts = { ...t.facts, ...f };
-          this.judge(s.name);
-        })
-        .catch(() => this.judge(s.name));
-    }
-    this.judge(s.name);
+    if (isBad(t.facts)) this.fetchFacts(s.name, t);
+    if (!t.fetching) this.judge(s.name);
   }
 
-  verdict(unit: string): HealthVerdictReport | undefined {
-    return this.units.get(unit)?.verdict ?? undefined;
+  /**
+   * Ask systemd how the unit ended before judging it: a failure is reported once, with systemd's
+   * Result, exit code or signal and restarts (a rollout records the first failed verdict it sees).
+   */
+  private fetchFacts(unit: string, t: Tracked): void {
+    const facts = this.o.facts;
+    if (!facts) return;
+    t.fetching = true;
+    // Judged as systemd had it when it failed, even if it came back meanwhile (the failure sticks).
+    const then = { ...t.facts };
+    const done = (f: Partial<UnitFacts>) => {
+      t.fetching = false;
+      t.facts = { ...t.facts, ...f };
+      if (this.units.get(unit) === t) this.judge(unit, { ...then, ...f });
+    };
+    facts(unit).then(done, () => done({}));
+  }
+
+  /**
+   * The verdict on `unit` running content `hash` (default: whatever it runs). Content not judged
+   * yet (a pass wrote its file but has not configured it here, or systemd is being asked how it
+   * failed) is starting: never the verdict on the content it replaces.
+   */
+  verdict(unit: string, hash?: string): HealthVerdictReport | undefined {
+    const t = this.units.get(unit);
+    if (hash === undefined) return t?.verdict ?? undefined;
+    return t && t.cfg.hash === hash && t.verdict ? t.verdict : NOT_JUDGED;
   }
 
   stop(): void {
@@ -126,7 +149,7 @@ export class HealthTracker {
     this.units.clear();
   }
 
-  private judge(unit: string): void {
+  private judge(unit: string, facts?: UnitFacts): void {
     const t = this.units.get(unit);
     if (!t) return;
     if (t.timer) clearTimeout(t.timer);
@@ -138,7 +161,7 @@ export class HealthTracker {
         state: t.cfg.state,
         runsToCompletion: t.cfg.runsToCompletion,
         minHealthyMs: t.cfg.minHealthy ?? DEFAULT_ROLLOUT.minHealthyMs,
-        facts: t.facts,
+        facts: facts ?? t.facts,
         activeSince: t.cfg.runsToCompletion ? (t.ran ? 0 : null) : t.activeSince,
         restartsAtStart: undefined,
         hasCheck: t.cfg.health !== undefined,

@@ -142,7 +142,7 @@ export class Reporter {
       const report: UnitStateReport = { load: s.load, active: s.active, sub: s.sub, hash };
       const repairs = this.o.drift.repairs(unit);
       if (repairs) report.driftRepairs = repairs;
-      const health = this.o.health?.verdict(unit);
+      const health = this.o.health?.verdict(unit, hash);
       if (health) report.health = health;
       const json = JSON.stringify(report);
       if (this.reported.get(unit) === json) continue;

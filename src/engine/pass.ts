@@ -99,34 +99,16 @@ export function planPass(input: PassInput): PassPlan {
 
   // The rollout: subjects, where they run, what each machine is told now and how healthy it is.
   const byName = new Map(units.map((u) => [u.name, u]));
-  const placement = new Map<string, string[]>();
-  for (const [unit, m] of plan.assign) placement.set(unit, [m]);
-  for (const g of globals) {
-    const ms = v.live.filter((m) => metadataMatches(m.metadata, g.constraints.machineMetadata)).map((m) => m.id);
-    for (const id of v.held) if (input.reports.has(placementKey(id, g.name))) ms.push(id);
-    placement.set(g.name, ms.sort());
-  }
-  const told = new Map<string, string>();
-  for (const [unit, byMachine] of schedule.byUnit) {
-    for (const [m, e] of byMachine) if (e) told.set(placementKey(m, unit), e.hash);
-  }
-  for (const g of globals) {
-    for (const m of placement.get(g.name)!) {
-      const key = placementKey(m, g.name);
-      const r = input.reports.get(key);
-      if (!told.has(key) && r?.hash) told.set(key, r.hash);
-    }
-  }
+  const { subjects, placement, told } = rolloutView({
+    units,
+    assign: plan.assign,
+    live: v.live,
+    held: v.held,
+    schedule,
+    reports: input.reports,
+  });
   const health = new Map<string, UnitHealth>();
   for (const [key, r] of input.reports) health.set(key, healthOf(r));
-  const subjects: RolloutSubject[] = [];
-  for (const name of placement.keys()) {
-    const e = byName.get(name)!;
-    const tmpl = templateOf(name);
-    const group = tmpl && !isTemplate(name) ? tmpl : name;
-    subjects.push({ name, group, hash: e.hash, policy: e.rollout ?? DEFAULT_ROLLOUT });
-  }
-  subjects.sort((a, b) => (a.name < b.name ? -1 : 1));
   const ro = planRollout({
     now: input.now,
     commit: input.root.commit,
@@ -210,6 +192,58 @@ export function planPass(input: PassInput): PassPlan {
   function subjectGroup(unit: string): string {
     return subjects.find((s) => s.name === unit)?.group ?? unit;
   }
+}
+
+/** What the rollout planner works on: its subjects, where they run and what each machine is told now. */
+export interface RolloutView {
+  subjects: RolloutSubject[];
+  placement: Map<string, string[]>;
+  told: Map<string, string>;
+}
+
+/**
+ * The rollout planner's view of a placement (pure; `gitfleet plan --etcd` previews from it too):
+ * placed units where `assign` puts them, Global units on every live machine whose metadata
+ * matches (and silent ones that still report them); a machine is told what its schedule entry
+ * names, or for a Global unit without one, what its agent reports running.
+ */
+export function rolloutView(input: {
+  units: readonly DesiredEntry[];
+  assign: ReadonlyMap<string, string>;
+  live: readonly MachineRecord[];
+  held: readonly string[];
+  schedule: StoredSchedule;
+  reports: ReadonlyMap<string, UnitStateReport>;
+}): RolloutView {
+  const globals = input.units.filter((u) => u.constraints.global && u.state !== 'inactive');
+  const byName = new Map(input.units.map((u) => [u.name, u]));
+  const placement = new Map<string, string[]>();
+  for (const [unit, m] of input.assign) placement.set(unit, [m]);
+  for (const g of globals) {
+    const ms = input.live.filter((m) => metadataMatches(m.metadata, g.constraints.machineMetadata)).map((m) => m.id);
+    for (const id of input.held) if (input.reports.has(placementKey(id, g.name))) ms.push(id);
+    placement.set(g.name, ms.sort());
+  }
+  const told = new Map<string, string>();
+  for (const [unit, byMachine] of input.schedule.byUnit) {
+    for (const [m, e] of byMachine) if (e) told.set(placementKey(m, unit), e.hash);
+  }
+  for (const g of globals) {
+    for (const m of placement.get(g.name)!) {
+      const key = placementKey(m, g.name);
+      const r = input.reports.get(key);
+      if (!told.has(key) && r?.hash) told.set(key, r.hash);
+    }
+  }
+  const subjects: RolloutSubject[] = [];
+  for (const name of placement.keys()) {
+    const e = byName.get(name)!;
+    const tmpl = templateOf(name);
+    const group = tmpl && !isTemplate(name) ? tmpl : name;
+    subjects.push({ name, group, hash: e.hash, policy: e.rollout ?? DEFAULT_ROLLOUT });
+  }
+  subjects.sort((a, b) => (a.name < b.name ? -1 : 1));
+  return { subjects, placement, told };
 }
 
 /** The schedule entry that tells a machine to run `hash` of unit `e`. */

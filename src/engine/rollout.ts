@@ -348,13 +348,15 @@ function judge(
   }
   let starting: string | null = null;
   for (const unit of units) {
+    // An instance names itself in the reason; a group of one unit is named by the group already.
+    const of = unit === g.unit ? '' : `${unit}: `;
     const h = health.get(placementKey(m.machine, unit));
     if (!h || h.hash !== g.to) {
-      starting ??= `${unit} does not run the new content yet`;
+      starting ??= `${of}not running the new content yet`;
       continue;
     }
-    if (h.state === 'failed') return { state: 'failed', reason: `${unit}: ${h.reason ?? 'failed'}` };
-    if (h.state === 'starting') starting ??= h.reason ? `${unit}: ${h.reason}` : `${unit} is not healthy yet`;
+    if (h.state === 'failed') return { state: 'failed', reason: `${of}${h.reason ?? 'failed'}` };
+    if (h.state === 'starting') starting ??= `${of}${h.reason ?? 'not healthy yet'}`;
   }
   return starting === null ? { state: 'healthy', reason: null } : { state: 'starting', reason: starting };
 }

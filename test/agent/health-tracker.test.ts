@@ -37,3 +37,31 @@ test('a failure sticks for the content, with systemd facts in the reason; new co
   assert.equal(h.verdict('a.service')?.state, 'healthy');
   h.stop();
 });
+
+test('a failure is judged with the facts of when it failed, even if it came back before they arrived', async () => {
+  let answer: (f: { result: string; mainCode: number; mainStatus: number }) => void = () => {};
+  const h = new HealthTracker({
+    changed: () => {},
+    facts: () => new Promise((r) => (answer = r)),
+  });
+  const cfg = { hash: 'h1', state: 'launched' as const, minHealthy: 0, runsToCompletion: false };
+  h.configure(new Map([['a.service', cfg]]), () => st('activating', 'start'));
+  h.observe(st('failed', 'failed'));
+  assert.equal(h.verdict('a.service', 'h1')?.state, 'starting', 'not failed before systemd says how');
+  h.observe(st('active', 'running'));
+  answer({ result: 'exit-code', mainCode: 1, mainStatus: 1 });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(h.verdict('a.service', 'h1'), { state: 'failed', reason: 'exit-code 1' });
+  h.stop();
+});
+
+test('content the tracker has not judged is starting, never the verdict on the content it replaces', async () => {
+  const h = new HealthTracker({ changed: () => {} });
+  const cfg = { hash: 'h1', state: 'launched' as const, minHealthy: 0, runsToCompletion: false };
+  h.configure(new Map([['a.service', cfg]]), () => st('active', 'running'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.verdict('a.service', 'h1')?.state, 'healthy');
+  assert.equal(h.verdict('a.service', 'h2')?.state, 'starting', 'h2 is on disk, not judged yet');
+  assert.equal(h.verdict('b.service', 'h1')?.state, 'starting', 'not tracked yet');
+  h.stop();
+});

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../src/store/etcd.js';
-import { machineKey } from '../../src/store/keys.js';
+import { machineKey, unitStateKey } from '../../src/store/keys.js';
 import { enableAuth, startEtcd, type EtcdCluster } from '../support/etcd.js';
 import { tempDir, TestRepo } from '../support/git.js';
 import { CLI, gitfleet, noStack } from '../support/cli.js';
@@ -222,6 +222,52 @@ describe('cluster commands against a real etcd', () => {
     assert.match(placement[1]!.reason, /region=mars/);
     const text = await gitfleet(['plan', '--repo', repo.dir, '--etcd', etcd.endpoints.join(','), '--prefix', prefix]);
     assert.match(text.stdout, /eu\.service -> bbbbbbbb/);
+  });
+
+  test('plan --etcd says which machines a change reaches in which batch: canary, batch 1, batch 2', async () => {
+    const prefix = '/planbatches';
+    const ids = ['cccccccc1111', 'cccccccc2222', 'cccccccc3333'];
+    const store = new EtcdStore({ endpoints: etcd.endpoints, prefix });
+    try {
+      for (const id of ids) {
+        const rec = { id, address: '10.0.0.1', metadata: {}, version: 'test', startedAt: new Date().toISOString() };
+        await store.put(machineKey(id), JSON.stringify(rec));
+        // What each machine's agent says it runs: the content before the change.
+        const report = { load: 'loaded', active: 'active', sub: 'running', hash: 'a'.repeat(64) };
+        await store.put(unitStateKey(id, 'g.service'), JSON.stringify(report));
+      }
+    } finally {
+      await store.close();
+    }
+    const unit = (v: string) =>
+      `[Service]\nExecStart=/bin/sleep infinity\nEnvironment=V=${v}\n[X-Fleet]\nGlobal=true\n`;
+    const repo = TestRepo.init(tmp.dir, 'batchrepo');
+    repo.commit('one', { 'g.service': unit('1') });
+    repo.commit('two', {
+      'g.service': unit('2'),
+      'fleet.yaml': 'units:\n  g.service:\n    state: launched\n    rollout: { canary: 1, maxParallel: 1 }\n',
+    });
+    const args = ['plan', '--repo', repo.dir, '--etcd', etcd.endpoints.join(','), '--prefix', prefix];
+    const r = await gitfleet([...args, '--format', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rollout = JSON.parse(r.stdout).rollout as { unit: string; change: string; batches: unknown[] }[];
+    assert.deepEqual(rollout, [
+      {
+        unit: 'g.service',
+        change: 'changed',
+        batches: [
+          { name: 'canary', machines: [ids[0]] },
+          { name: 'batch 1', machines: [ids[1]] },
+          { name: 'batch 2', machines: [ids[2]] },
+        ],
+        held: null,
+      },
+    ]);
+    const text = await gitfleet(args);
+    assert.match(
+      text.stdout,
+      /Rollout on the live cluster:\n {2}g\.service changed: canary: cccccccc; batch 1: cccccccc; batch 2/,
+    );
   });
 
   test('a second agent with a live machine id is refused with a message about the id', {

@@ -372,6 +372,11 @@ export interface UnitObservation {
   nRestarts: number;
   invocation: string;
   environment: string;
+  /** When systemd started the main process / the unit turned active (CLOCK_MONOTONIC, µs; 0: never). */
+  mainStartMono: number;
+  activeEnterMono: number;
+  /** Result (success, exit-code, ...) and the main process's exit status. */
+  result: string;
   /** MainPID is a live process in this instance's cgroup. */
   pidAlive: boolean;
 }
@@ -817,7 +822,8 @@ export class Cluster {
           inst,
           'show',
           '-p',
-          'Id,LoadState,ActiveState,SubState,MainPID,NRestarts,InvocationID,Environment',
+          'Id,LoadState,ActiveState,SubState,MainPID,NRestarts,InvocationID,Environment,Result,' +
+            'ExecMainStartTimestampMonotonic,ActiveEnterTimestampMonotonic',
           ...units,
         );
         if (r.code !== 0 && !r.stdout) return;
@@ -840,6 +846,9 @@ export class Cluster {
             nRestarts: Number(p.NRestarts ?? 0),
             invocation: p.InvocationID ?? '',
             environment: p.Environment ?? '',
+            mainStartMono: Number(p.ExecMainStartTimestampMonotonic ?? 0),
+            activeEnterMono: Number(p.ActiveEnterTimestampMonotonic ?? 0),
+            result: p.Result ?? '',
             pidAlive: pidAliveIn(inst, mainPid),
           });
         });
