@@ -58,6 +58,18 @@ export function statusExitCode(s: StatusSummary): number {
   return s.refused || s.units.failed > 0 || rolloutBad ? 1 : 0;
 }
 
+/** The latest rollout in one line (its counts), and why it failed or what is held, when it did. */
+export function rolloutLines(r: NonNullable<StatusSummary['rollout']>, color: boolean): string[] {
+  const c = r.counts;
+  const state = r.state === 'failed' || r.state === 'reverted' ? paint(color, 'red', r.state) : r.state;
+  const lines = [
+    `rollout:   ${r.commit.slice(0, 12)} ${state}: ${c.healthy} healthy, ${c.updating} updating, ` +
+      `${c.pending} pending, ${c.failed} failed`,
+  ];
+  if (r.reason) lines.push(`           ${r.reason}`);
+  return lines;
+}
+
 export function renderSummary(s: StatusSummary, view: ClusterView, color: boolean): string {
   const lines: string[] = [];
   lines.push(`applied:   ${s.applied ? `${s.applied.commit.slice(0, 12)} at ${s.applied.at}` : 'nothing yet'}`);
@@ -93,16 +105,7 @@ export function renderSummary(s: StatusSummary, view: ClusterView, color: boolea
   } else if (s.silent.length) {
     lines.push(`silent:    ${s.silent.join(', ')} (in their grace: their units stay where they are)`);
   }
-  if (s.rollout) {
-    const r = s.rollout;
-    const c = r.counts;
-    const state = r.state === 'failed' || r.state === 'reverted' ? paint(color, 'red', r.state) : r.state;
-    lines.push(
-      `rollout:   ${r.commit.slice(0, 12)} ${state}: ${c.healthy} healthy, ${c.updating} updating, ` +
-        `${c.pending} pending, ${c.failed} failed`,
-    );
-    if (r.reason) lines.push(`           ${r.reason}`);
-  }
+  if (s.rollout) lines.push(...rolloutLines(s.rollout, color));
   if (view.unscheduled.size) {
     lines.push(`${paint(color, 'yellow', 'unscheduled')}:`);
     for (const [unit, reason] of [...view.unscheduled].sort()) lines.push(`           ${unit}: ${reason}`);

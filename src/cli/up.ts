@@ -1,7 +1,8 @@
 /**
  * `gitfleet up`: controller + engine + agent in one process on the embedded memory store,
  * following the git repository it is run in and running its units on this machine's systemd.
- * Shows progress while it converges, then a live status table that follows new commits.
+ * Shows progress while it converges, then a live status table that follows new commits (with the
+ * latest rollout's progress).
  * Desired state is re-derived from git at start, so nothing needs persisting.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -24,6 +25,9 @@ import { CliError } from './errors.js';
 import { fatalSignal, untilSignal, untilSignalOrFatal } from './signals.js';
 import { loadTrust, type TrustFlags } from './trust.js';
 import { readClusterView, type ClusterView } from './view.js';
+import { rolloutCounts } from '../store/rollouts.js';
+import { progressLine } from './rollout.js';
+import { rolloutLines } from './status.js';
 import { sha256 } from '../util/hash.js';
 import { startUpUi, upMetrics } from './up-ui.js';
 import { diagnosticLine } from '../render/diagnostics.js';
@@ -108,6 +112,14 @@ export function renderUp(view: ClusterView, machine: string, color: boolean, hea
     const r = view.status.refused;
     lines.push(paint(color, 'red', `refused: ${r.commit.slice(0, 12)}: ${r.reason}`));
     for (const d of r.diagnostics.slice(0, 10)) lines.push(`         ${diagnosticLine(d)}`);
+  }
+  if (view.rollout) {
+    const r = view.rollout;
+    lines.push(...rolloutLines({ ...r, counts: rolloutCounts(r) }, color));
+    // While it moves, each group's progress (a few: the table below has every unit).
+    const moving = r.groups.filter((g) => g.state === 'progressing');
+    for (const g of moving.slice(0, 5)) lines.push(`           ${progressLine(g)}`);
+    if (moving.length > 5) lines.push(`           ... and ${moving.length - 5} more`);
   }
   const reports = reportsOf(view, machine);
   const rows = view.units.map((u) => {

@@ -63,6 +63,14 @@ test('up runs the example repo on a private systemd, follows commits, refuses a 
   }
   assert.equal(await isActive(inst, 'web-legacy.service'), 'inactive');
   assert.match(stdout, /hello\.service\s+launched\s+loaded\s+active\s+running/);
+  // The live table follows the commit's rollout until its units are healthy (minHealthy, 10 s by default).
+  assert.match(stdout, /rollout: +[0-9a-f]{12} progressing: \d+ healthy, \d+ updating, 0 pending, 0 failed/);
+  assert.match(stdout, / {11}hello\.service added: \d\/1 healthy/);
+  await eventually(
+    'the table shows the rollout succeeded',
+    () => /rollout: +[0-9a-f]{12} succeeded: /.test(stdout),
+    30_000,
+  );
 
   // Edit fleet.yaml and commit: hello goes from launched to loaded.
   const fy = readFileSync(join(repo.dir, 'fleet.yaml'), 'utf8').replace(
