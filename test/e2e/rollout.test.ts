@@ -8,7 +8,8 @@
  *
  * The subject is a Global unit on all three machines. The tests build on each other, in order:
  * machine by machine, a bad change reverted on its canary, the leading engine killed, a machine
- * lost, a commit superseding a rollout in progress, an http check failing while systemd says active.
+ * lost, a commit superseding a rollout in progress; then a template's instances (placed by the
+ * engine, one per machine), and an http check failing while systemd says active.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,14 +22,21 @@ import { tempDir } from '../support/git.js';
 const TTL = 3;
 const UNIT = 'roll.service';
 const tmp = tempDir('gitfleet-e2e-rollout-');
-/** Every process of UNIT appends "VERSION cgroup" here when it starts. */
+/** Every process of UNIT (of the web instances) appends "VERSION cgroup" here when it starts. */
 const START_LOG = join(tmp.dir, 'starts.log');
+const WEB_LOG = join(tmp.dir, 'web-starts.log');
+const WEB = ['web@1.service', 'web@2.service', 'web@3.service'];
 
-/** The Global unit at `version`; its process logs its own start, then sleeps. */
-const roll = (version: string) =>
+/** A service at `version` whose process logs its own start to `log`, then sleeps. */
+const logged = (version: string, log: string, xfleet: string) =>
   `[Unit]\nDescription=rolled out machine by machine\n\n[Service]\nEnvironment=VERSION=${version}\n` +
-  `ExecStart=/bin/sh -c 'echo "$$VERSION $$(cat /proc/self/cgroup)" >> ${START_LOG}; exec /bin/sleep infinity'\n` +
-  '\n[X-Fleet]\nGlobal=true\n';
+  `ExecStart=/bin/sh -c 'echo "$$VERSION $$(cat /proc/self/cgroup)" >> ${log}; exec /bin/sleep infinity'\n` +
+  `\n[X-Fleet]\n${xfleet}\n`;
+/** The Global unit at `version`. */
+const roll = (version: string) => logged(version, START_LOG, 'Global=true');
+/** The template: one instance per machine. */
+const web = (version: string) => logged(version, WEB_LOG, 'Conflicts=web@*.service');
+const WEB_YAML = '  web@.service:\n    instances: 3\n    rollout: { maxParallel: 1, minHealthy: 2s }\n';
 
 /** A bad change: it logs that it was tried, then its main process exits 1. */
 const broken = (version: string) =>
@@ -54,12 +62,12 @@ after(async () => {
 
 // ---- oracles ---------------------------------------------------------------------------------
 
-/** machine id -> the versions its processes of UNIT started with, in order (from the start log). */
-function starts(): Map<string, string[]> {
+/** machine id -> the versions its processes started with, in order (from a start log). */
+function starts(log = START_LOG): Map<string, string[]> {
   const out = new Map<string, string[]>(c.machines.map((m) => [m.id, []]));
   let text = '';
   try {
-    text = readFileSync(START_LOG, 'utf8');
+    text = readFileSync(log, 'utf8');
   } catch {
     return out;
   }
@@ -74,8 +82,8 @@ function starts(): Map<string, string[]> {
 }
 
 /** What each starts() list gained since `before`. */
-function startedSince(before: Map<string, string[]>): Map<string, string[]> {
-  const now = starts();
+function startedSince(before: Map<string, string[]>, log = START_LOG): Map<string, string[]> {
+  const now = starts(log);
   return new Map([...now].map(([m, vs]) => [m, vs.slice(before.get(m)?.length ?? 0)]));
 }
 
@@ -96,7 +104,7 @@ const runsVersion = (o: UnitObservation | undefined, version: string) =>
   environOf(o.mainPid).includes(`VERSION=${version}`);
 
 async function observe(machines: readonly ClusterMachine[] = c.machines): Promise<Observation> {
-  const all = await c.observe([UNIT, 'probe.service']);
+  const all = await c.observe([UNIT, 'probe.service', ...WEB]);
   return new Map([...all].filter(([id]) => machines.some((m) => m.id === id)));
 }
 
@@ -312,6 +320,34 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
       assert.deepEqual(vs, took7.includes(m) ? ['v7', 'v8'] : ['v8'], `${m}: each content at most once, v8 last`);
   });
 
+  test("a template's instances roll out one machine at a time too (through the engine's schedule)", async () => {
+    const added = await c.source.push('web v1', {
+      'fleet.yaml': fleetYaml('{ maxParallel: 1, minHealthy: 4s }', WEB_YAML),
+      'web@.service': web('v1'),
+    });
+    /** machine -> the web instance its systemd runs at `version` ('' when it runs none). */
+    const instances = (o: Observation, version: string) =>
+      c.machines.map((m) => WEB.find((u) => runsVersion(o.get(m.id)?.get(u), version)) ?? '');
+    await settle('one web instance at v1 on each machine', 30_000, (o) =>
+      instances(o, 'v1').includes('') ? `web at v1: ${instances(o, 'v1').join(', ')}` : '',
+    );
+    assert.equal((await waitRollout(added)).code, 0);
+    const before = starts(WEB_LOG);
+    const obs0 = await observe();
+    const placed = instances(obs0, 'v1');
+    const changed = await c.source.push('web v2', { 'web@.service': web('v2') });
+    const obs = await settle('every web instance runs v2', 60_000, (o) =>
+      instances(o, 'v2').join() === placed.join() ? '' : `web at v2: ${instances(o, 'v2').join(', ')}`,
+    );
+    const times = c.machines.map((m, i) => obs.get(m.id)!.get(placed[i]!)!.mainStartMono).sort((a, b) => a - b);
+    for (let i = 1; i < times.length; i++)
+      assert.ok(times[i]! - times[i - 1]! >= 2_000_000, `batch ${i + 1} started within minHealthy of batch ${i}`);
+    for (const [m, vs] of startedSince(before, WEB_LOG)) assert.deepEqual(vs, ['v2'], `${m} took v2 once`);
+    const wait = await waitRollout(changed);
+    assert.equal(wait.code, 0, `${wait.stdout}${wait.stderr}`);
+    assert.match(wait.stdout, /web@\.service changed: 3\/3 healthy/);
+  });
+
   test('an http health check failing while systemd says active fails the machine at healthyDeadline', async () => {
     const port = await freePort();
     const server =
@@ -319,6 +355,7 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
       `.listen(${port}, '127.0.0.1')"`;
     const probe = `[Unit]\nDescription=serves http, never healthy\n\n[Service]\nExecStart=${server}\n`;
     const extra =
+      WEB_YAML +
       '  probe.service:\n    state: launched\n    rollout: { minHealthy: 1s, healthyDeadline: 4s }\n' +
       `    health: { http: "http://127.0.0.1:${port}/healthz", interval: 500ms, timeout: 400ms }\n`;
     const commit = await c.source.push('probe', { 'fleet.yaml': fleetYaml(STAGED, extra), 'probe.service': probe });
