@@ -8,7 +8,7 @@
  *
  * The subject is a Global unit on all three machines. The tests build on each other, in order:
  * machine by machine, a bad change reverted on its canary, the leading engine killed, a machine
- * lost, a commit superseding a rollout in progress; then a template's instances (placed by the
+ * lost, a commit superseding a rollout in progress, a pause; then a template's instances (placed by the
  * engine, one per machine), and an http check failing while systemd says active.
  */
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +16,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster, type ClusterMachine, type Observation, type UnitObservation } from '../support/cluster.js';
+import { bodyKey } from '../../src/store/keys.js';
 import { freePort } from '../support/etcd.js';
 import { tempDir } from '../support/git.js';
 
@@ -147,11 +148,16 @@ interface RolloutJson {
   commit: string;
   state: string;
   reason: string | null;
-  units: { unit: string; state: string; machines: { machine: string; state: string; reason: string | null }[] }[];
+  units: {
+    unit: string;
+    state: string;
+    machines: { machine: string; state: string; hash: string | null; reason: string | null }[];
+  }[];
 }
 
-async function rolloutJson(commit: string): Promise<RolloutJson> {
-  const r = await c.cli('rollout', 'status', commit, '--format', 'json');
+/** The record of `commit` (default: the latest) as `rollout status --format json` gives it. */
+async function rolloutJson(commit?: string): Promise<RolloutJson> {
+  const r = await c.cli('rollout', 'status', ...(commit ? [commit] : []), '--format', 'json');
   assert.ok(r.code === 0 || r.code === 1, `rollout status exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout) as RolloutJson;
 }
@@ -227,6 +233,29 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
 
   test('the group stays held at the old content until a commit changes it: the next good one rolls out', async () => {
     assert.ok(heldAt);
+    // Two commits that leave the unit alone: still held, nothing restarts, the old content stays in etcd.
+    const obs0 = await observe();
+    for (const n of [1, 2]) {
+      const commit = await c.source.push(`note ${n}`, {
+        'fleet.yaml': `${fleetYaml('{ maxParallel: 1, canary: 1, minHealthy: 2s, autoRevert: true }')}# note ${n}\n`,
+      });
+      await c.waitFor(
+        `the rollout of note ${n} is recorded`,
+        async () => (await c.cli('rollout', 'status', commit)).stdout !== '',
+      );
+      const status = await c.cli('status');
+      assert.equal(status.code, 1, `still held after note ${n}: ${status.stdout}`);
+      assert.match(status.stdout, new RegExp(`${UNIT} held at ${heldAt}`));
+    }
+    const obs1 = await observe();
+    assert.deepEqual(
+      c.machines.map((m) => identity(obs1, m)),
+      c.machines.map((m) => identity(obs0, m)),
+      'nothing restarted',
+    );
+    const told = (await rolloutJson()).units[0]!.machines.map((m) => m.hash);
+    for (const hash of new Set(told))
+      assert.ok(await c.store.get(bodyKey(hash!)), `the held content ${hash} is still in etcd`);
     const before = starts();
     const commit = await c.source.push('roll v4', { [UNIT]: roll('v4') });
     await settle('every machine runs v4', 60_000, allRun('v4'));
@@ -318,6 +347,37 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
     );
     for (const [m, vs] of since)
       assert.deepEqual(vs, took7.includes(m) ? ['v7', 'v8'] : ['v8'], `${m}: each content at most once, v8 last`);
+  });
+
+  test('rollout pause holds a rollout before its first batch; resume lets it go on', async () => {
+    const pause = await c.cli('rollout', 'pause');
+    assert.equal(pause.code, 0, pause.stderr);
+    let resumed = false;
+    try {
+      const before = starts();
+      const obs0 = await observe();
+      const commit = await c.source.push('roll v9', { [UNIT]: roll('v9') });
+      await c.waitFor('the rollout is recorded as paused', async () => {
+        const r = await c.cli('rollout', 'status', commit, '--format', 'json');
+        return r.stdout !== '' && (JSON.parse(r.stdout) as RolloutJson).state === 'paused';
+      });
+      await new Promise((r) => setTimeout(r, 3_000));
+      const obs = await observe();
+      for (const m of c.machines) {
+        assert.deepEqual(startedSince(before).get(m.id), [], `${m.id} did not take v9 while paused`);
+        assert.equal(identity(obs, m), identity(obs0, m), `${m.id} not restarted`);
+      }
+      const status = await c.cli('status');
+      assert.equal(status.code, 0, `paused is not a failure: ${status.stdout}`);
+      assert.match(status.stdout, /rollout: +[0-9a-f]{12} paused: 0 healthy, 0 updating, 3 pending/);
+      assert.equal((await c.cli('rollout', 'resume')).code, 0);
+      resumed = true;
+      await settle('every machine runs v9', 60_000, allRun('v9'));
+      assert.equal((await waitRollout(commit)).code, 0);
+      for (const [m, vs] of startedSince(before)) assert.deepEqual(vs, ['v9'], `${m} took v9 once`);
+    } finally {
+      if (!resumed) await c.cli('rollout', 'resume');
+    }
   });
 
   test("a template's instances roll out one machine at a time too (through the engine's schedule)", async () => {
