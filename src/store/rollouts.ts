@@ -25,7 +25,7 @@ import {
   decodeRolloutShard,
   MissingRecordError,
 } from './records.js';
-import type { Compare, Op, Store } from './store.js';
+import type { Compare, KeyValue, Op, Store } from './store.js';
 
 /** Counts of machine states over a record: a reverted machine counts as failed. */
 export function rolloutCounts(r: { groups: readonly RolloutGroup[] }): RolloutHead['counts'] {
@@ -90,14 +90,18 @@ export async function latestRolloutCommit(store: Store): Promise<string | null> 
 export async function readRollout(store: Store, commit?: string): Promise<RolloutRecord | null> {
   const c = commit ?? (await latestRolloutCommit(store));
   if (!c) return null;
-  const res = await store.range(rolloutPrefix(c));
-  const headKv = res.kvs.find((kv) => kv.key === rolloutHeadKey(c));
+  return recordOf(c, (await store.range(rolloutPrefix(c))).kvs);
+}
+
+/** A record from the keys under its prefix (one range read). */
+function recordOf(c: string, kvs: readonly KeyValue[]): RolloutRecord | null {
+  const headKv = kvs.find((kv) => kv.key === rolloutHeadKey(c));
   if (!headKv) return null;
   const head = decodeRolloutHead(headKv);
   const groups: RolloutGroup[] = [];
   for (const idx of head.shards) {
     const key = rolloutShardKey(c, idx);
-    const kv = res.kvs.find((x) => x.key === key);
+    const kv = kvs.find((x) => x.key === key);
     if (!kv) throw new MissingRecordError(key, `the rollout head of ${c} names it`);
     groups.push(...decodeRolloutShard(kv).groups);
   }
@@ -149,7 +153,7 @@ export async function readStoredRollout(
   const groupsPrefix = `${rolloutPrefix(commit)}groups/`;
   for (const kv of res.kvs)
     if (kv.key.startsWith(groupsPrefix)) shards.set(kv.key.slice(groupsPrefix.length), kv.value);
-  return { record: await readRollout(store, commit), head: headKv.value, shards };
+  return { record: recordOf(commit, res.kvs), head: headKv.value, shards };
 }
 
 /** Delete all but the newest ROLLOUTS_KEPT records (never `keep`), under the leader's fence. */
@@ -158,10 +162,12 @@ export async function pruneRollouts(store: Store, fence: Compare, keep: string):
   const commits = [...new Set(kvs.map((kv) => kv.key.slice(ROLLOUTS_PREFIX.length).split('/')[0]!))];
   if (commits.length <= ROLLOUTS_KEPT) return 0;
   const started = new Map<string, number>();
-  for (const c of commits) {
-    const kv = await store.get(rolloutHeadKey(c));
-    started.set(c, kv ? decodeRolloutHead(kv).started : 0);
-  }
+  await Promise.all(
+    commits.map(async (c) => {
+      const kv = await store.get(rolloutHeadKey(c));
+      started.set(c, kv ? decodeRolloutHead(kv).started : 0);
+    }),
+  );
   const old = commits
     .filter((c) => c !== keep)
     .sort((a, b) => started.get(b)! - started.get(a)!)
