@@ -53,6 +53,8 @@ export interface AgentOptions {
   metrics?: AgentMetrics;
   /** A fatal error (credentials refused, the store closed, ...) stopped the agent's passes. */
   onFatal?: (e: Error) => void;
+  /** A unit's last journal lines, for the reason of a failure (where the machine keeps a journal). */
+  journal?: (unit: string) => Promise<string[]>;
 }
 
 /** Retry delays of failed passes. */
@@ -100,6 +102,7 @@ export class Agent {
         this.reporter.flushSoon();
       },
       ...(systemdFacts ? { facts: systemdFacts } : {}),
+      ...(opts.journal ? { journal: opts.journal } : {}),
     }));
     const reporter = (this.reporter = new Reporter({ store, machineId, log, unitDir, drift, lease, health }));
     const { concurrency = 32, address, leaseTtlSeconds: ttlSeconds = 10 } = opts;

@@ -7,7 +7,7 @@
  * last facts systemd gave. A verdict of failed sticks until the content changes: a unit that
  * crashed and came back (systemd's Restart=) still failed this content, as a restart count that
  * moved would say. When a unit fails or restarts, systemd is asked once how it ended (Result, exit
- * code or signal, NRestarts) so the reason keeps systemd's own words.
+ * code or signal, NRestarts; its last journal lines) so the reason keeps systemd's own words.
  */
 import { DEFAULT_ROLLOUT, type HealthCheck } from '../desired/policy.js';
 import type { UnitState } from '../systemd/manager.js';
@@ -48,6 +48,8 @@ export interface HealthTrackerOptions {
   changed(unit: string): void;
   /** How a service last ended, when systemd can say. */
   facts?: (unit: string) => Promise<Partial<UnitFacts>>;
+  /** The unit's last journal lines, where the machine has a journal (asked when it fails). */
+  journal?: (unit: string) => Promise<string[]>;
   now?: () => number;
 }
 
@@ -119,8 +121,8 @@ export class HealthTracker {
    * Result, exit code or signal and restarts (a rollout records the first failed verdict it sees).
    */
   private fetchFacts(unit: string, t: Tracked): void {
-    const facts = this.o.facts;
-    if (!facts) return;
+    const { facts, journal } = this.o;
+    if (!facts && !journal) return;
     t.fetching = true;
     // Judged as systemd had it when it failed, even if it came back meanwhile (the failure sticks).
     const then = { ...t.facts };
@@ -129,7 +131,9 @@ export class HealthTracker {
       t.facts = { ...t.facts, ...f };
       if (this.units.get(unit) === t) this.judge(unit, { ...then, ...f });
     };
-    facts(unit).then(done, () => done({}));
+    Promise.all([facts?.(unit).catch(() => ({})) ?? {}, journal?.(unit).catch(() => []) ?? []]).then(([f, lines]) =>
+      done(lines.length ? { ...f, journal: lines } : f),
+    );
   }
 
   /**

@@ -7,7 +7,8 @@
  *   since it took this content;
  * - a oneshot is healthy when it ran to success; a timer, socket or path when active (waiting,
  *   listening); a unit that should only be loaded when it is loaded.
- * The reason keeps what systemd says: the result, the exit code or signal, the restarts.
+ * The reason keeps what systemd says: the result, the exit code or signal, the restarts, and the
+ * unit's last journal lines where the machine has a journal.
  */
 
 export interface UnitFacts {
@@ -21,6 +22,8 @@ export interface UnitFacts {
   /** ExecMainCode (1 exited, 2 killed, 3 dumped) and ExecMainStatus (exit status or signal number). */
   mainCode?: number;
   mainStatus?: number;
+  /** The unit's last journal lines (messages), where the machine keeps a journal. */
+  journal?: string[];
 }
 
 export interface HealthInput {
@@ -73,7 +76,8 @@ export function describeFailure(f: UnitFacts): string {
     parts.push(result);
   }
   if (f.restarts) parts.push(`${f.restarts} restart${f.restarts === 1 ? '' : 's'}`);
-  return parts.join(', ') || `${f.active}/${f.sub}`;
+  const what = parts.join(', ') || `${f.active}/${f.sub}`;
+  return f.journal?.length ? `${what}; journal: ${f.journal.join(' | ')}` : what;
 }
 
 export function judgeHealth(h: HealthInput): HealthVerdict {

@@ -23,7 +23,7 @@ import {
 } from '../store/keys.js';
 import { decodeInspectRequest, MalformedRecordError } from '../store/records.js';
 import type { KeyValue, Store, Watch } from '../store/store.js';
-import { readJournal, type JournalLocation, type JournalSource } from '../systemd/journal.js';
+import { journalReader, type JournalLocation, type JournalReader } from '../systemd/journal.js';
 import type { UnitStatus } from '../systemd/status.js';
 import { Backoff, sleep } from '../util/backoff.js';
 
@@ -54,10 +54,13 @@ export class UnitInspector {
   private readonly queue: KeyValue[] = [];
   private inFlight = 0;
   private stopped = false;
-  private managerCgroup: string | null = null;
+  /** This machine's journal (also what an agent quotes in a failure's reason). */
+  readonly journal: JournalReader;
   private readonly backoff = new Backoff({ minMs: 500, maxMs: 10_000 });
 
-  constructor(private readonly opts: UnitInspectorOptions) {}
+  constructor(private readonly opts: UnitInspectorOptions) {
+    this.journal = journalReader(opts.journal, opts.systemd, opts.machineId);
+  }
 
   /**
    * Serve requests already waiting, then every new one. Resolves once following (or after the
@@ -152,8 +155,7 @@ export class UnitInspector {
     }
     if (req.lines > 0) {
       try {
-        const source = await this.journalSource();
-        const r = await readJournal(source, {
+        const r = await this.journal({
           unit,
           lines: req.lines,
           ...(req.after ? { after: req.after } : {}),
@@ -166,16 +168,6 @@ export class UnitInspector {
       }
     }
     return this.send(kv, fitAnswer(answer, INSPECT_MAX_BYTES));
-  }
-
-  private async journalSource(): Promise<JournalSource> {
-    const where = this.opts.journal;
-    if (where.kind === 'none') throw new Error(`no journal on machine ${this.opts.machineId}: ${where.why}`);
-    if (where.kind === 'system') return where;
-    this.managerCgroup ??= await this.opts.systemd.managerCgroup();
-    return where.kind === 'user'
-      ? { kind: 'user', managerCgroup: this.managerCgroup }
-      : { kind: 'directory', directory: where.directory, managerCgroup: this.managerCgroup };
   }
 
   /** Write the answer under the request's lease (gone already: the asker gave up, nothing to do). */

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { Agent, AgentError } from '../agent/agent.js';
 import { describeAgent } from '../agent/registration.js';
 import { UnitInspector } from '../agent/inspect.js';
+import { lastMessages } from '../systemd/journal.js';
 import { connectSystemd, type SystemdKind } from '../systemd/connect.js';
 import { createLogger } from '../log.js';
 import { readMachine } from '../store/readers.js';
@@ -101,6 +102,15 @@ export async function run(flags: AgentFlags): Promise<number> {
     throw new CliError(`cannot reach ${flags.systemd} systemd: ${(e as Error).message}`);
   }
   log.info('driving systemd', { which: host.description });
+  // Answers `gitfleet journal` and `gitfleet status UNIT` for the units it runs here.
+  const inspector = new UnitInspector({
+    store,
+    machineId,
+    systemd: host.manager,
+    journal: flags.journalDir ? { kind: 'directory', directory: resolve(flags.journalDir) } : host.journal,
+    unitDir: host.unitDir,
+    log: log.child('inspect'),
+  });
   const { fatal, onFatal } = fatalSignal();
   const agent = new Agent({
     onFatal,
@@ -114,6 +124,7 @@ export async function run(flags: AgentFlags): Promise<number> {
     onExit: flags.onExit,
     leaseTtlSeconds: leaseTtl,
     log,
+    journal: (unit) => lastMessages(inspector.journal, unit),
     ...(served ? { metrics: agentMetrics(served.registry, machineId) } : {}),
   });
   try {
@@ -125,15 +136,6 @@ export async function run(flags: AgentFlags): Promise<number> {
     if (e instanceof AgentError) throw new CliError(e.message);
     throw e;
   }
-  // Answers `gitfleet journal` and `gitfleet status UNIT` for the units it runs here.
-  const inspector = new UnitInspector({
-    store,
-    machineId,
-    systemd: host.manager,
-    journal: flags.journalDir ? { kind: 'directory', directory: resolve(flags.journalDir) } : host.journal,
-    unitDir: host.unitDir,
-    log: log.child('inspect'),
-  });
   await inspector.start();
   const end = await untilSignalOrFatal(fatal);
   const units = flags.onExit === 'stop' ? 'stopping them' : 'left running';

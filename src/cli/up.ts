@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Agent } from '../agent/agent.js';
 import { UnitInspector } from '../agent/inspect.js';
+import { lastMessages } from '../systemd/journal.js';
 import { chooseSystemd, connectSystemd, type SystemdHost, type SystemdKind } from '../systemd/connect.js';
 import { Controller, type PassOutcome } from '../controller/controller.js';
 import { loadCommitOrRefuse } from '../source/git.js';
@@ -210,6 +211,7 @@ export async function run(flags: UpFlags): Promise<number> {
     stateDir: resolve(stateDir, 'agent'),
     onExit: flags.onExit,
     log: log.child('agent'),
+    journal: (unit) => lastMessages(inspector.journal, unit),
     ...(metrics ? { metrics: metrics.agent } : {}),
   });
   const inspector = new UnitInspector({

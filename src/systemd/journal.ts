@@ -155,3 +155,42 @@ export function readJournal(source: JournalSource, q: JournalQuery): Promise<Jou
     });
   });
 }
+
+/** A machine's journal, read where its units log (SystemdHost.journal); the manager's cgroup asked once. */
+export type JournalReader = (q: JournalQuery) => Promise<JournalResult>;
+
+export function journalReader(
+  where: JournalLocation,
+  systemd: { managerCgroup(): Promise<string> },
+  machine: string,
+): JournalReader {
+  let managerCgroup: Promise<string> | null = null;
+  const source = async (): Promise<JournalSource> => {
+    if (where.kind === 'none') throw new JournalError(`no journal on machine ${machine}: ${where.why}`);
+    if (where.kind === 'system') return where;
+    managerCgroup ??= systemd.managerCgroup().catch((e) => {
+      managerCgroup = null;
+      throw e;
+    });
+    const cg = await managerCgroup;
+    return where.kind === 'user'
+      ? { kind: 'user', managerCgroup: cg }
+      : { kind: 'directory', directory: where.directory, managerCgroup: cg };
+  };
+  return async (q) => readJournal(await source(), q);
+}
+
+/** Longest message a failure's reason quotes. */
+const REASON_MESSAGE_CHARS = 200;
+
+/** The messages of a unit's last `lines` journal lines, for a failure's reason ([] without a journal). */
+export async function lastMessages(read: JournalReader, unit: string, lines = 3): Promise<string[]> {
+  try {
+    const r = await read({ unit, lines });
+    return r.lines.map((l) =>
+      l.message.length > REASON_MESSAGE_CHARS ? `${l.message.slice(0, REASON_MESSAGE_CHARS)}…` : l.message,
+    );
+  } catch {
+    return [];
+  }
+}

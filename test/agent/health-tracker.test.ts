@@ -65,3 +65,20 @@ test('content the tracker has not judged is starting, never the verdict on the c
   assert.equal(h.verdict('b.service', 'h1')?.state, 'starting', 'not tracked yet');
   h.stop();
 });
+
+test("a failure's reason ends with the unit's last journal lines, where the machine has a journal", async () => {
+  const h = new HealthTracker({
+    changed: () => {},
+    facts: async () => ({ result: 'exit-code', mainCode: 1, mainStatus: 2 }),
+    journal: async (unit) => [`${unit}: listen tcp :8080: bind: address already in use`, 'exiting'],
+  });
+  const cfg = { hash: 'h1', state: 'launched' as const, minHealthy: 0, runsToCompletion: false };
+  h.configure(new Map([['a.service', cfg]]), () => st('activating', 'start'));
+  h.observe(st('failed', 'failed'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(h.verdict('a.service', 'h1'), {
+    state: 'failed',
+    reason: 'exit-code 2; journal: a.service: listen tcp :8080: bind: address already in use | exiting',
+  });
+  h.stop();
+});

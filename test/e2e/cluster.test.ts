@@ -14,9 +14,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
-import { Cluster, type ClusterMachine, type Observation, type UnitObservation } from '../support/cluster.js';
+import {
+  Cluster,
+  environOf,
+  runsVersion,
+  type ClusterMachine,
+  type Observation,
+  type UnitObservation,
+} from '../support/cluster.js';
 import { tempDir } from '../support/git.js';
 
 const TTL = 3;
@@ -130,22 +136,6 @@ function identities(obs: Observation, machines?: Set<string>): Map<string, strin
   return out;
 }
 
-function environOf(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
-}
-
-/**
- * The unit's running process has VERSION=v: its own environment, not systemd's Environment
- * property (that one shows the new definition as soon as the daemon-reload is done, while the old
- * process still runs until the restart).
- */
-const runsVersion = (o: UnitObservation | undefined, v: string) =>
-  running(o) && o!.mainPid > 0 && environOf(o!.mainPid).includes(`VERSION=${v}`);
-
 /** Is this etcd member the raft leader (its metrics say so)? */
 function isEtcdLeader(metricsUrl: string): Promise<boolean> {
   return new Promise((res) => {
@@ -188,23 +178,8 @@ after(async () => {
 export const suite = { cluster: () => c, settle, identities, ALL, service, running, runsVersion };
 
 /** Observe every machine until `ok` finds no problem; fail with the last problem and the logs. */
-async function settle(what: string, ms: number, ok: (obs: Observation) => string): Promise<Observation> {
-  let last = '';
-  let obs: Observation = new Map();
-  try {
-    await c.waitFor(
-      what,
-      async () => {
-        obs = await c.observe(ALL);
-        last = ok(obs);
-        return last === '';
-      },
-      ms,
-    );
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\nlast problem: ${last}\n${c.logs()}`);
-  }
-  return obs;
+function settle(what: string, ms: number, ok: (obs: Observation) => string): Promise<Observation> {
+  return c.settle(what, ms, ALL, ok);
 }
 
 async function cliJson<T>(...args: string[]): Promise<T> {

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Cluster, type ClusterMachine, type Observation, type UnitObservation } from '../support/cluster.js';
+import { Cluster, runsVersion, type ClusterMachine, type Observation } from '../support/cluster.js';
 import { bodyKey } from '../../src/store/keys.js';
 import { freePort } from '../support/etcd.js';
 import { tempDir } from '../support/git.js';
@@ -88,46 +88,12 @@ function startedSince(before: Map<string, string[]>, log = START_LOG): Map<strin
   return new Map([...now].map(([m, vs]) => [m, vs.slice(before.get(m)?.length ?? 0)]));
 }
 
-function environOf(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
-}
-
-/** The unit's live main process runs `version` (its own environment, not systemd's definition). */
-const runsVersion = (o: UnitObservation | undefined, version: string) =>
-  o !== undefined &&
-  o.active === 'active' &&
-  o.mainPid > 0 &&
-  o.pidAlive &&
-  environOf(o.mainPid).includes(`VERSION=${version}`);
-
-async function observe(machines: readonly ClusterMachine[] = c.machines): Promise<Observation> {
-  const all = await c.observe([UNIT, 'probe.service', ...WEB]);
-  return new Map([...all].filter(([id]) => machines.some((m) => m.id === id)));
-}
+/** The units these tests follow, on every machine. */
+const FOLLOWED = [UNIT, 'probe.service', ...WEB];
+const observe = () => c.observe(FOLLOWED);
 
 /** Observe until `problem` finds none; fail with the last problem and the logs. */
-async function settle(what: string, ms: number, problem: (o: Observation) => string): Promise<Observation> {
-  let last = '';
-  let obs: Observation = new Map();
-  try {
-    await c.waitFor(
-      what,
-      async () => {
-        obs = await observe();
-        last = problem(obs);
-        return last === '';
-      },
-      ms,
-    );
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\nlast problem: ${last}\n${c.logs()}`);
-  }
-  return obs;
-}
+const settle = (what: string, ms: number, problem: (o: Observation) => string) => c.settle(what, ms, FOLLOWED, problem);
 
 /** '' when every machine of `machines` runs `version` of UNIT, else what does not. */
 function allRun(version: string, machines: readonly ClusterMachine[] = c.machines) {

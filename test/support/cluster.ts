@@ -381,6 +381,27 @@ export interface UnitObservation {
   pidAlive: boolean;
 }
 
+/** A process's own environment (empty once it is gone). */
+export function environOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The unit's live main process has VERSION=v: its own environment, not systemd's Environment
+ * property (that one shows the new definition as soon as the daemon-reload is done, while the old
+ * process still runs until the restart).
+ */
+export const runsVersion = (o: UnitObservation | undefined, v: string): boolean =>
+  o !== undefined &&
+  o.active === 'active' &&
+  o.mainPid > 0 &&
+  o.pidAlive &&
+  environOf(o.mainPid).includes(`VERSION=${v}`);
+
 /** machine id -> unit -> what its systemd says (machines whose systemd is gone are absent). */
 export type Observation = Map<string, Map<string, UnitObservation>>;
 
@@ -863,6 +884,29 @@ export class Cluster {
     return runAsync(process.execPath, gitfleetArgv([...args, ...this.etcdArgs({ kind: 'viewer' })]), {
       env: { NO_COLOR: '1' },
     });
+  }
+
+  /**
+   * Observe `units` on every machine (observe()) until `problem` finds none; fail naming `what`,
+   * the last problem and every process's log tail.
+   */
+  async settle(what: string, ms: number, units: readonly string[], problem: (o: Observation) => string) {
+    let last = '';
+    let obs: Observation = new Map();
+    try {
+      await this.waitFor(
+        what,
+        async () => {
+          obs = await this.observe(units);
+          last = problem(obs);
+          return last === '';
+        },
+        ms,
+      );
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nlast problem: ${last}\n${this.logs()}`);
+    }
+    return obs;
   }
 
   /**
