@@ -150,10 +150,10 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
     const commit = await c.source.push('roll v2', { [UNIT]: roll('v2') });
     const obs = await settle('every machine runs v2', 60_000, allRun('v2'));
     const times = c.machines.map((m) => obs.get(m.id)!.get(UNIT)!.mainStartMono).sort((a, b) => a - b);
-    for (let i = 1; i < times.length; i++) {
-      const gap = (times[i]! - times[i - 1]!) / 1000;
-      assert.ok(gap >= 2000, `batch ${i + 1} started ${gap} ms after batch ${i}: less than minHealthy (2 s)`);
-    }
+    const gaps = times.slice(1).map((t, i) => (t - times[i]!) / 1000);
+    for (const [i, gap] of gaps.entries())
+      assert.ok(gap >= 2000, `batch ${i + 2} started ${gap} ms after batch ${i + 1}: less than minHealthy (2 s)`);
+    process.stderr.write(`# batches started ${gaps.map((g) => `${Math.round(g)} ms`).join(', ')} apart\n`);
     for (const [m, vs] of startedSince(before)) assert.deepEqual(vs, ['v2'], `${m} took v2 once`);
     assert.equal((await waitRollout(commit)).code, 0);
     const status = await c.cli('status');
@@ -195,6 +195,7 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
     assert.equal(held[1], UNIT);
     assert.match(held[3]!, new RegExp(`exit-code 1.*${canary.id}|${canary.id}.*exit-code 1`));
     heldAt = held[2]!;
+    process.stderr.write(`# gitfleet status: ${held[0]}\n`);
   });
 
   test('the group stays held at the old content until a commit changes it: the next good one rolls out', async () => {
