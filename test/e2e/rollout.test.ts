@@ -381,9 +381,10 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
       `${process.execPath} -e "require('http').createServer((q, s) => { s.statusCode = 503; s.end() })` +
       `.listen(${port}, '127.0.0.1')"`;
     const probe = `[Unit]\nDescription=serves http, never healthy\n\n[Service]\nExecStart=${server}\n`;
+    // The deadline leaves node room to start listening on a loaded machine: the check must have answered 503.
     const extra =
       WEB_YAML +
-      '  probe.service:\n    state: launched\n    rollout: { minHealthy: 1s, healthyDeadline: 4s }\n' +
+      '  probe.service:\n    state: launched\n    rollout: { minHealthy: 1s, healthyDeadline: 10s }\n' +
       `    health: { http: "http://127.0.0.1:${port}/healthz", interval: 500ms, timeout: 400ms }\n`;
     const commit = await c.source.push('probe', { 'fleet.yaml': fleetYaml(STAGED, extra), 'probe.service': probe });
     const obs0 = await settle('probe.service active on one machine', 30_000, (o) =>
@@ -398,7 +399,7 @@ describe("rollouts on a 3-machine cluster, checked through each machine's system
     const m = record.units.find((u) => u.unit === 'probe.service')!.machines[0]!;
     assert.equal(m.machine, machine);
     assert.equal(m.state, 'failed');
-    assert.match(m.reason ?? '', /not healthy within 4s: .*health check failing: HTTP 503/);
+    assert.match(m.reason ?? '', /not healthy within 10s: .*health check failing: HTTP 503/);
     const obs = await observe();
     const now = obs.get(machine)!.get('probe.service')!;
     assert.equal(now.active, 'active', 'systemd says active all along');
