@@ -1,8 +1,9 @@
 /**
  * The optional health checks of fleet.yaml (http, tcp, exec), run by the agent on its own machine
  * at each check's interval. Only a change of result is passed on (a report is written on
- * transitions, not on every probe). Every probe is bounded by its timeout; a check that hangs
- * never delays the next one or anything else in the agent.
+ * transitions, not on every probe): passing to failing and back, or a failure for another reason.
+ * Every probe is bounded by its timeout; a check that hangs never delays the next one or anything
+ * else in the agent.
  */
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
@@ -105,7 +106,9 @@ export class HealthChecks {
     entry.timer = setTimeout(async () => {
       const r = await probe(check);
       if (this.stopped || this.running.get(unit) !== entry) return;
-      const changed = !entry.last || entry.last.ok !== r.ok;
+      // A failing check that fails otherwise (refused, then HTTP 503) is news too: the reason a
+      // rollout records at its deadline is the check's last answer.
+      const changed = !entry.last || entry.last.ok !== r.ok || (!r.ok && entry.last.reason !== r.reason);
       entry.last = r;
       if (changed) {
         try {

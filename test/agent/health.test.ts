@@ -110,7 +110,7 @@ test('http, tcp and exec probes against real servers and commands', async () => 
   }
 });
 
-test('HealthChecks reports the first result and each change, not every probe', async () => {
+test('HealthChecks reports the first result and each change (of verdict or why it fails), not each probe', async () => {
   let status = 200;
   const http = createHttp((_req, res) => {
     res.statusCode = status;
@@ -128,6 +128,12 @@ test('HealthChecks reports the first result and each change, not every probe', a
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(seen, [true, false]);
     assert.equal(checks.result('web.service')?.ok, false);
+    // Failing for another reason is passed on (the reason is what a rollout records), once.
+    status = 503;
+    for (let i = 0; i < 200 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(seen, [true, false, false]);
+    assert.match(checks.result('web.service')!.reason, /HTTP 503/);
   } finally {
     checks.stop();
     http.close();
