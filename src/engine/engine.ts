@@ -372,6 +372,7 @@ export class Engine {
       decisions: plan.decisions,
       ops,
       txns,
+      rollout: { commit: plan.record.commit, state: plan.record.state },
       readMs: t1 - t0,
       planMs: t2 - t1,
       writeMs: t3 - t2,

@@ -46,6 +46,8 @@ export interface PassReport {
   /** Operations written (puts + deletes) and transactions used. */
   ops: number;
   txns: number;
+  /** The latest rollout as this pass left it. */
+  rollout: { commit: string; state: RolloutRecord['state'] };
   /** Milliseconds reading, planning, writing. */
   readMs: number;
   planMs: number;

@@ -58,7 +58,19 @@ export function engineMetrics(registry: Registry): EngineMetrics {
     registers,
     collect: leaderFigure((r) => r.unscheduled),
   });
-  rolloutGauges(registry);
+  const latest = (r: PassReport) => r.rollout.state;
+  new Gauge({
+    name: 'gitfleet_rollouts_in_progress',
+    help: 'The latest rollout is progressing or paused: 1, else 0 (0 on engines that do not lead).',
+    registers,
+    collect: leaderFigure((r) => (latest(r) === 'progressing' || latest(r) === 'paused' ? 1 : 0)),
+  });
+  new Gauge({
+    name: 'gitfleet_rollouts_failed',
+    help: 'The latest rollout failed or was reverted: 1, else 0 (0 on engines that do not lead).',
+    registers,
+    collect: leaderFigure((r) => (latest(r) === 'failed' || latest(r) === 'reverted' ? 1 : 0)),
+  });
   return {
     onPass(r) {
       last = r;
@@ -70,24 +82,4 @@ export function engineMetrics(registry: Registry): EngineMetrics {
       isLeader = fn;
     },
   };
-}
-
-/**
- * Rollouts in progress and failed. The leading engine will drive rollouts; until the cluster keeps
- * rollout records these stay 0, so dashboards and alerts can be written against them now.
- */
-export function rolloutGauges(registry: Registry): { inProgress: Gauge; failed: Gauge } {
-  const inProgress = new Gauge({
-    name: 'gitfleet_rollouts_in_progress',
-    help: 'Rollouts progressing now (0 until rollout records exist).',
-    registers: [registry],
-  });
-  const failed = new Gauge({
-    name: 'gitfleet_rollouts_failed',
-    help: 'Rollouts whose latest state is failed (0 until rollout records exist).',
-    registers: [registry],
-  });
-  inProgress.set(0);
-  failed.set(0);
-  return { inProgress, failed };
 }

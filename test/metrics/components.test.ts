@@ -1,7 +1,7 @@
 /**
  * The controller's and the engine's metrics, on the embedded store `gitfleet up` uses and a real
  * git repository: commits applied and refused, how long applying took and how long after the
- * commit was made; the engine's leadership, passes and placements; the rollout gauges at 0.
+ * commit was made; the engine's leadership, passes and placements; the latest rollout's gauges.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -84,7 +84,8 @@ test('controller and engine metrics follow commits, refusals and placements', { 
   assert.equal(await value(registry, 'gitfleet_engine_leader'), 1);
   assert.ok(((await value(registry, 'gitfleet_engine_passes_total')) ?? 0) >= 1);
   assert.ok(((await value(registry, 'gitfleet_engine_schedule_writes_total')) ?? 0) >= 2);
-  assert.equal(await value(registry, 'gitfleet_rollouts_in_progress'), 0);
+  // No agent reports a.service healthy: the commit's rollout is in progress, on the leader only.
+  assert.equal(await value(registry, 'gitfleet_rollouts_in_progress'), 1);
   assert.equal(await value(registry, 'gitfleet_rollouts_failed'), 0);
 
   repo.commit('break a', { 'a.service': '[Service]\nExecStart=/bin/true\nRestart=sometimes\n' });
@@ -98,4 +99,5 @@ test('controller and engine metrics follow commits, refusals and placements', { 
   await engine.stop();
   assert.equal(await value(registry, 'gitfleet_engine_leader'), 0);
   assert.equal(await value(registry, 'gitfleet_engine_units_placed'), 0);
+  assert.equal(await value(registry, 'gitfleet_rollouts_in_progress'), 0);
 });

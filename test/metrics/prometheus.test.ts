@@ -125,7 +125,12 @@ test('Prometheus scrapes every component; the agents report what their systemd r
   assert.equal(await one('count(up == 1)'), 6);
   assert.equal(await one('sum(gitfleet_engine_leader)'), 1);
   assert.equal(await one('count(gitfleet_engine_leader)'), 2);
-  assert.equal(await one('sum(gitfleet_rollouts_in_progress)'), 0);
+  // The commit's rollout ends once every unit stayed healthy for minHealthy (10 s by default).
+  await c.waitFor(
+    'the rollout succeeded',
+    async () => (await p.query('sum(gitfleet_rollouts_in_progress)'))[0]?.value === 0,
+    60_000,
+  );
   assert.equal(await one('sum(gitfleet_rollouts_failed)'), 0);
   await c.waitFor('the engine placed every unit that should run', async () => {
     const r = await p.query('sum(gitfleet_engine_units_placed)');
