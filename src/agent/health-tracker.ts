@@ -93,7 +93,9 @@ export class HealthTracker {
       };
       this.units.set(unit, fresh);
       // Already failed (a fast crash can beat the pass that took the content): judged with systemd's facts.
-      if (isBad(facts)) this.fetchFacts(unit, fresh);
+      if (isBad(facts)) this.fetchFacts(unit, fresh, true);
+      // A oneshot that already ran to its end (its start job waits for it): systemd says whether it did.
+      else if (cfg.runsToCompletion && facts.active === 'inactive') this.fetchFacts(unit, fresh, false);
     }
     this.checks.set(checks);
     for (const unit of desired.keys()) if (!this.units.get(unit)?.fetching) this.judge(unit);
@@ -112,16 +114,22 @@ export class HealthTracker {
       if (s.active === 'activating' || s.active === 'deactivating') t.ran = true;
       t.activeSince = null;
     }
-    if (isBad(t.facts)) this.fetchFacts(s.name, t);
+    if (isBad(t.facts)) this.fetchFacts(s.name, t, true);
+    // A oneshot's run can be too quick for its signals (coalesced to inactive -> inactive): ask systemd.
+    else if (t.cfg.runsToCompletion && !t.ran && s.active === 'inactive' && !t.fetching)
+      this.fetchFacts(s.name, t, false);
     if (!t.fetching) this.judge(s.name);
   }
 
   /**
    * Ask systemd how the unit ended before judging it: a failure is reported once, with systemd's
-   * Result, exit code or signal and restarts (a rollout records the first failed verdict it sees).
+   * Result, exit code or signal and restarts (a rollout records the first failed verdict it sees),
+   * and its last journal lines; a oneshot found inactive ran to success if its main process
+   * exited 0.
    */
-  private fetchFacts(unit: string, t: Tracked): void {
-    const { facts, journal } = this.o;
+  private fetchFacts(unit: string, t: Tracked, failed: boolean): void {
+    const { facts } = this.o;
+    const journal = failed ? this.o.journal : undefined;
     if (!facts && !journal) return;
     t.fetching = true;
     // Judged as systemd had it when it failed, even if it came back meanwhile (the failure sticks).
@@ -129,6 +137,7 @@ export class HealthTracker {
     const done = (f: Partial<UnitFacts>) => {
       t.fetching = false;
       t.facts = { ...t.facts, ...f };
+      if (t.cfg.runsToCompletion && f.mainCode === 1 && f.mainStatus === 0 && f.result === 'success') t.ran = true;
       if (this.units.get(unit) === t) this.judge(unit, { ...then, ...f });
     };
     Promise.all([facts?.(unit).catch(() => ({})) ?? {}, journal?.(unit).catch(() => []) ?? []]).then(([f, lines]) =>

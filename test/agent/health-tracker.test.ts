@@ -82,3 +82,34 @@ test("a failure's reason ends with the unit's last journal lines, where the mach
   });
   h.stop();
 });
+
+test('a oneshot that ran to its end before the agent judged it is healthy, by what systemd says of it', async () => {
+  let exited = { result: 'success', mainCode: 1, mainStatus: 0 };
+  const h = new HealthTracker({ changed: () => {}, facts: async () => exited });
+  const cfg = { hash: 'h1', state: 'launched' as const, runsToCompletion: true };
+  // Its start job waited for it: by the time the pass judges it, it is inactive again.
+  h.configure(new Map([['a.service', cfg]]), () => st('inactive', 'dead'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.verdict('a.service', 'h1')?.state, 'healthy');
+  // Never started (no main process yet): not healthy.
+  exited = { result: 'success', mainCode: 0, mainStatus: 0 };
+  h.configure(new Map([['a.service', { ...cfg, hash: 'h2' }]]), () => st('inactive', 'dead'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.verdict('a.service', 'h2')?.state, 'starting');
+  h.stop();
+});
+
+test('a oneshot started after the agent began judging it is healthy once systemd says its run exited 0', async () => {
+  let exited = { result: 'success', mainCode: 0, mainStatus: 0 };
+  const h = new HealthTracker({ changed: () => {}, facts: async () => exited });
+  const cfg = { hash: 'h1', state: 'launched' as const, runsToCompletion: true };
+  h.configure(new Map([['a.service', cfg]]), () => st('inactive', 'dead'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.verdict('a.service', 'h1')?.state, 'starting', 'not run yet');
+  // It ran (its activating signal coalesced away): a listing says inactive, systemd says it exited 0.
+  exited = { result: 'success', mainCode: 1, mainStatus: 0 };
+  h.observe(st('inactive', 'dead'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.verdict('a.service', 'h1')?.state, 'healthy');
+  h.stop();
+});

@@ -122,15 +122,20 @@ test('Prometheus scrapes every component; the agents report what their systemd r
     assert.equal(r.length, 1, `${q}: ${JSON.stringify(r)}`);
     return r[0]!.value;
   };
-  assert.equal(await one('count(up == 1)'), 6);
+  // Each target is scraped on its own schedule: the first scrape of some may still be due.
+  await c.waitFor('every component scraped', async () => (await p.query('count(up == 1)'))[0]?.value === 6, 30_000);
   assert.equal(await one('sum(gitfleet_engine_leader)'), 1);
   assert.equal(await one('count(gitfleet_engine_leader)'), 2);
   // The commit's rollout ends once every unit stayed healthy for minHealthy (10 s by default).
-  await c.waitFor(
-    'the rollout succeeded',
-    async () => (await p.query('sum(gitfleet_rollouts_in_progress)'))[0]?.value === 0,
-    60_000,
-  );
+  await c
+    .waitFor(
+      'the rollout succeeded',
+      async () => (await p.query('sum(gitfleet_rollouts_in_progress)'))[0]?.value === 0,
+      60_000,
+    )
+    .catch(async (e) => {
+      throw new Error(`${(e as Error).message}\n${(await c.cli('rollout', 'status')).stdout}`);
+    });
   assert.equal(await one('sum(gitfleet_rollouts_failed)'), 0);
   await c.waitFor('the engine placed every unit that should run', async () => {
     const r = await p.query('sum(gitfleet_engine_units_placed)');
