@@ -36,6 +36,12 @@ export interface AgentOptions {
   systemd: AgentSystemd;
   /** The directory gitfleet owns: unit files are written here and linked into systemd's runtime path. */
   unitDir: string;
+  /**
+   * systemd's runtime unit directory (where LinkUnitFiles puts its links: /run/systemd/system, or
+   * $XDG_RUNTIME_DIR/systemd/user): each unit's drop-in directory is linked there. Without it, units
+   * with drop-ins are not written (their load fails, saying why).
+   */
+  runtimeUnitDir?: string;
   /** Where the agent keeps its record (what it last applied, its instance token). */
   stateDir: string;
   /** On stop(): 'leave' (default) keeps units running; 'stop' unloads every unit gitfleet owns. */
@@ -88,7 +94,7 @@ export class Agent {
     });
     const desired = (this.desired = new DesiredWatch({ store, machineId, metadata, log, changed }));
     this.bodies = new BodyCache(store);
-    const unitDir = (this.unitDir = new UnitDir(opts.unitDir));
+    const unitDir = (this.unitDir = new UnitDir(opts.unitDir, opts.runtimeUnitDir));
     const record = (this.record = new AgentRecord(opts.stateDir, log));
     const backoff = opts.driftBackoff ?? { minMs: 1_000, maxMs: 60_000 };
     const metrics = opts.metrics;

@@ -4,7 +4,7 @@
  * hash to its key, counts as missing: the unit it belongs to is left exactly as it is.
  */
 import { bodyKey } from '../store/keys.js';
-import { decodeBody, MalformedRecordError } from '../store/records.js';
+import { decodeUnitBody, MalformedRecordError } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { mapLimit } from '../util/pool.js';
 import { runsToCompletion, unitContent, type UnitContent } from './content.js';
@@ -64,7 +64,7 @@ export class BodyCache {
     const kv = await this.store.get(bodyKey(hash));
     if (!kv) return null;
     try {
-      return unitContent(decodeBody(kv, hash), hash);
+      return unitContent(decodeUnitBody(kv, hash), hash);
     } catch (e) {
       if (e instanceof MalformedRecordError) return null;
       throw e;

@@ -120,6 +120,7 @@ export async function run(flags: AgentFlags): Promise<number> {
     address: flags.address ?? defaultAddress(),
     systemd: host.manager,
     unitDir: host.unitDir,
+    runtimeUnitDir: host.runtimeUnitDir,
     stateDir: join(stateDir, 'agent'),
     onExit: flags.onExit,
     leaseTtlSeconds: leaseTtl,

@@ -1,11 +1,12 @@
 /**
- * `gitfleet cat UNIT`: the unit file as the cluster has it (canonical form). A template is not a
- * unit of its own in the cluster; its instances carry its content, so `cat web@.service` shows the
- * content its instances run.
+ * `gitfleet cat UNIT`: the unit file as the cluster has it (canonical form), with its drop-ins after
+ * it as `systemctl cat` shows them. A template is not a unit of its own in the cluster; its
+ * instances carry its content, so `cat web@.service` shows the content most of its instances run.
  */
 import { CliError } from './errors.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { readBody, readDesiredEntries, readDesiredEntry, readRoot } from '../store/readers.js';
+import { renderUnitFiles } from '../unit/body.js';
 import { isTemplate, templateOf, withDefaultSuffix } from '../unit/names.js';
 import type { DesiredEntry, DesiredRoot } from '../store/keys.js';
 import type { Store } from '../store/store.js';
@@ -59,13 +60,14 @@ export async function run(unitArg: string, flags: CatFlags): Promise<number> {
     { up: true },
   );
   if (flags.format === 'json') {
-    const out: Record<string, unknown> = { unit, hash: found.hash, content: body };
+    const out: Record<string, unknown> = { unit, hash: found.hash, content: body.unit };
+    if (body.dropIns.length) out.dropIns = body.dropIns;
     if (found.instances) out.instances = found.instances;
     writeOut(JSON.stringify(out, null, 2) + '\n');
     return 0;
   }
   if (found.ownFiles?.length)
     process.stderr.write(`gitfleet: ${found.ownFiles.join(', ')} run their own unit files, not this template\n`);
-  writeOut(body);
+  writeOut(renderUnitFiles(unit, body));
   return 0;
 }

@@ -1,19 +1,21 @@
 /**
  * `gitfleet lint [PATH...]`: a directory is a unit repository (its fleet.yaml and every unit
  * file under fleet.yaml's `path`, checked together exactly as the controller checks a commit);
- * a file is linted on its own (a fleet.yaml file by the fleet.yaml rules).
+ * a file is linted on its own (a fleet.yaml file by the fleet.yaml rules, a `*.conf` file in a
+ * drop-in directory as a drop-in).
  * Exit 0 clean (or only warnings without --strict), 1 findings that fail, 2 usage.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { sortDiagnostics, type Diagnostic } from '../diag.js';
 import { renderDiagnostics, type DiagnosticFormat } from '../render/diagnostics.js';
 import { useColor } from '../render/color.js';
 import { readDirSnapshot } from '../source/fsrepo.js';
 import { desiredFromSnapshot } from '../desired/build.js';
 import { FLEET_YAML, parseFleetYaml } from '../desired/fleetyaml.js';
-import { lintUnitFile } from '../unit/lint/index.js';
+import { parseDropInDir } from '../unit/dropins.js';
+import { lintDropIn, lintUnitFile } from '../unit/lint/index.js';
 import { verifyCommand, verifyDiagnostics, verifyMissing } from '../unit/lint/systemd.js';
 import { unitType } from '../unit/names.js';
 import { VERSION } from '../version.js';
@@ -51,7 +53,7 @@ export function lintPaths(
     if (st.isDirectory()) {
       const snap = readDirSnapshot(p);
       const { diagnostics: ds } = desiredFromSnapshot(snap, 'worktree');
-      files += snap.files.length + snap.rejected.length + (snap.fleetYaml ? 1 : 0);
+      files += snap.files.length + snap.dropIns.length + snap.rejected.length + (snap.fleetYaml ? 1 : 0);
       const shown = (f: string) => (p === '.' || p === './' ? f : join(p, f));
       for (const d of ds) diagnostics.push({ ...d, file: shown(d.file) });
       for (const f of snap.files) units.set(resolve(p, f.path), shown(f.path));
@@ -63,7 +65,10 @@ export function lintPaths(
         throw new UsageError(`${p}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       }
       files++;
+      const dropInDir = parseDropInDir(basename(dirname(resolve(p))));
       if (basename(p) === FLEET_YAML) diagnostics.push(...parseFleetYaml(content, p).diagnostics);
+      else if (dropInDir && basename(p).endsWith('.conf'))
+        diagnostics.push(...lintDropIn(dropInDir, content, p).diagnostics);
       else {
         diagnostics.push(...lintUnitFile(basename(p), content, { file: p }).diagnostics);
         if (unitType(basename(p))) units.set(resolve(p), p);

@@ -5,7 +5,8 @@
  */
 import { useColor } from '../render/color.js';
 import { renderTable } from '../render/table.js';
-import { lastValue, parseUnit } from '../unit/parse.js';
+import { lastValue } from '../unit/parse.js';
+import { parseUnitFiles } from '../unit/body.js';
 import type { Store } from '../store/store.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
 import { UsageError } from './errors.js';
@@ -178,7 +179,7 @@ async function descriptions(store: Store, hashes: string[]): Promise<Map<string,
   const out = new Map<string, string>();
   for (const h of new Set(hashes)) {
     const body = await readBody(store, h);
-    if (body !== null) out.set(h, lastValue(parseUnit(body, h), 'Unit', 'Description') ?? '');
+    if (body !== null) out.set(h, lastValue(parseUnitFiles(body, h), 'Unit', 'Description') ?? '');
   }
   return out;
 }

@@ -207,6 +207,7 @@ export async function run(flags: UpFlags): Promise<number> {
     address: '127.0.0.1',
     systemd: host.manager,
     unitDir: host.unitDir,
+    runtimeUnitDir: host.runtimeUnitDir,
     stateDir: resolve(stateDir, 'agent'),
     onExit: flags.onExit,
     log: log.child('agent'),

@@ -7,7 +7,10 @@ import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag.js';
 import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './types.js';
 import { FLEET_YAML, instanceName } from './fleetyaml.js';
 import { resolveHealth, resolveRollout } from './policy-yaml.js';
-import { analyzeRepo, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
+import { analyzeRepo, posKey, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
+import { dropInsOf, type AnalyzedDropIn } from './dropins.js';
+import { encodeUnitFiles } from '../unit/body.js';
+import { mergeDropIns } from '../unit/dropins.js';
 import { serializeUnit } from '../unit/serialize.js';
 import { sha256 } from '../util/hash.js';
 import { isTemplate, parseUnitName, templateOf } from '../unit/names.js';
@@ -79,22 +82,20 @@ export function buildDesired(
   // Findings already made at a place (by the template's lint) are not repeated per instance.
   const seenAt = new Set(diagnostics.map(posKey));
   for (const u of analysis.units) {
-    if (!u.unit) continue; // unreachable without an error diagnostic; kept for type narrowing
-    const content = serializeUnit(u.unit);
-    const hash = sha256(content);
+    if (!u.unit || !u.merged) continue; // unreachable without an error diagnostic; kept for type narrowing
+    const main = serializeUnit(u.unit);
     if (!isTemplate(u.name)) {
-      const fleet = u.fleet ?? fleetOrError(u.unit, u.name, u.path, add);
+      const fleet = u.fleet ?? fleetOrError(u.merged, u.name, u.path, add);
       if (!fleet) continue;
       fleetRefs.push({ name: u.name, fleet });
       const du: DesiredUnit = {
         name: u.name,
-        content,
-        hash,
+        ...bodyOf(main, u.dropIns),
         state: u.state,
         constraints: fleet.constraints,
         source: u.path,
       };
-      const t = triggerOf(u.unit, u.name);
+      const t = triggerOf(u.merged, u.name);
       if (t) {
         du.triggers = t.unit;
         if (t.template && u.state !== 'inactive') socketTemplates.add(t.unit);
@@ -116,27 +117,29 @@ export function buildDesired(
         });
         continue;
       }
-      const fleet = fleetOrError(u.unit, inst, u.path, add);
+      // Its own drop-ins (web@1.service.d/) may make an instance differ from its template.
+      const dropIns = dropInsOf(analysis.dropIns, inst);
+      const merged = mergeDropIns(u.unit, parsedOf(dropIns));
+      const fleet = fleetOrError(merged, inst, u.path, add);
       if (!fleet) continue;
       // The template's own X-Fleet findings are in the lint already; an instance can add new ones
       // (e.g. %i expanding to something invalid).
       for (const d of fleet.diagnostics) if (!seenAt.has(posKey(d))) add(d);
       fleetRefs.push({ name: inst, fleet });
-      units.set(inst, { name: inst, content, hash, state, constraints: fleet.constraints, source: u.path });
+      const du = { name: inst, ...bodyOf(main, dropIns), state, constraints: fleet.constraints, source: u.path };
+      units.set(inst, du);
     }
   }
   // A socket with Accept=yes makes systemd spawn instances of its template itself: the template
   // must be on the socket's machine, loaded (a template is never started by gitfleet).
   for (const tmpl of socketTemplates) {
     const t = files_.get(tmpl);
-    if (!t?.unit || units.has(tmpl)) continue; // TRG02/TRG03 already report a missing template
-    const content = serializeUnit(t.unit);
-    const fleet = t.fleet ?? fleetOrError(t.unit, tmpl, t.path, add);
+    if (!t?.unit || !t.merged || units.has(tmpl)) continue; // TRG02/TRG03 already report a missing template
+    const fleet = t.fleet ?? fleetOrError(t.merged, tmpl, t.path, add);
     if (!fleet) continue;
     units.set(tmpl, {
       name: tmpl,
-      content,
-      hash: sha256(content),
+      ...bodyOf(serializeUnit(t.unit), t.dropIns),
       state: 'loaded',
       constraints: fleet.constraints,
       source: t.path,
@@ -180,7 +183,22 @@ export function desiredFromSnapshot(snap: RepoSnapshot, commit: string): Desired
     rejected: snap.rejected,
     fleetYamlResult: snap.fleetYamlResult,
     extraDiagnostics: snap.diagnostics,
+    dropIns: snap.dropIns,
   });
+}
+
+/**
+ * A unit's body and hash: its canonical unit file, with its drop-ins (canonical, under their file
+ * names) when it has any, and the repo paths of those drop-ins.
+ */
+function bodyOf(main: string, dropIns: readonly AnalyzedDropIn[]): Pick<DesiredUnit, 'content' | 'hash' | 'dropIns'> {
+  const texts = dropIns.flatMap((d) => (d.unit ? [{ name: d.name, text: serializeUnit(d.unit) }] : []));
+  const content = encodeUnitFiles({ unit: main, dropIns: texts });
+  return { content, hash: sha256(content), ...(dropIns.length ? { dropIns: dropIns.map((d) => d.path) } : {}) };
+}
+
+function parsedOf(dropIns: readonly AnalyzedDropIn[]): ParsedUnit[] {
+  return dropIns.flatMap((d) => (d.unit ? [d.unit] : []));
 }
 
 const TRIGGER_SECTIONS: Record<string, string> = { timer: 'Timer', path: 'Path', socket: 'Socket' };
@@ -218,10 +236,6 @@ function fleetOrError(unit: ParsedUnit, name: string, path: string, add: (d: Dia
     });
     return null;
   }
-}
-
-function posKey(d: Diagnostic): string {
-  return `${d.file}\0${d.line}\0${d.column}\0${d.rule}`;
 }
 
 function diagKey(d: Diagnostic): string {

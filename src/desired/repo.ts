@@ -8,7 +8,9 @@ import type { Diagnostic } from '../diag.js';
 import type { ParsedUnit } from '../unit/types.js';
 import type { DesiredStateName, FleetSpec, RepoFile } from './types.js';
 import { FLEET_YAML, defaultFleetSpec, instanceName, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
-import { lintUnitFile } from '../unit/lint/index.js';
+import { mergeDropIns } from '../unit/dropins.js';
+import { lintMergedUnit, lintUnitFile } from '../unit/lint/index.js';
+import { dropInsOf, indexDropIns, unusedDropInDirs, type AnalyzedDropIn, type DropInIndex } from './dropins.js';
 import { isTemplate, templateOf } from '../unit/names.js';
 import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection } from '../unit/xfleet.js';
 import { closest } from './suggest.js';
@@ -23,6 +25,8 @@ export interface RepoSnapshot {
   fleetYamlResult: FleetYamlResult | null;
   /** Unit-suffixed files under the unit directory that passed the reader's checks. */
   files: RepoFile[];
+  /** Drop-ins (`NAME.d/*.conf`) under the unit directory that passed the same checks. */
+  dropIns: RepoFile[];
   /** Paths of unit-suffixed entries the reader refused (symlinks, binary, too large, ...). */
   rejected: string[];
   /** The reader's findings (SRC*, SYN04). */
@@ -36,6 +40,8 @@ export interface AnalyzeOptions {
   rejected?: readonly string[];
   /** `fleetYaml` already parsed (by the reader): used instead of parsing it again. */
   fleetYamlResult?: FleetYamlResult | null;
+  /** The drop-ins the reader found (`NAME.d/*.conf`); those outside the unit directory are ignored. */
+  dropIns?: readonly RepoFile[];
 }
 
 /**
@@ -57,13 +63,17 @@ export interface AnalyzedUnit {
   /** Repo path of the file. */
   path: string;
   file: RepoFile;
-  /** null when systemd could not load the file at all (the diagnostics say why). */
+  /** The unit file parsed; null when systemd could not load the file at all (the diagnostics say why). */
   unit: ParsedUnit | null;
+  /** The drop-ins that apply to it, in systemd's order (a template: those every instance has). */
+  dropIns: AnalyzedDropIn[];
+  /** `unit` merged with its drop-ins (what systemd runs); null with `unit`. */
+  merged: ParsedUnit | null;
   /** The linter's findings for this file. */
   diagnostics: Diagnostic[];
   /** Desired state from fleet.yaml (entry, else defaults); for a template, its entry's state if any. */
   state: DesiredStateName;
-  /** Parsed [X-Fleet] under the file's own name (templates: as a sample instance); null when unit is. */
+  /** Parsed [X-Fleet] of `merged` under the file's own name (templates: as a sample instance); null when unit is. */
   fleet: FleetSection | null;
 }
 
@@ -74,6 +84,8 @@ export interface RepoAnalysis {
   unitDir: string;
   /** One entry per unit file under unitDir, sorted by name (duplicate names: the first path only). */
   units: AnalyzedUnit[];
+  /** The drop-ins under unitDir, by directory (dropInsOf() says which apply to a unit). */
+  dropIns: DropInIndex;
   /** Every finding: fleet.yaml, duplicate names, fleet.yaml vs files, and each file's lint. */
   diagnostics: Diagnostic[];
 }
@@ -167,22 +179,53 @@ export function analyzeRepo(
     }
   }
 
+  const dropIns = indexDropIns(opts.dropIns ?? [], (p) => isUnder(p, unitDir));
+  diagnostics.push(...dropIns.diagnostics);
+  const parsedDropIns = (name: string) => dropInsOf(dropIns.index, name).flatMap((d) => (d.unit ? [d.unit] : []));
+
   const units: AnalyzedUnit[] = [];
   for (const name of [...byName.keys()].sort()) {
     const file = byName.get(name)!;
     const state = effective.units[name]?.state ?? effective.defaults.state;
-    const r = lintUnitFile(name, file.content, { file: file.path, repoUnits, state });
+    const ctx = { file: file.path, repoUnits, state, dropIns: parsedDropIns(name) };
+    const r = lintUnitFile(name, file.content, ctx);
     diagnostics.push(...r.diagnostics);
-    const fleet = r.unit ? safeFleet(r.unit, name) : null;
-    units.push({ name, path: file.path, file, unit: r.unit, diagnostics: r.diagnostics, state, fleet });
+    const fleet = r.merged ? safeFleet(r.merged, name) : null;
+    const unitDropIns = dropInsOf(dropIns.index, name);
+    units.push({ name, path: file.path, file, ...r, dropIns: unitDropIns, state, fleet });
+    // An instance with drop-ins of its own is another unit than its template: judge it whole too.
+    if (!r.unit || !isTemplate(name) || dropIns.index.size === 0) continue;
+    const seen = new Set(diagnostics.map(posKey));
+    for (const inst of repoUnits) {
+      if (templateOf(inst) !== name || byName.has(inst)) continue;
+      const own = parsedDropIns(inst);
+      if (sameList(own, ctx.dropIns)) continue;
+      const instState = effective.units[inst]?.state ?? state;
+      const found = lintMergedUnit(inst, mergeDropIns(r.unit, own), { ...ctx, state: instState, dropIns: own });
+      for (const d of found) {
+        if (seen.has(posKey(d))) continue;
+        seen.add(posKey(d));
+        diagnostics.push(d);
+      }
+    }
   }
+  diagnostics.push(...unusedDropInDirs(dropIns.index, new Set([...byName.keys(), ...repoUnits])));
   // Across files: MachineOf cycles among the plain units (instances are checked in buildDesired).
   diagnostics.push(
     ...machineOfCycleDiagnostics(
       units.filter((u) => u.fleet && !isTemplate(u.name)).map((u) => ({ name: u.name, fleet: u.fleet! })),
     ),
   );
-  return { spec, unitDir, units, diagnostics };
+  return { spec, unitDir, units, dropIns: dropIns.index, diagnostics };
+}
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Where a finding is: instances repeat their template's findings at the same places. */
+export function posKey(d: Diagnostic): string {
+  return `${d.file}\0${d.line}\0${d.column}\0${d.rule}`;
 }
 
 /** parseFleetSection, which the linter has already run (and guarded) on this unit. */

@@ -42,7 +42,10 @@ export interface RepoFile {
 export interface DesiredUnit {
   /** Full unit name; for template instances the instance name (web@1.service). */
   name: string;
-  /** Canonical serialization of the unit file (for an instance: its template's content). */
+  /**
+   * Its body (src/unit/body.ts): the canonical unit file (for an instance: its template's), or,
+   * with drop-ins, the canonical unit file and drop-ins together.
+   */
   content: string;
   /** sha256 hex of `content`. */
   hash: string;
@@ -51,6 +54,8 @@ export interface DesiredUnit {
   constraints: FleetConstraints;
   /** Repo path of the file this unit comes from (the template's for instances). */
   source: string;
+  /** Repo paths of the drop-ins merged into it, in the order systemd applies them; absent when none. */
+  dropIns?: string[];
   /**
    * For a .timer/.path/.socket unit: the unit it activates (`Unit=`, else the same-named
    * .service; for a socket with Accept=yes, the `name@.service` template). The engine places the

@@ -6,6 +6,7 @@
 import { createTwoFilesPatch, FILE_HEADERS_ONLY } from 'diff';
 import type { Diagnostic } from '../diag.js';
 import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from '../desired/types.js';
+import { decodeUnitFiles } from '../unit/body.js';
 
 export type ChangeKind = 'added' | 'removed' | 'changed' | 'state';
 
@@ -21,6 +22,11 @@ export interface PreviewChange {
   hash: { from: string | null; to: string | null };
   /** Repo path of the file the unit comes from (the template's for instances), in base and head. */
   source: { from: string | null; to: string | null };
+  /**
+   * For `changed`: the repo paths of its files whose canonical content changed (the unit file, its
+   * drop-ins: one added, removed or edited), in head's terms; each is in `files` with its diff.
+   */
+  files?: string[];
 }
 
 /** A unit file whose text differs between base and head, with its diff. */
@@ -29,7 +35,10 @@ export interface PreviewFile {
   file: string;
   /** Path in base, when it differs from `file` (the file moved). */
   oldFile?: string;
-  /** The units this file defines (base and head), sorted; empty for a template without instances. */
+  /**
+   * The units this file defines or, for a drop-in, that it applies to (base and head), sorted; empty
+   * for a template without instances.
+   */
   units: string[];
   /**
    * false: the text changed but no unit's canonical content did (comments, blank lines, layout,
@@ -132,25 +141,38 @@ function planFiles(
   const headText = new Map((headFiles ?? []).map((f) => [f.path, f.content]));
   const bySource = new Map<string, Set<string>>();
   for (const u of [...before.values(), ...after.values()]) {
-    let s = bySource.get(u.source);
-    if (!s) bySource.set(u.source, (s = new Set()));
-    s.add(u.name);
+    for (const path of [u.source, ...(u.dropIns ?? [])]) {
+      let s = bySource.get(path);
+      if (!s) bySource.set(path, (s = new Set()));
+      s.add(u.name);
+    }
   }
   const unitsOf = (path: string): string[] => [...(bySource.get(path) ?? [])].sort();
+  const oldCanon = canonicalTexts(before.values());
+  const newCanon = canonicalTexts(after.values());
 
-  // Files behind content changes, once per (base path, head path): a template's instances share one.
+  // Files behind content changes, once per (base path, head path): a template's instances share
+  // one, a type-wide drop-in's units too. A unit file or drop-in whose canonical text is the same on
+  // both sides did not make the change.
   const out = new Map<string, PreviewFile>();
   for (const c of changes) {
     if (c.change !== 'changed') continue;
-    const from = c.source.from!;
-    const to = c.source.to!;
-    const key = `${from}\0${to}`;
-    if (out.has(key)) continue;
-    const oldText = raw && baseText.has(from) ? decode(baseText.get(from)!) : before.get(c.unit)!.content;
-    const newText = raw && headText.has(to) ? decode(headText.get(to)!) : after.get(c.unit)!.content;
-    const f: PreviewFile = { file: to, units: [], effect: true, diff: unifiedDiff(from, to, oldText, newText) };
-    if (from !== to) f.oldFile = from;
-    out.set(key, f);
+    const pairs: Array<[string, string]> = [[c.source.from!, c.source.to!]];
+    const dropIns = new Set([...(before.get(c.unit)!.dropIns ?? []), ...(after.get(c.unit)!.dropIns ?? [])]);
+    for (const d of [...dropIns].sort()) pairs.push([d, d]);
+    c.files = [];
+    for (const [from, to] of pairs) {
+      if (oldCanon.get(from) === newCanon.get(to)) continue;
+      c.files.push(to);
+      const key = `${from}\0${to}`;
+      if (out.has(key)) continue;
+      const text = (side: ReadonlyMap<string, Uint8Array>, canon: ReadonlyMap<string, string>, path: string) =>
+        raw && side.has(path) ? decode(side.get(path)!) : (canon.get(path) ?? '');
+      const diff = unifiedDiff(from, to, text(baseText, oldCanon, from), text(headText, newCanon, to));
+      const f: PreviewFile = { file: to, units: [], effect: true, diff };
+      if (from !== to) f.oldFile = from;
+      out.set(key, f);
+    }
   }
   for (const f of out.values())
     f.units = [...new Set([...unitsOf(f.file), ...(f.oldFile ? unitsOf(f.oldFile) : [])])].sort();
@@ -171,6 +193,22 @@ function planFiles(
     }
   }
   return [...out.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+}
+
+/** The canonical text of every unit file and drop-in the units' bodies hold, by repo path. */
+function canonicalTexts(units: Iterable<DesiredUnit>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const u of units) {
+    if (out.has(u.source) && !u.dropIns) continue;
+    const files = decodeUnitFiles(u.content);
+    out.set(u.source, files.unit);
+    for (const path of u.dropIns ?? []) {
+      const name = path.slice(path.lastIndexOf('/') + 1);
+      const d = files.dropIns.find((x) => x.name === name);
+      if (d) out.set(path, d.text);
+    }
+  }
+  return out;
 }
 
 /** `--- a/old` / `+++ b/new` unified diff with 3 lines of context. */

@@ -92,14 +92,18 @@ function describeChange(ch: PreviewChange): string {
       return 'removed: destroyed on every machine';
     case 'changed': {
       const st = ch.state.from !== ch.state.to ? `, state ${ch.state.from} -> ${ch.state.to}` : '';
-      return (
-        `changed (${ch.source.to}${ch.source.from !== ch.source.to ? `, was ${ch.source.from}` : ''})${st}; ` +
-        `replaced in place`
-      );
+      const files = changedFiles(ch);
+      const moved = ch.source.from !== ch.source.to && files.includes(ch.source.to ?? '');
+      return `changed (${files.join(', ')}${moved ? `, was ${ch.source.from}` : ''})${st}; replaced in place`;
     }
     case 'state':
       return `state ${ch.state.from} -> ${ch.state.to}`;
   }
+}
+
+/** The files that made a `changed` unit change (its drop-ins among them), else its unit file. */
+function changedFiles(ch: PreviewChange): string[] {
+  return ch.files?.length ? ch.files : [ch.source.to ?? ''];
 }
 
 function formatDiagText(d: Diagnostic, c: (colour: Colour, s: string) => string): string {
@@ -174,10 +178,9 @@ export function renderPlanMarkdown(result: PreviewResult, opts: MarkdownOptions 
           ch.state.from === ch.state.to ? (ch.state.to ?? '') : `${ch.state.from ?? '—'} → ${ch.state.to ?? '—'}`;
         const what =
           ch.change === 'removed' ? 'removed (destroyed everywhere)' : ch.change === 'state' ? 'state' : ch.change;
-        out.push(
-          `| ${MD_MARK[ch.change]} | ${code(ch.unit)} | ${what} | ${state} | ` +
-            `${code(ch.source.to ?? ch.source.from ?? '')} |`,
-        );
+        const files =
+          ch.change === 'changed' ? changedFiles(ch).map(code).join(', ') : code(ch.source.to ?? ch.source.from ?? '');
+        out.push(`| ${MD_MARK[ch.change]} | ${code(ch.unit)} | ${what} | ${state} | ${files} |`);
       }
       if (result.changes.length > maxRows) out.push(`| | … and ${result.changes.length - maxRows} more | | | |`);
       out.push('');

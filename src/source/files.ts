@@ -9,13 +9,17 @@
  *   SRC03 E a unit file or fleet.yaml over 1 MiB
  *   SRC04 E a binary unit file (contains NUL bytes)
  *   SYN04 E a unit file that is not valid UTF-8 (systemd refuses to load it)
- *   SRC07 E a drop-in (`foo.service.d/*.conf`): gitfleet deploys whole unit files, so the drop-in
- *           would silently not reach any machine; its settings belong in the unit file
  *   SRC08 E the commit cannot be read at all (src/controller/load.ts)
+ *   DRP02 W a file in a drop-in directory that systemd does not read (not `*.conf`, hidden), so it is
+ *           not deployed; E for a `*.conf` name gitfleet cannot deploy (control characters, too long)
+ * A drop-in (`foo.service.d/10-env.conf`, any drop-in directory src/unit/dropins.ts knows) is read
+ * with the same checks as a unit file, and so is refused the same ways.
  */
 import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../desired/types.js';
+import { isDropInFileName } from '../unit/body.js';
+import { parseDropInDir } from '../unit/dropins.js';
 import { UNIT_TYPES } from '../unit/types.js';
 
 /** Unit files and fleet.yaml larger than this are refused. */
@@ -28,20 +32,36 @@ export function hasUnitSuffix(name: string): boolean {
   return UNIT_SUFFIX.test(name);
 }
 
-const DROP_IN = new RegExp(`(^|/)([^/]+\\.(${UNIT_TYPES.join('|')}))\\.d/[^/]+\\.conf$`);
-
 /**
- * A drop-in would change a unit on a host, but gitfleet deploys whole unit files: refuse it with a
- * clear message instead of deploying the unit without it.
+ * What a file (not a directory) of the unit directory is read as: a unit file (by its suffix), a
+ * drop-in (a `*.conf` file directly in a drop-in directory such as `foo.service.d/` or
+ * `service.d/`), or nothing. A file in a drop-in directory that is not a drop-in is never a unit
+ * file either: `ignored` holds the DRP02 finding that says so.
  */
-export function dropInDiag(path: string): Diagnostic | null {
-  const m = DROP_IN.exec(path);
-  if (!m) return null;
+export function fileRole(
+  path: string,
+  name: string,
+): { role: 'unit' | 'dropIn' | 'other' } | { role: 'ignored'; diagnostic: Diagnostic } {
+  const dir = posix.basename(posix.dirname(path));
+  if (posix.dirname(path) !== '.' && parseDropInDir(dir)) {
+    if (isDropInFileName(name)) return { role: 'dropIn' };
+    const conf = name.endsWith('.conf') && !name.startsWith('.');
+    const message = conf
+      ? `drop-in ${JSON.stringify(name)} cannot be deployed: its name has control characters or is over 255 bytes`
+      : `${name.startsWith('.') ? 'hidden file' : `'${name}'`} in drop-in directory ${dir}/ is not read by systemd ` +
+        `(only *.conf files, not hidden) and is not deployed`;
+    return { role: 'ignored', diagnostic: refusedDiag(path, 'DRP02', message, conf ? 'error' : 'warning') };
+  }
+  return { role: hasUnitSuffix(name) ? 'unit' : 'other' };
+}
+
+/** SRC01 for a drop-in directory that is a symbolic link (null for any other name). */
+export function dropInDirLinkDiag(path: string, name: string): Diagnostic | null {
+  if (!parseDropInDir(name)) return null;
   return refusedDiag(
     path,
-    'SRC07',
-    `drop-in for ${m[2]}: gitfleet deploys whole unit files and does not apply drop-ins; move these settings into ` +
-      `${m[2]} itself`,
+    'SRC01',
+    `drop-in directory ${name} is a symbolic link; links are never followed: commit the directory itself`,
   );
 }
 
@@ -49,6 +69,8 @@ export function dropInDiag(path: string): Diagnostic | null {
 export interface ReadFilesResult {
   /** Unit-suffixed files that passed the checks, sorted by path. */
   files: RepoFile[];
+  /** Drop-ins (`NAME.d/*.conf`) that passed the same checks, sorted by path; `name` is the file name. */
+  dropIns: RepoFile[];
   /** Findings about entries that were refused or skipped. */
   diagnostics: Diagnostic[];
   /** Repo paths of unit-suffixed entries that were refused (so "missing unit" findings are not piled on). */

@@ -13,8 +13,8 @@ import {
   MAX_REPO_FILE_BYTES,
   byPath,
   checkContent,
-  dropInDiag,
-  hasUnitSuffix,
+  dropInDirLinkDiag,
+  fileRole,
   normalizeSubPath,
   refusedDiag,
   symlinkDiag,
@@ -29,7 +29,7 @@ const SKIP_DIRS = new Set(['.git', 'node_modules']);
  * `root`, '/'-separated, as for a commit. A missing or non-directory `subPath` is an error diagnostic.
  */
 export function readDirFiles(root: string, subPath = ''): ReadFilesResult {
-  const out: ReadFilesResult = { files: [], diagnostics: [], rejected: [] };
+  const out: ReadFilesResult = { files: [], dropIns: [], diagnostics: [], rejected: [] };
   const sub = normalizeSubPath(subPath);
   let st: fs.Stats;
   try {
@@ -58,35 +58,38 @@ export function readDirFiles(root: string, subPath = ''): ReadFilesResult {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
       const path = rel ? posix.join(rel, e.name) : e.name;
-      const unitLike = hasUnitSuffix(e.name);
-      if (!unitLike && !e.isDirectory()) {
-        const d = dropInDiag(path);
-        if (d) out.diagnostics.push(d);
-      }
       if (e.isDirectory()) {
         if (!SKIP_DIRS.has(e.name)) queue.push(path);
-      } else if (e.isSymbolicLink()) {
-        if (unitLike) {
-          out.diagnostics.push(symlinkDiag(path, 'unit file'));
-          out.rejected.push(path);
-        }
-      } else if (!e.isFile()) {
-        if (unitLike) {
-          out.diagnostics.push(
-            refusedDiag(path, 'SRC02', `'${path}' is not a regular file (a FIFO, socket or device); not read`),
-          );
-          out.rejected.push(path);
-        }
-      } else if (unitLike) {
-        const r = readRegular(root, path, 'unit file', true);
-        if ('diagnostic' in r) {
-          out.diagnostics.push(r.diagnostic);
-          out.rejected.push(path);
-        } else out.files.push({ path, name: e.name, content: r.content });
+        continue;
+      }
+      const role = fileRole(path, e.name);
+      if (role.role === 'ignored') {
+        out.diagnostics.push(role.diagnostic);
+        continue;
+      }
+      if (role.role === 'other') {
+        const d = e.isSymbolicLink() ? dropInDirLinkDiag(path, e.name) : null;
+        if (d) out.diagnostics.push(d);
+        continue;
+      }
+      const dropIn = role.role === 'dropIn';
+      const what = dropIn ? 'drop-in' : 'unit file';
+      const refuse = (d: Diagnostic) => {
+        out.diagnostics.push(d);
+        if (!dropIn) out.rejected.push(path);
+      };
+      if (e.isSymbolicLink()) refuse(symlinkDiag(path, what));
+      else if (!e.isFile())
+        refuse(refusedDiag(path, 'SRC02', `'${path}' is not a regular file (a FIFO, socket or device); not read`));
+      else {
+        const r = readRegular(root, path, what, true);
+        if ('diagnostic' in r) refuse(r.diagnostic);
+        else (dropIn ? out.dropIns : out.files).push({ path, name: e.name, content: r.content });
       }
     }
   }
   out.files.sort(byPath);
+  out.dropIns.sort(byPath);
   return out;
 }
 
@@ -161,6 +164,7 @@ export function readDirSnapshot(root: string, opts: { path?: string } = {}): Rep
     fleetYaml,
     fleetYamlResult: fleet.result,
     files: read.files,
+    dropIns: read.dropIns,
     rejected: read.rejected,
     diagnostics: [...diagnostics, ...read.diagnostics],
   };

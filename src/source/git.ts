@@ -23,8 +23,8 @@ import {
   MAX_REPO_FILE_BYTES,
   byPath,
   checkContent,
-  dropInDiag,
-  hasUnitSuffix,
+  dropInDirLinkDiag,
+  fileRole,
   normalizeSubPath,
   refusedDiag,
   symlinkDiag,
@@ -232,7 +232,7 @@ export async function readCommitFiles(
 }
 
 async function readFilesIn(w: Where, sha: string, subPath: string): Promise<ReadFilesResult> {
-  const out: ReadFilesResult = { files: [], diagnostics: [], rejected: [] };
+  const out: ReadFilesResult = { files: [], dropIns: [], diagnostics: [], rejected: [] };
   const { commit } = await git.readCommit({ ...w, oid: sha });
   const start = await descend(w, commit.tree, subPath);
   if (typeof start !== 'string') {
@@ -241,47 +241,52 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
     );
     return out;
   }
-  const blobs: Array<{ path: string; name: string; oid: string }> = [];
+  const blobs: Array<{ path: string; name: string; oid: string; dropIn: boolean }> = [];
   const queue: Array<{ oid: string; path: string }> = [{ oid: start, path: subPath }];
   while (queue.length) {
     const t = queue.shift()!;
     for (const e of await readTreeEntries(w, t.oid)) {
       const path = t.path ? `${t.path}/${e.path}` : e.path;
-      const unitLike = hasUnitSuffix(e.path);
-      if (e.mode === MODE_TREE) queue.push({ oid: e.oid, path });
-      else if (e.mode === MODE_GITLINK) {
+      if (e.mode === MODE_TREE) {
+        queue.push({ oid: e.oid, path });
+        continue;
+      }
+      const r = fileRole(path, e.path);
+      if (r.role === 'ignored') {
+        out.diagnostics.push(r.diagnostic);
+        continue;
+      }
+      const read = r.role !== 'other';
+      const what = r.role === 'dropIn' ? 'drop-in' : 'unit file';
+      if (e.mode === MODE_GITLINK) {
         out.diagnostics.push(
           refusedDiag(
             path,
             'SRC02',
             `submodule '${path}' is not read: unit files must be committed in this repository`,
-            unitLike ? 'error' : 'warning',
+            read ? 'error' : 'warning',
           ),
         );
-        if (unitLike) out.rejected.push(path);
+        if (r.role === 'unit') out.rejected.push(path);
       } else if (e.mode === MODE_LINK) {
-        if (unitLike) {
-          out.diagnostics.push(symlinkDiag(path, 'unit file'));
-          out.rejected.push(path);
-        }
-      } else if (unitLike) blobs.push({ path, name: e.path, oid: e.oid });
-      if (!unitLike && e.mode !== MODE_TREE) {
-        const d = dropInDiag(path);
+        const d = read ? symlinkDiag(path, what) : dropInDirLinkDiag(path, e.path);
         if (d) out.diagnostics.push(d);
-      }
+        if (r.role === 'unit') out.rejected.push(path);
+      } else if (read) blobs.push({ path, name: e.path, oid: e.oid, dropIn: r.role === 'dropIn' });
     }
   }
   // A few reads in flight overlap isomorphic-git's file system waits with inflating.
   const contents = await mapLimit(blobs, 8, (b) => readBlobCached(w, b.oid));
   blobs.forEach((b, i) => {
     const blob = contents[i]!;
-    const bad = checkContent(b.path, blob, 'unit file');
+    const bad = checkContent(b.path, blob, b.dropIn ? 'drop-in' : 'unit file');
     if (bad) {
       out.diagnostics.push(bad);
-      out.rejected.push(b.path);
-    } else out.files.push({ path: b.path, name: b.name, content: blob });
+      if (!b.dropIn) out.rejected.push(b.path);
+    } else (b.dropIn ? out.dropIns : out.files).push({ path: b.path, name: b.name, content: blob });
   });
   out.files.sort(byPath);
+  out.dropIns.sort(byPath);
   return out;
 }
 
@@ -345,6 +350,7 @@ export async function readCommitSnapshot(
     fleetYaml: fy.file,
     fleetYamlResult: fleet.result,
     files: read.files,
+    dropIns: read.dropIns,
     rejected: read.rejected,
     diagnostics: [...fy.diagnostics, ...read.diagnostics],
   };
@@ -352,9 +358,9 @@ export async function readCommitSnapshot(
 
 /**
  * The one commit loader: the desired state of a commit (or the diagnostics that refuse it), and
- * the files it was read from. `dir` may be a work tree, a bare repository or a git directory. Fits
- * the controller's CommitLoader; without `cache`, a fresh one serves every read of this commit and
- * is never stale across fetches or a `git gc` between calls.
+ * the files it was read from (unit files and drop-ins). `dir` may be a work tree, a bare
+ * repository or a git directory. Fits the controller's CommitLoader; without `cache`, a fresh one
+ * serves every read of this commit and is never stale across fetches or a `git gc` between calls.
  */
 export async function loadCommit(
   dir: string,
@@ -363,7 +369,7 @@ export async function loadCommit(
   cache: GitCache = {},
 ): Promise<DesiredResult & { files: RepoFile[] }> {
   const snap = await readCommitSnapshot(dir, commit, { path, cache });
-  return { ...desiredFromSnapshot(snap, commit), files: snap.files };
+  return { ...desiredFromSnapshot(snap, commit), files: [...snap.files, ...snap.dropIns] };
 }
 
 /**

@@ -28,7 +28,7 @@ import {
 } from './keys.js';
 import {
   decodeAll,
-  decodeBody,
+  decodeUnitBody,
   decodeControllerStatusOrEmpty,
   decodeDesiredRoot,
   decodeLeader,
@@ -41,6 +41,7 @@ import {
   type MalformedRecordError,
 } from './records.js';
 import type { Store } from './store.js';
+import type { UnitFiles } from '../unit/body.js';
 
 /** Where a reader of many records reports one it left out (or kept without a value). */
 export type OnBadRecord = (e: MalformedRecordError) => void;
@@ -109,10 +110,10 @@ export async function readDesiredEntry(store: Store, root: DesiredRoot, name: st
   return shard.units.find((u) => u.name === name) ?? null;
 }
 
-/** A unit body by content hash, checked against it; null when the store lacks it. */
-export async function readBody(store: Store, hash: string): Promise<string | null> {
+/** A unit body by content hash, checked against it, as its files; null when the store lacks it. */
+export async function readBody(store: Store, hash: string): Promise<UnitFiles | null> {
   const kv = await store.get(bodyKey(hash));
-  return kv ? decodeBody(kv, hash) : null;
+  return kv ? decodeUnitBody(kv, hash) : null;
 }
 
 /** The engine that leads, or null when none does. */

@@ -13,6 +13,7 @@
 import type { HealthCheck, RolloutPolicy } from '../desired/policy.js';
 import type { Diagnostic } from '../diag.js';
 import { StalledError } from '../errors.js';
+import { decodeUnitFiles, UnitBodyError, type UnitFiles } from '../unit/body.js';
 import { sha256 } from '../util/hash.js';
 import type {
   ControllerStatus,
@@ -308,6 +309,17 @@ export const decodeControllerStatusOrEmpty = (kv: KeyValue | null): ControllerSt
 export function decodeBody(kv: KeyValue, hash: string): string {
   if (sha256(kv.value) !== hash) throw new MalformedRecordError(kv.key, `content does not hash to ${hash}`);
   return kv.value;
+}
+
+/** A unit body as the files it stands for (src/unit/body.ts: the unit file and its drop-ins). */
+export function decodeUnitBody(kv: KeyValue, hash: string): UnitFiles {
+  const text = decodeBody(kv, hash);
+  try {
+    return decodeUnitFiles(text);
+  } catch (e) {
+    if (e instanceof UnitBodyError) throw new MalformedRecordError(kv.key, `not a unit body: ${e.message}`);
+    throw e;
+  }
 }
 
 /** The leader key's value: the engine id. */

@@ -19,6 +19,8 @@ export interface SystemdHost {
   manager: SystemdManager;
   /** The directory gitfleet owns for unit files. */
   unitDir: string;
+  /** systemd's runtime unit directory, where LinkUnitFiles(runtime) links units (and the agent their drop-ins). */
+  runtimeUnitDir: string;
   /** The private instance, when kind is 'private'. */
   instance: (PrivateSystemd & { attached: boolean }) | null;
   /** A sentence for people: which systemd, and why. */
@@ -83,6 +85,7 @@ export async function connectSystemd(
       kind,
       manager,
       unitDir,
+      runtimeUnitDir: instance.unitDir,
       instance,
       journal: instance.journalDir
         ? { kind: 'directory', directory: instance.journalDir }
@@ -101,6 +104,8 @@ export async function connectSystemd(
     kind,
     manager,
     unitDir,
+    runtimeUnitDir:
+      kind === 'system' ? '/run/systemd/system' : join(process.env.XDG_RUNTIME_DIR ?? '', 'systemd', 'user'),
     instance: null,
     journal: { kind: kind === 'system' ? 'system' : 'user' },
     description: kind === 'system' ? 'the system manager (system bus)' : 'your user manager (session bus)',

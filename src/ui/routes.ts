@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import { writeMetrics } from '../metrics/registry.js';
+import { renderUnitFiles } from '../unit/body.js';
 import { unitNameError } from '../unit/names.js';
 import type { EventHub } from './events.js';
 import { checkQuery, reply, replyJson } from './http.js';
@@ -90,8 +91,11 @@ export class Routes {
     const hash = row.hash ?? row.machines.find((m) => m.hash)?.hash ?? null;
     let body: { text: string } | { unavailable: string };
     try {
-      const text = hash ? await this.state.body(hash) : null;
-      body = text !== null ? { text } : { unavailable: 'the store no longer holds this content' };
+      const files = hash ? await this.state.body(hash) : null;
+      body =
+        files !== null
+          ? { text: renderUnitFiles(name, files) }
+          : { unavailable: 'the store no longer holds this content' };
     } catch (e) {
       body = { unavailable: (e as Error).message };
     }

@@ -34,7 +34,7 @@ import {
 import {
   MalformedRecordError,
   MissingRecordError,
-  decodeBody,
+  decodeUnitBody,
   decodeControllerStatus,
   decodeDesiredRoot,
   decodeLeader,
@@ -47,6 +47,7 @@ import {
 } from '../store/records.js';
 import type { KeyValue, Store, Watch, WatchEvent } from '../store/store.js';
 import type { Logger } from '../log.js';
+import type { UnitFiles } from '../unit/body.js';
 import { ReconcileLoop } from '../util/loop.js';
 
 /** All the UI may do with a store: read and watch. */
@@ -93,7 +94,7 @@ export class ClusterState {
   /** The root whose shards `units` holds ('' before any). */
   private unitsOf = '';
   private readonly shardCache = new Map<string, DesiredEntry[]>();
-  private readonly bodies = new Map<string, string>();
+  private readonly bodies = new Map<string, UnitFiles>();
   private closed = false;
 
   constructor(
@@ -130,13 +131,13 @@ export class ClusterState {
     return this.live ? null : (this.loop.lastError?.message ?? null);
   }
 
-  /** A unit body by hash: the canonical text, or null when the store has none (bodies are immutable: cached). */
-  async body(hash: string): Promise<string | null> {
+  /** A unit body by hash: its files, or null when the store has none (bodies are immutable: cached). */
+  async body(hash: string): Promise<UnitFiles | null> {
     const cached = this.bodies.get(hash);
     if (cached !== undefined) return cached;
     const kv = await this.store.get(bodyKey(hash));
     if (!kv) return null;
-    const text = decodeBody(kv, hash);
+    const text = decodeUnitBody(kv, hash);
     if (this.bodies.size >= 64) this.bodies.delete(this.bodies.keys().next().value!);
     this.bodies.set(hash, text);
     return text;

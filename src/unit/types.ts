@@ -12,12 +12,16 @@ export interface UnitOption {
   column: number;
   /** 1-based column of the value's first character (for diagnostics about the value). */
   valueColumn: number;
+  /** In a unit merged with its drop-ins (src/unit/dropins.ts): the drop-in it comes from; absent for the unit file. */
+  file?: string;
 }
 
 export interface UnitSection {
   name: string;
   /** Line of the first `[Name]` header (repeated sections are merged into the first). */
   line: number;
+  /** In a merged unit: the drop-in whose header `line` is in, when the unit file has no such section. */
+  file?: string;
   options: UnitOption[];
 }
 

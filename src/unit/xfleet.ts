@@ -17,6 +17,11 @@
  *
  * Rules: FLT01 (warning) unknown or deprecated key; FLT02 (error) invalid combination; FLT03
  * (error) invalid value.
+ *
+ * Drop-ins (src/unit/dropins.ts): the section is read from the unit merged with its drop-ins, so
+ * their [X-Fleet] options add to the unit file's; an empty assignment in a drop-in (`MachineID=`)
+ * drops what the unit file and earlier drop-ins gave that key (in the unit file itself, where it
+ * can only be a mistake, it stays FLT03).
  */
 import type { Diagnostic } from '../diag.js';
 import { globError, globMatch, isGlob } from '../fleet/glob.js';
@@ -180,7 +185,7 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
     atValue = true,
   ) => {
     diagnostics.push({
-      file,
+      file: o?.file ?? file,
       line: o ? o.line : 0,
       column: o ? (atValue ? o.valueColumn : o.column) : 0,
       rule,
@@ -201,7 +206,7 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
     if (section.name !== FLEET_SECTION) {
       if (section.name.toLowerCase() === FLEET_SECTION.toLowerCase()) {
         diagnostics.push({
-          file,
+          file: section.file ?? file,
           line: section.line,
           column: 1,
           rule: 'FLT01',
@@ -229,6 +234,12 @@ export function parseFleetSection(unit: ParsedUnit, unitName: string): FleetSect
         continue;
       }
       if (info.deprecated) diag(o, 'FLT01', 'warning', info.deprecated, false);
+      if (o.value === '' && o.file !== undefined) {
+        // In a drop-in, an empty assignment resets what came before, as for systemd's list settings.
+        values[info.key] = [];
+        if (info.key === 'MachineID') machineIdByKey.clear();
+        continue;
+      }
       const pieces = splitFleetValue(o.value);
       if (pieces.length === 0 || (pieces.length === 1 && pieces[0] === '')) {
         diag(o, 'FLT03', 'error', `${o.key}= has an empty value`);

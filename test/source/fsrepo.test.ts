@@ -138,17 +138,29 @@ test('--path outside the directory is refused with a message naming it', () => {
   );
 });
 
-test('a drop-in (foo.service.d/*.conf) is refused, not silently left behind', () => {
+test('drop-ins (foo.service.d/*.conf) are read as in a commit; a refused one is refused as a unit file is', () => {
   const root = tree('dropin', {
     'a.service': svc('a'),
     'a.service.d/override.conf': '[Service]\nEnvironment=X=1\n',
+    'a.service.d/bin.conf': Buffer.from([0x5b, 0, 0x5d]),
+    'a.service.d/.hidden.conf': '[Service]\n',
     'notes.d/readme.conf': 'not a drop-in',
   });
-  const r = desiredFromSnapshot(readDirSnapshot(root), 'worktree');
-  assert.equal(r.desired, null);
+  fs.symlinkSync(join(root, 'a.service.d', 'override.conf'), join(root, 'a.service.d', 'link.conf'));
+  const snap = readDirSnapshot(root);
   assert.deepEqual(
-    r.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.rule, d.file]),
-    [['SRC07', 'a.service.d/override.conf']],
+    snap.dropIns.map((f) => f.path),
+    ['a.service.d/override.conf'],
   );
-  assert.match(r.diagnostics.find((d) => d.rule === 'SRC07')!.message, /move these settings into a\.service/);
+  assert.deepEqual(
+    snap.diagnostics.map((d) => [d.rule, d.severity, d.file]),
+    [
+      ['DRP02', 'warning', 'a.service.d/.hidden.conf'],
+      ['SRC04', 'error', 'a.service.d/bin.conf'],
+      ['SRC01', 'error', 'a.service.d/link.conf'],
+    ],
+  );
+  assert.match(snap.diagnostics[2]!.message, /drop-in is a symbolic link/);
+  const r = desiredFromSnapshot(snap, 'worktree');
+  assert.equal(r.desired, null, 'a refused drop-in refuses the commit, as a refused unit file does');
 });

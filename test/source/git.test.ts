@@ -20,6 +20,8 @@ import {
   GitSourceError,
 } from '../../src/source/git.js';
 import { TestRepo, gitAsync, tempDir } from '../support/git.js';
+import { decodeUnitFiles } from '../../src/unit/body.js';
+import { sha256 } from '../../src/util/hash.js';
 import { startGitServer, type GitServer } from '../support/gitserver.js';
 
 const svc = (desc: string, extra = ''): string =>
@@ -111,13 +113,27 @@ describe('reading a commit', () => {
       'units/web/b.socket': '[Socket]\nListenStream=80\n',
       'units/notes.txt': 'x',
       'units/a.service.d/override.conf': '[Service]\n',
+      'units/a.service.d/README': 'what the override is for',
+      'units/a.service.d/x.service': svc('not a unit here'),
+      'units/service.d/10-all.conf': '[Service]\nNice=1\n',
       'other/c.service': svc('c'),
     });
     const r = await readCommitFiles(repo.dir, sha, 'units', {});
-    // The drop-in is not read as a unit; it is refused by name (SRC07), never silently left behind.
+    // Drop-ins are read beside the unit files, by the directories systemd reads them from; what
+    // systemd would not read from a drop-in directory is said (DRP02), never taken as a unit.
     assert.deepEqual(
-      r.diagnostics.map((d) => [d.rule, d.file]),
-      [['SRC07', 'units/a.service.d/override.conf']],
+      r.diagnostics.map((d) => [d.rule, d.severity, d.file]),
+      [
+        ['DRP02', 'warning', 'units/a.service.d/README'],
+        ['DRP02', 'warning', 'units/a.service.d/x.service'],
+      ],
+    );
+    assert.deepEqual(
+      r.dropIns.map((f) => [f.path, f.name]),
+      [
+        ['units/a.service.d/override.conf', 'override.conf'],
+        ['units/service.d/10-all.conf', '10-all.conf'],
+      ],
     );
     assert.deepEqual(
       r.files.map((f) => [f.path, f.name]),
@@ -326,17 +342,37 @@ describe('a repository served over smart HTTP', () => {
   });
 });
 
-test('a committed drop-in is refused: the commit yields no desired state', async () => {
+test('a committed drop-in goes with its unit: in its body and hash, and among the files read', async () => {
   const repo = TestRepo.init(tmp.dir, 'dropin');
-  const sha = repo.commit('with a drop-in', {
+  const files = {
+    'fleet.yaml': 'units:\n  web@.service: { instances: 2 }\n',
     'web@.service': svc('w'),
-    'web@.service.d/10-env.conf': '[Service]\nEnvironment=X=1\n',
+    'web@.service.d/10-env.conf': '# the region\n[Service]\nEnvironment=X=1\n',
     'b.service': svc('b'),
-  });
+  };
+  const sha = repo.commit('with a drop-in', files);
   const r = await loadCommit(repo.dir, sha);
-  assert.equal(r.desired, null);
+  assert.deepEqual(r.diagnostics, []);
+  const web = r.desired!.units.find((u) => u.name === 'web@1.service')!;
+  assert.deepEqual(decodeUnitFiles(web.content), {
+    unit: svc('w'),
+    dropIns: [{ name: '10-env.conf', text: '[Service]\nEnvironment=X=1\n' }],
+  });
+  assert.equal(web.hash, sha256(web.content));
+  assert.deepEqual(web.dropIns, ['web@.service.d/10-env.conf']);
   assert.ok(
-    r.diagnostics.some((d) => d.rule === 'SRC07' && d.file === 'web@.service.d/10-env.conf' && d.severity === 'error'),
-    JSON.stringify(r.diagnostics),
+    r.files.some((f) => f.path === 'web@.service.d/10-env.conf'),
+    'plan sees the drop-in as committed',
+  );
+  const b = r.desired!.units.find((u) => u.name === 'b.service')!;
+  assert.equal(b.content, svc('b'), 'a unit without drop-ins is its unit file, as before');
+
+  // A symlinked drop-in directory is never followed.
+  const linked = repo.commit('linked drop-ins', { 'b.service.d': { symlink: 'web@.service.d' } });
+  const l = await loadCommit(repo.dir, linked);
+  assert.equal(l.desired, null);
+  assert.deepEqual(
+    l.diagnostics.map((d) => [d.rule, d.file]),
+    [['SRC01', 'b.service.d']],
   );
 });

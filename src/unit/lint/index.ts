@@ -6,6 +6,8 @@
  * runs NAM01 on the file name, the parser (SYN01-06), the per-assignment rules (options.ts), the
  * whole-unit rules (units.ts) and the [X-Fleet] checks (FLT01-03, src/unit/xfleet.ts).
  * lintUnitFiles() does the same for a set of files of one repo, adding what needs all of them.
+ * A drop-in is checked on its own by lintDropIn() (syntax, keys, values, at its own positions);
+ * the whole-unit rules and [X-Fleet] then judge the unit merged with its drop-ins (ctx.dropIns).
  */
 import { sortDiagnostics, type Diagnostic } from '../../diag.js';
 import { unitNameError, unitType } from '../names.js';
@@ -16,7 +18,8 @@ import { keyType } from './keys.js';
 import { checkOptions } from './options.js';
 import { Reporter } from './report.js';
 import { checkUnit } from './units.js';
-import { lastOption } from '../parse.js';
+import { getSection, lastOption } from '../parse.js';
+import { mergeDropIns, type DropInDir } from '../dropins.js';
 
 export { RULES, ruleInfo, type RuleInfo } from './rules.js';
 
@@ -30,11 +33,18 @@ export interface LintContext {
   repoUnits?: ReadonlySet<string>;
   /** The unit's desired state from fleet.yaml, for INS01. */
   state?: 'inactive' | 'loaded' | 'launched';
+  /**
+   * The unit's drop-ins (each parsed and checked by lintDropIn()), in the order systemd applies
+   * them: the whole-unit rules and [X-Fleet] judge the unit merged with them.
+   */
+  dropIns?: readonly ParsedUnit[];
 }
 
 export interface LintResult {
-  /** The parsed unit; null when systemd would refuse the file outright (fatal syntax error). */
+  /** The parsed unit file; null when systemd would refuse the file outright (fatal syntax error). */
   unit: ParsedUnit | null;
+  /** The unit merged with ctx.dropIns (the unit itself without them); null with `unit`. */
+  merged: ParsedUnit | null;
   diagnostics: Diagnostic[];
 }
 
@@ -45,21 +55,7 @@ export interface LintResult {
  */
 export function lintUnitFile(name: string, content: Uint8Array | string, ctx: LintContext): LintResult {
   const r = new Reporter(ctx.file);
-  const guard = (what: string, fn: () => void) => {
-    try {
-      fn();
-    } catch (e) {
-      r.at(
-        0,
-        0,
-        'LINT',
-        'warning',
-        `gitfleet's ${what} checks failed on this file (a gitfleet bug; please report it): ` +
-          `${(e as Error)?.message ?? String(e)}`,
-      );
-    }
-  };
-
+  const guard = guarded(r);
   const nameError = unitNameError(name);
   if (nameError)
     r.at(0, 0, 'NAM01', 'error', `file name ${JSON.stringify(name)} is not a valid unit name: ${nameError}`);
@@ -73,24 +69,103 @@ export function lintUnitFile(name: string, content: Uint8Array | string, ctx: Li
       'warning',
       'empty file: systemd treats a 0-byte unit file as masked, so this unit can never start',
     );
-    return { unit: parseUnit(content, ctx.file), diagnostics: sortDiagnostics(r.diagnostics) };
+    const empty = parseUnit(content, ctx.file);
+    return { unit: empty, merged: mergeDropIns(empty, ctx.dropIns ?? []), diagnostics: sortDiagnostics(r.diagnostics) };
   }
 
+  const parsed = parseChecked(content, ctx.file, r, guard);
+  if (!parsed) return { unit: null, merged: null, diagnostics: sortDiagnostics(r.diagnostics) };
+  guard('key and value', () => checkOptions(parsed, name, nameError ? null : type, r));
+  const merged = mergeDropIns(parsed, ctx.dropIns ?? []);
+  unitRules(name, merged, ctx, r, guard, !nameError);
+  return { unit: parsed, merged, diagnostics: sortDiagnostics(r.diagnostics) };
+}
+
+/**
+ * The whole-unit rules and [X-Fleet] alone, on a unit already merged with its drop-ins: for an
+ * instance whose own drop-ins (`web@1.service.d/`) make it differ from its template.
+ */
+export function lintMergedUnit(name: string, merged: ParsedUnit, ctx: LintContext): Diagnostic[] {
+  const r = new Reporter(ctx.file);
+  unitRules(name, merged, ctx, r, guarded(r), unitNameError(name) === null);
+  return sortDiagnostics(r.diagnostics);
+}
+
+function unitRules(
+  name: string,
+  merged: ParsedUnit,
+  ctx: LintContext,
+  r: Reporter,
+  guard: (what: string, fn: () => void) => void,
+  validName: boolean,
+): void {
+  if (validName) guard('unit', () => checkUnit(merged, name, unitType(name), ctx, r));
+  guard('[X-Fleet]', () => {
+    r.diagnostics.push(...parseFleetSection(merged, name).diagnostics);
+  });
+}
+
+/** A rule that throws becomes a LINT warning naming the checks, so a linter bug cannot block a deploy. */
+function guarded(r: Reporter): (what: string, fn: () => void) => void {
+  return (what, fn) => {
+    try {
+      fn();
+    } catch (e) {
+      r.at(
+        0,
+        0,
+        'LINT',
+        'warning',
+        `gitfleet's ${what} checks failed on this file (a gitfleet bug; please report it): ` +
+          `${(e as Error)?.message ?? String(e)}`,
+      );
+    }
+  };
+}
+
+/** Parse with the parser's findings reported; null when systemd would refuse the file (or the parser threw). */
+function parseChecked(
+  content: Uint8Array | string,
+  file: string,
+  r: Reporter,
+  guard: (what: string, fn: () => void) => void,
+): ParsedUnit | null {
   const holder: { unit?: ParsedUnit } = {};
   guard('syntax', () => {
-    holder.unit = parseUnit(content, ctx.file);
+    holder.unit = parseUnit(content, file);
   });
   const parsed = holder.unit;
-  if (!parsed) return { unit: null, diagnostics: sortDiagnostics(r.diagnostics) };
+  if (!parsed) return null;
   r.diagnostics.push(...parsed.diagnostics.filter((d) => !isExecSeparator(parsed, d)));
-  if (parsed.fatal) return { unit: null, diagnostics: sortDiagnostics(r.diagnostics) };
+  return parsed.fatal ? null : parsed;
+}
 
-  guard('key and value', () => checkOptions(parsed, name, nameError ? null : type, r));
-  if (!nameError) guard('unit', () => checkUnit(parsed, name, type, ctx, r));
-  guard('[X-Fleet]', () => {
-    r.diagnostics.push(...parseFleetSection(parsed, name).diagnostics);
-  });
-  return { unit: parsed, diagnostics: sortDiagnostics(r.diagnostics) };
+/**
+ * Lint one drop-in file (`foo.service.d/10-env.conf`) on its own, at positions in its own file:
+ * syntax, sections, keys and values for the type of unit its directory applies to. `dir` is the
+ * directory's name (`foo.service.d`). The whole-unit rules see it through lintUnitFile()'s
+ * ctx.dropIns. Returns the parse (null when systemd would refuse the file) and the findings.
+ */
+export function lintDropIn(dir: DropInDir, content: Uint8Array | string, file: string): LintResult {
+  const r = new Reporter(file);
+  const guard = guarded(r);
+  const parsed = parseChecked(content, file, r, guard);
+  if (!parsed) return { unit: null, merged: null, diagnostics: sortDiagnostics(r.diagnostics) };
+  // A drop-in for many units cannot know the name its %n, %i, ... expand to: those checks only warn.
+  const name = dir.kind === 'prefix' || dir.kind === 'type' ? null : dir.unit;
+  guard('key and value', () => checkOptions(parsed, name, dir.type, r));
+  const install = getSection(parsed, 'Install');
+  if (install && (dir.kind === 'prefix' || dir.kind === 'type')) {
+    r.section(
+      install,
+      'DRP03',
+      'warning',
+      `[Install] in a ${dir.kind === 'type' ? 'type-wide' : 'prefix'} drop-in: systemctl enable reads it only from ` +
+        `a unit's own NAME.d/ (or its template's), but gitfleet deploys every drop-in into each unit's own NAME.d/, ` +
+        `where it is read; move it there so the repository says what runs`,
+    );
+  }
+  return { unit: parsed, merged: parsed, diagnostics: sortDiagnostics(r.diagnostics) };
 }
 
 /**

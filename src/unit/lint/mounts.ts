@@ -6,7 +6,6 @@ import { escape, parseUnitName } from '../names.js';
 import { getSection, lastOption } from '../parse.js';
 import type { ParsedUnit } from '../types.js';
 import type { Reporter } from './report.js';
-import { sectionLine } from './unit-util.js';
 
 /** NAM02: a mount unit's name must be its Where= path, escaped (systemd-escape --path). */
 export function checkMountName(unit: ParsedUnit, name: string, type: 'mount' | 'automount', r: Reporter): void {
@@ -60,10 +59,8 @@ function simplifyPath(p: string): string {
 export function checkMount(unit: ParsedUnit, type: 'mount' | 'automount', r: Reporter): void {
   const section = type === 'mount' ? 'Mount' : 'Automount';
   if (type === 'mount' && !getSection(unit, 'Mount')?.options.some((o) => o.key === 'What' && o.value !== '')) {
-    const line = sectionLine(unit, 'Mount');
-    r.at(
-      line,
-      line ? 1 : 0,
+    r.section(
+      getSection(unit, 'Mount'),
       'MNT01',
       'error',
       'mount unit without What= (the device, file system or path to mount): systemd refuses to load it',

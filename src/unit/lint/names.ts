@@ -18,10 +18,19 @@ export interface Expansion {
 /**
  * Expand the specifiers that depend only on the unit's name (%n %N %p %P %i %I %j %J %%) as systemd
  * would for `unitName`; a template is expanded as one of its instances. Host-dependent specifiers
- * become a placeholder and make the result uncertain.
+ * become a placeholder and make the result uncertain; so do the name's own when `unitName` is null
+ * (a drop-in that applies to many units: a prefix or type-wide one).
  */
-export function expandNameSpecifiers(value: string, unitName: string, known: (spec: string) => boolean): Expansion {
+export function expandNameSpecifiers(
+  value: string,
+  unitName: string | null,
+  known: (spec: string) => boolean,
+): Expansion {
   if (!value.includes('%')) return { text: value, certain: true, unknown: false };
+  if (unitName === null) {
+    const x = expandNameSpecifiers(value, `${SAMPLE_INSTANCE}.service`, known);
+    return { ...x, certain: x.certain && !/%[nNpPiIjJ]/.test(value.replace(/%%/g, '')) };
+  }
   const p = parseUnitName(unitName);
   let name = unitName;
   let prefix = unitName;

@@ -33,7 +33,7 @@ const EXPANDING_TYPES = new Set([
   'OTHER',
 ]);
 
-export function checkOptions(unit: ParsedUnit, name: string, type: UnitType | null, r: Reporter): void {
+export function checkOptions(unit: ParsedUnit, name: string | null, type: UnitType | null, r: Reporter): void {
   const allowed = allowedSections(type);
   for (const section of unit.sections) {
     if (section.name.startsWith('X-')) continue; // ignored by systemd; [X-Fleet] is xfleet's
@@ -100,7 +100,7 @@ export function checkOptions(unit: ParsedUnit, name: string, type: UnitType | nu
   }
 }
 
-function checkValue(o: UnitOption, kt: string, name: string, type: UnitType | null, r: Reporter): void {
+function checkValue(o: UnitOption, kt: string, name: string | null, type: UnitType | null, r: Reporter): void {
   const validator = validatorFor(o.section, o.key, kt);
 
   // Specifiers: unknown ones fail the setting (an Exec line: the whole unit) in parsers that
@@ -195,7 +195,7 @@ interface UnitListOpts {
 }
 
 /** VAL08: unit names in dependency lists (split at whitespace, no quoting), Unit=, Slice=, ... */
-function checkUnitList(o: UnitOption, name: string, r: Reporter, opts: UnitListOpts): void {
+function checkUnitList(o: UnitOption, name: string | null, r: Reporter, opts: UnitListOpts): void {
   if (o.value === '') return;
   const words = opts.single ? [o.value] : o.value.split(/[ \t\n\r]+/).filter((w) => w !== '');
   for (const word of words) {
@@ -237,7 +237,7 @@ function checkUnitList(o: UnitOption, name: string, r: Reporter, opts: UnitListO
  * (each at most once, '+' and '!' exclusive, '!!' allowed), then an absolute path or a plain
  * program name that systemd finds in its search path (config_parse_exec).
  */
-function checkExec(o: UnitOption, name: string, r: Reporter): void {
+function checkExec(o: UnitOption, name: string | null, r: Reporter): void {
   if (o.value === '') return;
   const words = splitWords(o.value);
   if (!words) {

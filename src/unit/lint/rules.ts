@@ -154,6 +154,27 @@ export const RULES: readonly RuleInfo[] = [
     source: 'src/unit/xfleet.ts',
   },
   {
+    id: 'DRP01',
+    severity: 'error',
+    summary:
+      'a drop-in directory for a unit the repo does not have (a warning for prefix and type-wide ones that apply ' +
+      'to no unit)',
+    source: 'src/desired/repo.ts',
+  },
+  {
+    id: 'DRP02',
+    severity: 'warning',
+    summary:
+      'a file in a drop-in directory that systemd does not read (not *.conf, hidden); an error when gitfleet cannot ' +
+      'deploy it',
+    source: 'src/source/files.ts',
+  },
+  {
+    id: 'DRP03',
+    severity: 'warning',
+    summary: "[Install] in a prefix or type-wide drop-in (deployed as each unit's own drop-in, where enable reads it)",
+  },
+  {
     id: 'SYSTEMD',
     severity: 'warning',
     summary:

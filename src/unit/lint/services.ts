@@ -2,11 +2,11 @@
  * Service rules (SVC01-06, EXE03), mirroring systemd 252's service_verify(), and SVC04, which
  * catches commands that detach from the process systemd tracks.
  */
-import { effectiveOptions, effectiveValues, lastOption } from '../parse.js';
+import { effectiveOptions, effectiveValues, getSection, lastOption } from '../parse.js';
 import type { ParsedUnit } from '../types.js';
 import { splitWords } from './grammar.js';
 import type { Reporter } from './report.js';
-import { boolValue, lastValid, sectionLine } from './unit-util.js';
+import { boolValue, lastValid } from './unit-util.js';
 import { RESTART_VALUES, SERVICE_TYPES } from './values.js';
 
 export function checkService(unit: ParsedUnit, r: Reporter): void {
@@ -18,14 +18,13 @@ export function checkService(unit: ParsedUnit, r: Reporter): void {
   const success = lastOption(unit, 'Unit', 'SuccessAction');
   const hasSuccessAction = success !== undefined && success.value !== '' && success.value !== 'none';
   const remain = boolValue(lastOption(unit, 'Service', 'RemainAfterExit')) === true;
-  const line = sectionLine(unit, 'Service');
+  const section = getSection(unit, 'Service');
   const at = typeOpt?.option;
 
   if (starts.length === 0) {
     if (!hasStop && !hasSuccessAction) {
-      r.at(
-        line,
-        line ? 1 : 0,
+      r.section(
+        section,
         'SVC01',
         'error',
         'service has no ExecStart=, ExecStop= or SuccessAction=: systemd refuses to load it; add ' +
@@ -37,11 +36,10 @@ export function checkService(unit: ParsedUnit, r: Reporter): void {
         `service has no ExecStart=, which only Type=oneshot services may omit (this one is Type=${stype}): ` +
         `systemd refuses to load it`;
       if (o) r.option(o, 'SVC01', 'error', msg);
-      else r.at(line, line ? 1 : 0, 'SVC01', 'error', msg);
+      else r.section(section, 'SVC01', 'error', msg);
     } else if (!remain && !hasSuccessAction) {
-      r.at(
-        line,
-        line ? 1 : 0,
+      r.section(
+        section,
         'SVC01',
         'error',
         'Type=oneshot service without ExecStart= needs RemainAfterExit=yes or SuccessAction=: systemd refuses to ' +

@@ -33,11 +33,6 @@ export function lastValid(
   return undefined;
 }
 
-/** The first line of the unit's own section (or 0) for findings about a missing setting. */
-export function sectionLine(unit: ParsedUnit, section: string): number {
-  return getSection(unit, section)?.line ?? 0;
-}
-
 /** Is `unit` in the repo: itself, or (for an instance) its template. */
 export function inRepo(ctx: LintContext, unit: string): boolean {
   if (!ctx.repoUnits) return true;

@@ -13,7 +13,7 @@ import { checkMount, checkMountName, checkSwapName } from './mounts.js';
 import { expandNameSpecifiers } from './names.js';
 import type { Reporter } from './report.js';
 import { checkService } from './services.js';
-import { boolValue, inRepo, known, sectionLine } from './unit-util.js';
+import { boolValue, inRepo, known } from './unit-util.js';
 
 export function checkUnit(unit: ParsedUnit, name: string, type: UnitType | null, ctx: LintContext, r: Reporter): void {
   switch (type) {
@@ -93,27 +93,20 @@ function reportMissingTrigger(
   r: Reporter,
 ): void {
   if (!ctx.repoUnits || inRepo(ctx, target.unit)) return;
-  const line = target.option?.line ?? sectionLine(unit, section);
-  const col = target.option?.valueColumn ?? (line ? 1 : 0);
   const how = target.option ? `${target.option.key}=` : 'by its name';
-  r.at(
-    line,
-    col,
-    'TRG02',
-    'warning',
+  const message =
     `${name} activates ${target.unit} (${how}), which is not in the repo: it must exist on every machine the unit ` +
-      `runs on`,
-  );
+    `runs on`;
+  if (target.option) r.option(target.option, 'TRG02', 'warning', message);
+  else r.section(getSection(unit, section), 'TRG02', 'warning', message);
 }
 
 function checkTimer(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
   const onClock = boolValue(lastOption(unit, 'Timer', 'OnClockChange')) === true;
   const onTz = boolValue(lastOption(unit, 'Timer', 'OnTimezoneChange')) === true;
   if (!hasAny(unit, 'Timer', TIMER_KEYS) && !onClock && !onTz) {
-    const line = sectionLine(unit, 'Timer');
-    r.at(
-      line,
-      line ? 1 : 0,
+    r.section(
+      getSection(unit, 'Timer'),
       'TRG01',
       'error',
       `timer has no ${TIMER_KEYS.map((k) => k + '=').join(', ')} (or OnClockChange=/OnTimezoneChange=): systemd ` +
@@ -126,10 +119,8 @@ function checkTimer(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporte
 
 function checkPath(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
   if (!hasAny(unit, 'Path', PATH_KEYS)) {
-    const line = sectionLine(unit, 'Path');
-    r.at(
-      line,
-      line ? 1 : 0,
+    r.section(
+      getSection(unit, 'Path'),
       'TRG01',
       'error',
       `path unit has no ${PATH_KEYS.map((k) => k + '=').join(', ')}: systemd refuses to load it`,
@@ -140,11 +131,10 @@ function checkPath(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter
 }
 
 function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Reporter): void {
-  const line = sectionLine(unit, 'Socket');
+  const socketSection = getSection(unit, 'Socket');
   if (!hasAny(unit, 'Socket', SOCKET_KEYS)) {
-    r.at(
-      line,
-      line ? 1 : 0,
+    r.section(
+      socketSection,
       'TRG01',
       'error',
       'socket has no Listen*= setting (ListenStream=, ListenDatagram=, ListenFIFO=, ...): systemd refuses to load it',
@@ -210,9 +200,8 @@ function checkSocket(unit: ParsedUnit, name: string, ctx: LintContext, r: Report
     target = { unit: name.slice(0, name.length - 'socket'.length) + 'service' };
   }
   if (ctx.repoUnits && !inRepo(ctx, target.unit) && !target.option && ctx.repoUnits.has(`${p.prefix}@.service`)) {
-    r.at(
-      line,
-      line ? 1 : 0,
+    r.section(
+      socketSection,
       'TRG02',
       'warning',
       `${name} activates ${target.unit}, which is not in the repo; the repo has ${p.prefix}@.service: did you mean ` +
@@ -271,9 +260,8 @@ function checkInstall(unit: ParsedUnit, name: string, type: UnitType | null, ctx
     (k) => effectiveValues(unit, 'Install', k).length > 0,
   );
   if (!names && ctx.state === 'launched' && type) {
-    r.at(
-      install.line,
-      1,
+    r.section(
+      install,
       'INS01',
       'warning',
       '[Install] names nothing (no WantedBy=, RequiredBy=, Alias= or Also=): remove the empty section, or say which ' +

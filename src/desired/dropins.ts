@@ -1,0 +1,114 @@
+/**
+ * The drop-ins of a unit repository (pure): found under the unit directory, each linted on its own
+ * (at positions in its own file), indexed by the directory systemd matches them by, and checked to
+ * apply to some unit the repository deploys (DRP01). Which drop-ins apply to a unit, and in which
+ * order, is systemd's rule (src/unit/dropins.ts).
+ *
+ * Drop-in directories may sit anywhere under the unit directory, as unit files may: like unit
+ * names, directory names are one namespace, so `a/web.service.d/` and `b/web.service.d/` are one
+ * directory for gitfleet (the same file name in both is SRC06).
+ */
+import { posix } from 'node:path';
+import type { Diagnostic } from '../diag.js';
+import { applicableDropIns, dropInDirsOf, parseDropInDir, type DropInDir } from '../unit/dropins.js';
+import { lintDropIn } from '../unit/lint/index.js';
+import { parseUnitName } from '../unit/names.js';
+import type { ParsedUnit } from '../unit/types.js';
+import { closest } from './suggest.js';
+import type { RepoFile } from './types.js';
+
+export interface AnalyzedDropIn {
+  /** Repo path (`units/web.service.d/10-env.conf`). */
+  path: string;
+  /** File name (`10-env.conf`): what it is deployed as, in the unit's own drop-in directory. */
+  name: string;
+  /** The directory it is in, as systemd matches it. */
+  dir: DropInDir;
+  /** Parsed; null when systemd would refuse the file (its diagnostics say why). */
+  unit: ParsedUnit | null;
+}
+
+/** Directory (its name without `.d`: `web.service`, `service`) -> file name -> drop-in. */
+export type DropInIndex = Map<string, Map<string, AnalyzedDropIn>>;
+
+/**
+ * Lint and index the drop-ins among `files` that are under `inUnitDir` (a predicate on repo
+ * paths). Two drop-ins of one directory name and file name are SRC06: only the first (by path) counts.
+ */
+export function indexDropIns(
+  files: readonly RepoFile[],
+  inUnitDir: (path: string) => boolean,
+): { index: DropInIndex; diagnostics: Diagnostic[] } {
+  const index: DropInIndex = new Map();
+  const diagnostics: Diagnostic[] = [];
+  for (const f of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    if (!inUnitDir(f.path)) continue;
+    const dirName = posix.basename(posix.dirname(f.path));
+    const dir = parseDropInDir(dirName);
+    if (!dir) continue;
+    let files = index.get(dir.unit);
+    if (!files) index.set(dir.unit, (files = new Map()));
+    const first = files.get(f.name);
+    if (first) {
+      diagnostics.push({
+        file: f.path,
+        line: 0,
+        column: 0,
+        rule: 'SRC06',
+        severity: 'error',
+        message:
+          `drop-in ${dirName}/${f.name} is also defined by ${first.path}: each drop-in directory name and file name ` +
+          'may appear once',
+      });
+      continue;
+    }
+    const r = lintDropIn(dir, f.content, f.path);
+    diagnostics.push(...r.diagnostics);
+    files.set(f.name, { path: f.path, name: f.name, dir, unit: r.unit });
+  }
+  return { index, diagnostics };
+}
+
+/** The drop-ins that apply to `unit`, in the order systemd applies them. */
+export function dropInsOf(index: DropInIndex, unit: string): AnalyzedDropIn[] {
+  if (index.size === 0) return [];
+  return applicableDropIns(unit, index).map((a) => a.item);
+}
+
+/**
+ * DRP01: drop-in directories that apply to none of `units` (every unit file, template and instance
+ * the repository deploys). One naming a unit is an error (its settings would reach no machine,
+ * most likely a typo); a prefix or type-wide one that matches nothing now is a warning.
+ */
+export function unusedDropInDirs(index: DropInIndex, units: ReadonlySet<string>): Diagnostic[] {
+  const used = new Set<string>();
+  for (const u of units) for (const d of dropInDirsOf(u)) if (index.has(d)) used.add(d);
+  const out: Diagnostic[] = [];
+  for (const [unit, files] of index) {
+    if (used.has(unit)) continue;
+    const first = [...files.values()].sort((a, b) => (a.path < b.path ? -1 : 1))[0]!;
+    const dirPath = posix.dirname(first.path);
+    const { kind } = first.dir;
+    const generic = kind === 'prefix' || kind === 'type';
+    const hint = generic ? undefined : closest(unit, [...units]);
+    const what =
+      kind === 'type'
+        ? `applies to every .${unit} unit, and the repo has none`
+        : kind === 'prefix'
+          ? `applies to the .${first.dir.type} units whose names start with ${parseUnitName(unit)?.prefix}, and the ` +
+            'repo has none'
+          : `is for ${unit}, which the repo does not deploy (no unit file` +
+            `${kind === 'instance' ? ', no such instance in fleet.yaml' : ''})`;
+    out.push({
+      file: dirPath,
+      line: 0,
+      column: 0,
+      rule: 'DRP01',
+      severity: generic ? 'warning' : 'error',
+      message:
+        `drop-in directory ${unit}.d/ ${what}: gitfleet deploys drop-ins only with the repo's units, so its files ` +
+        `reach no machine${hint ? `; did you mean ${hint}.d/?` : ''}`,
+    });
+  }
+  return out;
+}
