@@ -143,6 +143,7 @@ export class UnitDir {
   private async writeDropIns(name: string, dropIns: readonly DropInText[]): Promise<void> {
     const dir = this.dropInDir(name);
     await mkdir(dir, { recursive: true });
+    await this.link(name);
     const keep = new Set(dropIns.map((d) => d.name));
     for (const d of dropIns) {
       if (!isDropInFileName(d.name))
@@ -150,7 +151,6 @@ export class UnitDir {
       await writeFileAtomic(join(dir, d.name), d.text, { mode: 0o644 });
     }
     for (const old of await readdir(dir)) if (isDropInFileName(old) && !keep.has(old)) await removeFile(join(dir, old));
-    await this.link(name);
   }
 
   /** Link `NAME.d` into the runtime unit directory, unless it is linked here already. */

@@ -6,6 +6,8 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
+  symlinkSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -102,4 +104,77 @@ test('a name that is not a plain unit name is refused before anything touches th
   await assert.rejects(ud.write('a/b.service', unitContent(ONESHOT)), /not a plain unit name/);
   assert.equal(readFileSync(join(root, 'evil.service'), 'utf8'), 'outside');
   assert.deepEqual(readdirSync(dir), []);
+});
+
+test('drop-ins: written in NAME.d, linked into the runtime directory, replaced and removed with it', async (t) => {
+  const root = tempDir(t);
+  const dir = join(root, 'units');
+  const rt = join(root, 'rt', 'systemd', 'user');
+  const ud = new UnitDir(dir, rt);
+  const env = { name: '10-env.conf', text: '[Service]\nEnvironment=A=1\n' };
+  const nice = { name: '20-nice.conf', text: '[Service]\nNice=5\n' };
+  const v1 = unitContent({ unit: ONESHOT, dropIns: [env, nice] });
+  await ud.write('job.service', v1);
+  assert.equal(readFileSync(join(dir, 'job.service'), 'utf8'), ONESHOT);
+  assert.deepEqual(readdirSync(join(dir, 'job.service.d')).sort(), ['10-env.conf', '20-nice.conf']);
+  assert.equal(readFileSync(join(dir, 'job.service.d', '10-env.conf'), 'utf8'), env.text);
+  assert.equal(readlinkSync(join(rt, 'job.service.d')), join(dir, 'job.service.d'));
+  assert.equal(ud.hashOf('job.service'), sha256(v1.text));
+
+  // A fresh scan reads the same files back to the same hash and facts.
+  const again = new UnitDir(dir, rt);
+  await again.scan();
+  assert.deepEqual(again.get('job.service'), ud.get('job.service'));
+
+  // New content without 20-nice.conf: that drop-in is removed, the other rewritten.
+  const env2 = { name: '10-env.conf', text: '[Service]\nEnvironment=A=2\n' };
+  await ud.write('job.service', unitContent({ unit: ONESHOT, dropIns: [env2] }));
+  assert.deepEqual(readdirSync(join(dir, 'job.service.d')), ['10-env.conf']);
+  assert.equal(readFileSync(join(dir, 'job.service.d', '10-env.conf'), 'utf8'), env2.text);
+
+  // Content without drop-ins: the directory and its link go.
+  await ud.write('job.service', unitContent(ONESHOT));
+  assert.equal(existsSync(join(dir, 'job.service.d')), false);
+  assert.equal(existsSync(join(rt, 'job.service.d')), false);
+  assert.equal(ud.hashOf('job.service'), sha256(ONESHOT));
+
+  await ud.write('job.service', v1);
+  await ud.remove('job.service');
+  assert.deepEqual(readdirSync(dir), []);
+  assert.deepEqual(readdirSync(rt), []);
+});
+
+test('drop-ins: a lost link makes the unit differ; strays are cleaned, foreign dirs kept', async (t) => {
+  const root = tempDir(t);
+  const dir = join(root, 'units');
+  const rt = join(root, 'rt');
+  const ud = new UnitDir(dir, rt);
+  const c = unitContent({ unit: ONESHOT, dropIns: [{ name: 'a.conf', text: '[Service]\nNice=1\n' }] });
+  await ud.write('a.service', c);
+  rmSync(join(rt, 'a.service.d'));
+  await ud.scan();
+  assert.equal(ud.hashOf('a.service'), '', 'systemd no longer sees its drop-ins: not the content scheduled');
+  await ud.write('a.service', c);
+  assert.equal(ud.hashOf('a.service'), c.hash);
+
+  // A drop-in directory left without its unit file (a crash between the two removals) goes at scan.
+  mkdirSync(join(dir, 'gone.service.d'));
+  writeFileSync(join(dir, 'gone.service.d', 'x.conf'), '[Service]\n');
+  symlinkSync(join(dir, 'gone.service.d'), join(rt, 'gone.service.d'));
+  await ud.scan();
+  assert.equal(existsSync(join(dir, 'gone.service.d')), false);
+  assert.equal(existsSync(join(rt, 'gone.service.d')), false);
+
+  // Someone else's drop-in directory in the runtime directory is never replaced or removed.
+  mkdirSync(join(rt, 'b.service.d'));
+  writeFileSync(join(rt, 'b.service.d', 'override.conf'), '[Service]\nNice=9\n');
+  await assert.rejects(ud.write('b.service', c), /exists and is not gitfleet's link/);
+  assert.equal(ud.has('b.service'), false);
+  await ud.remove('b.service');
+  assert.equal(readFileSync(join(rt, 'b.service.d', 'override.conf'), 'utf8'), '[Service]\nNice=9\n');
+
+  // Without a runtime directory, a unit with drop-ins cannot be written (nothing half-written).
+  const bare = new UnitDir(join(root, 'bare'));
+  await assert.rejects(bare.write('a.service', c), /knows no runtime unit directory/);
+  assert.equal(existsSync(join(root, 'bare', 'a.service')), false);
 });

@@ -227,3 +227,64 @@ test('JSON has the docs/cli.md fields and round-trips', () => {
   }
   assert.deepEqual(j, JSON.parse(JSON.stringify(p)));
 });
+
+test('a drop-in change shows under the unit it changes, with its diff; a comment-only one has no effect', () => {
+  const build = (files: RepoFile[], commit: string) => {
+    const r = buildDesired(
+      files.filter((f) => !f.path.includes('.d/')),
+      file('fleet.yaml', 'units:\n  web@.service: {instances: 2}\n'),
+      commit,
+      { dropIns: files.filter((f) => f.path.includes('.d/')) },
+    );
+    assert.ok(r.desired, JSON.stringify(r.diagnostics));
+    return r.desired;
+  };
+  const before = [
+    file('web@.service', svc('web')),
+    file('web@.service.d/10-env.conf', '[Service]\nEnvironment=PORT=80\n'),
+    file('db.service', svc('db')),
+    file('db.service.d/notes.conf', '[Service]\nNice=1\n'),
+    file('service.d/05-all.conf', '[Service]\nLimitNOFILE=4096\n'),
+  ];
+  const after = [
+    file('web@.service', svc('web')),
+    file('web@.service.d/10-env.conf', '[Service]\nEnvironment=PORT=8080\n'),
+    file('web@2.service.d/20-nice.conf', '[Service]\nNice=3\n'),
+    file('db.service', svc('db')),
+    file('db.service.d/notes.conf', '# why Nice=1\n[Service]\nNice=1\n'),
+  ];
+  const p = planChanges(build(before, 'a'.repeat(40)), build(after, 'b'.repeat(40)), before, after);
+  assert.deepEqual(
+    p.changes.map((c) => [c.unit, c.change, c.files]),
+    [
+      ['db.service', 'changed', ['service.d/05-all.conf']],
+      ['web@1.service', 'changed', ['service.d/05-all.conf', 'web@.service.d/10-env.conf']],
+      [
+        'web@2.service',
+        'changed',
+        ['service.d/05-all.conf', 'web@.service.d/10-env.conf', 'web@2.service.d/20-nice.conf'],
+      ],
+    ],
+  );
+  assert.deepEqual(
+    p.files.map((f) => [f.file, f.units, f.effect]),
+    [
+      ['db.service.d/notes.conf', ['db.service'], false],
+      ['service.d/05-all.conf', ['db.service', 'web@1.service', 'web@2.service'], true],
+      ['web@.service.d/10-env.conf', ['web@1.service', 'web@2.service'], true],
+      ['web@2.service.d/20-nice.conf', ['web@2.service'], true],
+    ],
+  );
+  const env = p.files.find((f) => f.file === 'web@.service.d/10-env.conf')!;
+  assert.match(env.diff, /^-Environment=PORT=80$/m);
+  assert.match(env.diff, /^\+Environment=PORT=8080$/m);
+  assert.match(p.files.find((f) => f.file === 'service.d/05-all.conf')!.diff, /^-LimitNOFILE=4096$/m);
+  const text = renderPlanText(p);
+  const files = 'service.d/05-all.conf, web@.service.d/10-env.conf, web@2.service.d/20-nice.conf';
+  assert.ok(text.includes(`~ web@2.service  changed (${files}); replaced in place`), text);
+  assert.match(text, /^web@2\.service\.d\/20-nice\.conf: web@2\.service$/m);
+  assert.match(
+    renderPlanMarkdown(p),
+    /\| `web@1\.service` \| changed \| launched \| `service\.d\/05-all\.conf`, `web@\.service\.d\/10-env\.conf` \|/,
+  );
+});
