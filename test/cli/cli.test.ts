@@ -136,6 +136,7 @@ describe('cluster commands against a real etcd', () => {
       'fleet.yaml': 'units:\n  b.service: loaded\n',
       'a.service': '# a comment that the cluster does not keep\n[Service]\nExecStart=/bin/sleep infinity\n',
       'b.service': '[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nMachineMetadata=region=eu\n',
+      'b.service.d/10-env.conf': '[Unit]\nDescription=b, described by its drop-in\n',
     });
     const e = ['--etcd', etcd.endpoints.join(',')];
     const applied = await gitfleet(['apply', '--repo', repo.dir, ...e]);
@@ -163,6 +164,19 @@ describe('cluster commands against a real etcd', () => {
     );
     const cat = await gitfleet(['cat', 'a.service', ...e]);
     assert.equal(cat.stdout, '[Service]\nExecStart=/bin/sleep infinity\n');
+    // With drop-ins, as systemctl cat shows a unit: the unit file, then each drop-in under its name.
+    const catB = await gitfleet(['cat', 'b', ...e]);
+    assert.equal(
+      catB.stdout,
+      '# b.service\n[Service]\nExecStart=/bin/sleep infinity\n\n[X-Fleet]\nMachineMetadata=region=eu\n\n' +
+        '# b.service.d/10-env.conf\n[Unit]\nDescription=b, described by its drop-in\n',
+    );
+    const catJson = JSON.parse((await gitfleet(['cat', 'b.service', '--format', 'json', ...e])).stdout);
+    assert.deepEqual(catJson.dropIns, [
+      { name: '10-env.conf', text: '[Unit]\nDescription=b, described by its drop-in\n' },
+    ]);
+    const desc = await gitfleet(['list-unit-files', '--fields', 'unit,desc', '--no-legend', ...e]);
+    assert.match(desc.stdout, /^b\.service\s+b, described by its drop-in$/m);
     const nocat = await gitfleet(['cat', 'zzz.service', ...e]);
     assert.equal(nocat.code, 1);
     assert.match(nocat.stderr, /zzz\.service is not in the applied commit/);
