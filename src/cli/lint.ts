@@ -39,6 +39,8 @@ export function lintPaths(
   const diagnostics: Diagnostic[] = [];
   /** Unit files for systemd-analyze: the path given to it -> the path shown. */
   const units = new Map<string, string>();
+  /** Drop-ins, which systemd-analyze reads beside their unit file and names in its findings. */
+  const dropIns = new Map<string, string>();
   let files = 0;
   for (const p of paths) {
     let st: fs.Stats;
@@ -57,6 +59,7 @@ export function lintPaths(
       const shown = (f: string) => (p === '.' || p === './' ? f : join(p, f));
       for (const d of ds) diagnostics.push({ ...d, file: shown(d.file) });
       for (const f of snap.files) units.set(resolve(p, f.path), shown(f.path));
+      for (const f of snap.dropIns) dropIns.set(resolve(p, f.path), shown(f.path));
     } else if (st.isFile()) {
       let content: Buffer;
       try {
@@ -77,12 +80,16 @@ export function lintPaths(
       throw new UsageError(`${p}: not a regular file or directory`);
     }
   }
-  if (opts.systemd) diagnostics.push(...systemdFindings(units, paths[0] ?? '.'));
+  if (opts.systemd) diagnostics.push(...systemdFindings(units, dropIns, paths[0] ?? '.'));
   return { diagnostics: sortDiagnostics(diagnostics), files };
 }
 
 /** systemd-analyze verify on the unit files, its output as SYSTEMD diagnostics. */
-function systemdFindings(units: ReadonlyMap<string, string>, first: string): Diagnostic[] {
+function systemdFindings(
+  units: ReadonlyMap<string, string>,
+  dropIns: ReadonlyMap<string, string>,
+  first: string,
+): Diagnostic[] {
   if (units.size === 0) return [];
   const { cmd, args } = verifyCommand([...units.keys()]);
   const r = spawnSync(cmd, args, {
@@ -94,7 +101,7 @@ function systemdFindings(units: ReadonlyMap<string, string>, first: string): Dia
     const code = (r.error as NodeJS.ErrnoException).code;
     return [verifyMissing(first, code === 'ENOENT' ? 'it is not installed on this machine' : r.error.message)];
   }
-  return verifyDiagnostics(`${r.stdout}\n${r.stderr}`, units);
+  return verifyDiagnostics(`${r.stdout}\n${r.stderr}`, units, dropIns);
 }
 
 export async function run(paths: string[], flags: LintFlags): Promise<number> {

@@ -22,12 +22,18 @@ const UNIT_PREFIX = /^([A-Za-z0-9:_.\\@-]+\.[a-z]+): (.*)$/;
 
 /**
  * Diagnostics from verify's output. `files` maps each path given to systemd (absolute or as passed)
- * to the path shown to the user.
+ * to the path shown to the user; `dropIns` the same for drop-ins, which systemd reads beside their
+ * unit file (it adds each file's directory to its search path) and names by path in its findings.
  */
-export function verifyDiagnostics(output: string, files: ReadonlyMap<string, string>): Diagnostic[] {
+export function verifyDiagnostics(
+  output: string,
+  files: ReadonlyMap<string, string>,
+  dropIns: ReadonlyMap<string, string> = new Map(),
+): Diagnostic[] {
   const byName = new Map<string, string>();
   for (const [given, shown] of files) byName.set(given.slice(given.lastIndexOf('/') + 1), shown);
   const first = files.values().next().value ?? '';
+  const paths = new Map([...files, ...dropIns]);
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
   for (const raw of output.split('\n')) {
@@ -39,8 +45,8 @@ export function verifyDiagnostics(output: string, files: ReadonlyMap<string, str
     let message = line;
     const pos = /^(.+?):(\d+): (.*)$/.exec(line);
     const unit = UNIT_PREFIX.exec(line);
-    if (pos && files.has(pos[1]!)) {
-      file = files.get(pos[1]!)!;
+    if (pos && paths.has(pos[1]!)) {
+      file = paths.get(pos[1]!)!;
       at = Number(pos[2]);
       message = pos[3]!;
     } else if (unit && byName.has(unit[1]!)) {

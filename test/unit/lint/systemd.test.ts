@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,4 +87,25 @@ test('--systemd without systemd-analyze says so and fails', () => {
   }
   // The machine running this test does have it (the test above relies on it).
   assert.match(execFileSync('systemd-analyze', ['--version'], { encoding: 'utf8' }), /systemd 2\d\d/);
+});
+
+test('--systemd with drop-ins: systemd reads those beside the unit file, and its findings there are there', () => {
+  const dir = repo({ 'web.service': '[Service]\nType=simple\n' });
+  try {
+    mkdirSync(join(dir, 'web.service.d'));
+    writeFileSync(join(dir, 'web.service.d', '10-exec.conf'), '[Service]\nExecStart=/bin/true\nFrobnicate=yes\n');
+    const { diagnostics: ds, files } = lintPaths([dir], { systemd: true });
+    assert.equal(files, 2);
+    const at = join(dir, 'web.service.d', '10-exec.conf');
+    assert.deepEqual(
+      ds.map((d) => [d.rule, d.file, d.line]).sort(),
+      [
+        ['KEY01', at, 3],
+        ['SYSTEMD', at, 3],
+      ],
+      'no SVC01 from either: the drop-in gives the service its ExecStart=',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
