@@ -50,16 +50,8 @@ export function indexDropIns(
     if (!files) index.set(dir.unit, (files = new Map()));
     const first = files.get(f.name);
     if (first) {
-      diagnostics.push({
-        file: f.path,
-        line: 0,
-        column: 0,
-        rule: 'SRC06',
-        severity: 'error',
-        message:
-          `drop-in ${dirName}/${f.name} is also defined by ${first.path}: each drop-in directory name and file name ` +
-          'may appear once',
-      });
+      const why = 'each drop-in directory name and file name may appear once';
+      diagnostics.push(duplicateDiag(f.path, `drop-in ${dirName}/${f.name} is also defined by ${first.path}: ${why}`));
       continue;
     }
     const r = lintDropIn(dir, f.content, f.path);
@@ -67,6 +59,11 @@ export function indexDropIns(
     files.set(f.name, { path: f.path, name: f.name, dir, unit: r.unit });
   }
   return { index, diagnostics };
+}
+
+/** SRC06: a second file where one name (of a unit, of a drop-in) may appear once. */
+export function duplicateDiag(file: string, message: string): Diagnostic {
+  return { file, line: 0, column: 0, rule: 'SRC06', severity: 'error', message };
 }
 
 /** The drop-ins that apply to `unit`, in the order systemd applies them. */

@@ -10,7 +10,14 @@ import type { DesiredStateName, FleetSpec, RepoFile } from './types.js';
 import { FLEET_YAML, defaultFleetSpec, instanceName, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
 import { mergeDropIns } from '../unit/dropins.js';
 import { lintMergedUnit, lintUnitFile } from '../unit/lint/index.js';
-import { dropInsOf, indexDropIns, unusedDropInDirs, type AnalyzedDropIn, type DropInIndex } from './dropins.js';
+import {
+  dropInsOf,
+  duplicateDiag,
+  indexDropIns,
+  unusedDropInDirs,
+  type AnalyzedDropIn,
+  type DropInIndex,
+} from './dropins.js';
 import { isTemplate, templateOf } from '../unit/names.js';
 import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection } from '../unit/xfleet.js';
 import { closest } from './suggest.js';
@@ -119,16 +126,8 @@ export function analyzeRepo(
     if (!isUnder(f.path, unitDir)) continue;
     const first = byName.get(f.name);
     if (first) {
-      diagnostics.push({
-        file: f.path,
-        line: 0,
-        column: 0,
-        rule: 'SRC06',
-        severity: 'error',
-        message:
-          `unit ${f.name} is also defined by ${first.path}: each unit name may appear once under ` +
-          `'${unitDir || '.'}'`,
-      });
+      const why = `each unit name may appear once under '${unitDir || '.'}'`;
+      diagnostics.push(duplicateDiag(f.path, `unit ${f.name} is also defined by ${first.path}: ${why}`));
       continue;
     }
     byName.set(f.name, f);
