@@ -78,6 +78,7 @@ export function dropInsOf(index: DropInIndex, unit: string): AnalyzedDropIn[] {
  * most likely a typo); a prefix or type-wide one that matches nothing now is a warning.
  */
 export function unusedDropInDirs(index: DropInIndex, units: ReadonlySet<string>): Diagnostic[] {
+  if (index.size === 0) return [];
   const used = new Set<string>();
   for (const u of units) for (const d of dropInDirsOf(u)) if (index.has(d)) used.add(d);
   const out: Diagnostic[] = [];
