@@ -9,6 +9,7 @@ import { FLEET_YAML, instanceName } from './fleetyaml.js';
 import { resolveHealth, resolveRollout } from './policy-yaml.js';
 import { analyzeRepo, posKey, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
 import { dropInsOf, type AnalyzedDropIn } from './dropins.js';
+import { MAX_REPO_FILE_BYTES } from '../source/files.js';
 import { encodeUnitFiles } from '../unit/body.js';
 import { mergeDropIns } from '../unit/dropins.js';
 import { serializeUnit } from '../unit/serialize.js';
@@ -157,6 +158,21 @@ export function buildDesired(
   }
   // MachineOf cycles across every unit that would run, instances included.
   for (const d of machineOfCycleDiagnostics(fleetRefs)) add(d);
+  // A body is one etcd value: its files together have the limit each file has on its own.
+  for (const du of units.values()) {
+    const bytes = Buffer.byteLength(du.content);
+    if (bytes <= MAX_REPO_FILE_BYTES || !du.dropIns) continue;
+    add({
+      file: du.source,
+      line: 0,
+      column: 0,
+      rule: 'SRC03',
+      severity: 'error',
+      message:
+        `${du.name} with its drop-ins is ${bytes} bytes as stored; the limit for a unit's files together is ` +
+        `${MAX_REPO_FILE_BYTES} (1 MiB)`,
+    });
+  }
 
   if (units.size === 0 && !spec.allowEmpty) {
     add({

@@ -109,3 +109,14 @@ test('a socket-activated template is deployed with its drop-ins', () => {
   });
   assert.deepEqual(dropInsOf(u.get('echo@.service')!), ['env.conf: [Service]\nEnvironment=A=1']);
 });
+
+test('a unit whose files together are over 1 MiB is refused (SRC03): its body is one etcd value', () => {
+  const big = `[Service]\nEnvironment=${'A=1 '.repeat(150_000)}\n`;
+  const all = [file('web.service', SVC), file('web.service.d/a.conf', big), file('web.service.d/b.conf', big)];
+  const r = buildDesired(all.slice(0, 1), null, 'c', { dropIns: all.slice(1) });
+  assert.equal(r.desired, null);
+  assert.deepEqual(
+    r.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.rule, d.file]),
+    [['SRC03', 'web.service']],
+  );
+});
