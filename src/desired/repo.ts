@@ -182,6 +182,18 @@ export function analyzeRepo(
   diagnostics.push(...dropIns.diagnostics);
   const parsedDropIns = (name: string) => dropInsOf(dropIns.index, name).flatMap((d) => (d.unit ? [d.unit] : []));
 
+  // Instances without a unit file of their own, by template (only needed when there are drop-ins).
+  const instancesOf = new Map<string, string[]>();
+  for (const inst of dropIns.index.size ? repoUnits : []) {
+    const t = templateOf(inst);
+    if (!t || byName.has(inst)) continue;
+    let list = instancesOf.get(t);
+    if (!list) instancesOf.set(t, (list = []));
+    list.push(inst);
+  }
+  const seen = new Set<string>();
+  let seenUpTo = 0;
+
   const units: AnalyzedUnit[] = [];
   for (const name of [...byName.keys()].sort()) {
     const file = byName.get(name)!;
@@ -192,20 +204,15 @@ export function analyzeRepo(
     const fleet = r.merged ? safeFleet(r.merged, name) : null;
     const unitDropIns = dropInsOf(dropIns.index, name);
     units.push({ name, path: file.path, file, ...r, dropIns: unitDropIns, state, fleet });
-    // An instance with drop-ins of its own is another unit than its template: judge it whole too.
-    if (!r.unit || !isTemplate(name) || dropIns.index.size === 0) continue;
-    const seen = new Set(diagnostics.map(posKey));
-    for (const inst of repoUnits) {
-      if (templateOf(inst) !== name || byName.has(inst)) continue;
+    // An instance with drop-ins of its own is another unit than its template: judge it whole too,
+    // without repeating what the template's lint found at the same places.
+    for (const inst of instancesOf.get(name) ?? []) {
       const own = parsedDropIns(inst);
-      if (sameList(own, ctx.dropIns)) continue;
+      if (!r.unit || sameList(own, ctx.dropIns)) continue;
       const instState = effective.units[inst]?.state ?? state;
       const found = lintMergedUnit(inst, mergeDropIns(r.unit, own), { ...ctx, state: instState, dropIns: own });
-      for (const d of found) {
-        if (seen.has(posKey(d))) continue;
-        seen.add(posKey(d));
-        diagnostics.push(d);
-      }
+      for (; seenUpTo < diagnostics.length; seenUpTo++) seen.add(posKey(diagnostics[seenUpTo]!));
+      for (const d of found) if (!seen.has(posKey(d))) diagnostics.push(d);
     }
   }
   diagnostics.push(...unusedDropInDirs(dropIns.index, new Set([...byName.keys(), ...repoUnits])));
