@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
 # The whole test suite: what README's test command and .ci/run run.
-# Installs what the tests need (etcd from Debian) when missing, type-checks, then runs every
-# test file with Node's test runner. Each test file starts and stops its own etcd / systemd
+# Installs what the tests need (etcd, systemd, sshd, chromium, Prometheus... from Debian) when
+# missing, type-checks, then runs every test file with Node's test runner. Each test file starts and stops its own etcd / systemd
 # instances (test/support/) and ends them by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v etcd >/dev/null 2>&1; then
+# What the tests run for real, by the command that shows it is there, and the Debian package that
+# brings it: etcd, a private systemd (with journald and D-Bus), sshd for SSH remotes, signing tools,
+# chromium for the UI, Prometheus for the metrics.
+needs=(
+  etcd:etcd-server etcdctl:etcd-client
+  /lib/systemd/systemd:systemd /lib/systemd/systemd-journald:systemd journalctl:systemd
+  dbus-daemon:dbus unshare:util-linux
+  git:git /usr/sbin/sshd:openssh-server ssh-keygen:openssh-client gpg:gnupg openssl:openssl
+  chromium:chromium prometheus:prometheus
+)
+missing=()
+for n in "${needs[@]}"; do
+  cmd=${n%%:*} pkg=${n#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "$cmd" ]; then
+    [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "test: etcd is missing; installing Debian's etcd-server" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client) >&2
+    echo "test: installing Debian's ${missing[*]} (missing here)" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >&2
   else
-    echo "test: etcd is not installed and cannot be installed here (need root and apt-get): install etcd-server" >&2
+    echo "test: missing ${missing[*]} and cannot install them here (need root and apt-get): install those packages" >&2
     exit 1
   fi
 fi
