@@ -47,16 +47,17 @@ test('up --once exits 1 naming the refusal when the only commit is refused, and 
   timeout: 120_000,
 }, async () => {
   const repo = TestRepo.init(tmp.dir, 'refused');
-  repo.commit('a unit and a drop-in', {
+  // hello.service is fine; the commit is refused as a whole for the other file's broken header.
+  repo.commit('a unit and a broken one', {
     'hello.service': svc('hello'),
-    'hello.service.d/extra.conf': '[Service]\nEnvironment=X=1\n',
+    'broken.service': '[Service]\nExecStart=/bin/true\n[Unit\n',
   });
   const { stateDir, result } = upOnce(repo.dir, 'refused', ['--on-exit', 'leave']);
   const r = await result;
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /gitfleet up: refused [0-9a-f]{12}: 1 error in the commit \(SRC07\)/);
+  assert.match(r.stderr, /gitfleet up: refused [0-9a-f]{12}: 1 error in the commit \(SYN01\)/);
   assert.match(r.stderr, /--once: the branch head [0-9a-f]{12} is refused/);
-  assert.match(r.stdout, /hello\.service\.d\/extra\.conf.*SRC07/);
+  assert.match(r.stdout, /broken\.service:3:1.*SYN01/);
   noStack(r.stderr);
   assert.notEqual(await isActive(instanceOf(stateDir), 'hello.service'), 'active');
 });
