@@ -2,12 +2,13 @@
  * The systemd units gitfleet ships (packaging/systemd/): they lint clean with gitfleet and with
  * systemd-analyze verify, and they work. The shipped agent, engine and controller units are
  * started by a real systemd (a private user instance) against a real etcd with TLS, changed only
- * where this test must: where gitfleet is, where /etc/gitfleet is, the agent's `--systemd system`
- * -> `user` (it drives the instance it runs in), and DynamicUser=no for the engine and controller
- * (a user manager runs them as a dynamic user but cannot hand that user its credentials; the rest
- * of their sandbox applies). The agent registers, its sandbox is what the unit says (checked in
- * /proc), and a commit of the followed repository ends up running in that same systemd, with its
- * journal readable through `gitfleet journal`.
+ * where this test must: where gitfleet is (and the checkout bound into their sandbox: a clone in
+ * /tmp is hidden by PrivateTmp=), where /etc/gitfleet is, the agent's `--systemd system` -> `user`
+ * (it drives the instance it runs in), and DynamicUser=no for the engine and controller (a user
+ * manager runs them as a dynamic user but cannot hand that user its credentials; the rest of their
+ * sandbox applies). The agent registers, its sandbox is what the unit says (checked in /proc), and
+ * a commit of the followed repository ends up running in that same systemd, with its journal
+ * readable through `gitfleet journal`.
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -171,8 +172,10 @@ describe('the shipped units under a real systemd, against a real etcd with TLS',
         .replaceAll('ExecStart=gitfleet ', `ExecStart=${bin} `)
         .replaceAll('/etc/gitfleet/', `${etc}/`)
         .replace('--systemd system', '--systemd user')
-        .replace('DynamicUser=yes', 'DynamicUser=no');
+        .replace('DynamicUser=yes', 'DynamicUser=no')
+        .replace('\n[Service]\n', `\n[Service]\nBindReadOnlyPaths=${PROJECT_ROOT}\n`);
       assert.notEqual(text, shipped);
+      assert.match(text, /BindReadOnlyPaths=/, `${unitFile(r)} has a [Service] section`);
       writeFileSync(join(userUnits, unitFile(r)), text);
     }
   });
