@@ -124,7 +124,11 @@ test('the web UI of `gitfleet up` shows the example, follows commits live, and s
     const text = await seen(page, '#s-rollouts .body');
     return /: failed/.test(text) && /broken\.service/.test(text);
   });
-  assert.match(await seen(page, '#s-rollouts tr[data-unit="broken.service"]'), /failed \(broken\.service: /);
+  // The reason is systemd's: how it ended, then its last journal lines, and where.
+  assert.match(
+    await seen(page, '#s-rollouts tr[data-unit="broken.service"]'),
+    /1 failed \(exit-code 1; journal: .*status=1\/FAILURE.* on [0-9a-f]{32}\)/,
+  );
   assert.equal(await page.evaluate(() => (window as unknown as { noReload?: number }).noReload), 1, 'no reload');
 
   // A refused commit: its diagnostics, and the applied commit stays.
