@@ -201,6 +201,16 @@ export class Agent {
     await this.record.save();
     this.drift.arm();
     await this.executor.readStates(tasks);
+    // A oneshot's start job ends when its run does, so a start that succeeded means it ran to
+    // success; so did one the planner left alone as completed. systemd may have forgotten the run
+    // by now (it collects inactive units), so this is the agent's word, not a property to read.
+    const started = new Set(
+      tasks.flatMap((t) => (t.type === 'start' && t.unit && !failures.has(t.unit) ? [t.unit] : [])),
+    );
+    const completed = (unit: string, hash: string) => {
+      const a = actual.get(unit);
+      return started.has(unit) || (a?.hash === hash && a.applied === 'launched' && a.active === 'inactive');
+    };
     // After the states are read again: a unit the pass just (re)started is judged by what systemd says now.
     this.health.configure(
       new Map(
@@ -212,6 +222,7 @@ export class Agent {
               ...d,
               ...(e?.minHealthy !== undefined ? { minHealthy: e.minHealthy } : {}),
               ...(e?.health ? { health: e.health } : {}),
+              ...(d.runsToCompletion && d.state === 'launched' && completed(unit, d.hash) ? { completed: true } : {}),
             },
           ];
         }),

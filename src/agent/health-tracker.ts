@@ -19,6 +19,8 @@ export interface TrackedUnit {
   state: 'launched' | 'loaded';
   minHealthy?: number;
   runsToCompletion: boolean;
+  /** A oneshot the agent saw run to success (its start job succeeded), whatever systemd still keeps of it. */
+  completed?: boolean;
   health?: HealthCheck;
 }
 
@@ -76,6 +78,7 @@ export class HealthTracker {
       const t = this.units.get(unit);
       if (t && t.cfg.hash === cfg.hash) {
         t.cfg = cfg;
+        if (cfg.completed) t.ran = true;
         continue;
       }
       if (t?.timer) clearTimeout(t.timer);
@@ -87,15 +90,15 @@ export class HealthTracker {
         cfg,
         facts,
         activeSince: active ? this.now() : null,
-        ran: active,
+        ran: active || cfg.completed === true,
         verdict: null,
         timer: null,
       };
       this.units.set(unit, fresh);
       // Already failed (a fast crash can beat the pass that took the content): judged with systemd's facts.
       if (isBad(facts)) this.fetchFacts(unit, fresh, true);
-      // A oneshot that already ran to its end (its start job waits for it): systemd says whether it did.
-      else if (cfg.runsToCompletion && facts.active === 'inactive') this.fetchFacts(unit, fresh, false);
+      // A oneshot that already ran to its end, not seen by this agent (its record lost?): ask systemd.
+      else if (cfg.runsToCompletion && !fresh.ran && facts.active === 'inactive') this.fetchFacts(unit, fresh, false);
     }
     this.checks.set(checks);
     for (const unit of desired.keys()) if (!this.units.get(unit)?.fetching) this.judge(unit);

@@ -332,6 +332,40 @@ describe('agent', () => {
     },
   );
 
+  test('a oneshot that ran to success is reported healthy; one that failed, failed with its exit status', async (t) => {
+    const prefix = newPrefix();
+    const admin = openStore(t, prefix);
+    const m = await startMachine(t, { id: 'm-once', prefix });
+    const out = join(m.inst.dir, 'agent-once.out');
+    const ok = await schedule(
+      admin,
+      'm-once',
+      'once.service',
+      `[Service]\nType=oneshot\nExecStart=/bin/sh -c 'echo ran >> ${out}'\n`,
+      'launched',
+    );
+    const bad = await schedule(
+      admin,
+      'm-once',
+      'bad-once.service',
+      '[Service]\nType=oneshot\nExecStart=/bin/sh -c "exit 3"\n',
+      'launched',
+    );
+    await eventually('once.service reported healthy', async () => {
+      const r = await report(admin, 'm-once', 'once.service');
+      return r?.hash === ok && r.health?.state === 'healthy';
+    });
+    // systemd's word: it ran once, exited 0, and is inactive again (not restarted by gitfleet).
+    assert.equal(readFileSync(out, 'utf8'), 'ran\n');
+    assert.equal(await showProperty(m.inst, 'once.service', 'Result'), 'success');
+    assert.equal(await isActive(m.inst, 'once.service'), 'inactive');
+    await eventually('bad-once.service reported failed', async () => {
+      const r = await report(admin, 'm-once', 'bad-once.service');
+      return r?.hash === bad && r.health?.state === 'failed' && /exit-code 3/.test(r.health.reason ?? '');
+    });
+    assert.equal(await isActive(m.inst, 'bad-once.service'), 'failed');
+  });
+
   test('a timer scheduled with its service triggers it', async (t) => {
     const prefix = newPrefix();
     const admin = openStore(t, prefix);

@@ -113,3 +113,17 @@ test('a oneshot started after the agent began judging it is healthy once systemd
   assert.equal(h.verdict('a.service', 'h1')?.state, 'healthy');
   h.stop();
 });
+
+test('a oneshot the agent saw run to success is healthy even when systemd has forgotten the run', async () => {
+  // systemd collects an inactive unit: its ExecMain* properties read as never run afterwards.
+  const h = new HealthTracker({ changed: () => {}, facts: async () => ({ result: 'success' }) });
+  const cfg = { hash: 'h1', state: 'launched' as const, runsToCompletion: true };
+  h.configure(new Map([['a.service', cfg]]), () => st('inactive', 'dead'));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(h.verdict('a.service', 'h1')?.state, 'starting', 'nothing says it ran');
+  h.configure(new Map([['a.service', { ...cfg, completed: true }]]), () => st('inactive', 'dead'));
+  assert.equal(h.verdict('a.service', 'h1')?.state, 'healthy');
+  h.configure(new Map([['a.service', { ...cfg, hash: 'h2', completed: true }]]), () => st('inactive', 'dead'));
+  assert.equal(h.verdict('a.service', 'h2')?.state, 'healthy', 'new content started and ran in the same pass');
+  h.stop();
+});
