@@ -17,7 +17,8 @@ import { sha256 } from '../util/hash.js';
 import { isTemplate, parseUnitName, templateOf } from '../unit/names.js';
 import { lastValue } from '../unit/parse.js';
 import type { ParsedUnit } from '../unit/types.js';
-import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection, type FleetUnitRef } from '../unit/xfleet.js';
+import { parseFleetSection, type FleetSection } from '../unit/xfleet.js';
+import { machineOfCycleDiagnostics, type FleetUnitRef } from '../unit/xfleet-cycles.js';
 
 export interface DesiredResult {
   /** null when any diagnostic is an error. */

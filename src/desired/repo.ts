@@ -19,7 +19,8 @@ import {
   type DropInIndex,
 } from './dropins.js';
 import { isTemplate, templateOf } from '../unit/names.js';
-import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection } from '../unit/xfleet.js';
+import { parseFleetSection, type FleetSection } from '../unit/xfleet.js';
+import { machineOfCycleDiagnostics } from '../unit/xfleet-cycles.js';
 import { closest } from './suggest.js';
 
 /** What a reader (git commit or directory) hands to the pure analysis. */
