@@ -8,8 +8,8 @@ export {
   lastValue,
   lastOption,
   getSection,
-  LONG_LINE_MAX,
 } from './parse.js';
+export { LONG_LINE_MAX } from './physical-lines.js';
 export { serializeUnit, unitHash, canonicalize, type CanonicalUnit } from './serialize.js';
 export {
   isValidUnitName,
