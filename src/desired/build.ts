@@ -5,7 +5,8 @@
  */
 import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag.js';
 import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './types.js';
-import { FLEET_YAML, instanceName } from './fleetyaml.js';
+import { FLEET_YAML } from './fleetyaml.js';
+import { instanceName } from './fleetyaml-units.js';
 import { resolveHealth, resolveRollout } from './policy-yaml.js';
 import { analyzeRepo, posKey, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
 import { dropInsOf, type AnalyzedDropIn } from './dropins.js';

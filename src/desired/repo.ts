@@ -7,7 +7,8 @@ import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import type { ParsedUnit } from '../unit/types.js';
 import type { DesiredStateName, FleetSpec, RepoFile } from './types.js';
-import { FLEET_YAML, defaultFleetSpec, instanceName, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
+import { FLEET_YAML, defaultFleetSpec, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
+import { instanceName } from './fleetyaml-units.js';
 import { mergeDropIns } from '../unit/dropins.js';
 import { lintMergedUnit, lintUnitFile } from '../unit/lint/index.js';
 import {
