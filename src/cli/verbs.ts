@@ -20,7 +20,7 @@ import { instanceName } from '../desired/fleetyaml-units.js';
 import type { RepoSnapshot } from '../desired/repo.js';
 import type { DesiredStateName, FleetSpec } from '../desired/types.js';
 import { normalizeSubPath } from '../source/files.js';
-import { readCommitSnapshot } from '../source/git.js';
+import { readCommitSnapshot } from '../source/commitfiles.js';
 import { isTemplate, isValidUnitName, templateOf, unitNameError, withDefaultSuffix } from '../unit/names.js';
 import { writeOut } from './common.js';
 import { CliError, UsageError } from './errors.js';
