@@ -124,6 +124,13 @@ export function suggestKey(key: string): string | null {
   return best;
 }
 
+/** `a b` -> `"a" "b"`: how to write several values so that fleet reads them as several. */
+const quoteEach = (value: string) =>
+  value
+    .split(/\s+/)
+    .map((p) => `"${p}"`)
+    .join(' ');
+
 export type DiagFn = (o: UnitOption, rule: string, severity: Diagnostic['severity'], message: string) => void;
 
 /** Validate one value of a known key; false when it must not feed the constraints. */
@@ -143,12 +150,7 @@ export function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag
       const parts = value.split('=');
       if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
         const hint =
-          unquotedList && parts.length > 2
-            ? `; for several pairs quote each one: ${o.key}=${value
-                .split(/\s+/)
-                .map((p) => `"${p}"`)
-                .join(' ')}`
-            : '';
+          unquotedList && parts.length > 2 ? `; for several pairs quote each one: ${o.key}=${quoteEach(value)}` : '';
         diag(
           o,
           'FLT03',
@@ -180,10 +182,7 @@ export function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag
           o,
           'FLT03',
           'error',
-          `${o.key}=${show} is read by fleet as ONE unit name; for several, quote each: ${o.key}=${value
-            .split(/\s+/)
-            .map((p) => `"${p}"`)
-            .join(' ')}`,
+          `${o.key}=${show} is read by fleet as ONE unit name; for several, quote each: ${o.key}=${quoteEach(value)}`,
         );
         return false;
       }
@@ -211,10 +210,7 @@ export function checkValue(key: FleetKey, fv: FleetValue, unitName: string, diag
           'FLT03',
           'error',
           `${o.key}=${show} is read by fleet as ONE pattern and can match no unit; ` +
-            `for several, quote each: ${o.key}=${value
-              .split(/\s+/)
-              .map((p) => `"${p}"`)
-              .join(' ')}`,
+            `for several, quote each: ${o.key}=${quoteEach(value)}`,
         );
         return false;
       }
