@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { Controller, type CommitLoader, type PassOutcome } from '../src/controller/controller.js';
 import { loadCommit } from '../src/source/git.js';
 import { silentLogger } from '../src/log.js';
-import { clearBlobCache } from '../src/source/git.js';
+import { clearBlobCache } from '../src/source/readsession.js';
 import { EtcdStore } from '../src/store/etcd.js';
 import { startEtcd } from '../test/support/etcd.js';
 import { CountingStore, delta, fmtWrites } from './sim/counting-store.js';

@@ -73,7 +73,7 @@ export async function withStore<T>(
     const { findRunningUp } = await import('./endpoint.js');
     const sock = await findRunningUp();
     if (sock) {
-      const { SocketStore } = await import('../store/socket.js');
+      const { SocketStore } = await import('../store/socket-client.js');
       store = await SocketStore.connect(sock).catch(() => null);
       where = `the gitfleet up at ${sock}`;
     }

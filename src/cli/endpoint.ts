@@ -1,6 +1,6 @@
 /**
  * How other terminals reach a running `gitfleet up`: up serves its embedded store on a unix socket
- * in its state directory (src/store/socket.ts), `<state dir>/endpoint/store.sock`, in a directory
+ * in its state directory (src/store/socket-server.ts), `<state dir>/endpoint/store.sock`, in a directory
  * only its user can enter. Commands that read the cluster (status, list-*, cat, journal) look for
  * it when no --etcd and no $GITFLEET_ETCD is given: in the default state dir of the current
  * directory's repository, or of any directory above it (a command run in a subdirectory finds the
@@ -25,7 +25,7 @@ export const endpointSocket = (stateDir: string) => join(stateDir, 'endpoint', '
 
 /** The socket of the up running for `cwd`'s repository (or one above it), or null. */
 export async function findRunningUp(cwd: string = process.cwd()): Promise<string | null> {
-  const { answers } = await import('../store/socket.js');
+  const { answers } = await import('../store/socket-server.js');
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
     const sock = endpointSocket(upStateDirFor(dir));
     if (await answers(sock)) return sock;
@@ -39,7 +39,7 @@ export async function publishUp(
   stateDir: string,
   repo: string,
 ): Promise<{ path: string; close(): Promise<void> }> {
-  const { serveStore } = await import('../store/socket.js');
+  const { serveStore } = await import('../store/socket-server.js');
   const server = await serveStore(store, endpointSocket(stateDir));
   const home = upStateDirFor(repo);
   let link: string | null = null;

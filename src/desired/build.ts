@@ -5,7 +5,8 @@
  */
 import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag.js';
 import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './types.js';
-import { FLEET_YAML, instanceName } from './fleetyaml.js';
+import { FLEET_YAML } from './fleetyaml.js';
+import { instanceName } from './fleetyaml-units.js';
 import { resolveHealth, resolveRollout } from './policy-yaml.js';
 import { analyzeRepo, posKey, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
 import { dropInsOf, type AnalyzedDropIn } from './dropins.js';
@@ -17,7 +18,8 @@ import { sha256 } from '../util/hash.js';
 import { isTemplate, parseUnitName, templateOf } from '../unit/names.js';
 import { lastValue } from '../unit/parse.js';
 import type { ParsedUnit } from '../unit/types.js';
-import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection, type FleetUnitRef } from '../unit/xfleet.js';
+import { parseFleetSection, type FleetSection } from '../unit/xfleet.js';
+import { machineOfCycleDiagnostics, type FleetUnitRef } from '../unit/xfleet-cycles.js';
 
 export interface DesiredResult {
   /** null when any diagnostic is an error. */

@@ -7,7 +7,7 @@
  */
 import * as yaml from 'js-yaml';
 import type { DesiredStateName } from './types.js';
-import { instanceName } from './fleetyaml.js';
+import { instanceName } from './fleetyaml-units.js';
 
 /** An edit this module does not make safely (the message says what to do by hand). */
 export class FleetYamlEditError extends Error {

@@ -7,7 +7,8 @@ import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import type { ParsedUnit } from '../unit/types.js';
 import type { DesiredStateName, FleetSpec, RepoFile } from './types.js';
-import { FLEET_YAML, defaultFleetSpec, instanceName, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
+import { FLEET_YAML, defaultFleetSpec, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
+import { instanceName } from './fleetyaml-units.js';
 import { mergeDropIns } from '../unit/dropins.js';
 import { lintMergedUnit, lintUnitFile } from '../unit/lint/index.js';
 import {
@@ -19,7 +20,8 @@ import {
   type DropInIndex,
 } from './dropins.js';
 import { isTemplate, templateOf } from '../unit/names.js';
-import { machineOfCycleDiagnostics, parseFleetSection, type FleetSection } from '../unit/xfleet.js';
+import { parseFleetSection, type FleetSection } from '../unit/xfleet.js';
+import { machineOfCycleDiagnostics } from '../unit/xfleet-cycles.js';
 import { closest } from './suggest.js';
 
 /** What a reader (git commit or directory) hands to the pure analysis. */

@@ -115,6 +115,12 @@ export function buildPositionTree(events: yaml.Event[], source: string): PNode |
   return root;
 }
 
+/** The mapping under `key` of a mapping node, if that is what the key holds. */
+export function childMap(node: PMap | undefined, key: string): PMap | undefined {
+  const v = node?.entries.get(key)?.value;
+  return v && v.kind === 'map' ? v : undefined;
+}
+
 export class Positions {
   private readonly starts: number[] = [0];
   constructor(text: string) {

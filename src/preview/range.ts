@@ -5,7 +5,8 @@
 import type { Diagnostic } from '../diag.js';
 import type { DesiredState, RepoFile } from '../desired/types.js';
 import type { DesiredResult } from '../desired/build.js';
-import { firstParent, loadCommit, mergeBase, resolveRev, GitSourceError, type GitCache } from '../source/git.js';
+import { firstParent, loadCommit, mergeBase, resolveRev, GitSourceError } from '../source/git.js';
+import type { GitCache } from '../source/readsession.js';
 import { planChanges, type PreviewResult } from './changes.js';
 
 export interface PlanRangeOptions {

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import git from 'isomorphic-git';
-import type { GitCache } from './git.js';
+import type { GitCache } from './readsession.js';
 
 export interface RawCommit {
   oid: string;

@@ -10,7 +10,7 @@
  * is queued. With commit dates that run backwards along history (a skewed clock) it may count an
  * old commit as new: that errs on the side of checking (and refusing) more, never less.
  */
-import type { GitCache } from './git.js';
+import type { GitCache } from './readsession.js';
 import { readParents } from './commitobj.js';
 
 const notFound = (e: unknown) => (e as { code?: string }).code === 'NotFoundError';

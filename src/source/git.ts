@@ -1,118 +1,20 @@
 /**
- * Reading commits of a unit repository with isomorphic-git (local repos, bare or not). Read-only:
- * the git CLI or a push may write the same repo at the same time, and isomorphic-git has no locks.
- *
- * Every call takes the repo's shared `cache` object (RECIPES.md): without it each packed-object
- * read re-parses pack indexes. Replace the cache after a fetch.
+ * A unit repository's history and commits, as the controller, `plan` and the CLI ask for them:
+ * revisions resolved to commit ids (branches, tags, `~N`/`^N`), ancestry (first parent, merge base,
+ * descent), and the commit loaders that turn a commit into desired state or a refusal. Reading the
+ * objects is readsession.ts's; which files of a commit are read, commitfiles.ts's.
  */
-import fs from 'node:fs';
-import { posix } from 'node:path';
-import git, { type FsClient } from 'isomorphic-git';
+import git from 'isomorphic-git';
 import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../desired/types.js';
-import { FLEET_YAML } from '../desired/fleetyaml.js';
-import { parseSnapshotFleetYaml, type RepoSnapshot } from '../desired/repo.js';
 import { desiredFromSnapshot, type DesiredResult } from '../desired/build.js';
-import { mapLimit } from '../util/pool.js';
+import { readCommitSnapshot } from './commitfiles.js';
+import { refusedDiag } from './files.js';
 import { GitSourceError, findGitdir } from './gitdir.js';
-import { readSessionFs } from './gitfs.js';
-import { PackBlobs } from './packblobs.js';
-import { MODE_GITLINK, MODE_LINK, MODE_TREE, readTreeEntries } from './tree.js';
-import { commonDirOf, readHeadFile } from './worktree.js';
-import {
-  MAX_REPO_FILE_BYTES,
-  byPath,
-  checkContent,
-  dropInDirLinkDiag,
-  fileRole,
-  normalizeSubPath,
-  refusedDiag,
-  symlinkDiag,
-  type ReadFilesResult,
-} from './files.js';
-
-/** isomorphic-git's object cache: one per repository, shared by every call. */
-export type GitCache = object;
+import { where, type GitCache, type Where } from './readsession.js';
+import { readHeadFile } from './worktree.js';
 
 export { GitSourceError };
-
-interface Where {
-  fs: FsClient;
-  gitdir: string;
-  cache: GitCache;
-  /** Native-zlib fast path for packed blobs (read sessions only). */
-  packs?: PackBlobs;
-}
-
-/** The directory that holds objects and refs: the git dir, or for a linked worktree its common dir. */
-function objectsDirOf(dir: string): string {
-  return commonDirOf(findGitdir(dir));
-}
-
-function where(dir: string, cache: GitCache = {}): Where {
-  return { fs, gitdir: objectsDirOf(dir), cache };
-}
-
-/** Like where(), with the fast read-only file system of one read session (see gitfs.ts). */
-function readSession(dir: string, cache: GitCache): Where {
-  const gitdir = objectsDirOf(dir);
-  return { fs: readSessionFs(gitdir), gitdir, cache, packs: new PackBlobs(gitdir) };
-}
-
-/**
- * Run a read session; when an object turns out missing (a concurrent gc repacked what the session
- * had listed), run it once more with a fresh session before giving up.
- */
-async function withReadSession<T>(dir: string, cache: GitCache, fn: (w: Where) => Promise<T>): Promise<T> {
-  const run = async (): Promise<T> => {
-    const w = readSession(dir, cache);
-    try {
-      return await fn(w);
-    } finally {
-      w.packs?.close();
-    }
-  };
-  try {
-    return await run();
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'NotFoundError') throw e;
-    return run();
-  }
-}
-
-// Blobs by id, across reads and commits: successive commits (the controller's next head, the two
-// sides of a plan) share almost all their unit files. Keyed by repository too, so one repository's
-// objects never stand in for another's. Bounded by total size, least recently used out first.
-const BLOB_CACHE_BYTES = 64 * 1024 * 1024;
-const blobCache = new Map<string, Uint8Array>();
-let blobCacheBytes = 0;
-
-async function readBlobCached(w: Where, oid: string): Promise<Uint8Array> {
-  const key = `${w.gitdir}\0${oid}`;
-  const hit = blobCache.get(key);
-  if (hit) {
-    blobCache.delete(key);
-    blobCache.set(key, hit);
-    return hit;
-  }
-  const blob: Uint8Array = w.packs?.read(oid) ?? (await git.readBlob({ ...w, oid })).blob;
-  if (blob.byteLength <= MAX_REPO_FILE_BYTES) {
-    blobCache.set(key, blob);
-    blobCacheBytes += blob.byteLength;
-    while (blobCacheBytes > BLOB_CACHE_BYTES) {
-      const [k, v] = blobCache.entries().next().value as [string, Uint8Array];
-      blobCache.delete(k);
-      blobCacheBytes -= v.byteLength;
-    }
-  }
-  return blob;
-}
-
-/** Forget every cached blob (benchmarks measure cold reads; tests isolate themselves). */
-export function clearBlobCache(): void {
-  blobCache.clear();
-  blobCacheBytes = 0;
-}
 
 const SHA = /^[0-9a-f]{40}$/;
 
@@ -214,146 +116,6 @@ export async function isDescendant(dir: string, sha: string, ancestor: string, c
     if ((e as { code?: string }).code === 'NotFoundError') return false;
     throw e;
   }
-}
-
-/**
- * Read the unit files of `sha` under `subPath` ('' = the whole tree), recursively. Walks the trees
- * once and reads only unit-suffixed blobs, by oid. Refused entries (symlinks, submodules with unit
- * names, files over 1 MiB, binary or non-UTF-8 files) become diagnostics and are listed in
- * `rejected`; a missing or non-directory `subPath` is an error diagnostic.
- */
-export async function readCommitFiles(
-  dir: string,
-  sha: string,
-  subPath: string,
-  cache: GitCache = {},
-): Promise<ReadFilesResult> {
-  return withReadSession(dir, cache, (w) => readFilesIn(w, sha, subPath));
-}
-
-async function readFilesIn(w: Where, sha: string, subPath: string): Promise<ReadFilesResult> {
-  const out: ReadFilesResult = { files: [], dropIns: [], diagnostics: [], rejected: [] };
-  const { commit } = await git.readCommit({ ...w, oid: sha });
-  const start = await descend(w, commit.tree, subPath);
-  if (typeof start !== 'string') {
-    out.diagnostics.push(
-      refusedDiag(subPath, 'SRC05', `unit directory '${subPath}' ${start.problem} in commit ${sha.slice(0, 12)}`),
-    );
-    return out;
-  }
-  const blobs: Array<{ path: string; name: string; oid: string; dropIn: boolean }> = [];
-  const queue: Array<{ oid: string; path: string }> = [{ oid: start, path: subPath }];
-  while (queue.length) {
-    const t = queue.shift()!;
-    for (const e of await readTreeEntries(w, t.oid)) {
-      const path = t.path ? `${t.path}/${e.path}` : e.path;
-      if (e.mode === MODE_TREE) {
-        queue.push({ oid: e.oid, path });
-        continue;
-      }
-      const r = fileRole(path, e.path);
-      if (r.role === 'ignored') {
-        out.diagnostics.push(r.diagnostic);
-        continue;
-      }
-      const read = r.role !== 'other';
-      const what = r.role === 'dropIn' ? 'drop-in' : 'unit file';
-      if (e.mode === MODE_GITLINK) {
-        out.diagnostics.push(
-          refusedDiag(
-            path,
-            'SRC02',
-            `submodule '${path}' is not read: unit files must be committed in this repository`,
-            read ? 'error' : 'warning',
-          ),
-        );
-        if (r.role === 'unit') out.rejected.push(path);
-      } else if (e.mode === MODE_LINK) {
-        const d = read ? symlinkDiag(path, what) : dropInDirLinkDiag(path, e.path);
-        if (d) out.diagnostics.push(d);
-        if (r.role === 'unit') out.rejected.push(path);
-      } else if (read) blobs.push({ path, name: e.path, oid: e.oid, dropIn: r.role === 'dropIn' });
-    }
-  }
-  // A few reads in flight overlap isomorphic-git's file system waits with inflating.
-  const contents = await mapLimit(blobs, 8, (b) => readBlobCached(w, b.oid));
-  blobs.forEach((b, i) => {
-    const blob = contents[i]!;
-    const bad = checkContent(b.path, blob, b.dropIn ? 'drop-in' : 'unit file');
-    if (bad) {
-      out.diagnostics.push(bad);
-      if (!b.dropIn) out.rejected.push(b.path);
-    } else (b.dropIn ? out.dropIns : out.files).push({ path: b.path, name: b.name, content: blob });
-  });
-  out.files.sort(byPath);
-  out.dropIns.sort(byPath);
-  return out;
-}
-
-/** Walk from a root tree down `subPath`; the tree oid, or why it is not there. */
-async function descend(w: Where, root: string, subPath: string): Promise<string | { problem: string }> {
-  let oid = root;
-  for (const part of subPath.split('/').filter(Boolean)) {
-    const e = (await readTreeEntries(w, oid)).find((x) => x.path === part);
-    if (!e) return { problem: 'does not exist' };
-    if (e.mode === MODE_LINK) return { problem: 'is a symbolic link (never followed)' };
-    if (e.mode !== MODE_TREE) return { problem: 'is not a directory' };
-    oid = e.oid;
-  }
-  return oid;
-}
-
-/** Read one file at `path` of a commit; null when absent. Symlinks and non-files are diagnostics. */
-async function readOneFile(
-  w: Where,
-  sha: string,
-  path: string,
-  what: string,
-): Promise<{ file: RepoFile | null; diagnostics: Diagnostic[] }> {
-  const { commit } = await git.readCommit({ ...w, oid: sha });
-  const parent = posix.dirname(path) === '.' ? '' : posix.dirname(path);
-  const name = posix.basename(path);
-  const t = await descend(w, commit.tree, parent);
-  if (typeof t !== 'string') return { file: null, diagnostics: [] };
-  const e = (await readTreeEntries(w, t)).find((x) => x.path === name);
-  if (!e) return { file: null, diagnostics: [] };
-  if (e.mode === MODE_LINK) return { file: null, diagnostics: [symlinkDiag(path, what)] };
-  if (e.mode === MODE_TREE || e.mode === MODE_GITLINK) {
-    return { file: null, diagnostics: [refusedDiag(path, 'SRC02', `${what} '${path}' is not a regular file`)] };
-  }
-  const blob = await readBlobCached(w, e.oid);
-  const bad = checkContent(path, blob, what, false);
-  if (bad) return { file: null, diagnostics: [bad] };
-  return { file: { path, name, content: blob }, diagnostics: [] };
-}
-
-/**
- * Everything the desired state of a commit needs, read in one go: fleet.yaml at `path` (the
- * repository root by default), then the unit files under its `path:`. When fleet.yaml is unreadable
- * or invalid its diagnostics are kept and the units under `path` are read anyway, so one run reports
- * every problem.
- */
-export async function readCommitSnapshot(
-  dir: string,
-  sha: string,
-  opts: { path?: string; cache?: GitCache } = {},
-): Promise<RepoSnapshot> {
-  const cache = opts.cache ?? {};
-  const base = normalizeSubPath(opts.path ?? '');
-  const fy = await withReadSession(dir, cache, (w) =>
-    readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML),
-  );
-  const fleet = parseSnapshotFleetYaml(fy.file, base);
-  const read = await readCommitFiles(dir, sha, fleet.unitDir, cache);
-  return {
-    base,
-    fleetYaml: fy.file,
-    fleetYamlResult: fleet.result,
-    files: read.files,
-    dropIns: read.dropIns,
-    rejected: read.rejected,
-    diagnostics: [...fy.diagnostics, ...read.diagnostics],
-  };
 }
 
 /**

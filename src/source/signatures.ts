@@ -17,7 +17,7 @@ import { sha256 } from '../util/hash.js';
 import { mapLimit } from '../util/pool.js';
 import { readRawCommit, type RawCommit } from './commitobj.js';
 import { commitsBetween } from './commitrange.js';
-import type { GitCache } from './git.js';
+import type { GitCache } from './readsession.js';
 import { OpenPgpKeyring, PGP_ARMOR } from './openpgp.js';
 import { SSH_ARMOR, parseAllowedSigners, requireSshKeygen, verifySsh } from './sshsig.js';
 import { SIG_RULE, SIG_WORDS, TrustFileError, refuse, type Refusal, type SigProblem, type Verdict } from './verdict.js';

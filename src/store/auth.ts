@@ -19,7 +19,7 @@ import {
   type IOptions,
 } from 'etcd3';
 import { normalizePrefix } from './checks.js';
-import { prefixEnd } from './etcd.js';
+import { prefixEnd } from './etcd-requests.js';
 import { roleGrants, type AccessRole, type KeyGrant } from './keys.js';
 
 export interface AuthAdminOptions {

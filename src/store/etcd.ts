@@ -12,20 +12,17 @@
  * - Watches that resume from the last revision actually delivered, deliver one call per revision,
  *   and report compaction to the caller instead of dying.
  * - Exceptions thrown by handlers are caught and logged, never allowed to crash the process.
+ *
+ * The client's settings are in etcd-client.ts, the translation of compares and operations into
+ * etcd's messages in etcd-requests.ts, fault handling in etcd-faults.ts, leases and watches in
+ * etcd-lease.ts and etcd-watch.ts; this file is the Store itself.
  */
-import {
-  EtcdLeaseInvalidError,
-  Etcd3,
-  GRPCResourceExhastedError,
-  type IOptions,
-  type IKeyValue,
-  type IRequestOp,
-  type ICompare,
-} from 'etcd3';
-import { backoffStrategy } from '../util/backoff.js';
+import { EtcdLeaseInvalidError, Etcd3, GRPCResourceExhastedError, type IKeyValue } from 'etcd3';
 import { checkTtl, checkTxnSize, DEFAULT_PREFIX, defaultLog, normalizePrefix } from './checks.js';
-import { WATCH_BACKOFF, classifyEtcdError, hostBreaker, retryOnOtherHosts } from './etcd-faults.js';
+import { etcdClientOptions, type EtcdStoreOptions } from './etcd-client.js';
+import { classifyEtcdError } from './etcd-faults.js';
 import { EtcdStoreLease } from './etcd-lease.js';
+import { etcdCompare, etcdOp, prefixEnd } from './etcd-requests.js';
 import { EtcdWatch } from './etcd-watch.js';
 import {
   StoreClosedError,
@@ -42,47 +39,9 @@ import {
   type WatchHandler,
 } from './store.js';
 
-export interface EtcdStoreOptions {
-  /** Client URLs, http:// or https:// (not mixed). */
-  endpoints: string[];
-  /** Namespace every key lives under; '/' is appended when missing. Default '/gitfleet/'. */
-  prefix?: string;
-  /** PEM contents (openStore reads the files). ca verifies the server; cert + key authenticate this client. */
-  ca?: Buffer;
-  cert?: Buffer;
-  key?: Buffer;
-  /** etcd user/password authentication (both or neither). */
-  user?: string;
-  password?: string;
-  /** Deadline of each unary call (get, range page, put, delete, txn, lease grant/revoke). Default 1500 ms. */
-  callTimeoutMs?: number;
-  /** How long watch() waits for etcd to accept a new watch. Default 3000 ms. */
-  watchCreateTimeoutMs?: number;
-  /** Keys per range page. Default 1000 (halved automatically when a page exceeds the receive limit). */
-  pageSize?: number;
-  /** Where handler exceptions and other non-fatal problems are reported. Default: the project logger (warn). */
-  log?: (message: string) => void;
-}
-
 const DEFAULT_CALL_TIMEOUT_MS = 1500;
 const DEFAULT_WATCH_CREATE_TIMEOUT_MS = 3000;
 const DEFAULT_PAGE_SIZE = 1000;
-/** A page of 1,000 unit bodies easily passes grpc's default 4 MiB; paging keeps pages bounded. */
-const MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
-
-/** The smallest key greater than every key starting with `prefix` (etcd's range_end for a prefix). */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i] = end[i]! + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
-}
-
-export { DEFAULT_PREFIX, normalizePrefix };
 
 // ---- the store ---------------------------------------------------------------------------------
 
@@ -109,48 +68,7 @@ export class EtcdStore implements Store {
     this.watchCreateTimeoutMs = opts.watchCreateTimeoutMs ?? DEFAULT_WATCH_CREATE_TIMEOUT_MS;
     this.pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
     this.log = opts.log ?? defaultLog();
-
-    const timeout = this.callTimeoutMs;
-    const options: IOptions = {
-      hosts: opts.endpoints,
-      // Streams (watch, lease keep-alive) must get no deadline or they die when it passes (etcd3 #137).
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      dialTimeout: timeout,
-      grpcOptions: {
-        'grpc.keepalive_time_ms': 10_000,
-        'grpc.keepalive_timeout_ms': 5_000,
-        'grpc.keepalive_permit_without_calls': 1,
-        'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
-      },
-      faultHandling: {
-        global: retryOnOtherHosts(opts.endpoints.length) as unknown as NonNullable<IOptions['faultHandling']>['global'],
-        host: ((h: string) => hostBreaker(h)) as unknown as NonNullable<IOptions['faultHandling']>['host'],
-        watchBackoff: backoffStrategy(WATCH_BACKOFF) as unknown as NonNullable<
-          IOptions['faultHandling']
-        >['watchBackoff'],
-      },
-    };
-    if ((opts.cert === undefined) !== (opts.key === undefined)) {
-      throw new Error('etcd store: a client certificate and its key go together (give both or neither)');
-    }
-    if (opts.ca || opts.cert) {
-      if (!opts.endpoints.every((u) => u.startsWith('https://'))) {
-        throw new Error(
-          `etcd store: TLS certificates were given but not every endpoint is https:// (${opts.endpoints.join(',')})`,
-        );
-      }
-      options.credentials = {
-        // grpc accepts null for "the system's roots"; etcd3's type says Buffer.
-        rootCertificate: (opts.ca ?? null) as Buffer,
-        ...(opts.cert ? { certChain: opts.cert } : {}),
-        ...(opts.key ? { privateKey: opts.key } : {}),
-      };
-    }
-    if (opts.user !== undefined) {
-      if (opts.password === undefined) throw new Error(`etcd store: user "${opts.user}" given without a password`);
-      options.auth = { username: opts.user, password: opts.password };
-    }
-    this.client = new Etcd3(options);
+    this.client = new Etcd3(etcdClientOptions(opts, this.callTimeoutMs));
   }
 
   // ---- key mapping ----
@@ -283,53 +201,18 @@ export class EtcdStore implements Store {
     checkTxnSize(compares, success, failure);
     this.checkOpen('txn');
     this.counters.txns++;
+    const full = (key: string) => this.full(key);
     try {
       const res = await this.client.kv.txn({
-        compare: compares.map((c) => this.compare(c)),
-        success: success.map((o) => this.op(o)),
-        failure: failure.map((o) => this.op(o)),
+        compare: compares.map((c) => etcdCompare(c, full)),
+        success: success.map((o) => etcdOp(o, full)),
+        failure: failure.map((o) => etcdOp(o, full)),
       });
       return { succeeded: res.succeeded, revision: Number(res.header.revision) };
     } catch (e) {
       if (e instanceof EtcdLeaseInvalidError)
         throw new Error('txn: a put names a lease that does not exist (expired or revoked)', { cause: e });
       throw this.fail(e, `txn (${success.length} ops${failure.length ? ` / ${failure.length} on failure` : ''})`);
-    }
-  }
-
-  private compare(c: Compare): ICompare {
-    const result = ({ '==': 'Equal', '!=': 'NotEqual', '<': 'Less', '>': 'Greater' } as const)[c.op];
-    const key = this.full(c.key);
-    switch (c.target) {
-      case 'modRevision':
-        return { key, result, target: 'Mod', mod_revision: c.value };
-      case 'createRevision':
-        return { key, result, target: 'Create', create_revision: c.value };
-      case 'version':
-        return { key, result, target: 'Version', version: c.value };
-      case 'value':
-        return { key, result, target: 'Value', value: Buffer.from(c.value) };
-      case 'lease':
-        return { key, result, target: 'Lease', lease: c.value };
-    }
-  }
-
-  private op(o: Op): IRequestOp {
-    switch (o.op) {
-      case 'put':
-        return {
-          request_put: {
-            key: this.full(o.key),
-            value: Buffer.from(o.value),
-            ...(o.lease && o.lease !== '0' ? { lease: o.lease } : {}),
-          },
-        };
-      case 'delete':
-        return { request_delete_range: { key: this.full(o.key) } };
-      case 'deletePrefix': {
-        const key = this.full(o.prefix);
-        return { request_delete_range: { key, range_end: prefixEnd(key) } };
-      }
     }
   }
 

@@ -8,8 +8,8 @@ export {
   lastValue,
   lastOption,
   getSection,
-  LONG_LINE_MAX,
 } from './parse.js';
+export { LONG_LINE_MAX } from './physical-lines.js';
 export { serializeUnit, unitHash, canonicalize, type CanonicalUnit } from './serialize.js';
 export {
   isValidUnitName,
@@ -35,14 +35,6 @@ export {
   DEPRECATED_SPECIFIERS,
   type SpecifierUse,
 } from './specifiers.js';
-export {
-  parseFleetSection,
-  machineOfCycleDiagnostics,
-  splitFleetValue,
-  FLEET_SECTION,
-  TEMPLATE_SAMPLE_INSTANCE,
-  type FleetSection,
-  type FleetValue,
-  type FleetKey,
-  type FleetUnitRef,
-} from './xfleet.js';
+export { parseFleetSection, FLEET_SECTION, TEMPLATE_SAMPLE_INSTANCE, type FleetSection } from './xfleet.js';
+export { splitFleetValue, type FleetValue, type FleetKey } from './xfleet-values.js';
+export { machineOfCycleDiagnostics, type FleetUnitRef } from './xfleet-cycles.js';

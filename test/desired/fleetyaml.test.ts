@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_FLEET_YAML_BYTES, parseFleetYaml } from '../../src/desired/fleetyaml.js';
+import { parseFleetYaml } from '../../src/desired/fleetyaml.js';
+import { MAX_FLEET_YAML_BYTES } from '../../src/desired/yaml-read.js';
 import type { Diagnostic } from '../../src/diag.js';
 
 const at = (d: Diagnostic) => `${d.rule}@${d.line}:${d.column}`;

@@ -41,7 +41,7 @@ import {
   systemctl,
   type PrivateSystemd,
 } from '../support/systemd.js';
-import { makeCerts } from '../support/tls.js';
+import { LOCAL_SERVER, makeCerts } from '../support/certs.js';
 
 const UNITS_DIR = join(PROJECT_ROOT, 'packaging/systemd');
 const ROLES = ['agent', 'engine', 'controller'] as const;
@@ -118,7 +118,7 @@ describe('the shipped units under a real systemd, against a real etcd with TLS',
 
   before(async () => {
     mkdirSync(tls, { recursive: true });
-    makeCerts(tls, [{ name: 'server', serverIps: ['127.0.0.1'] }, ...ROLES.map((name) => ({ name }))]);
+    makeCerts(tls, [LOCAL_SERVER, ...ROLES.map((name) => ({ name }))]);
     // The names the units load as credentials.
     renameSync(join(tls, 'ca.crt'), join(tls, 'ca.pem'));
     for (const r of ROLES) {

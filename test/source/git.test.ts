@@ -9,16 +9,8 @@ import fs from 'node:fs';
 import { join } from 'node:path';
 import igit from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
-import {
-  firstParent,
-  isDescendant,
-  loadCommit,
-  mergeBase,
-  readCommitFiles,
-  readCommitSnapshot,
-  resolveRev,
-  GitSourceError,
-} from '../../src/source/git.js';
+import { firstParent, isDescendant, loadCommit, mergeBase, resolveRev, GitSourceError } from '../../src/source/git.js';
+import { readCommitFiles, readCommitSnapshot } from '../../src/source/commitfiles.js';
 import { TestRepo, gitAsync, tempDir } from '../support/git.js';
 import { decodeUnitFiles } from '../../src/unit/body.js';
 import { sha256 } from '../../src/util/hash.js';

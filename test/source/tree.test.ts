@@ -8,7 +8,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadCommitDesired, loadCommitOrRefuse, readCommitFiles, resolveRev } from '../../src/source/git.js';
+import { readCommitFiles } from '../../src/source/commitfiles.js';
+import { loadCommitDesired, loadCommitOrRefuse, resolveRev } from '../../src/source/git.js';
 import { MalformedTreeError, parseTree } from '../../src/source/tree.js';
 import { TestRepo, git, tempDir } from '../support/git.js';
 

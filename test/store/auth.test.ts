@@ -19,7 +19,7 @@ import {
   inspectRequestPrefix,
   ROLLOUT_CONTROL,
 } from '../../src/store/keys.js';
-import { makeCerts } from '../support/certs.js';
+import { LOCAL_SERVER, makeCerts } from '../support/certs.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
 const PREFIX = '/gitfleet/';
@@ -92,6 +92,7 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitfleet-auth-'));
   creds = path.join(dir, 'credentials');
   makeCerts(dir, [
+    LOCAL_SERVER,
     { name: 'admin' },
     // A certificate whose common name is machine m1's user: etcd authenticates it as that user.
     { name: 'm1cn', cn: authUserName(PREFIX, m1) },

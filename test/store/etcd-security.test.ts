@@ -13,7 +13,7 @@ import { EtcdStore } from '../../src/store/etcd.js';
 import { openStore } from '../../src/store/open.js';
 import { retryKind } from '../../src/errors.js';
 import { StoreAccessError, StoreUnavailableError } from '../../src/store/store.js';
-import { makeCerts } from '../support/tls.js';
+import { LOCAL_SERVER, makeCerts } from '../support/certs.js';
 import { enableAuth, startEtcd, type EtcdCluster } from '../support/etcd.js';
 
 let etcd: EtcdCluster;
@@ -23,7 +23,7 @@ const file = (name: string) => path.join(dir, name);
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gitfleet-certs-'));
-  makeCerts(dir, [{ name: 'server', serverIps: ['127.0.0.1'] }, { name: 'client' }]);
+  makeCerts(dir, [LOCAL_SERVER, { name: 'client' }]);
   etcd = await startEtcd({
     tls: { certFile: file('server.crt'), keyFile: file('server.key'), trustedCaFile: file('ca.crt') },
   });

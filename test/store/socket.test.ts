@@ -1,5 +1,5 @@
 /**
- * The Store contract through a unix socket (src/store/socket.ts: how other commands reach a running
+ * The Store contract through a unix socket (src/store/socket-*.ts: how other commands reach a running
  * `gitfleet up`), served from the in-process store; plus what only the socket has: owner-only, a
  * client that goes away releases its leases, a stale socket is replaced and a live one refused.
  */
@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MemoryBackend, MemoryStore } from '../../src/store/memory.js';
-import { answers, serveStore, SocketStore } from '../../src/store/socket.js';
+import { SocketStore } from '../../src/store/socket-client.js';
+import { answers, serveStore } from '../../src/store/socket-server.js';
 import { StoreUnavailableError } from '../../src/store/store.js';
 import { storeContract } from './contract.js';
 

@@ -1,34 +1,51 @@
 /**
- * TLS material for tests, made with openssl: a CA, a server certificate for 127.0.0.1 and client
- * certificates (each with its own common name: etcd takes a client certificate's CN as the user
- * name when a request carries no password token).
+ * Certificates for tests, made with openssl: a CA (`ca.crt`, `ca.key`) and the certificates it
+ * signs, each `<name>.crt` + `<name>.key` (EC P-256, valid one day). A server certificate names the
+ * IPs it is valid for; any other is a client certificate, whose common name matters: etcd takes a
+ * client certificate's CN as the user name when a request carries no password token.
  */
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-/**
- * Write ca.crt/ca.key, server.crt/server.key and, for each client name, NAME.crt/NAME.key with
- * CN `cn` (default gitfleet-NAME) into `dir`.
- */
-export function makeCerts(dir: string, clients: { name: string; cn?: string }[] = [{ name: 'client' }]): void {
+export interface CertSpec {
+  name: string;
+  /** The certificate's common name. Default `gitfleet-<name>`. */
+  cn?: string;
+  /** IP addresses for a server certificate (subjectAltName); none: a client certificate. */
+  serverIps?: string[];
+}
+
+/** A server certificate for etcd listening on 127.0.0.1, as most tests run it. */
+export const LOCAL_SERVER: CertSpec = { name: 'server', serverIps: ['127.0.0.1'] };
+
+/** Write ca.crt/ca.key and, for each spec, NAME.crt/NAME.key into `dir`. */
+export function makeCerts(dir: string, certs: CertSpec[]): void {
   const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   const ecKey = (out: string) => ssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', out);
   ecKey('ca.key');
   ssl('req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=gitfleet test CA', '-days', '1', '-out', 'ca.crt');
-  const certs = [
-    { name: 'server', cn: 'gitfleet-server', ext: 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth' },
-    ...clients.map((c) => ({ name: c.name, cn: c.cn ?? `gitfleet-${c.name}`, ext: 'extendedKeyUsage=clientAuth' })),
-  ];
-  for (const { name, cn, ext } of certs) {
-    ecKey(`${name}.key`);
-    ssl('req', '-new', '-key', `${name}.key`, '-subj', `/CN=${cn}`, '-out', `${name}.csr`);
-    fs.writeFileSync(path.join(dir, `${name}.ext`), `${ext}\n`);
+  for (const c of certs) {
+    const ext =
+      (c.serverIps ? `subjectAltName=${c.serverIps.map((ip) => `IP:${ip}`).join(',')}\n` : '') +
+      `extendedKeyUsage=${c.serverIps ? 'serverAuth' : 'clientAuth'}\n`;
+    ecKey(`${c.name}.key`);
+    ssl(
+      'req',
+      '-new',
+      '-key',
+      `${c.name}.key`,
+      '-subj',
+      `/CN=${c.cn ?? `gitfleet-${c.name}`}`,
+      '-out',
+      `${c.name}.csr`,
+    );
+    writeFileSync(join(dir, `${c.name}.ext`), ext);
     ssl(
       'x509',
       '-req',
       '-in',
-      `${name}.csr`,
+      `${c.name}.csr`,
       '-CA',
       'ca.crt',
       '-CAkey',
@@ -37,9 +54,9 @@ export function makeCerts(dir: string, clients: { name: string; cn?: string }[] 
       '-days',
       '1',
       '-extfile',
-      `${name}.ext`,
+      `${c.name}.ext`,
       '-out',
-      `${name}.crt`,
+      `${c.name}.crt`,
     );
   }
 }

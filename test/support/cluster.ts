@@ -37,7 +37,7 @@ import { StoreUnavailableError } from '../../src/store/store.js';
 import { DESIRED_ROOT, ENGINE_LEADER, machineKey } from '../../src/store/keys.js';
 import { authUserName } from '../../src/store/auth.js';
 import type { AccessRole } from '../../src/store/keys.js';
-import { makeCerts } from './certs.js';
+import { LOCAL_SERVER, makeCerts } from './certs.js';
 import { startEtcd, freePort, type EtcdCluster } from './etcd.js';
 import { TestRepo, gitAsync, git, type FileSpec } from './git.js';
 import { commitAs, makeSshKey, type SshKey } from './signing.js';
@@ -511,7 +511,7 @@ export class Cluster {
   /** A CA, etcd's server certificate and one client certificate (its CN names no etcd user). */
   private makeTls(): { certFile: string; keyFile: string; trustedCaFile: string } {
     mkdirSync(this.certsDir, { recursive: true });
-    makeCerts(this.certsDir, [{ name: 'client' }]);
+    makeCerts(this.certsDir, [LOCAL_SERVER, { name: 'client' }]);
     const f = (n: string) => join(this.certsDir, n);
     return { certFile: f('server.crt'), keyFile: f('server.key'), trustedCaFile: f('ca.crt') };
   }

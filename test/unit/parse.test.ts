@@ -11,8 +11,8 @@ import {
   lastValue,
   lastOption,
   getSection,
-  LONG_LINE_MAX,
 } from '../../src/unit/parse.js';
+import { LONG_LINE_MAX } from '../../src/unit/physical-lines.js';
 import type { ParsedUnit } from '../../src/unit/types.js';
 
 const F = 'test.service';

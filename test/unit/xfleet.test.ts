@@ -1,12 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseUnit } from '../../src/unit/parse.js';
-import {
-  machineOfCycleDiagnostics,
-  parseFleetSection,
-  splitFleetValue,
-  TEMPLATE_SAMPLE_INSTANCE,
-} from '../../src/unit/xfleet.js';
+import { parseFleetSection, TEMPLATE_SAMPLE_INSTANCE } from '../../src/unit/xfleet.js';
+import { splitFleetValue } from '../../src/unit/xfleet-values.js';
+import { machineOfCycleDiagnostics } from '../../src/unit/xfleet-cycles.js';
 
 const fleet = (body: string, name = 'web.service', file = `units/${name}`) =>
   parseFleetSection(parseUnit(`[Service]\nExecStart=/bin/true\n\n[X-Fleet]\n${body}`, file), name);

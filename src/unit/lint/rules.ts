@@ -151,7 +151,7 @@ export const RULES: readonly RuleInfo[] = [
     id: 'FLT03',
     severity: 'error',
     summary: 'invalid [X-Fleet] value (machine id, unit name, glob, metadata)',
-    source: 'src/unit/xfleet.ts',
+    source: 'src/unit/xfleet-values.ts',
   },
   {
     id: 'DRP01',
