@@ -81,8 +81,8 @@ export function isUp(active: string): boolean {
  * Plan one reconcile pass. Deterministic: within a phase, tasks are sorted by unit name.
  *
  * - In `actual` but not `desired`: unload (the executor stops it, removes its links and its file).
- * - New unit: load (write + link; no reload: systemd finds a brand-new file by itself, RECIPES.md),
- *   then start when launched.
+ * - New unit: load (write + link; no reload: systemd finds a brand-new file by itself, even one it
+ *   looked up before), then start when launched.
  * - Changed hash: load (rewrite) + the pass's one reload; a running unit is stopped and, when
  *   launched, started again (in-place replacement). A `loaded` unit that runs is stopped too so its
  *   next activation uses the new content.

@@ -132,7 +132,8 @@ describe('SystemdManager on one private systemd instance', () => {
   });
 
   test('a brand-new unit file starts without any daemon-reload', async () => {
-    // Look the name up first so systemd has a cached "not-found" for it (RECIPES.md says it still finds the file).
+    // Look the name up first so systemd has a cached "not-found" for it: it must still find the
+    // file written afterwards.
     assert.equal((await mgr.getUnitState('fresh.service')).load, 'not-found');
     const path = await mgr.writeUnitFile(dir, 'fresh.service', '[Service]\nExecStart=/bin/sleep 1003\n');
     await mgr.linkUnitFiles([path]);
