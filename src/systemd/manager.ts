@@ -125,6 +125,11 @@ export interface AgentSystemd {
   enableUnitFiles(namesOrPaths: readonly string[]): Promise<{ carriesInstallInfo: boolean; changes: UnitFileChange[] }>;
   disableUnitFiles(names: readonly string[]): Promise<UnitFileChange[]>;
   reload(): Promise<void>;
+  /**
+   * Of these units, those systemd holds with a definition older than their files: a daemon-reload
+   * is due for them. Optional: without it, every changed or removed unit counts as stale.
+   */
+  staleUnits?(names: readonly string[]): Promise<string[]>;
   startUnit(name: string): Promise<JobResult>;
   stopUnit(name: string): Promise<JobResult>;
   resetFailed(name?: string): Promise<void>;
@@ -493,7 +498,24 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
       if (e instanceof SystemdError && e.type === 'org.freedesktop.systemd1.NoSuchUnit') return false;
       throw e;
     }
-    return Boolean(await this.getProp(path, UNIT_IFACE, 'NeedDaemonReload'));
+    try {
+      return Boolean(await this.getProp(path, UNIT_IFACE, 'NeedDaemonReload'));
+    } catch (e) {
+      // Forgotten between the two calls: it reads its file afresh when next loaded.
+      if (e instanceof SystemdError && e.type === 'org.freedesktop.DBus.Error.UnknownObject') return false;
+      throw e;
+    }
+  }
+
+  /**
+   * Of these units, those whose file changed (or went) since systemd loaded them. A unit systemd
+   * no longer holds (it forgets a stopped unit nothing refers to) is not stale: it reads the file
+   * afresh when it is next loaded, with no daemon-reload. A template always counts as stale: the
+   * instances made from it (a socket's per-connection services, say) hold its old definition.
+   */
+  async staleUnits(names: readonly string[]): Promise<string[]> {
+    const stale = await Promise.all(names.map((n) => TEMPLATE.test(n) || this.needsDaemonReload(n)));
+    return names.filter((_, i) => stale[i]);
   }
 
   // ---- unit files -------------------------------------------------------------------------
