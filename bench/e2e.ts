@@ -35,7 +35,9 @@
  * Each section prints the machine's load average at its start and end.
  * --observe: the same, watched as an operator would (bench/observe.ts): metrics on every component,
  * scraped every second, and a `gitfleet ui` with two open event streams.
- * BENCH_TRACE=1 prints every D-Bus signal of the awaited unit with its time.
+ * BENCH_TRACE=1 prints every D-Bus signal of the awaited unit with its time; BENCH_LOG=debug sets the
+ * components' GITFLEET_LOG (with GITFLEET_LOG_FORMAT=json their lines carry times) and BENCH_KEEP=1
+ * keeps the cluster's directory (logs/) for reading; NODE_OPTIONS=--cpu-prof profiles every process.
  * Everything is ended by PID before exit.
  */
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -386,7 +388,7 @@ async function main(): Promise<void> {
       leaseTtl: 3,
       source,
       poll: 1,
-      env: { GITFLEET_LOG: 'warn' },
+      env: { GITFLEET_LOG: process.env.BENCH_LOG ?? 'warn' },
       metrics: args.observe,
     }).catch((e: Error) => {
       rmSync(dir, { recursive: true, force: true });
@@ -427,7 +429,8 @@ async function main(): Promise<void> {
     } finally {
       await observer?.stop();
       await c.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (process.env.BENCH_KEEP) console.log(`  kept ${dir} (BENCH_KEEP)`);
+      else rmSync(dir, { recursive: true, force: true });
     }
   }
   console.log(`\nload average at end ${load()}`);

@@ -5,7 +5,7 @@
  * bench/e2e.ts and bench/up.ts, with the D-Bus signal follower both time against and the figures'
  * formatting (percentiles, ratio, load average).
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as dbus from 'dbus-next';
@@ -146,6 +146,7 @@ export class Floor {
   ) {}
 
   static async open(target: FloorTarget): Promise<Floor> {
+    mkdirSync(target.unitDir, { recursive: true });
     const mgr = await SystemdManager.connect({ address: target.busAddress }, { log: () => {} });
     return new Floor(target, mgr, await UnitSignals.open(target.busAddress));
   }

@@ -108,9 +108,13 @@ export class Executor {
 
     const m = this.o.metrics;
     let since = performance.now();
+    /** Each phase's duration in ms, for the debug log (where a pass's time goes). */
+    const phaseMs: Record<string, number> = {};
     const done = (ts: readonly AgentTask[]) => {
-      if (m) for (const t of ts) m.taskDone(t.type, (performance.now() - since) / 1000, !failures.has(t.unit ?? ''));
-      since = performance.now();
+      const now = performance.now();
+      if (m) for (const t of ts) m.taskDone(t.type, (now - since) / 1000, !failures.has(t.unit ?? ''));
+      if (ts[0]) phaseMs[ts[0].type] = Math.round((now - since) * 10) / 10;
+      since = now;
     };
     const unloads = of('unload');
     if (unloads.length > 0) {
@@ -213,6 +217,7 @@ export class Executor {
       }
     });
     done(of('start'));
+    if (tasks.length > 0) log.debug('tasks done', { ms: phaseMs });
     return failures;
   }
 }

@@ -38,10 +38,18 @@ const SIGNAL = 4;
 /** A template name (foo@.service): it has no unit object of its own. */
 const TEMPLATE = /^[^@]+@\.[a-z]+$/;
 
+/**
+ * PropertiesChanged only for the Unit interface (arg0): systemd sends one for each of a unit's
+ * interfaces on every change (Service, Socket, ...: ~40 values each to unmarshal), and the
+ * agent reads only the Unit one. Reloading and UnitRemoved tell when a unit's LoadState may have
+ * changed: it is never in a PropertiesChanged.
+ */
 const MATCH_RULES = [
   `type='signal',sender='${SYSTEMD_NAME}',interface='${PROPS_IFACE}',member='PropertiesChanged',` +
-    `path_namespace='/org/freedesktop/systemd1/unit'`,
+    `path_namespace='/org/freedesktop/systemd1/unit',arg0='${UNIT_IFACE}'`,
   `type='signal',sender='${SYSTEMD_NAME}',interface='${MANAGER_IFACE}',member='JobRemoved',path='${MANAGER_PATH}'`,
+  `type='signal',sender='${SYSTEMD_NAME}',interface='${MANAGER_IFACE}',member='Reloading',path='${MANAGER_PATH}'`,
+  `type='signal',sender='${SYSTEMD_NAME}',interface='${MANAGER_IFACE}',member='UnitRemoved',path='${MANAGER_PATH}'`,
   `type='signal',sender='${DBUS_NAME}',interface='${DBUS_NAME}',member='NameOwnerChanged',arg0='${SYSTEMD_NAME}'`,
 ];
 
@@ -159,7 +167,14 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
   private readonly emitted = new Map<string, UnitState>();
   /** Per unit object path: what this turn's PropertiesChanged signals said. */
   private readonly dirty = new Map<string, Partial<UnitState>>();
+  /**
+   * Per unit object path: its LoadState as last read. Signals never carry it; it holds until the
+   * unit is removed (UnitRemoved) or systemd reloads (Reloading), so a signal costs no read.
+   */
+  private readonly loadStates = new Map<string, string>();
   private flushScheduled = false;
+  /** The flush in flight: flushes run one after another, so states are emitted in order. */
+  private flushing: Promise<void> = Promise.resolve();
   private reconnectTimer: NodeJS.Timeout | null = null;
   /** Reconnect delays: 100 ms doubling to 5 s, from the start again after each disconnect. */
   private readonly reconnectDelay = new Backoff({ minMs: 100, maxMs: 5000 });
@@ -297,6 +312,7 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
 
   private resync(): void {
     this.emitted.clear();
+    this.loadStates.clear();
     this.dirty.clear();
     this.emit('resync');
   }
@@ -660,6 +676,11 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
       take('SubState', 'sub');
       this.dirty.set(msg.path, d);
       this.scheduleFlush();
+    } else if (msg.interface === MANAGER_IFACE && msg.member === 'Reloading') {
+      this.loadStates.clear();
+    } else if (msg.interface === MANAGER_IFACE && msg.member === 'UnitRemoved') {
+      const [, path] = msg.body as [string, string];
+      this.loadStates.delete(path);
     } else if (msg.interface === MANAGER_IFACE && msg.member === 'JobRemoved') {
       const [, job, , result] = msg.body as [number, string, string, JobResult];
       const w = this.jobWaiters.get(job);
@@ -693,11 +714,13 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      this.flush().catch((e: Error) => {
-        // A dead connection is reported once through 'disconnected' (and 'resync' after it).
-        if (!(e instanceof SystemdUnavailableError && this.bus === null))
-          this.log(`systemd: reading unit states failed: ${e.message}`);
-      });
+      this.flushing = this.flushing.then(() =>
+        this.flush().catch((e: Error) => {
+          // A dead connection is reported once through 'disconnected' (and 'resync' after it).
+          if (!(e instanceof SystemdUnavailableError && this.bus === null))
+            this.log(`systemd: reading unit states failed: ${e.message}`);
+        }),
+      );
     });
   }
 
@@ -711,13 +734,18 @@ export class SystemdManager extends EventEmitter implements AgentSystemd {
     for (const [path, d] of batch) {
       const name = unitNameFromObjectPath(path);
       if (name === null) continue;
+      d.load ??= this.loadStates.get(path);
       if (d.load !== undefined && d.active !== undefined && d.sub !== undefined) {
         complete.push({ name, load: d.load, active: d.active, sub: d.sub });
       } else {
         missing.push(name);
       }
     }
-    if (missing.length > 0) complete.push(...(await this.listUnits(missing)));
+    if (missing.length > 0) {
+      const read = await this.listUnits(missing);
+      for (const s of read) this.loadStates.set(unitObjectPath(s.name), s.load);
+      complete.push(...read);
+    }
     for (const s of complete) {
       const last = this.emitted.get(s.name);
       if (last && last.load === s.load && last.active === s.active && last.sub === s.sub) continue;
