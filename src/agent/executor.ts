@@ -46,6 +46,9 @@ export interface ExecutorOptions {
 /** For a load: the content to write, or undefined when the right file is on disk already (only its link is missing). */
 export type BodyOf = (unit: string) => UnitContent | undefined;
 
+/** Unit files written at once in a pass. */
+const FILE_WRITES = 32;
+
 export class Executor {
   constructor(private readonly o: ExecutorOptions) {}
 
@@ -143,8 +146,9 @@ export class Executor {
 
     done(unloads);
     const loads = of('load');
-    const paths: string[] = [];
-    for (const t of loads) {
+    // Files written side by side (each is its own temp file + rename): hundreds of units in one
+    // pass otherwise wait on each other's file system calls.
+    const toLink = await mapLimit(loads, FILE_WRITES, async (t) => {
       const unit = t.unit!;
       try {
         const body = bodyOf(unit);
@@ -152,11 +156,13 @@ export class Executor {
         const linked = body !== undefined && unitDir.has(unit) && (await unitDir.fileLinked(unit));
         if (body) await unitDir.write(unit, body);
         else if (!unitDir.has(unit)) throw new Error(`no content to load ${unit} from`);
-        if (!linked) paths.push(unitDir.path(unit));
+        return linked ? null : unitDir.path(unit);
       } catch (e) {
         fail(unit, e);
+        return null;
       }
-    }
+    });
+    const paths = toLink.filter((p): p is string => p !== null);
     const loaded = loads.map((t) => t.unit!).filter((u) => !failures.has(u));
     if (loaded.length > 0) {
       try {
