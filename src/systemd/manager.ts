@@ -11,6 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as dbus from 'dbus-next';
 import { removeFile, writeFileAtomic } from '../util/files.js';
+import { mapLimit } from '../util/pool.js';
 import {
   SystemdConnection,
   SystemdError,
@@ -256,7 +257,7 @@ export class SystemdManager extends SystemdConnection implements AgentSystemd {
    * instances made from it (a socket's per-connection services, say) hold its old definition.
    */
   async staleUnits(names: readonly string[]): Promise<string[]> {
-    const stale = await Promise.all(names.map((n) => TEMPLATE.test(n) || this.needsDaemonReload(n)));
+    const stale = await mapLimit(names, 64, async (n) => TEMPLATE.test(n) || (await this.needsDaemonReload(n)));
     return names.filter((_, i) => stale[i]);
   }
 
