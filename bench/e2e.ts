@@ -1,7 +1,7 @@
 /**
- * bench/e2e: the whole system on a real 3-machine cluster (issue 7).
+ * bench/e2e: the whole system on a real 3-machine cluster, beside its floor (systemd itself).
  *
- *   node --import tsx bench/e2e.ts [--pushes 20] [--units 300] [--source http,local]
+ *   node --import tsx bench/e2e.ts [--pushes 20] [--units 300] [--source http,local] [--observe]
  *
  * The cluster is test/support/cluster.ts's, the one the end-to-end test uses: a 3-member etcd,
  * 3 `gitfleet agent --systemd private` processes (each its own real systemd user instance),
@@ -12,35 +12,46 @@
  *          GitHub would; --poll 1 stays on as a fallback;
  *   local: the controller follows the bare repository's path (ref watch).
  *
- * 1. push -> unit active, --pushes samples: each pushes a commit changing one unit (Environment=
- *    VERSION=n of lat.service, pinned to one machine) with the git CLI, timed from the moment
- *    `git push` starts until that machine's systemd says, over D-Bus (a PropertiesChanged signal
- *    seen by this process on the instance's bus), that the unit is active with a new invocation.
- *    Then checked with `systemctl show` that it runs VERSION=n. The breakdown timestamps are
- *    when this process saw: git push exit (+ webhook answered), desired/root flipped, the
- *    schedule entry rewritten, and the agent's report (new hash, active) in etcd. Goal: p50 < 300 ms.
- * 2. --units units converge: one commit adds --units unconstrained services (/bin/sleep infinity);
- *    timed from `git push` starting until every one is reported active by the machine it runs on
- *    (etcd watch), and until the machines' own systemd instances have signalled every one active
- *    (D-Bus). Then checked with `systemctl show` on every machine: each unit active, with a live
- *    MainPID, on exactly one machine; and the spread across machines.
+ * 1. commit -> process running, --pushes samples of each kind, alternated:
+ *    changed  a commit changes one unit (Environment=VERSION=n of lat.service, pinned to one
+ *             machine): systemd must read the new file and restart it;
+ *    new      a commit adds one unit (new-n.service, pinned to the same machine).
+ *    Timed from the moment `git push` starts, and from the moment the branch ref moved in the
+ *    bare repository (its reference-transaction hook notes the time: "commit landed"), until that
+ *    machine's systemd says over D-Bus (a PropertiesChanged signal seen by this process) that the
+ *    unit is active in a new invocation. The changed unit is then checked with `systemctl show`
+ *    to run VERSION=n. The breakdown is when this process saw each hop: git push exit (+ webhook
+ *    answered), ref moved, desired/root flipped, schedule entry written, active, agent report.
+ *    After each sample, its FLOOR on the same machine's systemd: the same unit written and started
+ *    by hand over D-Bus (bench/floor.ts), from the first write to the active signal:
+ *      new unit      write + StartUnit;
+ *      changed unit  write + daemon-reload + restart (what an administrator runs), and the least
+ *                    systemd needs for a unit nothing refers to: write + stop + start.
+ * 2. --units units in one commit (unconstrained /bin/sleep services) -> every one active on its
+ *    machine (D-Bus signals of all 3 instances) and reported (etcd watch); checked with
+ *    `systemctl show` on every machine: each unit active with a live MainPID on exactly one.
+ *    Its FLOOR first: --units units written by hand, a third on each machine's systemd, all
+ *    started at once over D-Bus, timed until all are active; then stopped and removed.
+ * Each section prints the machine's load average at its start and end.
  * --observe: the same, watched as an operator would (bench/observe.ts): metrics on every component,
  * scraped every second, and a `gitfleet ui` with two open event streams.
- * BENCH_TRACE=1 prints every D-Bus signal of the probe unit with its time (where the time goes
- * inside the agent: daemon-reload done, stop, new invocation, active).
+ * BENCH_TRACE=1 prints every D-Bus signal of the awaited unit with its time; BENCH_LOG=debug sets the
+ * components' GITFLEET_LOG (with GITFLEET_LOG_FORMAT=json their lines carry times) and BENCH_KEEP=1
+ * keeps the cluster's directory (logs/) for reading; NODE_OPTIONS=--cpu-prof profiles every process.
  * Everything is ended by PID before exit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as dbus from 'dbus-next';
 import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, splitMachineUnit } from '../src/store/keys.js';
 import { decodeUnitStateReport } from '../src/store/records.js';
 import type { Watch } from '../src/store/store.js';
+import { unitObjectPath } from '../src/systemd/manager.js';
 import { Cluster, type ClusterMachine } from '../test/support/cluster.js';
 import { gitAsync } from '../test/support/git.js';
 import { systemctl } from '../test/support/systemd.js';
+import { Floor, load, ms, p50p95, pct, ratio, UnitSignals } from './floor.js';
 import { observe, type Observer } from './observe.js';
 
 const { values: args } = parseArgs({
@@ -58,114 +69,30 @@ const SOURCES = String(args.source)
   .map((s) => s.trim()) as ('http' | 'local')[];
 for (const s of SOURCES) if (s !== 'http' && s !== 'local') throw new Error(`--source: "${s}" is not http or local`);
 
-const pct = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const fmt = (x: number) => `${Math.round(x)} ms`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
-const latUnit = (n: number) =>
-  `[Unit]\nDescription=latency probe\n\n[Service]\nExecStart=/bin/sleep ` +
-  `infinity\nEnvironment=VERSION=${n}\n\n[X-Fleet]\nMachineMetadata=region=a\n`;
+const probeUnit = (what: string, n: number, pinned = true) =>
+  `[Unit]\nDescription=${what}\n\n[Service]\nExecStart=/bin/sleep infinity\nEnvironment=VERSION=${n}\n` +
+  (pinned ? '\n[X-Fleet]\nMachineMetadata=region=a\n' : '');
 const bulkUnit = (i: number) => `[Unit]\nDescription=bulk unit ${i}\n\n[Service]\nExecStart=/bin/sleep infinity\n`;
 const bulkName = (i: number) => `bulk-${String(i).padStart(4, '0')}.service`;
 
-// ---- D-Bus: a unit's transitions as its systemd signals them -------------------------------------
+// ---- the commit landing: the bare repository's reference-transaction hook -------------------------
 
-const SIGNAL = 4;
-const unitPath = (name: string) =>
-  '/org/freedesktop/systemd1/unit/' +
-  [...Buffer.from(name)]
-    .map((b) =>
-      /[A-Za-z0-9]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `_${b.toString(16).padStart(2, '0')}`,
-    )
-    .join('');
-
-/**
- * Follows units' ActiveState and InvocationID through PropertiesChanged signals on an instance's
- * bus (its own D-Bus connection, Subscribe()d), timestamped as they arrive in this process.
- */
-class UnitSignals {
-  /** Per unit object path: last ActiveState and InvocationID seen, and whether it went down since armed. */
-  readonly units = new Map<string, { active: string; invocation: string; wentDown: boolean }>();
-  private waiter: { path: string; since: string; resolve: (t: number) => void } | null = null;
-  /** Called on every ActiveState change (convergence counting). */
-  onActive: ((path: string, active: string, now: number) => void) | null = null;
-
-  private constructor(private readonly bus: dbus.MessageBus) {}
-
-  static async open(busAddress: string): Promise<UnitSignals> {
-    const bus = dbus.sessionBus({ busAddress });
-    bus.on('error', () => {});
-    const u = new UnitSignals(bus);
-    bus.on('message', (m: dbus.Message) => u.onMessage(m));
-    const call = (
-      destination: string,
-      path: string,
-      iface: string,
-      member: string,
-      signature = '',
-      body: unknown[] = [],
-    ) => bus.call(new dbus.Message({ destination, path, interface: iface, member, signature, body }));
-    await call('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's', [
-      "type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties'," +
-        "member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'",
-    ]);
-    await call(
-      'org.freedesktop.systemd1',
-      '/org/freedesktop/systemd1',
-      'org.freedesktop.systemd1.Manager',
-      'Subscribe',
-    );
-    return u;
-  }
-
-  private onMessage(m: dbus.Message): void {
-    if (m.type !== SIGNAL || m.member !== 'PropertiesChanged' || !m.path) return;
-    const [iface, changed] = m.body as [string, Record<string, dbus.Variant>];
-    if (iface !== 'org.freedesktop.systemd1.Unit') return;
-    const now = performance.now();
-    let u = this.units.get(m.path);
-    if (!u) this.units.set(m.path, (u = { active: '', invocation: '', wentDown: false }));
-    if (changed.InvocationID) u.invocation = Buffer.from(changed.InvocationID.value as Buffer).toString('hex');
-    if (changed.ActiveState) {
-      u.active = String(changed.ActiveState.value);
-      if (u.active !== 'active') u.wentDown = true;
-      this.onActive?.(m.path, u.active, now);
-    }
-    if (process.env.BENCH_TRACE && this.waiter?.path === m.path) {
-      console.log(
-        `    trace ${now.toFixed(0)} ${m.path} ${changed.ActiveState?.value ?? ''} ${changed.SubState?.value ?? ''} ` +
-          `inv=${u.invocation.slice(0, 8)}`,
-      );
-    }
-    const w = this.waiter;
-    if (w && w.path === m.path && u.active === 'active' && (u.wentDown || (u.invocation && u.invocation !== w.since))) {
-      this.waiter = null;
-      w.resolve(now);
-    }
-  }
-
-  /** Resolves with the time (performance.now()) `unit` is next seen active in a new invocation. */
-  nextActivation(unit: string, sinceInvocation: string, timeoutMs: number): Promise<number> {
-    const path = unitPath(unit);
-    const u = this.units.get(path);
-    if (u) u.wentDown = false;
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${unit}: no new activation within ${timeoutMs} ms`)), timeoutMs);
-      this.waiter = {
-        path,
-        since: sinceInvocation,
-        resolve: (x) => {
-          clearTimeout(t);
-          resolve(x);
-        },
-      };
-    });
-  }
-
-  close(): void {
-    this.bus.disconnect();
-  }
+/** Notes (in `<bare>/ref-times`, ns since the epoch) when a ref transaction of the bare repository commits. */
+function installRefHook(bare: string): () => number[] {
+  const file = join(bare, 'ref-times');
+  const hook = join(bare, 'hooks', 'reference-transaction');
+  writeFileSync(hook, `#!/bin/sh\n[ "$1" = committed ] && date +%s%N >> '${file}'\nexit 0\n`);
+  chmodSync(hook, 0o755);
+  // As performance.now() times: ns since the epoch -> ms since this process's time origin.
+  return () =>
+    existsSync(file)
+      ? readFileSync(file, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => Number(BigInt(l) / 1000n) / 1000 - performance.timeOrigin)
+      : [];
 }
 
 // ---- etcd: when this process sees each hop -------------------------------------------------------
@@ -177,25 +104,18 @@ interface Hops {
   report?: number;
 }
 
-async function watchHops(
-  c: Cluster,
-  machine: string,
-  unit: string,
-  hops: () => Hops,
-  oldHash: () => string,
-): Promise<Watch> {
-  const scheduleKey = `${SCHEDULE_PREFIX}${machine}/${unit}`;
-  const stateKey = `${UNIT_STATE_PREFIX}${machine}/${unit}`;
+/** Watch the whole keyspace for the hops of the push in flight: `target()` says which unit and the hash it replaces. */
+function watchHops(c: Cluster, machine: string, target: () => { unit: string; oldHash: string; hops: Hops }) {
   return c.store.watch('', undefined, {
     onEvents: (events) => {
       const now = performance.now();
-      const h = hops();
+      const { unit, oldHash, hops: h } = target();
       for (const e of events) {
         if (e.kv.key === DESIRED_ROOT) h.root ??= now;
-        else if (e.kv.key === scheduleKey && e.type === 'put') h.schedule ??= now;
-        else if (e.kv.key === stateKey && e.type === 'put') {
+        else if (e.kv.key === `${SCHEDULE_PREFIX}${machine}/${unit}` && e.type === 'put') h.schedule ??= now;
+        else if (e.kv.key === `${UNIT_STATE_PREFIX}${machine}/${unit}` && e.type === 'put') {
           const r = decodeUnitStateReport(e.kv);
-          if (r.active === 'active' && r.hash !== oldHash()) h.report ??= now;
+          if (r.active === 'active' && r.hash !== oldHash) h.report ??= now;
         }
       }
     },
@@ -215,79 +135,134 @@ async function show(c: Cluster, m: ClusterMachine, unit: string, props: string):
   );
 }
 
-// ---- 1. push -> active ----------------------------------------------------------------------------
+// ---- 1. commit -> process running ----------------------------------------------------------------
 
-async function latency(c: Cluster): Promise<{
+type Kind = 'changed' | 'new';
+/** Per kind: samples of each hop, from push start (ms), plus the floors. */
+interface Samples {
   total: number[];
+  landed: number[];
   push: number[];
+  ref: number[];
   root: number[];
   schedule: number[];
-  active: number[];
   report: number[];
+}
+const emptySamples = (): Samples => ({
+  total: [],
+  landed: [],
+  push: [],
+  ref: [],
+  root: [],
+  schedule: [],
+  report: [],
+});
+
+async function latency(c: Cluster): Promise<{
+  samples: Record<Kind, Samples>;
+  floors: { new: number[]; changedReload: number[]; changedNoReload: number[] };
 }> {
   const m = c.machines.find((x) => x.metadata.region === 'a')!;
-  await c.source.push('latency probe', { 'lat.service': latUnit(0) });
+  await c.source.push('latency probe', { 'lat.service': probeUnit('latency probe', 0) });
   await c.waitFor(
     'lat.service active',
     async () => (await show(c, m, 'lat.service', 'ActiveState')).ActiveState === 'active',
     30_000,
   );
   const inst = (await c.machineSystemd(m))!;
+  const refTimes = installRefHook(c.source.bare);
   const signals = await UnitSignals.open(inst.busAddress);
-  let hops: Hops = {};
-  let lastHash = '';
-  const watch = await watchHops(
-    c,
-    m.id,
-    'lat.service',
-    () => hops,
-    () => lastHash,
-  );
-  const out = {
-    total: [] as number[],
-    push: [] as number[],
-    root: [] as number[],
-    schedule: [] as number[],
-    active: [] as number[],
-    report: [] as number[],
-  };
+  const floor = await Floor.open(inst);
+  let current = { unit: 'lat.service', oldHash: '', hops: {} as Hops };
+  const watch: Watch = await watchHops(c, m.id, () => current);
+  const samples = { changed: emptySamples(), new: emptySamples() };
+  const floors = { new: [] as number[], changedReload: [] as number[], changedNoReload: [] as number[] };
+  await floor.newUnit('floor-lat.service', probeUnit('floor probe', 0, false));
   try {
     for (let n = 1; n <= PUSHES; n++) {
-      const before = await show(c, m, 'lat.service', 'InvocationID');
-      const report = await c.store.get(`${UNIT_STATE_PREFIX}${m.id}/lat.service`);
-      lastHash = report ? decodeUnitStateReport(report).hash : '';
-      // The commit is made before the clock starts: it is the author's work, not the system's.
-      c.source.work.commit(`probe ${n}`, { 'lat.service': latUnit(n) });
-      hops = {};
-      const activated = signals.nextActivation('lat.service', before.InvocationID ?? '', 30_000);
-      const t0 = performance.now();
-      if (process.env.BENCH_TRACE) console.log(`    trace ${t0.toFixed(0)} push ${n} starts`);
-      await gitAsync(c.source.work.dir, ['push', '-q', 'origin', `HEAD:${c.branch}`]);
-      if (c.source.kind === 'http') await c.deliverWebhook();
-      const tPushed = performance.now();
-      const tActive = await activated;
-      await c.waitFor('the agent reports the new hash', () => hops.report !== undefined, 10_000);
-      const after = await show(c, m, 'lat.service', 'ActiveState,Environment');
-      if (after.ActiveState !== 'active' || after.Environment !== `VERSION=${n}`)
-        throw new Error(`push ${n}: lat.service is ${JSON.stringify(after)}`);
-      out.total.push(tActive - t0);
-      out.push.push(tPushed - t0);
-      out.root.push((hops.root ?? NaN) - t0);
-      out.schedule.push((hops.schedule ?? NaN) - t0);
-      out.active.push(tActive - t0);
-      out.report.push(hops.report! - t0);
-      await sleep(250);
+      for (const kind of ['changed', 'new'] as const) {
+        const unit = kind === 'changed' ? 'lat.service' : `new-${n}.service`;
+        const report = await c.store.get(`${UNIT_STATE_PREFIX}${m.id}/${unit}`);
+        const since = kind === 'changed' ? ((await show(c, m, unit, 'InvocationID')).InvocationID ?? '') : '';
+        current = { unit, oldHash: report ? decodeUnitStateReport(report).hash : '', hops: {} };
+        // The commit is made before the clock starts: it is the author's work, not the system's.
+        c.source.work.commit(`probe ${kind} ${n}`, { [unit]: probeUnit(`${kind} probe`, n) });
+        const activated = signals.nextActivation(unit, since, 30_000);
+        const refsBefore = refTimes().length;
+        const t0 = performance.now();
+        if (signals.trace) console.log(`    trace ${t0.toFixed(0)} push ${kind} ${n} starts`);
+        await gitAsync(c.source.work.dir, ['push', '-q', 'origin', `HEAD:${c.branch}`]);
+        if (c.source.kind === 'http') await c.deliverWebhook();
+        const tPushed = performance.now();
+        const tActive = await activated;
+        await c.waitFor('the agent reports the new hash', () => current.hops.report !== undefined, 10_000);
+        if (kind === 'changed') {
+          const after = await show(c, m, unit, 'ActiveState,Environment');
+          if (after.ActiveState !== 'active' || after.Environment !== `VERSION=${n}`)
+            throw new Error(`push ${n}: ${unit} is ${JSON.stringify(after)}`);
+        }
+        const tRef = refTimes()[refsBefore] ?? NaN;
+        const h = current.hops;
+        const s = samples[kind];
+        s.total.push(tActive - t0);
+        s.landed.push(tActive - tRef);
+        s.push.push(tPushed - t0);
+        s.ref.push(tRef - t0);
+        s.root.push((h.root ?? NaN) - t0);
+        s.schedule.push((h.schedule ?? NaN) - t0);
+        s.report.push(h.report! - t0);
+        await sleep(100);
+        // The floor of the same kind, right after, on the same systemd.
+        if (kind === 'new')
+          floors.new.push(await floor.newUnit(`floor-new-${n}.service`, probeUnit('floor', n, false)));
+        else {
+          const text = (v: number) => probeUnit('floor probe', v, false);
+          floors.changedReload.push(await floor.changedUnit('floor-lat.service', text(2 * n), { reload: true }));
+          await sleep(50);
+          floors.changedNoReload.push(await floor.changedUnit('floor-lat.service', text(2 * n + 1), { reload: false }));
+          const env = (await show(c, m, 'floor-lat.service', 'Environment')).Environment;
+          if (env !== `VERSION=${2 * n + 1}`) throw new Error(`floor: floor-lat.service runs ${env}, not the new file`);
+        }
+        await sleep(150);
+      }
     }
   } finally {
+    await floor.stop();
+    floor.close();
     signals.close();
     await watch.close();
   }
-  return out;
+  return { samples, floors };
 }
 
 // ---- 2. many units converge -----------------------------------------------------------------------
 
-async function converge(c: Cluster): Promise<{ reported: number; systemd: number; spread: Record<string, number> }> {
+/** The floor of the many-units figure: UNITS units by hand, a third on each machine's systemd, started at once. */
+async function manyFloor(c: Cluster): Promise<number> {
+  const floors: Floor[] = [];
+  try {
+    for (const m of c.machines) floors.push(await Floor.open((await c.machineSystemd(m))!));
+    const per = (k: number) => {
+      const files: Record<string, string> = {};
+      for (let i = 1; i <= UNITS; i++) if (i % floors.length === k) files[`floor-${bulkName(i)}`] = bulkUnit(i);
+      return files;
+    };
+    const times = await Promise.all(floors.map((f, k) => f.manyUnits(per(k))));
+    return Math.max(...times);
+  } finally {
+    for (const f of floors) {
+      await f.stop();
+      f.close();
+    }
+  }
+}
+
+async function converge(c: Cluster): Promise<{
+  reported: number;
+  systemd: number;
+  landed: number;
+  spread: Record<string, number>;
+}> {
   const files: Record<string, string> = {};
   const names: string[] = [];
   for (let i = 1; i <= UNITS; i++) {
@@ -295,6 +270,7 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
     names.push(bulkName(i));
   }
   c.source.work.commit(`${UNITS} units`, files);
+  const refTimes = installRefHook(c.source.bare);
   const want = new Set(names);
   // Agents' reports (etcd watch): unit -> machine reporting it active.
   const reported = new Map<string, string>();
@@ -312,7 +288,7 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
     onError: () => {},
   });
   // Each machine's systemd (D-Bus signals): "machine path" of every bulk unit active there.
-  const paths = new Set(names.map(unitPath));
+  const paths = new Set(names.map(unitObjectPath));
   const activeOn = new Set<string>();
   let systemdAt = 0;
   const buses: UnitSignals[] = [];
@@ -328,6 +304,7 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
     };
     buses.push(sig);
   }
+  const refsBefore = refTimes().length;
   const t0 = performance.now();
   await gitAsync(c.source.work.dir, ['push', '-q', 'origin', `HEAD:${c.branch}`]);
   if (c.source.kind === 'http') await c.deliverWebhook();
@@ -357,21 +334,53 @@ async function converge(c: Cluster): Promise<{ reported: number; systemd: number
     await watch.close();
     for (const b of buses) b.close();
   }
-  return { reported: reportedAt - t0, systemd: systemdAt - t0, spread };
+  const tRef = refTimes()[refsBefore] ?? NaN;
+  return { reported: reportedAt - t0, systemd: systemdAt - t0, landed: systemdAt - tRef, spread };
 }
 
 // ---- main -----------------------------------------------------------------------------------------
 
+const row = (label: string, xs: number[], extra = '') =>
+  console.log(`    ${label.padEnd(40)} ${p50p95(xs)}   max ${ms(Math.max(...xs)).padStart(7)}${extra}`);
+
+function printLatency(source: 'http' | 'local', l: Awaited<ReturnType<typeof latency>>): void {
+  const goals = {
+    new: 'goal p50 <= 80 ms, <= 2x floor',
+    changed: `goal p50 <= ${source === 'http' ? 150 : 120} ms, p95 <= 2x p50`,
+  };
+  for (const kind of ['new', 'changed'] as const) {
+    const s = l.samples[kind];
+    console.log(`  ${kind} unit: commit -> process running (D-Bus), ${s.total.length} pushes; ${goals[kind]}`);
+    row('push start -> active', s.total);
+    row('commit landed (ref moved) -> active', s.landed);
+    const floorsOf =
+      kind === 'new'
+        ? [['FLOOR by hand: write + StartUnit', l.floors.new] as const]
+        : ([
+            ['FLOOR by hand: write + daemon-reload + restart', l.floors.changedReload],
+            ['FLOOR by hand: write + stop + start', l.floors.changedNoReload],
+          ] as const);
+    for (const [label, f] of floorsOf) {
+      const f50 = pct(f, 50);
+      const vs = `   ratio (p50): push start ${ratio(pct(s.total, 50), f50)}, landed ${ratio(pct(s.landed, 50), f50)}`;
+      row(label, [...f], vs);
+    }
+    console.log('    where the time goes (from push start, as this process saw each hop):');
+    row(source === 'http' ? '  git push exited + webhook answered' : '  git push exited', s.push);
+    row('  ref moved in the bare repository', s.ref);
+    row('  desired/root flipped (controller)', s.root);
+    row('  schedule entry written (engine)', s.schedule);
+    row('  active in systemd (D-Bus signal)', s.total);
+    row('  agent report in etcd (new hash)', s.report);
+  }
+}
+
 async function main(): Promise<void> {
   console.log(
     `bench/e2e: 3-member etcd, 3 agents with private systemd, 2 engines, 1 controller (child processes); ${PUSHES} ` +
-      `pushes; ${UNITS} units`,
+      `pushes of each kind; ${UNITS} units`,
   );
-  console.log(
-    `machine: ${(await import('node:os')).cpus().length} cores, load average at start ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(`machine: ${cpus().length} cores, load average at start ${load()}`);
   for (const source of SOURCES) {
     const dir = mkdtempSync(join(tmpdir(), 'gitfleet-bench-e2e-'));
     const c = await Cluster.start({
@@ -379,7 +388,7 @@ async function main(): Promise<void> {
       leaseTtl: 3,
       source,
       poll: 1,
-      env: { GITFLEET_LOG: 'warn' },
+      env: { GITFLEET_LOG: process.env.BENCH_LOG ?? 'warn' },
       metrics: args.observe,
     }).catch((e: Error) => {
       rmSync(dir, { recursive: true, force: true });
@@ -393,45 +402,38 @@ async function main(): Promise<void> {
           ? 'smart HTTP remote, signed webhook after each push (--poll 1 as fallback)'
           : 'local bare repository path (ref watch)';
       console.log(`\n== controller follows a ${how}`);
-      const l = await latency(c);
-      const row = (label: string, xs: number[]) =>
-        console.log(
-          `  ${label.padEnd(34)} p50 ${fmt(pct(xs, 50)).padStart(7)}   p95 ${fmt(pct(xs, 95)).padStart(7)}   max ` +
-            `${fmt(Math.max(...xs)).padStart(7)}`,
-        );
-      console.log(`  push -> unit active (D-Bus), ${PUSHES} pushes:`);
-      row('TOTAL push start -> active', l.total);
-      console.log('  where the time goes (from push start, as this process saw each hop):');
-      row(source === 'http' ? 'git push exited + webhook answered' : 'git push exited', l.push);
-      row('desired/root flipped (controller)', l.root);
-      row('schedule entry rewritten (engine)', l.schedule);
-      row('active in systemd (D-Bus signal)', l.active);
-      row('agent report in etcd (new hash)', l.report);
-      console.log(`  goal p50 < 300 ms: ${pct(l.total, 50) < 300 ? 'met' : 'NOT met'}`);
+      const loadBefore = load();
+      printLatency(source, await latency(c));
+      console.log(`  load average: ${loadBefore} at the start, ${load()} at the end`);
       if (UNITS > 0) {
+        const loadAt = load();
+        const floor = await manyFloor(c);
         const v = await converge(c);
-        console.log(`  ${UNITS} units in one commit, push start -> every unit active on its machine:`);
-        console.log(`    reported active by the agents (etcd watch):     ${fmt(v.reported)}`);
-        console.log(`    active in the machines' systemd (D-Bus signals): ${fmt(v.systemd)}`);
+        console.log(`  ${UNITS} units in one commit -> every unit active on its machine (goal <= 1.5x floor):`);
+        console.log(`    active in the machines' systemd, from push start (D-Bus):  ${ms(v.systemd)}`);
+        console.log(`    active in the machines' systemd, from commit landed:       ${ms(v.landed)}`);
+        console.log(`    reported active by the agents, from push start (etcd):     ${ms(v.reported)}`);
+        console.log(
+          `    FLOOR by hand: ${UNITS / c.machines.length} units written + started at once on each systemd: ` +
+            `${ms(floor)}` +
+            `   ratio: push start ${ratio(v.systemd, floor)}, landed ${ratio(v.landed, floor)}`,
+        );
         console.log(
           `    spread: ${Object.entries(v.spread)
             .sort()
             .map(([m, n]) => `${m}=${n}`)
-            .join(' ')}`,
+            .join(' ')}; load average ${loadAt} at the start, ${load()} at the end`,
         );
       }
       if (observer) console.log(`  ${observer.describe()}`);
     } finally {
       await observer?.stop();
       await c.stop();
-      rmSync(dir, { recursive: true, force: true });
+      if (process.env.BENCH_KEEP) console.log(`  kept ${dir} (BENCH_KEEP)`);
+      else rmSync(dir, { recursive: true, force: true });
     }
   }
-  console.log(
-    `\nload average at end ${loadavg()
-      .map((x) => x.toFixed(2))
-      .join(' ')}`,
-  );
+  console.log(`\nload average at end ${load()}`);
 }
 
 await main();

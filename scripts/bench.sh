@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -p .
-for b in lint desired store apply schedule agent scale e2e signatures rollout; do
+for b in lint desired store apply schedule agent scale e2e up signatures rollout; do
   echo "== bench:$b (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
   npm run --silent "bench:$b"
 done

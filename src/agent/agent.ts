@@ -52,7 +52,7 @@ export interface AgentOptions {
   resyncMs?: number;
   /** Delay before a unit that keeps failing is started again: doubles from min to max (default 1 s .. 60 s). */
   driftBackoff?: { minMs: number; maxMs: number };
-  /** Parallel systemd jobs per phase (default 32). */
+  /** Parallel systemd jobs per phase (default 128: systemd runs queued start jobs side by side). */
   concurrency?: number;
   log?: Logger;
   /** Prometheus metrics (src/metrics/agent.ts), when the agent serves them. */
@@ -111,7 +111,7 @@ export class Agent {
       ...(opts.journal ? { journal: opts.journal } : {}),
     }));
     const reporter = (this.reporter = new Reporter({ store, machineId, log, unitDir, drift, lease, health }));
-    const { concurrency = 32, address, leaseTtlSeconds: ttlSeconds = 10 } = opts;
+    const { concurrency = 128, address, leaseTtlSeconds: ttlSeconds = 10 } = opts;
     const systemd = metrics ? countDbusErrors(opts.systemd, metrics) : opts.systemd;
     metrics?.trackUnits(() => reporter.unitStates());
     const executor = (this.executor = new Executor({
@@ -191,9 +191,12 @@ export class Agent {
     }
     if (this.desired.broken) await this.desired.follow();
 
+    const t0 = performance.now();
     const wanted = this.desired.entries((u) => this.unitDir.hashOf(u));
     const { desired, skipped, missing } = await this.bodies.resolve(wanted, this.unitDir);
+    const t1 = performance.now();
     const actual = await this.executor.readActual();
+    const t2 = performance.now();
     for (const unit of skipped) actual.delete(unit);
     const tasks = planAgentTasks(desired, actual, { holdDriftStart: this.drift.held() });
     const failures = await this.executor.execute(tasks, actual, (u) => this.bodies.get(desired.get(u)!.hash));
@@ -231,6 +234,11 @@ export class Agent {
     );
     for (const unit of desired.keys()) this.reporter.mark(unit);
     await this.reporter.flush();
+    if (tasks.length > 0) {
+      const r = (a: number, b: number) => Math.round((b - a) * 10) / 10;
+      const t3 = performance.now();
+      this.log.debug('pass timings', { bodiesMs: r(t0, t1), readMs: r(t1, t2), restMs: r(t2, t3) });
+    }
     if (missing.length > 0 || skipped.length > 0) {
       const units = skipped.join(', ') || missing.join(', ');
       throw new TransientError(`unit bodies missing from the store for ${units}; those units are left as they are`);

@@ -4,10 +4,13 @@
  *
  *   unload  stop the unit if it runs, remove its links ([Install] ones and the runtime link) in one
  *           DisableUnitFiles, remove its file
- *   load    write the files, then one LinkUnitFiles and one EnableUnitFiles (for files with an
- *           [Install] section) for all of them
- *   reload  one daemon-reload for the pass; without it stop/start would use stale definitions
- *   stop, start   `concurrency` jobs at a time; a failed unit is reset before its start
+ *   load    write the files, then one LinkUnitFiles (for files not linked yet) and one
+ *           EnableUnitFiles (for files with an [Install] section) for all of them
+ *   stop    `concurrency` jobs at a time; then failed units about to be started are reset
+ *   reload  one daemon-reload for the pass, only if systemd still holds an outdated definition of a
+ *           changed or removed unit (it forgets a stopped unit that nothing refers to, and reads
+ *           its file afresh when it starts it): without it start would use the stale definition
+ *   start   `concurrency` jobs at a time
  *
  * A task that fails is logged and its unit's later tasks are skipped; the caller gets the
  * failures (and retries the pass). A failed daemon-reload fails the whole list.
@@ -42,6 +45,9 @@ export interface ExecutorOptions {
 
 /** For a load: the content to write, or undefined when the right file is on disk already (only its link is missing). */
 export type BodyOf = (unit: string) => UnitContent | undefined;
+
+/** Unit files written at once in a pass. */
+const FILE_WRITES = 32;
 
 export class Executor {
   constructor(private readonly o: ExecutorOptions) {}
@@ -105,9 +111,13 @@ export class Executor {
 
     const m = this.o.metrics;
     let since = performance.now();
+    /** Each phase's duration in ms, for the debug log (where a pass's time goes). */
+    const phaseMs: Record<string, number> = {};
     const done = (ts: readonly AgentTask[]) => {
-      if (m) for (const t of ts) m.taskDone(t.type, (performance.now() - since) / 1000, !failures.has(t.unit ?? ''));
-      since = performance.now();
+      const now = performance.now();
+      if (m) for (const t of ts) m.taskDone(t.type, (now - since) / 1000, !failures.has(t.unit ?? ''));
+      if (ts[0]) phaseMs[ts[0].type] = Math.round((now - since) * 10) / 10;
+      since = now;
     };
     const unloads = of('unload');
     if (unloads.length > 0) {
@@ -136,38 +146,37 @@ export class Executor {
 
     done(unloads);
     const loads = of('load');
-    const paths: string[] = [];
-    for (const t of loads) {
+    // Files written side by side (each is its own temp file + rename): hundreds of units in one
+    // pass otherwise wait on each other's file system calls.
+    const toLink = await mapLimit(loads, FILE_WRITES, async (t) => {
       const unit = t.unit!;
       try {
         const body = bodyOf(unit);
-        if (body) paths.push(await unitDir.write(unit, body));
-        else if (unitDir.has(unit)) paths.push(unitDir.path(unit));
-        else throw new Error(`no content to load ${unit} from`);
+        // A rewritten file keeps its link; a file systemd cannot find is always linked again.
+        const linked = body !== undefined && unitDir.has(unit) && (await unitDir.fileLinked(unit));
+        if (body) await unitDir.write(unit, body);
+        else if (!unitDir.has(unit)) throw new Error(`no content to load ${unit} from`);
+        return linked ? null : unitDir.path(unit);
       } catch (e) {
         fail(unit, e);
+        return null;
       }
-    }
-    if (paths.length > 0) {
-      const names = loads.map((t) => t.unit!).filter((u) => !failures.has(u));
+    });
+    const paths = toLink.filter((p): p is string => p !== null);
+    const loaded = loads.map((t) => t.unit!).filter((u) => !failures.has(u));
+    if (loaded.length > 0) {
       try {
-        await sys.linkUnitFiles(paths);
-        const install = names.filter((u) => unitDir.get(u)?.install);
+        if (paths.length > 0) await sys.linkUnitFiles(paths);
+        const install = loaded.filter((u) => unitDir.get(u)?.install);
         if (install.length > 0) await sys.enableUnitFiles(install);
         for (const t of loads) if (!failures.has(t.unit!)) log.info('loaded', { unit: t.unit, reason: t.reason });
       } catch (e) {
-        for (const u of names) fail(u, e);
+        for (const u of loaded) fail(u, e);
       }
     }
 
     done(loads);
-    const reload = of('reload')[0];
-    if (reload) {
-      await sys.reload();
-      log.info('daemon-reload', { reason: reload.reason });
-      done([reload]);
-    }
-
+    // The old version is stopped under its own definition, before systemd reads the new one.
     await mapLimit(of('stop'), concurrency, async (t) => {
       const unit = t.unit!;
       if (failures.has(unit)) return;
@@ -178,13 +187,33 @@ export class Executor {
         fail(unit, e);
       }
     });
+    // A failed unit is reset now rather than just before its start: so reset, systemd can forget
+    // it, and then needs no reload to read its new file.
+    await mapLimit(of('start'), concurrency, async (t) => {
+      if (!t.failed || failures.has(t.unit!)) return;
+      try {
+        await sys.resetFailed(t.unit!);
+      } catch (e) {
+        fail(t.unit!, e);
+      }
+    });
 
     done(of('stop'));
+    const reload = of('reload')[0];
+    if (reload) {
+      const changed = [...unloads, ...loads].map((t) => t.unit!);
+      const stale = sys.staleUnits ? await sys.staleUnits(changed) : changed;
+      if (stale.length > 0) {
+        await sys.reload();
+        log.info('daemon-reload', { reason: reload.reason, stale: stale.join(', ') });
+      } else log.debug('no daemon-reload needed: systemd holds none of the changed units', { reason: reload.reason });
+      done([reload]);
+    }
+
     await mapLimit(of('start'), concurrency, async (t) => {
       const unit = t.unit!;
       if (failures.has(unit)) return;
       try {
-        if (t.failed) await sys.resetFailed(unit);
         if (t.drift) this.o.drift.noteRepair(unit);
         const r = await sys.startUnit(unit);
         if (r === 'done') log.info('started', { unit, reason: t.reason });
@@ -194,6 +223,7 @@ export class Executor {
       }
     });
     done(of('start'));
+    if (tasks.length > 0) log.debug('tasks done', { ms: phaseMs });
     return failures;
   }
 }

@@ -91,6 +91,19 @@ export class UnitDir {
   }
 
   /**
+   * Is the unit's own link in systemd's runtime unit directory (LinkUnitFiles') there, pointing at
+   * its file here? Then rewriting the file needs no new link. False when no runtime dir is known.
+   */
+  async fileLinked(name: string): Promise<boolean> {
+    if (!this.runtimeDir) return false;
+    try {
+      return (await readlink(join(this.runtimeDir, name))) === this.path(name);
+    } catch {
+      return false; // absent, or not a link
+    }
+  }
+
+  /**
    * Write a unit's files atomically, one by one: its drop-ins first (removing those it no longer
    * has, and linking or unlinking its drop-in directory), then the unit file. Returns the unit
    * file's path.

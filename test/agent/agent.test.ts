@@ -76,6 +76,8 @@ interface MachineOptions {
   endpoints?: string[];
   ttl?: number;
   resyncMs?: number;
+  /** Tell the agent systemd's runtime unit directory (as `gitfleet agent` does). */
+  runtimeUnitDir?: boolean;
 }
 
 /** A private systemd (unless given), a SystemdManager, a store and a started Agent; all ended after the test. */
@@ -103,6 +105,7 @@ async function startMachine(t: TestContext, o: MachineOptions): Promise<Machine>
     log: silentLogger,
     driftBackoff: { minMs: 200, maxMs: 2_000 },
     ...(o.resyncMs ? { resyncMs: o.resyncMs } : {}),
+    ...(o.runtimeUnitDir ? { runtimeUnitDir: inst.unitDir } : {}),
   });
   // Registered before start() so a failing start is cleaned up too; ends before its systemd stops.
   t.after(async () => {
@@ -144,6 +147,10 @@ const isLink = (p: string) => {
     return false;
   }
 };
+
+/** When the instance last (re)loaded its units (CLOCK_MONOTONIC µs): it moves on every daemon-reload. */
+const unitsLoadedAt = async (inst: PrivateSystemd) =>
+  (await systemctl(inst, 'show', '-p', 'UnitsLoadTimestampMonotonic', '--value')).stdout.trim();
 
 const sleepUnit = (n: number, extra = '') =>
   `[Unit]\nDescription=sleeper ${n}\n\n[Service]\nExecStart=/bin/sleep ${n}\n${extra}`;
@@ -250,6 +257,59 @@ describe('agent', () => {
     await waitCommand(newPid, /^\/bin\/sleep 2003$/);
     assert.equal(await showProperty(m.inst, 'repl.service', 'NeedDaemonReload'), 'no');
     await eventually(`old process ${oldPid} gone`, () => !pidAliveIn(m.inst, oldPid));
+  });
+
+  test('a changed unit nothing refers to restarts with its new file, its link kept, no daemon-reload', async (t) => {
+    const prefix = newPrefix();
+    const admin = openStore(t, prefix);
+    const m = await startMachine(t, { id: 'm-fresh', prefix, runtimeUnitDir: true });
+    await schedule(admin, 'm-fresh', 'fresh.service', sleepUnit(2005), 'launched');
+    await eventually('fresh.service active', async () => (await isActive(m.inst, 'fresh.service')) === 'active');
+    const oldPid = await mainPid(m.inst, 'fresh.service');
+    await m.agent.idle();
+    const loadedAt = await unitsLoadedAt(m.inst);
+    const link = lstatSync(join(m.inst.unitDir, 'fresh.service'));
+
+    for (const n of [2006, 2007]) {
+      const hash = await schedule(admin, 'm-fresh', 'fresh.service', sleepUnit(n), 'launched');
+      await eventually(`report has the hash of sleep ${n}, active`, async () => {
+        const r = await report(admin, 'm-fresh', 'fresh.service');
+        return r?.hash === hash && r.active === 'active';
+      });
+      await waitCommand(await mainPid(m.inst, 'fresh.service'), new RegExp(`^/bin/sleep ${n}$`));
+      assert.equal(await showProperty(m.inst, 'fresh.service', 'NeedDaemonReload'), 'no');
+    }
+    assert.equal(await unitsLoadedAt(m.inst), loadedAt, 'no daemon-reload');
+    assert.equal(lstatSync(join(m.inst.unitDir, 'fresh.service')).ino, link.ino, 'the same link');
+    await eventually(`old process ${oldPid} gone`, () => !pidAliveIn(m.inst, oldPid));
+  });
+
+  test('a changed unit another unit refers to restarts with its new file after a daemon-reload', async (t) => {
+    const prefix = newPrefix();
+    const admin = openStore(t, prefix);
+    const m = await startMachine(t, { id: 'm-held', prefix, runtimeUnitDir: true });
+    await schedule(admin, 'm-held', 'dep.service', sleepUnit(2008), 'launched');
+    await schedule(
+      admin,
+      'm-held',
+      'anchor.service',
+      '[Unit]\nWants=dep.service\n\n[Service]\nExecStart=/bin/sleep 2009\n',
+      'launched',
+    );
+    await eventually('both active', async () => (await isActive(m.inst, 'anchor.service')) === 'active');
+    await eventually('dep active', async () => (await isActive(m.inst, 'dep.service')) === 'active');
+    await m.agent.idle();
+    const loadedAt = await unitsLoadedAt(m.inst);
+
+    // anchor.service keeps dep.service loaded while it is stopped: only a reload makes systemd read the new file.
+    const hash = await schedule(admin, 'm-held', 'dep.service', sleepUnit(2010), 'launched');
+    await eventually('report has the new hash, active', async () => {
+      const r = await report(admin, 'm-held', 'dep.service');
+      return r?.hash === hash && r.active === 'active';
+    });
+    await waitCommand(await mainPid(m.inst, 'dep.service'), /^\/bin\/sleep 2010$/);
+    assert.equal(await showProperty(m.inst, 'dep.service', 'NeedDaemonReload'), 'no');
+    assert.notEqual(await unitsLoadedAt(m.inst), loadedAt, 'a daemon-reload was made');
   });
 
   test('steady state: resync passes send nothing to etcd (lease keep-alives aside)', async (t) => {

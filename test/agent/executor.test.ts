@@ -98,7 +98,7 @@ test('new units: files written, one link for all, [Install] ones enabled, launch
   assert.equal(s.record.applied('a.service'), 'launched');
 });
 
-test("one pass runs fleet's order: unload, load, one daemon-reload, stop, start", async (t) => {
+test('one pass runs in order: unload, load, stop, one daemon-reload, start', async (t) => {
   const s = await setup(t);
   await pass(s, {
     'gone.service': { content: svc(1), state: 'launched' },
@@ -117,9 +117,9 @@ test("one pass runs fleet's order: unload, load, one daemon-reload, stop, start"
     'stop gone.service',
     'disable gone.service',
     'link changed.service new.service other.service',
-    'reload',
     'stop changed.service',
     'stop other.service',
+    'reload',
     'start changed.service',
     'start new.service',
     'start other.service',

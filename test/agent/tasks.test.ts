@@ -97,10 +97,10 @@ const cases: Case[] = [
     expect: ['unload a.service', 'reload'],
   },
   {
-    name: 'changed hash while running: rewrite, reload, stop, start',
+    name: 'changed hash while running: rewrite, stop, reload, start',
     desired: { 'a.service': want('launched', H2) },
     actual: { 'a.service': running(H1) },
-    expect: ['load a.service', 'reload', 'stop a.service', 'start a.service'],
+    expect: ['load a.service', 'stop a.service', 'reload', 'start a.service'],
   },
   {
     name: 'changed hash while loaded and dead: rewrite and reload only',
@@ -112,7 +112,7 @@ const cases: Case[] = [
     name: 'changed hash of a loaded unit its trigger started: stop it so the next activation runs the new content',
     desired: { 'a.service': want('loaded', H2) },
     actual: { 'a.service': running(H1, 'loaded') },
-    expect: ['load a.service', 'reload', 'stop a.service'],
+    expect: ['load a.service', 'stop a.service', 'reload'],
   },
   {
     name: 'changed hash of a launched unit that is dead: rewrite, reload, start',
@@ -124,7 +124,7 @@ const cases: Case[] = [
     name: 'unknown hash on disk counts as changed',
     desired: { 'a.service': want('launched') },
     actual: { 'a.service': running('') },
-    expect: ['load a.service', 'reload', 'stop a.service', 'start a.service'],
+    expect: ['load a.service', 'stop a.service', 'reload', 'start a.service'],
   },
   {
     name: 'a launched unit systemd let fail stays failed: no start behind its restart policy',
@@ -169,8 +169,8 @@ const cases: Case[] = [
       'unload web@9.service',
       'load web@1.service',
       'load web@2.service',
-      'reload',
       'stop web@1.service',
+      'reload',
       'start web@1.service',
       'start web@2.service',
     ],
@@ -182,7 +182,7 @@ const cases: Case[] = [
     expect: ['load web@.service'],
   },
   {
-    name: 'fleet order across units: unload, load, one reload, stop, start',
+    name: 'order across units: unload, load, stop, one reload, start',
     desired: {
       'a.service': want('launched', H2), // changed, running
       'b.service': want('launched'), // new
@@ -200,10 +200,10 @@ const cases: Case[] = [
       'load a.service',
       'load b.service',
       'load e.timer',
-      'reload',
       'stop a.service',
       'stop c.service',
       'stop e.timer',
+      'reload',
       'start a.service',
       'start b.service',
       'start e.timer',

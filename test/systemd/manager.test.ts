@@ -131,6 +131,42 @@ describe('SystemdManager on one private systemd instance', () => {
     await mgr.stopUnit('replace.service');
   });
 
+  test('a stopped unit nothing refers to is forgotten: started, it reads its new file; staleUnits', async () => {
+    const path = await mgr.writeUnitFile(dir, 'forget.service', '[Service]\nExecStart=/bin/sleep 1010\n');
+    await mgr.linkUnitFiles([path]);
+    assert.equal(await mgr.startUnit('forget.service'), 'done');
+    await mgr.writeUnitFile(dir, 'forget.service', '[Service]\nExecStart=/bin/sleep 1011\n');
+    assert.deepEqual(await mgr.staleUnits(['forget.service', 'never-loaded.service']), ['forget.service']);
+    assert.equal(await mgr.stopUnit('forget.service'), 'done');
+    assert.deepEqual(await mgr.staleUnits(['forget.service']), []);
+    assert.equal(await mgr.startUnit('forget.service'), 'done');
+    await waitCommand(await mainPid(inst, 'forget.service'), /^\/bin\/sleep 1011$/);
+    assert.equal(await showProperty(inst, 'forget.service', 'NeedDaemonReload'), 'no');
+    // A template always counts as stale: instances made from it hold its old definition.
+    assert.deepEqual(await mgr.staleUnits(['tpl@.service']), ['tpl@.service']);
+    await mgr.stopUnit('forget.service');
+  });
+
+  test("'unit-state' carries the LoadState systemd has, also once a daemon-reload changed it", async () => {
+    const seen = recordStates(mgr);
+    const path = await mgr.writeUnitFile(dir, 'orphan.service', '[Service]\nExecStart=/bin/sleep 1012\n');
+    await mgr.linkUnitFiles([path]);
+    assert.equal(await mgr.startUnit('orphan.service'), 'done');
+    await eventually('unit-state loaded/active', () =>
+      seen.some((s) => s.name === 'orphan.service' && s.load === 'loaded' && s.active === 'active'),
+    );
+    // Its link removed and systemd reloaded: it still runs, but systemd has no file for it any more.
+    await mgr.disableUnitFiles(['orphan.service']);
+    await mgr.reload();
+    assert.equal(await showProperty(inst, 'orphan.service', 'LoadState'), 'not-found');
+    assert.equal(await mgr.stopUnit('orphan.service'), 'done');
+    await eventually('unit-state inactive', () =>
+      seen.some((s) => s.name === 'orphan.service' && s.active === 'inactive'),
+    );
+    const last = seen.filter((s) => s.name === 'orphan.service').at(-1)!;
+    assert.deepEqual([last.load, last.active], ['not-found', 'inactive']);
+  });
+
   test('a brand-new unit file starts without any daemon-reload', async () => {
     // Look the name up first so systemd has a cached "not-found" for it: it must still find the
     // file written afterwards.
