@@ -82,6 +82,10 @@ export interface PassPlan {
   superseded: RolloutRecord | null;
   /** When the plan may change without new input (a grace, a hold or a rollout deadline ends). */
   nextCheckAt: number | null;
+  /** The latest rollout record as stored once `ops` are written (the next pass's `rollout`). */
+  stored: { record: RolloutRecord; head: string; shards: Map<string, string> };
+  /** The engine status as stored once `ops` are written. */
+  statusJson: string;
 }
 
 export function planPass(input: PassInput): PassPlan {
@@ -163,8 +167,12 @@ export function planPass(input: PassInput): PassPlan {
 
   // The rollout record (and the one it superseded), then the engine's status.
   const none = { head: null, shards: new Map<string, string>() };
-  if (ro.superseded) ops.push(...rolloutOps(ro.superseded, input.rollout).ops, ...rolloutOps(ro.record, none).ops);
-  else ops.push(...rolloutOps(ro.record, ro.record.commit === input.rollout.record?.commit ? input.rollout : none).ops);
+  if (ro.superseded) ops.push(...rolloutOps(ro.superseded, input.rollout).ops);
+  const latest = rolloutOps(
+    ro.record,
+    !ro.superseded && ro.record.commit === input.rollout.record?.commit ? input.rollout : none,
+  );
+  ops.push(...latest.ops);
   const status: EngineStatus = {
     holding: v.holding
       ? {
@@ -189,6 +197,8 @@ export function planPass(input: PassInput): PassPlan {
     record: ro.record,
     superseded: ro.superseded,
     nextCheckAt: next.length ? Math.min(...next) : null,
+    stored: { record: ro.record, head: latest.head, shards: latest.shards },
+    statusJson,
   };
 
   function subjectGroup(unit: string): string {

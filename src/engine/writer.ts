@@ -11,7 +11,7 @@
  *    last one: its agent waits for the marker to go before it acts, so it acts on the whole.
  * 4. Everything else (unscheduled reasons, rollout records, the engine's status) after that.
  */
-import { scheduleBatchKey, splitMachineUnit, SCHEDULE_PREFIX } from '../store/keys.js';
+import { SCHEDULE_BATCH, scheduleBatchKey, splitMachineUnit, SCHEDULE_PREFIX } from '../store/keys.js';
 import { MAX_TXN_OPS, type Op } from '../store/store.js';
 
 /** Operations per transaction: etcd's max-txn-ops (128) with room for the leader compare. */
@@ -71,4 +71,35 @@ export function cutTransactions(ops: readonly Op[], moves: ReadonlySet<string>, 
   }
   flush();
   return txns;
+}
+
+/**
+ * The transactions of cutTransactions as stages to write one after the other, each a set of lanes
+ * that may be written at the same time (each lane's transactions in order): the deletes of moving
+ * units; then every machine's transaction (a machine's run between batch markers is one lane);
+ * then whatever holds other keys (reasons, the rollout record, the status), in order, in one lane.
+ * No agent can see its machine's part of a pass in pieces, and a unit still never runs on two
+ * machines: the order that matters is kept, and only independent machines' writes overlap.
+ */
+export function writeLanes(txns: readonly Op[][], moves: ReadonlySet<string>): Op[][][][] {
+  const first: Op[][][] = [];
+  const machines: Op[][][] = [];
+  const last: Op[][] = [];
+  let run: Op[][] | null = null;
+  for (const t of txns) {
+    if (run) {
+      run.push(t);
+      if (t.some((o) => o.op === 'delete' && splitMachineUnit(o.key, SCHEDULE_PREFIX)?.unit === SCHEDULE_BATCH)) {
+        machines.push(run);
+        run = null;
+      }
+      continue;
+    }
+    if (t.every((o) => o.op === 'delete' && moves.has(o.key))) first.push([t]);
+    else if (t.some((o) => machineOf(o) === null)) last.push(t);
+    else if (t[0]!.op === 'put' && splitMachineUnit(t[0]!.key, SCHEDULE_PREFIX)?.unit === SCHEDULE_BATCH) run = [t];
+    else machines.push([t]);
+  }
+  if (run) machines.push(run);
+  return [first, machines, last.length ? [last] : []].filter((s) => s.length > 0);
 }
