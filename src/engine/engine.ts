@@ -32,6 +32,7 @@ import { announceRollout, RolloutNotifier } from './notify.js';
 import { planPass, type PassReport } from './pass.js';
 
 export type { PassReport } from './pass.js';
+import type { PlanMemo } from './schedule-incremental.js';
 import { EngineView } from './view.js';
 import { cutTransactions, writeLanes } from './writer.js';
 
@@ -100,6 +101,8 @@ export class Engine {
   /** What this leader knows of the store between passes (read whole once a term, then followed). */
   private readonly view: EngineView;
   private readonly resyncMs: number;
+  /** The last pass's placement: the next plans only what changed when it can (schedule-incremental.ts). */
+  private memo: PlanMemo | null = null;
   /** The handlers of the current term's watches (the view's watches use them too). */
   private watchHandlers: {
     term: number;
@@ -362,7 +365,9 @@ export class Engine {
       rollout,
       paused: control.paused,
       status: this.view.status,
+      memo: this.memo,
     });
+    this.memo = plan.memo;
     const t2 = performance.now();
 
     let written: { ops: number; txns: number };
@@ -404,6 +409,7 @@ export class Engine {
       ops,
       txns,
       rollout: { commit: plan.record.commit, state: plan.record.state },
+      planned: plan.planned,
       readMs: t1 - t0,
       planMs: t2 - t1,
       writeMs: t3 - t2,
