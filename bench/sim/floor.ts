@@ -62,20 +62,17 @@ export async function phase1Floor(store: Store, units: number, machines: number)
 export async function phase2Floor(store: Store, samples = 5): Promise<number> {
   const times: number[] = [];
   for (let s = 0; s < samples; s++) {
-    const seen = (key: string) =>
-      new Promise<void>((resolve, reject) => {
-        store
-          .watch(key, undefined, {
-            onEvents: () => resolve(),
-            onError: reject,
-          })
-          .then((w) => watches.push(w), reject);
-      });
     const watches: Array<{ close(): Promise<void> }> = [];
-    const rootSeen = seen(`${SCRATCH}root`);
-    const schedSeen = seen(`${SCRATCH}schedule`);
-    const stateSeen = seen(`${SCRATCH}state`);
-    await new Promise((r) => setTimeout(r, 50));
+    /** Resolves at the first event on `key`; the watch is up before it returns. */
+    const seen = async (key: string): Promise<{ event: Promise<void> }> => {
+      let fired!: () => void;
+      const event = new Promise<void>((resolve) => (fired = resolve));
+      watches.push(await store.watch(key, undefined, { onEvents: () => fired() }));
+      return { event };
+    };
+    const rootSeen = (await seen(`${SCRATCH}root`)).event;
+    const schedSeen = (await seen(`${SCRATCH}schedule`)).event;
+    const stateSeen = (await seen(`${SCRATCH}state`)).event;
     await store.put(`${SCRATCH}body`, 'x'.repeat(200));
     const t0 = performance.now();
     await store.txn([], [{ op: 'put', key: `${SCRATCH}root`, value: String(s) }]);

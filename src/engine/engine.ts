@@ -198,7 +198,9 @@ export class Engine {
     this.liveness = new MachineLiveness(this.livenessOpts);
     const onEvents = (events: { kv: { key: string; modRevision: number } }[]) => {
       if (events.every((e) => e.kv.key.startsWith(UNIT_STATE_PREFIX))) {
-        if (this.rolloutMoving) this.wakeup.soon(REPORT_PASS_MS, 'reports');
+        // At most every REPORT_PASS_MS, and never more than a third of the time on such passes.
+        const gap = Math.max(REPORT_PASS_MS, 2 * (this.lastPass ? this.lastPass.readMs + this.lastPass.planMs : 0));
+        if (this.rolloutMoving) this.wakeup.soon(gap, 'reports');
         return;
       }
       // Our own schedule writes come back as events; they need no pass. An event can arrive
