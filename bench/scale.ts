@@ -270,7 +270,13 @@ class Observer {
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'gitfleet-bench-scale-'));
-  const etcd = await startEtcd({ extraArgs: ['--quota-backend-bytes=4294967296'] });
+  // --grpc-keepalive-min-time: the agents' one shared connection carries thousands of streams, and
+  // etcd's default (5 s) answered its keep-alive pings with "too many pings" (GOAWAY): every call
+  // and watch of every simulated machine failed and reconnected at once. One agent per machine
+  // (one connection each, a ping every 10 s) never meets that limit.
+  const etcd = await startEtcd({
+    extraArgs: ['--quota-backend-bytes=4294967296', '--grpc-keepalive-min-time=1s'],
+  });
   const ep = etcd.endpoints.join(',');
   const agents: Agent[] = [];
   const sims: SimulatedSystemd[] = [];
@@ -365,6 +371,7 @@ async function main(): Promise<void> {
         `${s(floor1.controllerMs)} + engine's ${NU} puts ${s(floor1.engineMs)} + agents' ${NU} gets and ${NM} ` +
         `report txns ${s(floor1.agentsMs)}; phase 2 (4 hops through watches) ${s(floor2)}`,
     );
+    if (process.env.BENCH_STOP_AFTER_FLOORS) throw new Error('stopped after the floors (BENCH_STOP_AFTER_FLOORS)');
     // Let the engine see every machine before the commit lands.
     await new Promise((r) => setTimeout(r, 1000));
 
