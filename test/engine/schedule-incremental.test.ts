@@ -9,6 +9,7 @@ import { planSchedule, type ScheduleInput, type ScheduleResult } from '../../src
 import { planScheduleIncremental, type PlanMemo } from '../../src/engine/schedule-incremental.js';
 import type { DesiredEntry, MachineRecord } from '../../src/store/keys.js';
 import type { FleetConstraints } from '../../src/unit/types.js';
+import { rng } from '../support/random.js';
 
 function machine(id: string, metadata: Record<string, string> = {}): MachineRecord {
   return { id, address: '10.0.0.1', metadata, version: 'test', startedAt: '2024-01-01T00:00:00Z' };
@@ -20,17 +21,6 @@ function unit(name: string, c: Partial<FleetConstraints> = {}, hash = `h-${name}
     hash,
     state: 'launched',
     constraints: { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [], ...c },
-  };
-}
-
-/** A seeded generator (mulberry32): the same cases on every run. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
