@@ -365,7 +365,8 @@ async function main(): Promise<void> {
           ranges: a.ranges + b.ranges,
         }));
     console.log(
-      `  ${NM} agents started and registered in ${s(regMs)} (${CLIENTS} shared etcd ` +
+      `  ${NM} ${NO_AGENTS ? 'machine records (no agents) written' : 'agents started and registered'} in ` +
+        `${s(regMs)} (${CLIENTS} shared etcd ` +
         `client${CLIENTS > 1 ? 's' : ''}); ` +
         `agent writes: ${fmtWrites(sumWrites())}`,
     );
