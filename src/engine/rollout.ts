@@ -139,7 +139,10 @@ export function planRollout(input: RolloutInput): RolloutOutput {
       hashes.set(placementKey(machine, u.name), hash);
     }
   }
-  return { record, superseded, hashes, nextCheckAt: nexts.length ? Math.min(...nexts) : null };
+  // Not Math.min(...nexts): a record of 100,000 groups has more deadlines than a call takes arguments.
+  let nextCheckAt: number | null = null;
+  for (const t of nexts) if (nextCheckAt === null || t < nextCheckAt) nextCheckAt = t;
+  return { record, superseded, hashes, nextCheckAt };
 }
 
 function startRecord(
