@@ -21,7 +21,7 @@ import { planSchedule, type ScheduleInput, type ScheduleResult } from './schedul
 export interface PlanMemo {
   /** The units planned, by name. */
   units: ReadonlyMap<string, DesiredEntry>;
-  /** The machines planned on (ids and metadata). */
+  /** The machines planned on (ids and metadata) and the silent ones held (src/engine/liveness.ts). */
   machines: string;
   result: ScheduleResult;
   /** Units placed per machine by `result`. */
@@ -45,7 +45,7 @@ export interface IncrementalResult {
 export function planScheduleIncremental(memo: PlanMemo | null, input: ScheduleInput): IncrementalResult {
   const byName = new Map<string, DesiredEntry>();
   for (const e of input.units) byName.set(e.name, e);
-  const machines = machinesKey(input.machines);
+  const machines = machinesKey(input.machines, input.held);
   const changed = memo && byName.size === input.units.length ? changedUnits(memo, byName) : null;
   if (
     !memo ||
@@ -138,9 +138,10 @@ function memoOf(units: ReadonlyMap<string, DesiredEntry>, machines: string, resu
   return { units, machines, result, loads, referenced, globs: [...patterns].sort().map(compileGlob) };
 }
 
-function machinesKey(machines: readonly MachineRecord[]): string {
+/** What the plan knows of machines: a held machine that turns gone (or comes back) is a change too. */
+function machinesKey(machines: readonly MachineRecord[], held: ReadonlySet<string> | undefined): string {
   const sorted = [...machines].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return JSON.stringify(sorted.map((m) => [m.id, m.metadata ?? {}]));
+  return JSON.stringify([sorted.map((m) => [m.id, m.metadata ?? {}]), [...(held ?? [])].sort()]);
 }
 
 function sameMap(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {

@@ -131,3 +131,24 @@ test('a content change alone or one plain unit plans only that unit; a joining m
   assert.equal(d.planned, 'full');
   assert.deepEqual(list(d.result), list(planSchedule({ units: contentOnly, machines, current: moved })));
 });
+
+test('a silent machine held by one plan and gone in the next: its units move (planned in full)', () => {
+  const machines = [machine('m1'), machine('m2'), machine('m3')];
+  const units = Array.from({ length: 9 }, (_, i) => unit(`svc-${i}.service`));
+  const first = planScheduleIncremental(null, { units, machines, current: new Map() });
+  const onM3 = [...first.result.assign].filter(([, m]) => m === 'm3').map(([u]) => u);
+  assert.ok(onM3.length > 0);
+  const live = machines.slice(0, 2);
+  const held = planScheduleIncremental(first.memo, {
+    units,
+    machines: live,
+    current: first.result.assign,
+    held: new Set(['m3']),
+  });
+  assert.deepEqual(held.result.decisions, []);
+  const gone = { units, machines: live, current: held.result.assign };
+  const after = planScheduleIncremental(held.memo, gone);
+  assert.equal(after.planned, 'full');
+  assert.deepEqual(list(after.result), list(planSchedule(gone)));
+  for (const u of onM3) assert.notEqual(after.result.assign.get(u), 'm3', `${u} left the gone machine`);
+});
