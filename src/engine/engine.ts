@@ -308,14 +308,10 @@ export class Engine {
     // back to this engine), etcd refuses the write instead of taking a plan made for another term.
     const fence = this.election.fence();
 
-    const { root } = await readRoot(this.store);
-    if (!root) {
-      // No desired state was ever applied: schedule nothing, remove nothing.
-      this.log.debug('no desired state yet');
-      return;
-    }
     // The view is read whole once a term, after a watch failed or a write's outcome was unknown,
     // and when the safety-net resync is due; otherwise the watches and our own writes keep it.
+    // It is read before the root, so that a leader waiting for its first commit has it ready
+    // when the commit lands (the busiest moment for etcd).
     let fresh = false;
     const stale = this.resyncMs > 0 && performance.now() - this.view.loadedAt > this.resyncMs;
     const loadView = async () => {
@@ -323,11 +319,14 @@ export class Engine {
       await this.view.load(this.store, h.onEvents, h.onError);
       fresh = true;
     };
-    const [units, control] = await Promise.all([
-      this.readUnits(root),
-      readRolloutControl(this.store),
-      this.view.loadedAt === 0 || stale ? loadView() : null,
-    ]);
+    if (this.view.loadedAt === 0 || stale) await loadView();
+    const { root } = await readRoot(this.store);
+    if (!root) {
+      // No desired state was ever applied: schedule nothing, remove nothing.
+      this.log.debug('no desired state yet');
+      return;
+    }
+    const [units, control] = await Promise.all([this.readUnits(root), readRolloutControl(this.store)]);
     const { schedule, reasons, reports, rollout } = this.view;
     let machines = this.view.machineList();
     const t1 = performance.now();
