@@ -73,6 +73,7 @@ if (role === 'controller') {
         readMs: r.readMs,
         planMs: r.planMs,
         writeMs: r.writeMs,
+        planned: r.planned,
         assigned: r.assigned,
         unscheduled: r.unscheduled,
         units: r.units,

@@ -18,16 +18,10 @@
  */
 import { retryKind } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import {
-  ENGINE_WATCHED,
-  ENGINE_STATUS,
-  UNIT_STATE_PREFIX,
-  type DesiredEntry,
-  type DesiredRoot,
-} from '../store/keys.js';
-import { readMachines, readReports, readRoot, readRootUnits, readSchedule, readUnscheduled } from '../store/readers.js';
+import { ENGINE_TRIGGERS, UNIT_STATE_PREFIX, type DesiredEntry, type DesiredRoot } from '../store/keys.js';
+import { readMachines, readRoot, readRootUnits } from '../store/readers.js';
 import type { MalformedRecordError } from '../store/records.js';
-import { readRolloutControl, readStoredRollout, pruneRollouts } from '../store/rollouts.js';
+import { readRolloutControl, pruneRollouts } from '../store/rollouts.js';
 import { StoreUnavailableError, type Compare, type Op, type Store, type Watch } from '../store/store.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { ReconcileLoop } from '../util/loop.js';
@@ -38,8 +32,9 @@ import { announceRollout, RolloutNotifier } from './notify.js';
 import { planPass, type PassReport } from './pass.js';
 
 export type { PassReport } from './pass.js';
-import { placementKey } from './rollout.js';
-import { cutTransactions } from './writer.js';
+import type { PlanMemo } from './schedule-incremental.js';
+import { EngineView } from './view.js';
+import { cutTransactions, writeLanes } from './writer.js';
 
 export interface EngineOptions {
   store: Store;
@@ -66,6 +61,9 @@ export interface EngineOptions {
   /** POST each rollout's start and end here (signed with `secret` when given). */
   notify?: { url: string; secret?: string };
 }
+
+/** Transactions of one pass in flight at once (independent machines' writes overlap). */
+const WRITE_LANES = 8;
 
 /** Reports while a rollout moves: passes they cause are at most this often. */
 const REPORT_PASS_MS = 200;
@@ -100,6 +98,17 @@ export class Engine {
   private readonly wakeup = new Wakeup((reason) => this.loop.trigger(reason));
   private readonly notifier: RolloutNotifier | null;
   private readonly livenessOpts: ConstructorParameters<typeof MachineLiveness>[0];
+  /** What this leader knows of the store between passes (read whole once a term, then followed). */
+  private readonly view: EngineView;
+  private readonly resyncMs: number;
+  /** The last pass's placement: the next plans only what changed when it can (schedule-incremental.ts). */
+  private memo: PlanMemo | null = null;
+  /** The handlers of the current term's watches (the view's watches use them too). */
+  private watchHandlers: {
+    term: number;
+    onEvents: (events: { kv: { key: string; modRevision: number } }[]) => void;
+    onError: (err: Error) => void;
+  } | null = null;
 
   constructor(opts: EngineOptions) {
     this.store = opts.store;
@@ -114,6 +123,8 @@ export class Engine {
     this.liveness = new MachineLiveness(this.livenessOpts);
     this.notifier = opts.notify ? new RolloutNotifier({ ...opts.notify, log: this.log }) : null;
     const resync = opts.resyncSeconds ?? 30;
+    this.resyncMs = resync > 0 ? resync * 1000 : 0;
+    this.view = new EngineView((e) => this.log.warn('ignoring a malformed record', { key: e.key, error: e }));
     this.loop = new ReconcileLoop('engine', () => this.pass(), {
       resyncMs: resync > 0 ? resync * 1000 : 0,
       backoff: { minMs: 200, maxMs: 5000 },
@@ -187,7 +198,9 @@ export class Engine {
     this.liveness = new MachineLiveness(this.livenessOpts);
     const onEvents = (events: { kv: { key: string; modRevision: number } }[]) => {
       if (events.every((e) => e.kv.key.startsWith(UNIT_STATE_PREFIX))) {
-        if (this.rolloutMoving) this.wakeup.soon(REPORT_PASS_MS, 'reports');
+        // At most every REPORT_PASS_MS, and never more than a third of the time on such passes.
+        const gap = Math.max(REPORT_PASS_MS, 2 * (this.lastPass ? this.lastPass.readMs + this.lastPass.planMs : 0));
+        if (this.rolloutMoving) this.wakeup.soon(gap, 'reports');
         return;
       }
       // Our own schedule writes come back as events; they need no pass. An event can arrive
@@ -203,6 +216,7 @@ export class Engine {
       if (term !== this.term) return;
       this.log.warn('engine watch failed; re-watching', { error: err });
       this.graceDue = true;
+      this.view.loadedAt = 0;
       this.transition(async () => {
         if (term !== this.term) return;
         await this.closeWatches();
@@ -210,6 +224,7 @@ export class Engine {
         this.loop.trigger('rewatch');
       });
     };
+    this.watchHandlers = { term, onEvents, onError };
     await this.watchUntilUp(term, onEvents, onError);
     if (term !== this.term || !this.election.isLeader()) return;
     // Watches are up before the first pass reads, so no change falls between the two.
@@ -246,7 +261,7 @@ export class Engine {
     onEvents: (events: { kv: { key: string; modRevision: number } }[]) => void,
     onError: (err: Error) => void,
   ): Promise<void> {
-    for (const prefix of ENGINE_WATCHED) {
+    for (const prefix of ENGINE_TRIGGERS) {
       const w = await this.store.watch(prefix, undefined, { onEvents, onError });
       if (term !== this.term) {
         await w.close();
@@ -259,7 +274,7 @@ export class Engine {
   private async closeWatches(): Promise<void> {
     const ws = this.watches;
     this.watches = [];
-    await Promise.all(ws.map((w) => w.close().catch(() => {})));
+    await Promise.all([...ws.map((w) => w.close().catch(() => {})), this.view.close()]);
   }
 
   private async becomeFollower(): Promise<void> {
@@ -293,24 +308,27 @@ export class Engine {
     // back to this engine), etcd refuses the write instead of taking a plan made for another term.
     const fence = this.election.fence();
 
+    // The view is read whole once a term, after a watch failed or a write's outcome was unknown,
+    // and when the safety-net resync is due; otherwise the watches and our own writes keep it.
+    // It is read before the root, so that a leader waiting for its first commit has it ready
+    // when the commit lands (the busiest moment for etcd).
+    let fresh = false;
+    const stale = this.resyncMs > 0 && performance.now() - this.view.loadedAt > this.resyncMs;
+    const loadView = async () => {
+      const h = this.watchHandlers!;
+      await this.view.load(this.store, h.onEvents, h.onError);
+      fresh = true;
+    };
+    if (this.view.loadedAt === 0 || stale) await loadView();
     const { root } = await readRoot(this.store);
     if (!root) {
       // No desired state was ever applied: schedule nothing, remove nothing.
       this.log.debug('no desired state yet');
       return;
     }
-    const units = await this.readUnits(root);
-
-    const onBad = (e: MalformedRecordError) => this.log.warn('ignoring a malformed record', { key: e.key, error: e });
-    const [machines, schedule, reasons, reportList, rollout, control, statusKv] = await Promise.all([
-      readMachines(this.store, onBad),
-      readSchedule(this.store, onBad),
-      readUnscheduled(this.store, onBad),
-      readReports(this.store, onBad),
-      readStoredRollout(this.store),
-      readRolloutControl(this.store),
-      this.store.get(ENGINE_STATUS),
-    ]);
+    const [units, control] = await Promise.all([this.readUnits(root), readRolloutControl(this.store)]);
+    const { schedule, reasons, reports, rollout } = this.view;
+    let machines = this.view.machineList();
     const t1 = performance.now();
 
     const now = Date.now();
@@ -321,7 +339,15 @@ export class Engine {
     const scheduled = new Set<string>();
     for (const byMachine of schedule.byUnit.values()) for (const m of byMachine.keys()) scheduled.add(m);
     this.liveness.observe(now, machines, scheduled);
-    const verdict = this.liveness.verdict(now);
+    let verdict = this.liveness.verdict(now);
+    if (verdict.gone.length > 0 && !fresh) {
+      // Units are about to move off machines judged gone: judge on a fresh read of the machines,
+      // never only on what the watch has delivered so far.
+      const onBad = (e: MalformedRecordError) => this.log.warn('ignoring a malformed record', { key: e.key, error: e });
+      machines = await readMachines(this.store, onBad);
+      this.liveness.observe(now, machines, scheduled);
+      verdict = this.liveness.verdict(now);
+    }
     if (verdict.holding) {
       this.log.warn('holding: many machines silent at once; nothing of theirs moves', {
         silent: verdict.holding.silent,
@@ -329,7 +355,6 @@ export class Engine {
         since: new Date(verdict.holding.since).toISOString(),
       });
     }
-    const reports = new Map(reportList.map((r) => [placementKey(r.machine, r.unit), r.report]));
     const plan = planPass({
       now,
       root,
@@ -340,11 +365,23 @@ export class Engine {
       reports,
       rollout,
       paused: control.paused,
-      status: statusKv?.value ?? null,
+      status: this.view.status,
+      memo: this.memo,
     });
+    this.memo = plan.memo;
     const t2 = performance.now();
 
-    const { ops, txns } = await this.writeFenced(cutTransactions(plan.ops, plan.moves), fence);
+    let written: { ops: number; txns: number };
+    try {
+      written = await this.writeFenced(writeLanes(cutTransactions(plan.ops, plan.moves), plan.moves), fence);
+    } catch (e) {
+      // Some of the pass may be stored and some not (or a reply was lost): read it all again.
+      this.view.loadedAt = 0;
+      throw e;
+    }
+    const { ops, txns } = written;
+    this.view.rollout = plan.stored;
+    this.view.status = plan.statusJson;
     const t3 = performance.now();
 
     this.rolloutMoving = plan.record.state === 'progressing' || plan.record.state === 'paused';
@@ -373,6 +410,7 @@ export class Engine {
       ops,
       txns,
       rollout: { commit: plan.record.commit, state: plan.record.state },
+      planned: plan.planned,
       readMs: t1 - t0,
       planMs: t2 - t1,
       writeMs: t3 - t2,
@@ -394,23 +432,40 @@ export class Engine {
   }
 
   /**
-   * Write the transactions in order, each guarded by the leader fence. A refused fence means
-   * another engine leads: stop at once (a NotLeaderError, never retried as leader).
+   * Write the stages in order (src/engine/writer.ts: writeLanes), the lanes of a stage a few at a
+   * time, every transaction guarded by the leader fence. A refused fence means another engine
+   * leads: stop at once (a NotLeaderError, never retried as leader).
    */
-  private async writeFenced(batches: Op[][], fence: Compare): Promise<{ ops: number; txns: number }> {
+  private async writeFenced(stages: Op[][][][], fence: Compare): Promise<{ ops: number; txns: number }> {
     let ops = 0;
-    for (const batch of batches) {
-      // A test hook may hold this engine here, between planning and writing.
-      await this.beforeWrite?.();
-      const r = await this.store.txn([fence], batch);
-      if (!r.succeeded) {
-        this.election.lost('a fenced schedule write was refused');
-        throw new NotLeaderError('another engine leads: schedule write refused');
+    let txns = 0;
+    let failure: unknown = null;
+    const writeLane = async (lane: Op[][]) => {
+      for (const batch of lane) {
+        if (failure !== null) return;
+        // A test hook may hold this engine here, between planning and writing.
+        await this.beforeWrite?.();
+        const r = await this.store.txn([fence], batch);
+        if (!r.succeeded) {
+          this.election.lost('a fenced schedule write was refused');
+          throw new NotLeaderError('another engine leads: schedule write refused');
+        }
+        this.rememberOwn(r.revision);
+        this.view.written(batch, r.revision);
+        ops += batch.length;
+        txns++;
       }
-      this.rememberOwn(r.revision);
-      ops += batch.length;
+    };
+    for (const lanes of stages) {
+      // Every lane settles before the pass goes on; after a failure the others start nothing new.
+      let next = 0;
+      const worker = async () => {
+        while (failure === null && next < lanes.length) await writeLane(lanes[next++]!).catch((e) => (failure ??= e));
+      };
+      await Promise.all(Array.from({ length: Math.min(WRITE_LANES, lanes.length) }, worker));
+      if (failure !== null) throw failure;
     }
-    return { ops, txns: batches.length };
+    return { ops, txns };
   }
 
   /** Tests: awaited before each fenced write of a pass (to hold this engine between plan and write). */

@@ -101,7 +101,7 @@ export class MachineLiveness {
     let holding: LivenessVerdict['holding'] = null;
     const mass = silent.length > 0 && silent.length > this.massFraction * this.known.size;
     if (mass) {
-      this.holdSince ??= Math.min(...silent.map(([, k]) => k.silentSince!));
+      this.holdSince ??= silent.reduce((min, [, k]) => Math.min(min, k.silentSince!), Number.POSITIVE_INFINITY);
       const until = this.holdSince + this.opts.holdMaxMs;
       if (now < until) holding = { silent: silent.length, known: this.known.size, since: this.holdSince, until };
     } else if (this.holdSince !== null) {

@@ -32,7 +32,8 @@ import type { Op } from '../store/store.js';
 import { isTemplate, templateOf } from '../unit/names.js';
 import type { LivenessVerdict } from './liveness.js';
 import { placementKey, planRollout, type RolloutSubject, type UnitHealth } from './rollout.js';
-import { planSchedule, type Decision } from './schedule.js';
+import type { Decision } from './schedule.js';
+import { planScheduleIncremental, type PlanMemo } from './schedule-incremental.js';
 
 /** What the last pass did (for tests, status and the benchmark). */
 export interface PassReport {
@@ -48,6 +49,8 @@ export interface PassReport {
   txns: number;
   /** The latest rollout as this pass left it. */
   rollout: { commit: string; state: RolloutRecord['state'] };
+  /** Whether the placement was planned for the changed units only, or in full. */
+  planned: 'incremental' | 'full';
   /** Milliseconds reading, planning, writing. */
   readMs: number;
   planMs: number;
@@ -69,6 +72,8 @@ export interface PassInput {
   paused: boolean;
   /** The engine status as stored (JSON), or null. */
   status: string | null;
+  /** The previous pass's placement (incremental planning), or null. */
+  memo?: PlanMemo | null;
 }
 
 export interface PassPlan {
@@ -82,6 +87,13 @@ export interface PassPlan {
   superseded: RolloutRecord | null;
   /** When the plan may change without new input (a grace, a hold or a rollout deadline ends). */
   nextCheckAt: number | null;
+  /** The latest rollout record as stored once `ops` are written (the next pass's `rollout`). */
+  stored: { record: RolloutRecord; head: string; shards: Map<string, string> };
+  /** The engine status as stored once `ops` are written. */
+  statusJson: string;
+  /** This pass's placement, for the next pass; and whether it placed only what changed. */
+  memo: PlanMemo;
+  planned: 'incremental' | 'full';
 }
 
 export function planPass(input: PassInput): PassPlan {
@@ -97,7 +109,8 @@ export function planPass(input: PassInput): PassPlan {
   };
   const known: MachineRecord[] = [...v.live, ...v.held.map((id) => stub(id))];
   const current = currentPlacement(placedSchedule, known);
-  const plan = planSchedule({ units, machines: v.live, current, held });
+  const placed = planScheduleIncremental(input.memo ?? null, { units, machines: v.live, current, held });
+  const plan = placed.result;
 
   // The rollout: subjects, where they run, what each machine is told now and how healthy it is.
   const byName = new Map(units.map((u) => [u.name, u]));
@@ -163,8 +176,12 @@ export function planPass(input: PassInput): PassPlan {
 
   // The rollout record (and the one it superseded), then the engine's status.
   const none = { head: null, shards: new Map<string, string>() };
-  if (ro.superseded) ops.push(...rolloutOps(ro.superseded, input.rollout).ops, ...rolloutOps(ro.record, none).ops);
-  else ops.push(...rolloutOps(ro.record, ro.record.commit === input.rollout.record?.commit ? input.rollout : none).ops);
+  if (ro.superseded) ops.push(...rolloutOps(ro.superseded, input.rollout).ops);
+  const latest = rolloutOps(
+    ro.record,
+    !ro.superseded && ro.record.commit === input.rollout.record?.commit ? input.rollout : none,
+  );
+  ops.push(...latest.ops);
   const status: EngineStatus = {
     holding: v.holding
       ? {
@@ -189,6 +206,10 @@ export function planPass(input: PassInput): PassPlan {
     record: ro.record,
     superseded: ro.superseded,
     nextCheckAt: next.length ? Math.min(...next) : null,
+    stored: { record: ro.record, head: latest.head, shards: latest.shards },
+    statusJson,
+    memo: placed.memo,
+    planned: placed.planned,
   };
 
   function subjectGroup(unit: string): string {

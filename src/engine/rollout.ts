@@ -91,7 +91,11 @@ export function planRollout(input: RolloutInput): RolloutOutput {
   let superseded: RolloutRecord | null = null;
   let record: RolloutRecord;
   if (input.record && input.record.commit === input.commit) {
-    record = structuredClone(input.record);
+    // Only a progressing group can change (advanceGroup leaves the others alone): copy just those.
+    record = {
+      ...input.record,
+      groups: input.record.groups.map((g) => (g.state === 'progressing' ? cloneGroup(g) : g)),
+    };
   } else {
     const prev = input.record;
     if (prev && !ENDED.has(prev.state)) {
@@ -108,6 +112,13 @@ export function planRollout(input: RolloutInput): RolloutOutput {
   const nexts: number[] = [];
   if (!ENDED.has(record.state)) {
     for (const g of record.groups) advanceGroup(g, input, byGroup.get(g.unit) ?? [], record.started, nexts);
+    // A copied group that did not move is the input's group again: the record's writer sees by
+    // identity which groups (so which stored shards) are as they were.
+    const before = input.record?.commit === record.commit ? input.record.groups : [];
+    record.groups.forEach((g, i) => {
+      const old = before[i];
+      if (old && old !== g && sameGroup(old, g)) record.groups[i] = old;
+    });
     record.state = overall(record, input.paused);
     if (ENDED.has(record.state)) {
       record.ended = input.now;
@@ -128,7 +139,10 @@ export function planRollout(input: RolloutInput): RolloutOutput {
       hashes.set(placementKey(machine, u.name), hash);
     }
   }
-  return { record, superseded, hashes, nextCheckAt: nexts.length ? Math.min(...nexts) : null };
+  // Not Math.min(...nexts): a record of 100,000 groups has more deadlines than a call takes arguments.
+  let nextCheckAt: number | null = null;
+  for (const t of nexts) if (nextCheckAt === null || t < nextCheckAt) nextCheckAt = t;
+  return { record, superseded, hashes, nextCheckAt };
 }
 
 function startRecord(
@@ -359,6 +373,26 @@ function judge(
     if (h.state === 'starting') starting ??= `${of}${h.reason ?? 'not healthy yet'}`;
   }
   return starting === null ? { state: 'healthy', reason: null } : { state: 'starting', reason: starting };
+}
+
+function sameGroup(a: RolloutGroup, b: RolloutGroup): boolean {
+  if (a.unit !== b.unit || a.state !== b.state || a.reason !== b.reason || a.machines.length !== b.machines.length)
+    return false;
+  return a.machines.every((m, i) => {
+    const n = b.machines[i]!;
+    return (
+      m.machine === n.machine &&
+      m.state === n.state &&
+      m.from === n.from &&
+      m.since === n.since &&
+      m.reason === n.reason
+    );
+  });
+}
+
+/** A group's own copy, to move on: its machines are changed in place, its policy never. */
+function cloneGroup(g: RolloutGroup): RolloutGroup {
+  return { ...g, machines: g.machines.map((m) => ({ ...m })) };
 }
 
 function overall(r: RolloutRecord, paused: boolean): RolloutState {

@@ -28,14 +28,29 @@
  * - Deterministic: same input, same output (orders are by name and machine id).
  */
 import type { DesiredEntry, MachineRecord } from '../store/keys.js';
+import { isPlaceable, machineIdMatches } from '../fleet/constraints.js';
+import { findReplaceCycles, pendingFollowers, resolveLeaders } from './schedule-graph.js';
 import {
-  describeMetadata,
-  isPlaceable,
-  machineIdMatches,
-  metadataMatches,
-  triggerTarget,
-} from '../fleet/constraints.js';
-import { compileGlob, type CompiledGlob } from '../fleet/glob.js';
+  CONFLICT,
+  EVICT,
+  FITS,
+  LoadIndex,
+  NO_UNITS,
+  NONE,
+  REPLACED,
+  byName,
+  cmpStr,
+  lighter,
+  load,
+  makeUnit,
+  relation,
+  staticOk,
+  staticWhy,
+  viaText,
+  type Mach,
+  type Unit,
+} from './schedule-model.js';
+import { blockedEverywhereReason, noEligibleReason, scheduleResult } from './schedule-output.js';
 
 export interface ScheduleInput {
   /** Every desired unit; constraints parsed and specifiers expanded. */
@@ -49,6 +64,11 @@ export interface ScheduleInput {
    * exactly where they are, unchecked (the machine is not there to check), and they take no new ones.
    */
   held?: ReadonlySet<string>;
+  /**
+   * Incremental planning (src/engine/schedule-incremental.ts): per machine, units an earlier plan
+   * placed there that this plan does not see but that count as load.
+   */
+  baseLoad?: ReadonlyMap<string, number>;
 }
 
 /** One change against the current schedule: placed (to), moved (from, to), or taken off (from). */
@@ -68,52 +88,6 @@ export interface ScheduleResult {
   decisions: Decision[];
 }
 
-type Via = 'MachineOf' | 'triggers' | 'group';
-
-interface Mach {
-  id: string;
-  meta: Record<string, string>;
-  /** Units placed here in this plan, in placement order. */
-  units: Set<Unit>;
-  /** The subset with Conflicts/Replaces globs: the only residents that can object to a newcomer without globs. */
-  patUnits: Set<Unit>;
-}
-
-interface Unit {
-  name: string;
-  entry: DesiredEntry;
-  conflicts: CompiledGlob[];
-  replaces: CompiledGlob[];
-  hasPatterns: boolean;
-  /** Placeable units this one must share a machine with (after folding cycles into their anchor). */
-  leaders: { u: Unit; via: Via }[];
-  followers: Unit[];
-  /** Why it can never be placed in this plan (MachineOf a unit that is not placeable), or null. */
-  blocked: string | null;
-  machine: Mach | null;
-  /** Id of the Replaces cycle this unit is on (units on one cycle only conflict), or -1. */
-  replaceCycle: number;
-  /** Why it left its current machine (for decisions). */
-  left: string | null;
-  /** How it was placed (for decisions). */
-  placedHow: string | null;
-  unscheduled: string | null;
-}
-
-const NONE = 0;
-const CONFLICT = 1;
-/** The newcomer replaces the resident: the resident may be evicted. */
-const EVICT = 2;
-/** The resident replaces the newcomer. */
-const REPLACED = 3;
-
-const NO_UNITS: readonly Unit[] = Object.freeze([]);
-/** fit()'s answer when nothing objects (shared: most checks end here). */
-const FITS = Object.freeze({ evict: NO_UNITS, blocker: null, kind: NONE });
-
-const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 /** Plan the schedule. See the file comment for the semantics. */
 export function planSchedule(input: ScheduleInput): ScheduleResult {
   return new Planner(input).run();
@@ -131,7 +105,15 @@ class Planner {
   constructor(private readonly input: ScheduleInput) {
     for (const e of input.units) this.entries.set(e.name, e);
     this.sortedMachines = [...input.machines]
-      .map((m) => ({ id: m.id, meta: m.metadata ?? {}, units: new Set<Unit>(), patUnits: new Set<Unit>() }))
+      .map(
+        (m): Mach => ({
+          id: m.id,
+          meta: m.metadata ?? {},
+          base: input.baseLoad?.get(m.id) ?? 0,
+          units: new Set<Unit>(),
+          patUnits: new Set<Unit>(),
+        }),
+      )
       .sort((a, b) => cmpStr(a.id, b.id));
     for (const m of this.sortedMachines) {
       this.machines.set(m.id, m);
@@ -145,34 +127,25 @@ class Planner {
     }
     for (const e of [...input.units].sort(byName)) {
       if (!isPlaceable(e) || this.units.has(e.name)) continue;
-      const conflicts = e.constraints.conflicts.map(compileGlob);
-      const replaces = e.constraints.replaces.map(compileGlob);
-      this.units.set(e.name, {
-        name: e.name,
-        entry: e,
-        conflicts,
-        replaces,
-        hasPatterns: conflicts.length + replaces.length > 0,
-        leaders: [],
-        followers: [],
-        blocked: null,
-        machine: null,
-        replaceCycle: -1,
-        left: null,
-        placedHow: null,
-        unscheduled: null,
-      });
+      this.units.set(e.name, makeUnit(e));
     }
   }
 
   /** Machines by (load, id); built after the keep phase, when placements start. */
   private loadIndex: LoadIndex | null = null;
+  /**
+   * The same for each set of eligible machines (MachineID/MachineMetadata), made when first
+   * needed: a constrained unit visits its machines lightest first too, and stops at the first that
+   * fits, instead of scanning every eligible machine (at 10,000 machines that scan was the plan).
+   */
+  private readonly subIndexes = new Map<Mach[], LoadIndex>();
+  private readonly indexesOf = new Map<Mach, LoadIndex[]>();
   /** Evictions left in this plan: a safety cap; Replaces cycles are already conflicts, so chains end. */
   private evictionBudget = 0;
 
   run(): ScheduleResult {
-    const order = this.resolveLeaders();
-    this.findReplaceCycles();
+    const order = resolveLeaders(this.units, this.entries);
+    findReplaceCycles(this.units);
     this.evictionBudget = 4 * this.units.size + 16;
     this.keep(order);
     this.loadIndex = new LoadIndex(this.sortedMachines);
@@ -184,7 +157,25 @@ class Planner {
       this.placeAll(order.filter((u) => !u.machine && !u.blocked));
       if (this.placedCount() === before) break;
     }
-    return this.result();
+    return scheduleResult(this.units, this.entries, this.input.current);
+  }
+
+  private loadMoved(m: Mach, before: number): void {
+    this.loadIndex!.moved(m, before, load(m));
+    for (const ix of this.indexesOf.get(m) ?? []) ix.moved(m, before, load(m));
+  }
+
+  private subIndex(candidates: Mach[]): LoadIndex {
+    let ix = this.subIndexes.get(candidates);
+    if (!ix) {
+      this.subIndexes.set(candidates, (ix = new LoadIndex(candidates)));
+      for (const m of candidates) {
+        let list = this.indexesOf.get(m);
+        if (!list) this.indexesOf.set(m, (list = []));
+        list.push(ix);
+      }
+    }
+    return ix;
   }
 
   private placedCount(): number {
@@ -202,100 +193,7 @@ class Planner {
     }
   }
 
-  /**
-   * Units that replace each other, directly or around a cycle (a replaces b replaces c replaces a),
-   * only conflict: none of them evicts another, so no plan (and no sequence of plans) loops.
-   */
-  private findReplaceCycles(): void {
-    const replacers = [...this.units.values()].filter((u) => u.replaces.length > 0);
-    if (replacers.length < 2) return;
-    const all = [...this.units.values()];
-    const targets = new Map<Unit, Unit[]>();
-    for (const r of replacers) {
-      const out: Unit[] = [];
-      for (const g of r.replaces) {
-        if (g.error) continue;
-        const exact = this.units.get(g.pattern);
-        if (exact && !/[*?[\\]/.test(g.pattern)) {
-          if (exact !== r && exact.replaces.length > 0) out.push(exact);
-          continue;
-        }
-        for (const u of all) if (u !== r && u.replaces.length > 0 && g.match(u.name)) out.push(u);
-      }
-      targets.set(r, out);
-    }
-    let id = 0;
-    for (const comp of stronglyConnected(replacers, (r) => targets.get(r) ?? [])) {
-      if (comp.length < 2) continue;
-      for (const u of comp) u.replaceCycle = id;
-      id++;
-    }
-  }
-
-  // ---- co-location graph -----------------------------------------------------------------------
-
-  /**
-   * Resolve MachineOf and trigger edges to leaders, fold cycles into their first member, and return
-   * the processing order: leaders before followers, otherwise by name.
-   */
-  private resolveLeaders(): Unit[] {
-    const raw = new Map<Unit, { u: Unit; via: Via }[]>();
-    for (const u of this.units.values()) {
-      const edges: { u: Unit; via: Via }[] = [];
-      for (const target of [...new Set(u.entry.constraints.machineOf)].sort()) {
-        if (target === u.name) continue;
-        const l = this.units.get(target);
-        if (l) {
-          edges.push({ u: l, via: 'MachineOf' });
-          continue;
-        }
-        const e = this.entries.get(target);
-        u.blocked ??= !e
-          ? `MachineOf ${target}, which does not exist`
-          : e.constraints.global
-            ? `MachineOf ${target}, which is a Global unit (not placed by the engine)`
-            : `MachineOf ${target}, which is not scheduled (its desired state is inactive)`;
-      }
-      // A timer/socket/path unit follows the unit it activates, when that unit is placed at all.
-      const t = triggerTarget(u.entry);
-      const tu = t ? this.units.get(t) : undefined;
-      if (tu && tu !== u && !edges.some((x) => x.u === tu)) edges.push({ u: tu, via: 'triggers' });
-      raw.set(u, edges);
-    }
-
-    // With edges follower -> leader, leaders' components come first.
-    const comps = stronglyConnected([...this.units.values()], (u) => raw.get(u)!.map((x) => x.u));
-
-    const order: Unit[] = [];
-    for (const comp of comps) {
-      comp.sort(byName);
-      const anchor = comp[0]!;
-      const members = new Set(comp);
-      for (const u of comp) {
-        u.leaders = raw.get(u)!.filter((x) => !members.has(x.u));
-        if (u !== anchor) u.leaders.push({ u: anchor, via: raw.get(u)!.find((x) => x.u === anchor)?.via ?? 'group' });
-        for (const l of u.leaders) l.u.followers.push(u);
-        order.push(u);
-      }
-    }
-    return order;
-  }
-
   // ---- relations -------------------------------------------------------------------------------
-
-  /** How newcomer `a` relates to resident `b`. */
-  private relation(a: Unit, b: Unit): number {
-    const aRb = a.replaces.length > 0 && a.replaces.some((g) => g.match(b.name));
-    const bRa = b.replaces.length > 0 && b.replaces.some((g) => g.match(a.name));
-    if (aRb || bRa) {
-      // Circular Replaces (directly or around a cycle): neither may evict the other.
-      if ((aRb && bRa) || (a.replaceCycle >= 0 && a.replaceCycle === b.replaceCycle)) return CONFLICT;
-      return aRb ? EVICT : REPLACED;
-    }
-    if (a.conflicts.length > 0 && a.conflicts.some((g) => g.match(b.name))) return CONFLICT;
-    if (b.conflicts.length > 0 && b.conflicts.some((g) => g.match(a.name))) return CONFLICT;
-    return NONE;
-  }
 
   /**
    * May `u` join machine `m`? Returns the residents it would evict (Replaces), or the first
@@ -307,7 +205,7 @@ class Planner {
     let evict: Unit[] | null = null;
     for (const b of scan) {
       if (b === u) continue;
-      const rel = this.relation(u, b);
+      const rel = relation(u, b);
       if (rel === NONE) continue;
       if (rel === EVICT && allowEvict && this.evictionBudget > 0) {
         (evict ??= []).push(b);
@@ -316,20 +214,6 @@ class Planner {
       return { evict: evict ?? NO_UNITS, blocker: b, kind: rel === REPLACED ? REPLACED : CONFLICT };
     }
     return evict ? { evict, blocker: null, kind: NONE } : FITS;
-  }
-
-  private staticOk(u: Unit, m: Mach): boolean {
-    const c = u.entry.constraints;
-    if (c.machineId !== undefined && !machineIdMatches(c.machineId, m.id)) return false;
-    return metadataMatches(m.meta, c.machineMetadata);
-  }
-
-  /** Why `u` may not run on `m` by its static constraints ("machine m1 does not have region=eu"). */
-  private staticWhy(u: Unit, m: Mach): string {
-    const c = u.entry.constraints;
-    if (c.machineId !== undefined && !machineIdMatches(c.machineId, m.id))
-      return `machine ${m.id} is not MachineID ${c.machineId}`;
-    return `machine ${m.id} does not have ${describeMetadata(c.machineMetadata)}`;
   }
 
   /** Machines `u` may run on by MachineID and MachineMetadata, by id. Cached per constraint set. */
@@ -357,44 +241,25 @@ class Planner {
     return list;
   }
 
-  /** Why no machine is eligible for `u` by MachineID/MachineMetadata. */
-  private noEligibleReason(u: Unit): string {
-    const c = u.entry.constraints;
-    if (this.sortedMachines.length === 0) return 'no machines are registered';
-    if (c.machineId !== undefined) {
-      const byId = this.sortedMachines.filter((m) => machineIdMatches(c.machineId!, m.id));
-      if (byId.length === 0) return `no machine with id ${c.machineId} is registered`;
-      return `${this.staticWhy(u, byId[0]!)} (MachineID ${c.machineId})`;
-    }
-    // Name the smallest set of keys no machine satisfies together, adding keys in name order.
-    const keys = Object.keys(c.machineMetadata).sort();
-    for (const k of keys) {
-      if (!this.sortedMachines.some((m) => metadataMatches(m.meta, { [k]: c.machineMetadata[k]! }))) {
-        return `no machine has ${describeMetadata({ [k]: c.machineMetadata[k]! })}`;
-      }
-    }
-    return `no machine has ${describeMetadata(c.machineMetadata)}`;
-  }
-
   // ---- assignment bookkeeping ------------------------------------------------------------------
 
   private assign(u: Unit, m: Mach): void {
     u.machine = m;
     u.unscheduled = null;
-    const before = m.units.size;
+    const before = load(m);
     m.units.add(u);
     if (u.hasPatterns) m.patUnits.add(u);
-    if (this.loadIndex && m.units.size !== before) this.loadIndex.moved(m, before, m.units.size);
+    if (this.loadIndex && load(m) !== before) this.loadMoved(m, before);
   }
 
   private unassign(u: Unit): void {
     const m = u.machine;
     if (!m) return;
-    const before = m.units.size;
+    const before = load(m);
     m.units.delete(u);
     m.patUnits.delete(u);
     u.machine = null;
-    if (this.loadIndex && m.units.size !== before) this.loadIndex.moved(m, before, m.units.size);
+    if (this.loadIndex && load(m) !== before) this.loadMoved(m, before);
   }
 
   // ---- phase 1: keep what may stay -------------------------------------------------------------
@@ -403,7 +268,7 @@ class Planner {
   private readonly heldMachines = new Map<string, Mach>();
   private heldMachine(id: string): Mach {
     let m = this.heldMachines.get(id);
-    if (!m) this.heldMachines.set(id, (m = { id, meta: {}, units: new Set(), patUnits: new Set() }));
+    if (!m) this.heldMachines.set(id, (m = { id, meta: {}, base: 0, units: new Set(), patUnits: new Set() }));
     return m;
   }
 
@@ -423,8 +288,8 @@ class Planner {
         u.left = `machine ${mid} is gone`;
       } else if (u.blocked) {
         u.left = u.blocked;
-      } else if (!this.staticOk(u, m)) {
-        u.left = this.staticWhy(u, m);
+      } else if (!staticOk(u, m)) {
+        u.left = staticWhy(u, m);
       } else {
         tentative.set(u, m);
         let list = byMachine.get(m);
@@ -438,7 +303,7 @@ class Planner {
       for (const r of list) {
         if (r.replaces.length === 0) continue;
         for (const e of list) {
-          if (e !== r && !victims.has(e) && this.relation(r, e) === EVICT) {
+          if (e !== r && !victims.has(e) && relation(r, e) === EVICT) {
             victims.add(e);
             e.left = `replaced by ${r.name} on ${m.id}`;
           }
@@ -478,10 +343,10 @@ class Planner {
 
     const candidates = this.eligible(u);
     if (candidates.length === 0) {
-      u.unscheduled = this.noEligibleReason(u);
+      u.unscheduled = noEligibleReason(u, this.sortedMachines);
       return [];
     }
-    const pending = this.pendingFollowers(u);
+    const pending = pendingFollowers(u);
     // Tiers: 0 = fits without evicting and its pending followers fit too; 1 = fits without
     // evicting; 2 = fits by evicting. Least loaded, then lowest id, within the best tier.
     // A holder rather than three lets: consider() below assigns them.
@@ -499,7 +364,7 @@ class Planner {
         return false;
       }
       if (f.evict.length === 0) {
-        if (pending.length === 0 || pending.every((p) => this.staticOk(p, m) && !this.fit(p, m, true).blocker)) {
+        if (pending.length === 0 || pending.every((p) => staticOk(p, m) && !this.fit(p, m, true).blocker)) {
           best.t0 = m;
           return true;
         }
@@ -511,6 +376,8 @@ class Planner {
     };
     if (candidates === this.sortedMachines && this.loadIndex) {
       this.loadIndex.visitInOrder(consider);
+    } else if (this.loadIndex) {
+      this.subIndex(candidates).visitInOrder(consider);
     } else {
       for (const m of candidates) if (!best.t0 || lighter(m, best.t0)) consider(m);
     }
@@ -525,7 +392,7 @@ class Planner {
       return [];
     }
     if (best.t2) return this.assignEvicting(u, best.t2.m, best.t2.evict, how);
-    u.unscheduled = this.blockedEverywhereReason(u, candidates, blockers);
+    u.unscheduled = blockedEverywhereReason(u, candidates, blockers);
     return [];
   }
 
@@ -544,8 +411,8 @@ class Planner {
       return [];
     }
     const lead = u.leaders.map((l) => l.u.name).join(', ');
-    if (!this.staticOk(u, m)) {
-      u.unscheduled = `must run with ${lead} on ${m.id}, but ${this.staticWhy(u, m)}`;
+    if (!staticOk(u, m)) {
+      u.unscheduled = `must run with ${lead} on ${m.id}, but ${staticWhy(u, m)}`;
       return [];
     }
     const f = this.fit(u, m, true);
@@ -580,182 +447,4 @@ class Planner {
     // Followers re-placed after their leaders: keep the processing order (leaders first).
     return out;
   }
-
-  /** Followers (transitively) of `u` that still need a machine and could go with it. */
-  private pendingFollowers(u: Unit): Unit[] {
-    if (u.followers.length === 0) return [];
-    const out: Unit[] = [];
-    const seen = new Set<Unit>([u]);
-    const walk = (x: Unit) => {
-      for (const f of x.followers) {
-        if (seen.has(f)) continue;
-        seen.add(f);
-        if (f.machine || f.blocked) continue;
-        out.push(f);
-        walk(f);
-      }
-    };
-    walk(u);
-    return out;
-  }
-
-  private blockedEverywhereReason(u: Unit, candidates: Mach[], blockers: Map<string, number>): string {
-    const names = [...blockers.keys()].sort();
-    const shown = names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', ');
-    const kinds = new Set(blockers.values());
-    const verb =
-      kinds.has(REPLACED) && kinds.has(CONFLICT)
-        ? 'conflicts with or is replaced by'
-        : kinds.has(REPLACED)
-          ? 'is replaced by'
-          : 'conflicts with';
-    const c = u.entry.constraints;
-    let where: string;
-    if (candidates.length === 1) where = `on ${candidates[0]!.id}, its only eligible machine`;
-    else if (Object.keys(c.machineMetadata).length > 0)
-      where = `on every machine with ${describeMetadata(c.machineMetadata)}`;
-    else where = 'on every machine';
-    return `${verb} ${shown} ${where}`;
-  }
-
-  // ---- output ------------------------------------------------------------------------------------
-
-  private result(): ScheduleResult {
-    const assign = new Map<string, string>();
-    const unscheduled = new Map<string, string>();
-    const decisions: Decision[] = [];
-    const names = new Set<string>([...this.units.keys(), ...this.input.current.keys()]);
-    for (const name of [...names].sort()) {
-      const u = this.units.get(name);
-      const from = this.input.current.get(name);
-      if (!u) {
-        const e = this.entries.get(name);
-        const reason = !e
-          ? 'removed from the desired state'
-          : e.constraints.global
-            ? 'Global unit: the agents run it on every matching machine'
-            : 'desired state is inactive';
-        decisions.push({ unit: name, from: from!, reason });
-        continue;
-      }
-      if (u.machine) {
-        assign.set(name, u.machine.id);
-        if (from === u.machine.id) continue;
-        const d: Decision = { unit: name, to: u.machine.id, reason: u.placedHow ?? 'placed' };
-        if (from !== undefined) {
-          d.from = from;
-          d.reason = `${u.left ?? 'moved'}; moved (${d.reason})`;
-        }
-        decisions.push(d);
-      } else {
-        unscheduled.set(name, u.unscheduled ?? 'not placed');
-        if (from !== undefined)
-          decisions.push({ unit: name, from, reason: `${u.left ?? 'left'}; ${u.unscheduled ?? 'not placed'}` });
-      }
-    }
-    return { assign, unscheduled, decisions };
-  }
-}
-
-/**
- * Tarjan's strongly connected components, iterative (10,000-deep chains must not overflow the
- * stack). Components come out leaves-first: for an edge a -> b, b's component precedes a's.
- */
-function stronglyConnected<T>(nodes: readonly T[], edges: (n: T) => readonly T[]): T[][] {
-  const index = new Map<T, number>();
-  const low = new Map<T, number>();
-  const onStack = new Set<T>();
-  const stack: T[] = [];
-  const comps: T[][] = [];
-  let next = 0;
-  const visit = (n: T) => {
-    index.set(n, next);
-    low.set(n, next++);
-    stack.push(n);
-    onStack.add(n);
-  };
-  for (const root of nodes) {
-    if (index.has(root)) continue;
-    visit(root);
-    const work: { n: T; out: readonly T[]; i: number }[] = [{ n: root, out: edges(root), i: 0 }];
-    while (work.length) {
-      const top = work[work.length - 1]!;
-      if (top.i < top.out.length) {
-        const w = top.out[top.i++]!;
-        if (!index.has(w)) {
-          visit(w);
-          work.push({ n: w, out: edges(w), i: 0 });
-        } else if (onStack.has(w)) {
-          low.set(top.n, Math.min(low.get(top.n)!, index.get(w)!));
-        }
-        continue;
-      }
-      work.pop();
-      if (work.length) {
-        const parent = work[work.length - 1]!.n;
-        low.set(parent, Math.min(low.get(parent)!, low.get(top.n)!));
-      }
-      if (low.get(top.n) === index.get(top.n)) {
-        const comp: T[] = [];
-        let w: T;
-        do {
-          w = stack.pop()!;
-          onStack.delete(w);
-          comp.push(w);
-        } while (w !== top.n);
-        comps.push(comp);
-      }
-    }
-  }
-  return comps;
-}
-
-/**
- * Every machine, ordered by (load, id), kept up to date as units come and go: an unconstrained
- * unit (most units) finds the least-loaded machine that fits without scanning all machines.
- */
-class LoadIndex {
-  /** buckets[load] = machines with that many units, by id. */
-  private readonly buckets: Mach[][] = [];
-
-  constructor(machines: readonly Mach[]) {
-    for (const m of machines) this.bucket(m.units.size).push(m); // machines come sorted by id
-  }
-
-  private bucket(load: number): Mach[] {
-    while (this.buckets.length <= load) this.buckets.push([]);
-    return this.buckets[load]!;
-  }
-
-  moved(m: Mach, from: number, to: number): void {
-    const a = this.bucket(from);
-    const i = lowerBound(a, m.id);
-    if (a[i] === m) a.splice(i, 1);
-    const b = this.bucket(to);
-    b.splice(lowerBound(b, m.id), 0, m);
-  }
-
-  /** Visit machines lightest first, ties by id, until `visit` returns true. */
-  visitInOrder(visit: (m: Mach) => boolean): void {
-    for (const b of this.buckets) for (const m of b) if (visit(m)) return;
-  }
-}
-
-function lowerBound(a: Mach[], id: string): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]!.id < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function lighter(a: Mach, b: Mach): boolean {
-  return a.units.size < b.units.size || (a.units.size === b.units.size && a.id < b.id);
-}
-
-function viaText(via: Via): string {
-  return via === 'triggers' ? 'triggers' : via === 'MachineOf' ? 'MachineOf' : 'must run with';
 }

@@ -303,14 +303,21 @@ export const ROLLOUT_LATEST = 'rollout/latest';
 export const ROLLOUT_CONTROL = 'rollout/control';
 export const ROLLOUTS_KEPT = 20;
 
-/** What the engine watches while it leads (each a prefix request, each inside the engine's grants). */
+/**
+ * What the engine watches while it leads (each a prefix request, each inside the engine's grants):
+ * the root and the rollout control key wake a pass; the other prefixes the engine also keeps in
+ * memory (src/engine/view.ts), so a pass need not read them whole.
+ */
 export const ENGINE_WATCHED: readonly string[] = [
   DESIRED_ROOT,
   MACHINES_PREFIX,
   SCHEDULE_PREFIX,
+  UNSCHEDULED_PREFIX,
   UNIT_STATE_PREFIX,
   ROLLOUT_CONTROL,
 ];
+/** Of ENGINE_WATCHED, the keys that only wake a pass. */
+export const ENGINE_TRIGGERS: readonly string[] = [DESIRED_ROOT, ROLLOUT_CONTROL];
 
 /** A rollout as the engine plans it (src/engine/rollout.ts): stored as a head and group shards. */
 export type RolloutState = 'progressing' | 'succeeded' | 'failed' | 'reverted' | 'paused' | 'superseded';

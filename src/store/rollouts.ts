@@ -38,18 +38,35 @@ export function rolloutCounts(r: { groups: readonly RolloutGroup[] }): RolloutHe
   return c;
 }
 
-/** The record split as stored: its head, and shard index -> shard JSON. */
-export function layoutRollout(r: RolloutRecord): { head: RolloutHead; shards: Map<string, string> } {
+function groupsByShard(groups: readonly RolloutGroup[]): Map<string, RolloutGroup[]> {
   const byShard = new Map<string, RolloutGroup[]>();
-  for (const g of r.groups) {
+  for (const g of groups) {
     const idx = shardOf(g.unit);
     let list = byShard.get(idx);
     if (!list) byShard.set(idx, (list = []));
     list.push(g);
   }
+  return byShard;
+}
+
+/**
+ * The record split as stored: its head, and shard index -> shard JSON. With `stored` (the record
+ * as last stored, and its shards' JSON), a shard whose groups are the very same objects as there
+ * is not serialised again.
+ */
+export function layoutRollout(
+  r: RolloutRecord,
+  stored?: { record: RolloutRecord | null; shards: ReadonlyMap<string, string> },
+): { head: RolloutHead; shards: Map<string, string> } {
+  const byShard = groupsByShard(r.groups);
+  const old = stored?.record?.commit === r.commit ? groupsByShard(stored.record.groups) : null;
   const shards = new Map<string, string>();
   for (const idx of [...byShard.keys()].sort()) {
-    shards.set(idx, JSON.stringify({ groups: byShard.get(idx)! } satisfies RolloutShard));
+    const groups = byShard.get(idx)!;
+    const was = old?.get(idx);
+    const json =
+      was && was.length === groups.length && was.every((g, i) => g === groups[i]) ? stored!.shards.get(idx) : undefined;
+    shards.set(idx, json ?? JSON.stringify({ groups } satisfies RolloutShard));
   }
   const { groups: _groups, ...rest } = r;
   return { head: { ...rest, counts: rolloutCounts(r), shards: [...shards.keys()] }, shards };
@@ -62,9 +79,12 @@ export function layoutRollout(r: RolloutRecord): { head: RolloutHead; shards: Ma
  */
 export function rolloutOps(
   r: RolloutRecord,
-  before: { head: string | null; shards: ReadonlyMap<string, string> },
+  before: { head: string | null; shards: ReadonlyMap<string, string>; record?: RolloutRecord | null },
 ): { ops: Op[]; head: string; shards: Map<string, string> } {
-  const { head, shards } = layoutRollout(r);
+  const { head, shards } = layoutRollout(
+    r,
+    before.record !== undefined ? { record: before.record, shards: before.shards } : undefined,
+  );
   const ops: Op[] = [];
   for (const [idx, json] of shards) {
     if (before.shards.get(idx) !== json) ops.push({ op: 'put', key: rolloutShardKey(r.commit, idx), value: json });

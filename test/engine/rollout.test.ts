@@ -234,3 +234,26 @@ test('the record survives a restart: planning again from the stored record chang
   assert.deepEqual(tells(b), tells(a));
   assert.deepEqual(states(b), states(a));
 });
+
+test('a rollout of 150,000 units is planned: its next deadline is the earliest of all of them', () => {
+  const n = 150_000;
+  const units = Array.from({ length: n }, (_, i) => ({
+    name: `u${i}.service`,
+    group: `u${i}.service`,
+    hash: 'new',
+    policy: policy({ healthyDeadlineMs: 60_000 + i }),
+  }));
+  const placement = new Map(units.map((u) => [u.name, ['m1']]));
+  const o = planRollout({
+    now: 0,
+    commit: 'c1',
+    units,
+    placement,
+    told: new Map(),
+    health: new Map(),
+    record: null,
+    paused: false,
+  });
+  assert.equal(o.record.groups.length, n);
+  assert.equal(o.nextCheckAt, 60_000);
+});

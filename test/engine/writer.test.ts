@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DesiredWatch } from '../../src/agent/desired-watch.js';
-import { cutTransactions } from '../../src/engine/writer.js';
+import { BYTES_PER_TXN, cutTransactions } from '../../src/engine/writer.js';
 import { silentLogger } from '../../src/log.js';
 import { scheduleKey, unscheduledKey } from '../../src/store/keys.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -73,4 +73,16 @@ test('a moving unit is deleted from its old machine before it is put on its new 
   const at = (key: string) => txns.findIndex((t) => t.some((o) => 'key' in o && o.key === key));
   assert.ok(at(from) < at(scheduleKey('m2', 'a.service')));
   assert.equal(at(unscheduledKey('x')), txns.length - 1);
+});
+
+test('transactions are cut by bytes too: a big rollout record never makes a request etcd refuses', () => {
+  const big = 'x'.repeat(100 * 1024);
+  const ops: Op[] = Array.from({ length: 40 }, (_, i) => ({ op: 'put', key: `rollouts/c1/groups/${i}`, value: big }));
+  const txns = cutTransactions(ops, new Set());
+  assert.deepEqual(txns.flat(), ops);
+  for (const t of txns) {
+    const bytes = t.reduce((n, o) => n + ('key' in o ? o.key.length : 0) + (o.op === 'put' ? o.value.length : 0), 0);
+    assert.ok(bytes <= BYTES_PER_TXN, `a transaction of ${bytes} bytes`);
+  }
+  assert.ok(txns.length >= 4);
 });

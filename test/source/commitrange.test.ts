@@ -10,20 +10,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { commitsBetween } from '../../src/source/commitrange.js';
 import { tempDir, TestRepo } from '../support/git.js';
+import { rng } from '../support/random.js';
 
 const tmp = tempDir('gitfleet-range-');
 after(() => tmp.cleanup());
-
-/** A deterministic pseudo-random sequence (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Dates = 'increasing' | 'equal' | 'skewed';
 

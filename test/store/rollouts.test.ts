@@ -44,3 +44,19 @@ test('a record is stored in shards and read back whole; a change rewrites one sh
   assert.deepEqual(rolloutOps(r, { head: second.head, shards: second.shards }).ops, []);
   await store.close();
 });
+
+test('given the stored record, a shard of the very same groups keeps its JSON; a new group is written', () => {
+  const r = record(300);
+  const first = rolloutOps(r, { head: null, shards: new Map() });
+  const same = rolloutOps({ ...r }, { head: first.head, shards: first.shards, record: r });
+  assert.deepEqual(same.ops, []);
+  const changed = { ...r, groups: r.groups.map((g, i) => (i === 7 ? { ...g, state: 'succeeded' as const } : g)) };
+  const withStored = rolloutOps(changed, { head: first.head, shards: first.shards, record: r });
+  const fresh = rolloutOps(changed, { head: first.head, shards: first.shards });
+  assert.deepEqual(withStored, fresh);
+  // The changed group's shard only (the head's machine counts did not change).
+  assert.deepEqual(
+    withStored.ops.map((o) => o.op),
+    ['put'],
+  );
+});
