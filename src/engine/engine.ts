@@ -25,8 +25,10 @@ import { readRolloutControl, pruneRollouts } from '../store/rollouts.js';
 import { StoreUnavailableError, type Compare, type Op, type Store, type Watch } from '../store/store.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { ReconcileLoop } from '../util/loop.js';
+import { RecentSet } from '../util/recent.js';
 import { Wakeup } from '../util/wakeup.js';
-import { LeaderElection, NotLeaderError } from './leader.js';
+import { writeFenced } from './fenced-write.js';
+import { LeaderElection } from './leader.js';
 import { MachineLiveness } from './liveness.js';
 import { announceRollout, RolloutNotifier } from './notify.js';
 import { planPass, type PassReport } from './pass.js';
@@ -62,9 +64,6 @@ export interface EngineOptions {
   notify?: { url: string; secret?: string };
 }
 
-/** Transactions of one pass in flight at once (independent machines' writes overlap). */
-const WRITE_LANES = 8;
-
 /** Reports while a rollout moves: passes they cause are at most this often. */
 const REPORT_PASS_MS = 200;
 
@@ -79,7 +78,7 @@ export class Engine {
   /** Shard hash -> its units. Shards are content-addressed, so an entry never goes stale. */
   private readonly shardCache = new Map<string, DesiredEntry[]>();
   /** Revisions of this engine's own successful writes: their watch events need no pass. */
-  private readonly ownRevisions = new Set<number>();
+  private readonly ownRevisions = new RecentSet<number>(10_000);
   /** Revisions of watch events that arrived during the pass in flight. */
   private heldRevisions: number[] = [];
   private passRunning = false;
@@ -431,51 +430,18 @@ export class Engine {
     return units;
   }
 
-  /**
-   * Write the stages in order (src/engine/writer.ts: writeLanes), the lanes of a stage a few at a
-   * time, every transaction guarded by the leader fence. A refused fence means another engine
-   * leads: stop at once (a NotLeaderError, never retried as leader).
-   */
-  private async writeFenced(stages: Op[][][][], fence: Compare): Promise<{ ops: number; txns: number }> {
-    let ops = 0;
-    let txns = 0;
-    let failure: unknown = null;
-    const writeLane = async (lane: Op[][]) => {
-      for (const batch of lane) {
-        if (failure !== null) return;
-        // A test hook may hold this engine here, between planning and writing.
-        await this.beforeWrite?.();
-        const r = await this.store.txn([fence], batch);
-        if (!r.succeeded) {
-          this.election.lost('a fenced schedule write was refused');
-          throw new NotLeaderError('another engine leads: schedule write refused');
-        }
-        this.rememberOwn(r.revision);
-        this.view.written(batch, r.revision);
-        ops += batch.length;
-        txns++;
-      }
-    };
-    for (const lanes of stages) {
-      // Every lane settles before the pass goes on; after a failure the others start nothing new.
-      let next = 0;
-      const worker = async () => {
-        while (failure === null && next < lanes.length) await writeLane(lanes[next++]!).catch((e) => (failure ??= e));
-      };
-      await Promise.all(Array.from({ length: Math.min(WRITE_LANES, lanes.length) }, worker));
-      if (failure !== null) throw failure;
-    }
-    return { ops, txns };
+  /** The pass's transactions under the fence (src/engine/fenced-write.ts). */
+  private writeFenced(stages: Op[][][][], fence: Compare): Promise<{ ops: number; txns: number }> {
+    return writeFenced(this.store, stages, fence, {
+      before: async () => this.beforeWrite?.(),
+      written: (batch, revision) => {
+        this.ownRevisions.add(revision);
+        this.view.written(batch, revision);
+      },
+      refused: () => this.election.lost('a fenced schedule write was refused'),
+    });
   }
 
   /** Tests: awaited before each fenced write of a pass (to hold this engine between plan and write). */
   beforeWrite: (() => Promise<void>) | null = null;
-
-  private rememberOwn(revision: number): void {
-    this.ownRevisions.add(revision);
-    if (this.ownRevisions.size > 10_000) {
-      const old = [...this.ownRevisions].slice(0, 5_000);
-      for (const r of old) this.ownRevisions.delete(r);
-    }
-  }
 }
