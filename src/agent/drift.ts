@@ -9,6 +9,7 @@
 import type { Logger } from '../log.js';
 import type { AgentMetrics } from './metrics.js';
 import { Backoff } from '../util/backoff.js';
+import { steadyNow } from '../util/clock.js';
 
 export interface DriftRepairOptions {
   minMs: number;
@@ -35,7 +36,7 @@ export class DriftRepair {
   constructor(private readonly o: DriftRepairOptions) {}
 
   /** A drift start of `unit` is being made now. */
-  noteRepair(unit: string, now = Date.now()): void {
+  noteRepair(unit: string, now = steadyNow()): void {
     let u = this.units.get(unit);
     if (!u) {
       u = { count: 0, backoff: new Backoff({ minMs: this.o.minMs, maxMs: this.o.maxMs }), last: now, until: now };
@@ -61,14 +62,14 @@ export class DriftRepair {
   }
 
   /** Units whose next drift repair must wait: the planner holds their drift starts back. */
-  held(now = Date.now()): Set<string> {
+  held(now = steadyNow()): Set<string> {
     const out = new Set<string>();
     for (const [unit, u] of this.units) if (u.until > now) out.add(unit);
     return out;
   }
 
   /** Ask for a pass when the earliest wait ends (replaces an earlier timer). */
-  arm(now = Date.now()): void {
+  arm(now = steadyNow()): void {
     this.stop();
     const next = Math.min(...[...this.units.values()].map((u) => u.until).filter((t) => t > now));
     if (!Number.isFinite(next)) return;

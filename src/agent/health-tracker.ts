@@ -13,6 +13,7 @@ import { DEFAULT_ROLLOUT, type HealthCheck } from '../desired/policy.js';
 import type { UnitState } from '../systemd/manager.js';
 import { HealthChecks } from './checks.js';
 import { judgeHealth, type UnitFacts } from './health.js';
+import { steadyNow } from '../util/clock.js';
 
 export interface TrackedUnit {
   hash: string;
@@ -61,7 +62,7 @@ export class HealthTracker {
   private readonly now: () => number;
 
   constructor(private readonly o: HealthTrackerOptions) {
-    this.now = o.now ?? Date.now;
+    this.now = o.now ?? steadyNow;
     this.checks = new HealthChecks((unit) => this.judge(unit));
   }
 

@@ -24,6 +24,7 @@ import type { MalformedRecordError } from '../store/records.js';
 import { readRolloutControl, pruneRollouts } from '../store/rollouts.js';
 import { StoreUnavailableError, type Compare, type Op, type Store, type Watch } from '../store/store.js';
 import { Backoff, sleep } from '../util/backoff.js';
+import { steadyNow } from '../util/clock.js';
 import { ReconcileLoop } from '../util/loop.js';
 import { RecentSet } from '../util/recent.js';
 import { Wakeup } from '../util/wakeup.js';
@@ -330,7 +331,8 @@ export class Engine {
     let machines = this.view.machineList();
     const t1 = performance.now();
 
-    const now = Date.now();
+    // Liveness and rollout deadlines are durations: a stepped wall clock must not shorten them.
+    const now = steadyNow();
     if (this.graceDue) {
       this.graceDue = false;
       this.liveness.freshGrace(now);

@@ -12,6 +12,7 @@ import {
   type TxnResult,
   type WatchEvent,
 } from './store.js';
+import { steadyNow } from '../util/clock.js';
 
 /** Per-operation overhead counted against MAX_REQUEST_BYTES (protobuf framing, roughly). */
 const OP_OVERHEAD_BYTES = 16;
@@ -292,11 +293,11 @@ export class MemoryBackend {
     const rec = this.leases.get(id);
     if (!rec) return false;
     // Too late (the event loop was blocked past the TTL): etcd would have expired it already.
-    if (rec.expiresAt !== 0 && Date.now() >= rec.expiresAt) {
+    if (rec.expiresAt !== 0 && steadyNow() >= rec.expiresAt) {
       this.expire(rec);
       return false;
     }
-    rec.expiresAt = Date.now() + rec.ttlSeconds * 1000;
+    rec.expiresAt = steadyNow() + rec.ttlSeconds * 1000;
     if (!rec.timer) this.armExpiry(rec);
     return true;
   }
@@ -306,10 +307,10 @@ export class MemoryBackend {
       () => {
         rec.timer = undefined;
         if (!this.leases.has(rec.id)) return;
-        if (Date.now() < rec.expiresAt) this.armExpiry(rec);
+        if (steadyNow() < rec.expiresAt) this.armExpiry(rec);
         else this.expire(rec);
       },
-      Math.max(0, rec.expiresAt - Date.now()) + 1,
+      Math.max(0, rec.expiresAt - steadyNow()) + 1,
     );
     rec.timer.unref();
   }

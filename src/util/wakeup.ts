@@ -1,3 +1,5 @@
+import { steadyNow } from './clock.js';
+
 /**
  * A loop's timers besides its own: wake it at a given time (a deadline), or soon but at most
  * every so often (a burst of events). Timers never keep the process alive.
@@ -8,7 +10,7 @@ export class Wakeup {
 
   constructor(private readonly wake: (reason: string) => void) {}
 
-  /** Wake at `time` (ms since the epoch), replacing an earlier one; null cancels. */
+  /** Wake at `time` (ms since the epoch on the steady clock, util/clock.ts), replacing an earlier one; null cancels. */
   at(time: number | null, reason = 'timer'): void {
     if (this.atTimer) clearTimeout(this.atTimer);
     this.atTimer = null;
@@ -18,7 +20,7 @@ export class Wakeup {
         this.atTimer = null;
         this.wake(reason);
       },
-      Math.max(0, time - Date.now()) + 20,
+      Math.max(0, time - steadyNow()) + 20,
     );
     this.atTimer.unref();
   }

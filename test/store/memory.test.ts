@@ -76,3 +76,18 @@ test('memory: keys sort in UTF-8 byte order like etcd', () => {
   const bytes = [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   assert.deepEqual([...keys].sort(compareKeys), bytes);
 });
+
+test('a wall clock stepped forward does not expire an embedded lease: leases run on the steady clock', () => {
+  const backend = new MemoryBackend();
+  let expired = 0;
+  const lease = backend.grant(5, () => expired++);
+  const realNow = Date.now;
+  Date.now = () => realNow() + 3_600_000; // NTP (or someone) steps the clock an hour ahead
+  try {
+    assert.equal(backend.keepAlive(lease.id), true, 'the lease is still alive');
+  } finally {
+    Date.now = realNow;
+  }
+  assert.equal(expired, 0);
+  backend.revoke(lease.id);
+});

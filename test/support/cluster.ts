@@ -915,16 +915,16 @@ export class Cluster {
    * yet", not a failure of the check.
    */
   async waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<number> {
-    const start = Date.now();
+    const start = performance.now();
     let unanswered: Error | null = null;
     for (;;) {
       try {
-        if (await check()) return Date.now() - start;
+        if (await check()) return performance.now() - start;
       } catch (e) {
         if (!(e instanceof StoreUnavailableError)) throw e;
         unanswered = e;
       }
-      if (Date.now() - start > ms)
+      if (performance.now() - start > ms)
         throw new Error(
           `timed out after ${ms} ms waiting for: ${what}${unanswered ? ` (etcd: ${unanswered.message})` : ''}`,
         );

@@ -20,9 +20,9 @@ function alive(pid: number): boolean {
 }
 
 async function gone(pid: number, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   while (alive(pid)) {
-    if (Date.now() > end) return false;
+    if (performance.now() > end) return false;
     await new Promise((r) => setTimeout(r, 20));
   }
   return true;

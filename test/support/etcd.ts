@@ -255,7 +255,7 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdCluster> {
   };
 
   const waitHealthy = async (ms: MemberState[]): Promise<void> => {
-    const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+    const deadline = performance.now() + HEALTH_TIMEOUT_MS;
     const pending = new Set(ms);
     while (pending.size > 0) {
       for (const m of [...pending]) {
@@ -265,7 +265,7 @@ async function startOnce(opts: StartEtcdOptions): Promise<EtcdCluster> {
         if (await healthy(m.metricsUrl)) pending.delete(m);
       }
       if (pending.size === 0) break;
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         const m = [...pending][0]!;
         throw new Error(
           `etcd member ${m.name} did not answer ${m.metricsUrl}/health within ${HEALTH_TIMEOUT_MS} ms; its log ` +

@@ -466,11 +466,11 @@ export const FAULTS: Fault[] = [
     run: (rig) =>
       rig.nothingMoves(async () => {
         const n = rig.c.machines.length;
-        const t0 = Date.now();
+        const t0 = performance.now();
         for (const m of rig.c.machines) rig.c.cutAgent(m);
         try {
           const problems = await rig.statusHolding(n, n, OUTAGE_MS - 2_000);
-          await delay(Math.max(0, OUTAGE_MS - (Date.now() - t0)));
+          await delay(Math.max(0, OUTAGE_MS - (performance.now() - t0)));
           return problems;
         } finally {
           for (const m of rig.c.machines) rig.c.healAgent(m);

@@ -84,7 +84,7 @@ export async function startPrometheus(jobs: ScrapeJob[]): Promise<Prometheus> {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  for (let start = Date.now(); ; ) {
+  for (let start = performance.now(); ; ) {
     if (child.exitCode !== null) {
       const log = readFileSync(logFile, 'utf8');
       await stop();
@@ -95,7 +95,7 @@ export async function startPrometheus(jobs: ScrapeJob[]): Promise<Prometheus> {
       () => false,
     );
     if (ready) break;
-    if (Date.now() - start > 30_000) {
+    if (performance.now() - start > 30_000) {
       await stop();
       throw new Error('prometheus was not ready within 30 s');
     }

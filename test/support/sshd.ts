@@ -102,9 +102,9 @@ export async function startSshd(dir: string): Promise<Sshd> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   process.on('exit', kill);
-  const deadline = Date.now() + 10_000;
+  const deadline = performance.now() + 10_000;
   while (!(await accepts(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
+    if (child.exitCode !== null || performance.now() > deadline) {
       kill();
       throw new Error(`sshd did not start on port ${port}:\n${log}`);
     }
