@@ -15,6 +15,7 @@ import { newRegistry } from '../metrics/registry.js';
 import type { Store } from '../store/store.js';
 import type { SystemdHost } from '../systemd/connect.js';
 import { localInspector } from '../ui/inspect.js';
+import type { JournalReader } from '../systemd/journal.js';
 import { isLoopback, startUiServer, type UiServer } from '../ui/server.js';
 import { readSecret } from './apply.js';
 import { UsageError } from './errors.js';
@@ -60,6 +61,7 @@ export async function startUpUi(
   store: Store,
   host: SystemdHost,
   machine: string,
+  journal: JournalReader,
   say: (line: string) => void,
   log: Logger,
 ): Promise<UiServer | null> {
@@ -70,7 +72,7 @@ export async function startUpUi(
       flag: '--ui',
       token: m.token,
       registry: m.registry,
-      inspector: localInspector(host, machine),
+      inspector: localInspector(host, machine, journal),
       log: log.child('ui'),
     });
     say(`gitfleet up: web UI at ${ui.url}`);

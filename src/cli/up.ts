@@ -224,7 +224,7 @@ export async function run(flags: UpFlags): Promise<number> {
   });
   const started = Date.now();
   let stopping = false;
-  const ui = metrics ? await startUpUi(metrics, store, host, machine, say, log) : null;
+  const ui = metrics ? await startUpUi(metrics, store, host, machine, inspector.journal, say, log) : null;
   let endpoint: { path: string; close(): Promise<void> } | null = null;
   const shutdown = async () => {
     stopping = true;

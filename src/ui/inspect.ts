@@ -3,8 +3,8 @@
  * of systemd's properties. Only where the UI runs beside the machine's systemd (`gitfleet up`):
  * `gitfleet ui` reads etcd alone, and a machine's journal stays on that machine.
  */
-import { execFile } from 'node:child_process';
 import type { SystemdHost } from '../systemd/connect.js';
+import type { JournalReader } from '../systemd/journal.js';
 
 export type Journal = { lines: string[] } | { unavailable: string };
 
@@ -16,15 +16,25 @@ export interface UnitInspector {
   properties(unit: string): Promise<Record<string, string> | null>;
 }
 
-/** journalctl for the system or the user manager; the private instance keeps no journal. */
-export function localInspector(host: Pick<SystemdHost, 'kind' | 'manager'>, machine: string): UnitInspector {
+/** The machine's journal (the agent's reader: system, user or a private instance's journald) and systemd. */
+export function localInspector(
+  host: Pick<SystemdHost, 'manager'>,
+  machine: string,
+  read: JournalReader,
+): UnitInspector {
   return {
     machine,
     async journal(unit, lines) {
-      if (host.kind === 'private')
-        return { unavailable: 'the private systemd instance gitfleet started keeps no journal' };
-      const args = [...(host.kind === 'user' ? ['--user'] : []), '-u', unit, '-n', String(lines)];
-      return readJournal([...args, '--no-pager', '-q', '-o', 'short-iso']);
+      try {
+        const r = await read({ unit, lines });
+        return {
+          lines: r.lines.map(
+            (l) => `${new Date(l.time / 1000).toISOString()} ${l.identifier}[${l.pid ?? '-'}]: ${l.message}`,
+          ),
+        };
+      } catch (e) {
+        return { unavailable: (e as Error).message };
+      }
     },
     async properties(unit) {
       try {
@@ -54,20 +64,6 @@ export function localInspector(host: Pick<SystemdHost, 'kind' | 'manager'>, mach
       }
     },
   };
-}
-
-function readJournal(args: string[]): Promise<Journal> {
-  return new Promise((resolve) => {
-    execFile('journalctl', args, { timeout: 5_000, maxBuffer: 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && !stdout) resolve({ unavailable: `journalctl: ${String(stderr).trim() || err.message}` });
-      else
-        resolve({
-          lines: String(stdout)
-            .split('\n')
-            .filter((l) => l.length > 0),
-        });
-    });
-  });
 }
 
 function microsToIso(v: unknown): string {

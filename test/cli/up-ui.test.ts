@@ -22,7 +22,8 @@ test('an address already in use is said, and up carries on without the UI', asyn
   try {
     const m = upMetrics({ ui: `127.0.0.1:${port}` }, 'm1', silentLogger)!;
     const host = { kind: 'private', manager: null } as unknown as SystemdHost; // never asked: no unit page is opened
-    const ui = await startUpUi(m, store, host, 'm1', (l) => said.push(l), silentLogger);
+    const journal = async () => ({ lines: [], cursor: null }); // never read either
+    const ui = await startUpUi(m, store, host, 'm1', journal, (l) => said.push(l), silentLogger);
     assert.equal(ui, null);
     assert.match(said.join('\n'), new RegExp(`web UI not started: --ui: 127\\.0\\.0\\.1:${port} is already in use`));
   } finally {
