@@ -39,6 +39,10 @@ export class CountingStore implements Store {
     return { ...this.counts, ranges: this.inner.stats().ranges };
   }
 
+  getMany(keys: readonly string[]): Promise<Array<KeyValue | null>> {
+    return this.inner.getMany(keys);
+  }
+
   get(key: string): Promise<KeyValue | null> {
     return this.inner.get(key);
   }

@@ -26,6 +26,7 @@ import { readDesiredEntries, readRoot, readSchedule, readStatusRecord } from '..
 import { readRollout } from '../store/rollouts.js';
 import { MalformedRecordError, MissingRecordError } from '../store/records.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
+import { mapLimit } from '../util/pool.js';
 
 export interface ApplyOptions {
   /** Clock, for tests. */
@@ -45,6 +46,18 @@ export interface ApplyOptions {
    * --max-request-bytes), so that a commit of many large unit files is written in several.
    */
   requestBytes?: number;
+  /**
+   * The root this controller last wrote and its mod revision, kept across passes: the next apply
+   * writes guarded on it without reading it first. Updated by every apply; when another writer
+   * moved the root meanwhile the guard fails, and the apply reads it and decides again.
+   */
+  known?: KnownRoot;
+}
+
+/** See ApplyOptions.known. */
+export interface KnownRoot {
+  root: DesiredRoot | null;
+  modRevision: number;
 }
 
 export type ApplyOutcome =
@@ -56,22 +69,35 @@ const BODY_PREFIX_LEN = BODIES_PREFIX.length;
 const SHARD_PREFIX_LEN = SHARDS_PREFIX.length;
 const DEFAULT_REQUEST_BYTES = Math.floor((MAX_REQUEST_BYTES * 2) / 3);
 
-/** Write `ops` in transactions of at most MAX_TXN_OPS operations and about `maxBytes` bytes each. */
-async function writeBatched(store: Store, ops: Op[], maxBytes = DEFAULT_REQUEST_BYTES): Promise<void> {
+/** Write transactions in flight at once: a big commit's content is written side by side. */
+const WRITE_LANES = 4;
+
+/** `ops` cut into transactions of at most MAX_TXN_OPS operations and about `maxBytes` bytes each. */
+function batches(ops: Op[], maxBytes = DEFAULT_REQUEST_BYTES): Op[][] {
+  const out: Op[][] = [];
   let batch: Op[] = [];
   let bytes = 0;
   for (const o of ops) {
-    const size =
-      Buffer.byteLength(o.op === 'deletePrefix' ? o.prefix : o.key) + (o.op === 'put' ? Buffer.byteLength(o.value) : 0);
+    const size = opBytes(o);
     if (batch.length > 0 && (batch.length === MAX_TXN_OPS || bytes + size > maxBytes)) {
-      await store.txn([], batch);
+      out.push(batch);
       batch = [];
       bytes = 0;
     }
     batch.push(o);
     bytes += size;
   }
-  if (batch.length > 0) await store.txn([], batch);
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
+
+function opBytes(o: Op): number {
+  return Buffer.byteLength(o.op === 'deletePrefix' ? o.prefix : o.key) + (o.op === 'put' ? Buffer.byteLength(o.value) : 0);
+}
+
+/** Write `ops` in transactions (see batches()), a few at once: nothing depends on their order. */
+async function writeBatched(store: Store, ops: Op[], maxBytes?: number): Promise<void> {
+  await mapLimit(batches(ops, maxBytes), WRITE_LANES, (b) => store.txn([], b));
 }
 
 /**
@@ -98,16 +124,22 @@ export async function applyDesired(
 ): Promise<ApplyOutcome> {
   const now = opts.now ?? (() => new Date());
   const layout = layoutDesired(desired);
+  let useHint = Boolean(opts.known?.modRevision);
   for (let attempt = 0; ; attempt++) {
-    const { root: current, modRevision } = await readRoot(store);
     const at = now().toISOString();
     const next = rootOf(desired.commit, at, layout);
+    // The root the last apply wrote stands in for a read on the first try, only to write: a
+    // decision not to write (nothing changed, or not a descendant) is made on what the store holds.
+    const hint = useHint && !sameRoot(opts.known!.root, next) ? opts.known! : null;
+    useHint = false;
+    const { root: current, modRevision } = hint ?? (await readRoot(store));
     if (current && sameContent(current, next)) {
       // Same commit, same content: nothing to write (a refusal of a later commit stays recorded).
       return { result: 'unchanged', commit: desired.commit };
     }
     if (current && current.commit !== desired.commit && opts.mayReplace) {
       if (!(await opts.mayReplace(current.commit, desired.commit))) {
+        if (hint) continue; // read the store before refusing
         return {
           result: 'superseded',
           commit: desired.commit,
@@ -129,23 +161,27 @@ export async function applyDesired(
       if (!haveBodies.has(hash)) ops.push({ op: 'put', key: bodyKey(hash), value: text });
     for (const s of layout.shards.values())
       if (!haveShards.has(s.hash)) ops.push({ op: 'put', key: shardKey(s.hash), value: s.json });
-    await writeBatched(store, ops, opts.requestBytes);
-
-    // 2. The flip: one transaction, guarded on the root we read.
+    // 2. The flip: one transaction, guarded on the root we read; with the new content in it when
+    // it all fits in one (a commit that changes a few units: one write, not two).
     const guard: Compare = { key: DESIRED_ROOT, target: 'modRevision', op: '==', value: modRevision };
     // A refusal described the branch's head; a newer commit now applies, so it is history.
     const newStatus: ControllerStatus = { applied: { commit: desired.commit, at }, refused: null };
-    const flip = await store.txn(
-      [guard],
-      [
-        { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
-        { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
-      ],
-    );
+    const flipOps: Op[] = [
+      { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
+      { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
+    ];
+    const together = batches([...ops, ...flipOps], opts.requestBytes).length === 1;
+    if (!together) await writeBatched(store, ops, opts.requestBytes);
+    const flip = await store.txn([guard], together ? [...ops, ...flipOps] : flipOps);
     if (!flip.succeeded) {
+      if (opts.known) opts.known.modRevision = 0;
       if (attempt >= 5)
         throw new Error('desired state changed under the controller five times in a row; giving up this pass');
       continue; // another controller applied meanwhile: re-read and decide again
+    }
+    if (opts.known) {
+      opts.known.root = next;
+      opts.known.modRevision = flip.revision;
     }
 
     // 3. Garbage: keep what the new and the previous root reference.
@@ -166,6 +202,11 @@ export async function applyDesired(
       previous: current?.commit ?? null,
     };
   }
+}
+
+/** Same commit and content as `next` (or both absent). */
+function sameRoot(a: DesiredRoot | null, next: DesiredRoot): boolean {
+  return a !== null && sameContent(a, next);
 }
 
 async function collectGarbage(

@@ -26,7 +26,7 @@ import type { DesiredEntry } from '../store/keys.js';
 import { readRoot } from '../store/readers.js';
 import type { Store } from '../store/store.js';
 import { ReconcileLoop } from '../util/loop.js';
-import { applyDesired, clearRefusal, recordRefusal, type ApplyOutcome } from './apply.js';
+import { applyDesired, clearRefusal, recordRefusal, type ApplyOutcome, type KnownRoot } from './apply.js';
 import type { ControllerMetrics } from './metrics.js';
 import { startWebhook, type WebhookServer } from './webhook.js';
 
@@ -95,6 +95,8 @@ export class Controller extends EventEmitter {
   private fetchWanted = true;
   /** Immutable shards this controller wrote or read: not read again on the next commit. */
   private readonly shardCache = new Map<string, DesiredEntry[]>();
+  /** The root this controller last wrote: the next apply is guarded on it without reading it. */
+  private readonly knownRoot: KnownRoot = { root: null, modRevision: 0 };
   lastOutcome: PassOutcome | null = null;
 
   constructor(private readonly opts: ControllerOptions) {
@@ -236,6 +238,7 @@ export class Controller extends EventEmitter {
     } else {
       const r: ApplyOutcome = await applyDesired(store, desired, {
         shardCache: this.shardCache,
+        known: this.knownRoot,
         mayReplace: this.opts.allowForcePush
           ? async () => true
           : (applied, candidate) => isDescendant(this.loc.gitdir, candidate, applied),

@@ -25,6 +25,7 @@ import { EtcdStoreLease } from './etcd-lease.js';
 import { etcdCompare, etcdOp, prefixEnd } from './etcd-requests.js';
 import { EtcdWatch } from './etcd-watch.js';
 import {
+  GET_MANY_BATCH,
   StoreClosedError,
   type Compare,
   type KeyValue,
@@ -118,6 +119,46 @@ export class EtcdStore implements Store {
     } catch (e) {
       throw this.fail(e, `get ${key}`);
     }
+  }
+
+  /**
+   * Read-only transactions of GET_MANY_BATCH ranges each, all sent at once. A batch whose answer
+   * is over the receive limit (large values) is split in two and read again.
+   */
+  async getMany(keys: readonly string[]): Promise<Array<KeyValue | null>> {
+    const what = `get ${keys.length} keys`;
+    this.checkOpen(what);
+    const out: Array<KeyValue | null> = new Array(keys.length).fill(null);
+    const read = async (from: number, to: number): Promise<void> => {
+      this.counters.ranges += to - from;
+      let res: Awaited<ReturnType<typeof this.client.kv.txn>>;
+      try {
+        res = await this.client.kv.txn({
+          compare: [],
+          success: keys.slice(from, to).map((k) => ({ request_range: { key: this.full(k) } })),
+          failure: [],
+        });
+      } catch (e) {
+        if (e instanceof GRPCResourceExhastedError && to - from > 1) {
+          const mid = from + Math.floor((to - from) / 2);
+          await Promise.all([read(from, mid), read(mid, to)]);
+          return;
+        }
+        throw e;
+      }
+      res.responses.forEach((r, i) => {
+        const kv = r.response_range?.kvs[0];
+        if (kv) out[from + i] = this.kv(kv);
+      });
+    };
+    const batches: Promise<void>[] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY_BATCH) batches.push(read(i, Math.min(keys.length, i + GET_MANY_BATCH)));
+    try {
+      await Promise.all(batches);
+    } catch (e) {
+      throw this.fail(e, what);
+    }
+    return out;
   }
 
   /**

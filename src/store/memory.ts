@@ -90,6 +90,15 @@ export class MemoryStore implements Store {
     return kv ? this.rel(kv) : null;
   }
 
+  async getMany(keys: readonly string[]): Promise<Array<KeyValue | null>> {
+    this.checkOpen(`get ${keys.length} keys`);
+    this.counters.ranges += keys.length;
+    return keys.map((key) => {
+      const kv = this.backend.get(this.full(key));
+      return kv ? this.rel(kv) : null;
+    });
+  }
+
   async range(prefix: string, opts: { keysOnly?: boolean } = {}): Promise<RangeResult> {
     this.checkOpen(`range ${prefix}*`);
     this.counters.ranges++;

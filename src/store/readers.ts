@@ -81,7 +81,7 @@ export async function readRootUnits(
   const hashes = Object.values(root.shards);
   const missing = hashes.filter((h) => !cache?.has(h));
   const read = new Map<string, DesiredEntry[]>();
-  const kvs = await Promise.all(missing.map((h) => store.get(shardKey(h))));
+  const kvs = missing.length ? await store.getMany(missing.map(shardKey)) : [];
   kvs.forEach((kv, i) => {
     const h = missing[i]!;
     const units = requireShard(kv, shardKey(h), root.commit).units;

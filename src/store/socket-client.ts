@@ -154,6 +154,11 @@ export class SocketStore implements Store {
     return this.call('get', { key });
   }
 
+  getMany(keys: readonly string[]): Promise<Array<KeyValue | null>> {
+    this.counters.ranges += keys.length;
+    return this.call('getMany', { keys: [...keys] });
+  }
+
   range(prefix: string, opts: { keysOnly?: boolean } = {}): Promise<RangeResult> {
     this.counters.ranges++;
     return this.call('range', { prefix, keysOnly: Boolean(opts.keysOnly) });

@@ -108,6 +108,10 @@ class Connection {
     switch (m.op) {
       case 'get':
         return s.get(String(m.key));
+      case 'getMany':
+        if (!Array.isArray(m.keys) || !m.keys.every((k) => typeof k === 'string'))
+          throw new Error('getMany: keys must be a list of strings');
+        return s.getMany(m.keys as string[]);
       case 'range':
         return s.range(String(m.prefix), { keysOnly: Boolean(m.keysOnly) });
       case 'put':

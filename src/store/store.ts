@@ -85,6 +85,12 @@ export interface StoreStats {
 
 export interface Store {
   get(key: string): Promise<KeyValue | null>;
+  /**
+   * Several keys at once, in as few round trips as the store allows (etcd: read-only transactions
+   * of up to GET_MANY_BATCH ranges, sent together); the answers in the order of `keys`, null
+   * where a key is absent. Each batch is one consistent read; batches may be of different revisions.
+   */
+  getMany(keys: readonly string[]): Promise<Array<KeyValue | null>>;
   /** Every key that starts with `prefix`, in key order. Implementations page large ranges. */
   range(prefix: string, opts?: { keysOnly?: boolean }): Promise<RangeResult>;
   put(key: string, value: string, opts?: { lease?: string }): Promise<number>;
@@ -130,6 +136,12 @@ export class StoreClosedError extends FatalError {
 
 /** The max ops per transaction both stores enforce (etcd's default --max-txn-ops). */
 export const MAX_TXN_OPS = 128;
+
+/**
+ * Keys per read-only transaction of getMany: within MAX_TXN_OPS, and small enough that the answer
+ * of a batch of the largest values (1 MiB unit bodies) stays within the client's receive limit.
+ */
+export const GET_MANY_BATCH = 32;
 
 /** etcd's default --max-request-bytes: the largest put or transaction it accepts. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;

@@ -91,3 +91,52 @@ test('content a machine is still told to run is never collected, however many co
   assert.equal(await store.get(bodyKey(sha256(body('v2')))), null, 'v2, named by nothing, is collected');
   await store.close();
 });
+
+test('a commit changing a few units is one transaction, guarded on the root the last apply wrote', async () => {
+  const store = new MemoryStore({ backend: new MemoryBackend() });
+  const known = { root: null, modRevision: 0 };
+  const units = { 'a.service': body('a'), 'b.service': body('b') };
+  assert.equal((await applyDesired(store, desired('c1', units), { known })).result, 'applied');
+  const afterFirst = await readRoot(store);
+  assert.equal(known.modRevision, afterFirst.modRevision, 'the apply keeps the root it wrote');
+  const [txns, ranges] = [store.stats().txns, store.stats().ranges];
+  const r = await applyDesired(store, desired('c2', { ...units, 'a.service': body('a2') }), { known });
+  assert.equal(r.result, 'applied');
+  // The body, the shard, the root and the status in one transaction (the garbage is collected after).
+  const rootKv = await store.get(DESIRED_ROOT);
+  const bodyKv = await store.get(bodyKey(sha256(body('a2'))));
+  assert.equal(bodyKv?.modRevision, rootKv?.modRevision, 'the new body was written with the root');
+  assert.ok(store.stats().txns - txns <= 2, `${store.stats().txns - txns} transactions`);
+  assert.ok(store.stats().ranges > ranges, 'the garbage collection still reads');
+  assert.equal((await readRoot(store)).root?.commit, 'c2');
+});
+
+test('another writer moved the root since the last apply: the guard fails, the apply reads and decides again', async () => {
+  const store = new MemoryStore({ backend: new MemoryBackend() });
+  const known = { root: null, modRevision: 0 };
+  await applyDesired(store, desired('c1', { 'a.service': body('a') }), { known });
+  // A second controller (its own memory) applies c2: this one's knowledge is now stale.
+  await applyDesired(store, desired('c2', { 'a.service': body('a'), 'b.service': body('b') }));
+  const r = await applyDesired(store, desired('c3', { 'a.service': body('a3'), 'b.service': body('b') }), {
+    known,
+    mayReplace: async (applied) => applied === 'c2',
+  });
+  assert.equal(r.result, 'applied');
+  assert.equal(r.result === 'applied' && r.previous, 'c2', 'it replaced what the store held, not what it remembered');
+  const { root } = await readRoot(store);
+  assert.equal(root?.commit, 'c3');
+  const entries = await readDesiredEntries(store, root!);
+  assert.deepEqual(
+    entries.map((e) => [e.name, e.hash]),
+    [
+      ['a.service', sha256(body('a3'))],
+      ['b.service', sha256(body('b'))],
+    ],
+  );
+  for (const e of entries) assert.ok(await store.get(bodyKey(e.hash)), `${e.name}'s body is in the store`);
+  // Applying c3 again with the same knowledge: nothing to write, decided on the store.
+  const again = await applyDesired(store, desired('c3', { 'a.service': body('a3'), 'b.service': body('b') }), {
+    known,
+  });
+  assert.equal(again.result, 'unchanged');
+});

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { retryKind } from '../../src/errors.js';
 import {
+  GET_MANY_BATCH,
   MAX_TXN_OPS,
   StoreClosedError,
   StoreRequestError,
@@ -107,6 +108,44 @@ export function storeContract(
     // Values are strings of any content, including multi-byte text.
     await s.put('ü/ключ', 'värde ✓ 🚀');
     assert.equal((await s.get('ü/ключ'))?.value, 'värde ✓ 🚀');
+  });
+
+  test(`${name}: getMany answers many keys in their order, null where absent, past one batch`, async (t) => {
+    const s = await open(t);
+    assert.deepEqual(await s.getMany([]), []);
+    const keys = Array.from({ length: 3 * GET_MANY_BATCH + 5 }, (_, i) => `k/${i}`);
+    const revs = new Map<string, number>();
+    for (let i = 0; i < keys.length; i += 2) revs.set(keys[i]!, await s.put(keys[i]!, `v${i}`));
+    // Asked in another order than the keys', with a key twice and one outside the namespace's keys.
+    const ask = [...keys].reverse();
+    ask.push('k/0', 'nope');
+    const got = await s.getMany(ask);
+    assert.equal(got.length, ask.length);
+    ask.forEach((k, i) => {
+      const rev = revs.get(k);
+      if (rev === undefined) assert.equal(got[i], null, `${k} is absent`);
+      else
+        assert.deepEqual(got[i], {
+          key: k,
+          value: `v${k.slice(2)}`,
+          createRevision: rev,
+          modRevision: rev,
+          version: 1,
+          lease: '0',
+        });
+    });
+    // Values near the request limit, several to a batch: still every one, whole.
+    const big = 'x'.repeat(1024 * 1024 - 100);
+    for (let i = 0; i < 6; i++) await s.put(`big/${i}`, `${i}${big}`);
+    const bigs = await s.getMany(Array.from({ length: 6 }, (_, i) => `big/${i}`));
+    assert.deepEqual(
+      bigs.map((kv) => kv?.value.length),
+      Array.from({ length: 6 }, () => big.length + 1),
+    );
+    assert.deepEqual(
+      bigs.map((kv) => kv?.value[0]),
+      ['0', '1', '2', '3', '4', '5'],
+    );
   });
 
   test(`${name}: deleting a missing key changes nothing`, async (t) => {
