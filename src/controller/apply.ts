@@ -92,7 +92,9 @@ function batches(ops: Op[], maxBytes = DEFAULT_REQUEST_BYTES): Op[][] {
 }
 
 function opBytes(o: Op): number {
-  return Buffer.byteLength(o.op === 'deletePrefix' ? o.prefix : o.key) + (o.op === 'put' ? Buffer.byteLength(o.value) : 0);
+  return (
+    Buffer.byteLength(o.op === 'deletePrefix' ? o.prefix : o.key) + (o.op === 'put' ? Buffer.byteLength(o.value) : 0)
+  );
 }
 
 /** Write `ops` in transactions (see batches()), a few at once: nothing depends on their order. */

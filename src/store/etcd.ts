@@ -152,7 +152,8 @@ export class EtcdStore implements Store {
       });
     };
     const batches: Promise<void>[] = [];
-    for (let i = 0; i < keys.length; i += GET_MANY_BATCH) batches.push(read(i, Math.min(keys.length, i + GET_MANY_BATCH)));
+    for (let i = 0; i < keys.length; i += GET_MANY_BATCH)
+      batches.push(read(i, Math.min(keys.length, i + GET_MANY_BATCH)));
     try {
       await Promise.all(batches);
     } catch (e) {

@@ -12,7 +12,7 @@ import { validate } from './minischema.js';
 const schema = JSON.parse(readFileSync(new URL('../../docs/fleet.schema.json', import.meta.url), 'utf8'));
 
 const valid: Record<string, string> = {
-  'the CLI.md example': `path: units
+  'the example of docs/fleet-yaml.md': `path: units
 defaults:
   state: launched
 allowEmpty: false

@@ -1,6 +1,6 @@
 /**
  * A smart-HTTP git server for tests: an in-process Node http server that runs the real
- * `git http-backend` as a CGI program per request (RECIPES.md). Serves every repository under
+ * `git http-backend` as a CGI program per request. Serves every repository under
  * `root` (http://127.0.0.1:PORT/<path under root>); clone, fetch and push all work, for both
  * isomorphic-git and the git CLI. Each CGI child is tracked by PID and killed on stop() and on
  * process exit, so nothing outlives the test. With `auth`, every request needs HTTP basic

@@ -1,6 +1,6 @@
 /**
  * units.example/ is the project's example unit repository: it lints clean, and its units really
- * run under a systemd user instance without root privileges in the units (RECIPES.md's private
+ * run under a systemd user instance without root privileges in the units (test/support/systemd.ts's private
  * instance; ports on 127.0.0.1 only).
  */
 import { test } from 'node:test';

@@ -5,7 +5,7 @@
  *
  * "systemd flags a file" means any of:
  *  1. `SYSTEMD_UNIT_PATH= systemd-analyze verify --man=no --recursive-errors=no FILE` prints a
- *     finding (the exact invocation of LINT.md), minus host-dependent ones (a missing binary);
+ *     finding (the invocation this file runs), minus host-dependent ones (a missing binary);
  *  2. the same without `--recursive-errors=no` prints a `FILE:LINE:` finding: only in that mode does
  *     systemd parse dependency names (Requires=foo); its other findings are host-dependent (no
  *     sysinit.target in an empty unit path) and are dropped;
