@@ -72,6 +72,9 @@ export async function resolveBranch(gitdir: string, branch: string): Promise<str
   }
 }
 
+/** Mirrors whose `origin` this process has pointed at a URL. */
+const remoteSet = new Map<string, string>();
+
 /**
  * Fetch `branch` (or the remote's default branch) into the mirror and point the mirror's
  * refs/heads/<branch> at it. Returns the branch and its head commit. A failure says why
@@ -86,9 +89,14 @@ export async function fetchRemote(
   if (!fs.existsSync(join(loc.gitdir, 'HEAD'))) {
     fs.mkdirSync(loc.gitdir, { recursive: true });
     await git.init({ fs, gitdir: loc.gitdir, bare: true });
+    remoteSet.delete(loc.gitdir);
   }
-  // isomorphic-git needs a remote with a fetch refspec; (re)point it at the URL every time.
-  await git.addRemote({ fs, gitdir: loc.gitdir, remote: 'origin', url: loc.url, force: true });
+  // isomorphic-git needs a remote with a fetch refspec; (re)pointed at the URL once per process
+  // (rewriting the config on every fetch was a fifth of a webhook-triggered fetch).
+  if (remoteSet.get(loc.gitdir) !== loc.url) {
+    await git.addRemote({ fs, gitdir: loc.gitdir, remote: 'origin', url: loc.url, force: true });
+    remoteSet.set(loc.gitdir, loc.url);
+  }
   const file = loc.auth?.credentialsFile;
   let r: Awaited<ReturnType<typeof git.fetch>>;
   try {
@@ -104,6 +112,7 @@ export async function fetchRemote(
       ...(creds ? { onAuth: () => creds } : {}),
     });
   } catch (e) {
+    remoteSet.delete(loc.gitdir); // the next fetch writes the remote again, whatever happened to it
     throw new RemoteFetchError(explainHttpFailure(e, loc.display, file));
   }
   const b = branch ?? (r.defaultBranch ? r.defaultBranch.replace(/^refs\/heads\//, '') : null);
