@@ -106,7 +106,9 @@ function print(label: string, rows: Rows, floor?: Rows): void {
   for (const [name, xs] of rows) {
     const f = floor?.find(([n]) => n === name)?.[1];
     const beside = f ? `   ${fmt(pct(f, 50))}   ${(pct(xs, 50) / pct(f, 50)).toFixed(2)}x` : '';
-    console.log(`  ${name.padEnd(30)}${fmt(pct(xs, 50))} ${fmt(pct(xs, 90))} ${fmt(pct(xs, 99))}   n=${xs.length}${beside}`);
+    console.log(
+      `  ${name.padEnd(30)}${fmt(pct(xs, 50))} ${fmt(pct(xs, 90))} ${fmt(pct(xs, 99))}   n=${xs.length}${beside}`,
+    );
   }
 }
 
@@ -117,13 +119,24 @@ async function rawFloor(endpoints: string[]): Promise<Rows> {
   try {
     const rows: Rows = [];
     await c.put(k('warm')).value('x');
-    rows.push(['put', await time(samples, (i) => c.put(k(`p/${i % 50}`)).value(`v${i}`).exec())]);
+    rows.push([
+      'put',
+      await time(samples, (i) =>
+        c
+          .put(k(`p/${i % 50}`))
+          .value(`v${i}`)
+          .exec(),
+      ),
+    ]);
     rows.push(['get', await time(samples, (i) => c.get(k(`p/${i % 50}`)).string())]);
     await c.put(k('cas')).value('0');
     rows.push([
       'txn, 1 compare + 1 put',
       await time(samples, async (i) => {
-        const r = await c.if(k('cas'), 'Value', '==', String(i === 0 ? 0 : i - 1)).then(c.put(k('cas')).value(String(i))).commit();
+        const r = await c
+          .if(k('cas'), 'Value', '==', String(i === 0 ? 0 : i - 1))
+          .then(c.put(k('cas')).value(String(i)))
+          .commit();
         if (!r.succeeded) throw new Error('bench floor: compare failed');
       }),
     ]);
@@ -133,7 +146,10 @@ async function rawFloor(endpoints: string[]): Promise<Rows> {
         const ops = Array.from({ length: MAX_TXN_OPS }, (_, j) =>
           c.put(k(`many/${String(b * MAX_TXN_OPS + j).padStart(6, '0')}`)).value(`unit-${j}`),
         );
-        return c.if(k('none'), 'Version', '==', 0).then(...ops).commit();
+        return c
+          .if(k('none'), 'Version', '==', 0)
+          .then(...ops)
+          .commit();
       }),
     ]);
     const n = Math.max(5, Math.floor(samples / 30));
