@@ -21,7 +21,9 @@ import { commitsBetween } from '../src/source/commitrange.js';
 import { TrustPolicy } from '../src/source/signatures.js';
 import { TestRepo } from '../test/support/git.js';
 import { COMMITTER, GpgHome, commitAs, makeSshKey } from '../test/support/signing.js';
+import { load } from './floor.js';
 
+const loadAtStart = load();
 const HISTORY = Number(process.argv[2] ?? 10_000);
 const SIGNED = Number(process.argv[3] ?? 50);
 
@@ -114,18 +116,22 @@ try {
   });
 
   const fmt = (ms: number) => `${ms.toFixed(0)} ms`;
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
   const per = (ms: number, n: number) => `${(ms / n).toFixed(1)} ms/commit`;
   console.log(`history ${HISTORY} unsigned commits, then ${SIGNED} SSH-signed and ${SIGNED} OpenPGP-signed`);
   console.log(
-    `walk  ${fmt(walk)} (${2 * SIGNED} new commits over ${HISTORY} ancestors); floor git rev-list ${fmt(walkFloor)}`,
+    `walk  ${fmt(walk)} (${2 * SIGNED} new commits over ${HISTORY} ancestors); FLOOR git rev-list ` +
+      `${fmt(walkFloor)}, ratio ${x(walk, walkFloor)}`,
   );
   console.log(
     `ssh   ${fmt(sshCheck)} = ${per(sshCheck, SIGNED)} (walk included); ` +
-      `floor ssh-keygen -Y verify ${per(sshFloor, SIGNED)}`,
+      `FLOOR ssh-keygen -Y verify ${per(sshFloor, SIGNED)}, ratio ${x(sshCheck, sshFloor)}`,
   );
   console.log(
-    `pgp   ${fmt(pgpCheck)} = ${per(pgpCheck, SIGNED)} (walk included); floor gpg --verify ${per(pgpFloor, SIGNED)}`,
+    `pgp   ${fmt(pgpCheck)} = ${per(pgpCheck, SIGNED)} (walk included); FLOOR gpg --verify ` +
+      `${per(pgpFloor, SIGNED)}, ratio ${x(pgpCheck, pgpFloor)}`,
   );
+  console.log(`load average at start ${loadAtStart}, at end ${load()}`);
   if (refused) console.log(`UNEXPECTED: ${refused} of the checks refused a range signed throughout`);
 } finally {
   gpg.close();
