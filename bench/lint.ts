@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lintUnitFiles } from '../src/unit/lint/index.js';
+import { load } from './floor.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -169,6 +170,16 @@ function libraryRun(dir: string): { ms: number; diagnostics: number; files: numb
   };
 }
 
+/** The library's floor: the same files read and cut into lines, nothing parsed. */
+function readRun(dir: string): number {
+  const t0 = performance.now();
+  let lines = 0;
+  for (const n of readdirSync(dir))
+    if (n !== 'fleet.yaml') lines += readFileSync(join(dir, n), 'utf8').split('\n').length;
+  if (lines === 0) throw new Error('bench/lint: no lines read');
+  return performance.now() - t0;
+}
+
 function cliRun(args: string[]): { ms: number; status: number | null; stderr: string } {
   const t0 = performance.now();
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
@@ -183,9 +194,15 @@ function main(): void {
     libraryRun(dir); // warm-up: JIT and file cache
     const lib = Array.from({ length: 5 }, () => libraryRun(dir));
     const l = lib[0]!;
+    const libMs = median(lib.map((x) => x.ms));
+    const readMs = median(Array.from({ length: 5 }, () => readRun(dir)));
     console.log(
-      `library  read + lintUnitFiles(): median ${median(lib.map((x) => x.ms)).toFixed(1)} ms ` +
+      `library  read + lintUnitFiles(): median ${libMs.toFixed(1)} ms ` +
         `(runs: ${lib.map((x) => x.ms.toFixed(0)).join(', ')} ms); ${l.files} files, ${l.diagnostics} warnings/errors`,
+    );
+    console.log(
+      `floor    the same files read and split into lines: median ${readMs.toFixed(1)} ms; ratio ` +
+        `${(libMs / readMs).toFixed(1)}x`,
     );
 
     if (!existsSync(CLI)) {
@@ -203,7 +220,10 @@ function main(): void {
     const cli = Array.from({ length: 5 }, () => cliRun(['lint', dir, '--format', 'json']));
     const m = median(cli.map((x) => x.ms));
     const floor = median(help.map((x) => x.ms));
-    console.log(`floor    gitfleet --help: median ${floor.toFixed(0)} ms (Node + CLI start, measured in this run)`);
+    console.log(
+      `floor    gitfleet --help: median ${floor.toFixed(0)} ms (Node + CLI start, measured in this run); ratio ` +
+        `${(m / floor).toFixed(2)}x`,
+    );
     console.log(
       `cli      gitfleet lint DIR: median ${m.toFixed(0)} ms end to end (runs: ` +
         `${cli.map((x) => x.ms.toFixed(0)).join(', ')} ` +
@@ -214,7 +234,9 @@ function main(): void {
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    console.log(`load average at start ${loadAtStart}, at end ${load()}`);
   }
 }
 
+const loadAtStart = load();
 main();
