@@ -9,6 +9,9 @@
  *   2. launching N units (default 500) on one agent: from one batch of schedule writes to every unit
  *      active, and to every unit reported in etcd (goal < 10 s);
  *   3. daemon-reload and StartUnit latencies on the same instance, for context.
+ * FLOORS, on the same systemd instance in the same run (bench/floor.ts): for 1, a unit file written
+ * and StartUnit by hand after each sample; for 2, N units written and all started at once by hand.
+ * Each figure prints its ratio to its floor; the load average is printed at the start and the end.
  */
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
@@ -21,6 +24,7 @@ import { sha256 } from '../../src/util/hash.js';
 import { decodeUnitStateReport } from '../../src/store/records.js';
 import { startEtcd } from '../../test/support/etcd.js';
 import { startSystemd, stopSystemd } from '../../test/support/systemd.js';
+import { Floor, load } from '../floor.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -33,8 +37,10 @@ const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
+console.log(`bench/agent: load average at start ${load()}`);
 const etcd = await startEtcd();
 const inst = await startSystemd();
+const floor = await Floor.open(inst);
 const prefix = '/gitfleet-bench/';
 const admin = new EtcdStore({ endpoints: etcd.endpoints, prefix });
 const agentStore = new EtcdStore({ endpoints: etcd.endpoints, prefix });
@@ -72,6 +78,7 @@ try {
 
   // 1. desired change -> active
   const lat: number[] = [];
+  const floorLat: number[] = [];
   for (let i = 0; i < SAMPLES; i++) {
     const unit = `lat${i}.service`;
     const content = `[Service]\nExecStart=/bin/sleep ${10_000 + i}\n`;
@@ -83,11 +90,13 @@ try {
     await seen;
     lat.push(performance.now() - t0);
     await agent.idle();
+    floorLat.push(await floor.newUnit(`floor-lat${i}.service`, content));
   }
   console.log(
     `desired-state change -> unit active: p50 ${fmt(pct(lat, 50))}, p90 ${fmt(pct(lat, 90))}, max ` +
       `${fmt(Math.max(...lat))} ` +
-      `(n=${SAMPLES}; goal p50 < 150 ms)`,
+      `(n=${SAMPLES}; goal p50 < 150 ms); FLOOR write + StartUnit p50 ${fmt(pct(floorLat, 50))}, ratio ` +
+      `${(pct(lat, 50) / pct(floorLat, 50)).toFixed(2)}x`,
   );
 
   // 2. launch UNITS units at once
@@ -114,9 +123,14 @@ try {
     await new Promise((r) => setTimeout(r, 20));
   }
   const reported = performance.now() - t0;
+  const floorUnits: Record<string, string> = {};
+  for (let i = 0; i < UNITS; i++)
+    floorUnits[`floor-many${i}.service`] = `[Service]\nExecStart=/bin/sleep ${30_000 + i}\n`;
+  const floorMany = await floor.manyUnits(floorUnits);
   console.log(
     `launch ${UNITS} units on one agent: schedule written in ${fmt(written)}, all active after ${fmt(active)}, all ` +
-      `reported after ${fmt(reported)} (goal < 10 s)`,
+      `reported after ${fmt(reported)} (goal < 10 s); FLOOR ${UNITS} written + started at once by hand ` +
+      `${fmt(floorMany)}, ratio (active) ${(active / floorMany).toFixed(2)}x`,
   );
 
   // 3. context
@@ -128,7 +142,10 @@ try {
   }
   console.log(`daemon-reload with ${UNITS + SAMPLES} units loaded: p50 ${fmt(pct(rl, 50))}`);
   console.log(`private systemd startup: ${inst.startupMs} ms; agent passes: ${agent.passes}`);
+  console.log(`load average at end ${load()}`);
 } finally {
+  await floor.stop();
+  floor.close();
   await agent.stop();
   mgr.close();
   observer.close();
