@@ -35,6 +35,7 @@ import {
 } from './dbus.js';
 import { statusFromProperties, UNIT_TYPE_IFACES, type UnitStatus } from './status.js';
 import { UnitStates, type UnitStateOf } from './unit-states.js';
+import { Jobs, type JobResult } from './jobs.js';
 
 export type { UnitStatus } from './status.js';
 export { SystemdError, SystemdUnavailableError, type SystemdBus, type SystemdManagerOptions } from './connection.js';
@@ -43,13 +44,7 @@ export { unitNameFromObjectPath, unitObjectPath, type UnitFileChange } from './d
 /** LoadState/ActiveState/SubState of one unit, as systemd reports them. */
 export type UnitState = UnitStateOf;
 
-/** How a systemd job ended (the `result` of JobRemoved). */
-export type JobResult = 'done' | 'canceled' | 'timeout' | 'failed' | 'dependency' | 'skipped' | 'invalid';
-
-interface JobWaiter {
-  resolve(result: JobResult): void;
-  reject(err: Error): void;
-}
+export type { JobResult } from './jobs.js';
 
 /**
  * The part of SystemdManager the Agent uses: the calls it makes and the two events it listens to.
@@ -88,10 +83,7 @@ export interface AgentSystemd {
  *   until it is rebuilt (then 'resync').
  */
 export class SystemdManager extends SystemdConnection implements AgentSystemd {
-  private readonly jobWaiters = new Map<string, JobWaiter>();
-  /** JobRemoved results that arrived before the call that created the job returned. */
-  private readonly jobResults = new Map<string, JobResult>();
-  private jobCallsInFlight = 0;
+  private readonly jobs: Jobs;
   /** 'unit-state' events from the signals (src/systemd/unit-states.ts). */
   private readonly states = new UnitStates({
     read: (names) => this.listUnits(names),
@@ -109,11 +101,9 @@ export class SystemdManager extends SystemdConnection implements AgentSystemd {
         this.log(`systemd: reading unit states failed: ${e.message}`);
     },
   });
-  private readonly jobTimeoutMs: number;
-
   private constructor(target: SystemdBus, opts: SystemdManagerOptions) {
     super(target, opts);
-    this.jobTimeoutMs = opts.jobTimeoutMs ?? 120_000;
+    this.jobs = new Jobs(opts.jobTimeoutMs ?? 120_000);
   }
 
   /** Connect to systemd on `bus`, add match rules and Subscribe(). */
@@ -351,47 +341,17 @@ export class SystemdManager extends SystemdConnection implements AgentSystemd {
     else await this.managerCall('ResetFailedUnit', 's', [name]);
   }
 
-  private async runJob(method: string, name: string, mode: string): Promise<JobResult> {
-    this.jobCallsInFlight++;
-    try {
+  private runJob(method: string, name: string, mode: string): Promise<JobResult> {
+    return this.jobs.run(`${method}(${name})`, async () => {
       const [job] = (await this.managerCall(method, 'ss', [name, mode])) as [string];
-      return await this.waitJob(job, `${method}(${name})`);
-    } finally {
-      // Results are buffered only while some job call may still need them.
-      if (--this.jobCallsInFlight === 0) this.jobResults.clear();
-    }
-  }
-
-  private waitJob(job: string, what: string): Promise<JobResult> {
-    const early = this.jobResults.get(job);
-    if (early !== undefined) {
-      this.jobResults.delete(job);
-      return Promise.resolve(early);
-    }
-    return new Promise<JobResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.jobWaiters.delete(job);
-        reject(new SystemdUnavailableError(`${what}: job ${job} did not finish within ${this.jobTimeoutMs} ms`));
-      }, this.jobTimeoutMs);
-      this.jobWaiters.set(job, {
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
+      return job;
     });
   }
 
   // ---- signals ----------------------------------------------------------------------------
 
   protected failJobs(e: Error): void {
-    for (const w of this.jobWaiters.values()) w.reject(e);
-    this.jobWaiters.clear();
-    this.jobResults.clear();
+    this.jobs.failAll(e);
   }
 
   protected forgetSignals(): void {
@@ -409,13 +369,7 @@ export class SystemdManager extends SystemdConnection implements AgentSystemd {
       this.states.removed((msg.body as [string, string])[1]);
     } else if (msg.interface === MANAGER_IFACE && msg.member === 'JobRemoved') {
       const [, job, , result] = msg.body as [number, string, string, JobResult];
-      const w = this.jobWaiters.get(job);
-      if (w) {
-        this.jobWaiters.delete(job);
-        w.resolve(result);
-      } else if (this.jobCallsInFlight > 0) {
-        this.jobResults.set(job, result);
-      }
+      this.jobs.removed(job, result);
     }
   }
 }
