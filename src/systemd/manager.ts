@@ -4,7 +4,7 @@
  * Subscribe(), call timeouts, reconnecting) is src/systemd/connection.ts; names and values of
  * the API are src/systemd/dbus.ts.
  *
- * - JobRemoved can arrive before the StartUnit reply: job results are buffered by job path.
+ * - JobRemoved can arrive before the StartUnit reply: src/systemd/jobs.ts buffers results by job path.
  * - uint64 values arrive as BigInt and are converted where we return them.
  */
 import { mkdir } from 'node:fs/promises';
