@@ -24,6 +24,7 @@ import { classifyEtcdError } from './etcd-faults.js';
 import { EtcdStoreLease } from './etcd-lease.js';
 import { etcdCompare, etcdOp, prefixEnd } from './etcd-requests.js';
 import { EtcdWatch } from './etcd-watch.js';
+import { mapLimit } from '../util/pool.js';
 import {
   GET_MANY_BATCH,
   StoreClosedError,
@@ -41,6 +42,8 @@ import {
 } from './store.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 1500;
+/** getMany's transactions in flight at once. */
+const GET_MANY_LANES = 4;
 const DEFAULT_WATCH_CREATE_TIMEOUT_MS = 3000;
 const DEFAULT_PAGE_SIZE = 1000;
 
@@ -122,7 +125,7 @@ export class EtcdStore implements Store {
   }
 
   /**
-   * Read-only transactions of GET_MANY_BATCH ranges each, all sent at once. A batch whose answer
+   * Read-only transactions of GET_MANY_BATCH ranges each, GET_MANY_LANES at once. A batch whose answer
    * is over the receive limit (large values) is split in two and read again.
    */
   async getMany(keys: readonly string[]): Promise<Array<KeyValue | null>> {
@@ -151,11 +154,11 @@ export class EtcdStore implements Store {
         if (kv) out[from + i] = this.kv(kv);
       });
     };
-    const batches: Promise<void>[] = [];
-    for (let i = 0; i < keys.length; i += GET_MANY_BATCH)
-      batches.push(read(i, Math.min(keys.length, i + GET_MANY_BATCH)));
+    const starts: number[] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY_BATCH) starts.push(i);
     try {
-      await Promise.all(batches);
+      // A few batches in flight: a hundred large answers at once would outrun the call deadline.
+      await mapLimit(starts, GET_MANY_LANES, (i) => read(i, Math.min(keys.length, i + GET_MANY_BATCH)));
     } catch (e) {
       throw this.fail(e, what);
     }

@@ -87,7 +87,7 @@ export interface Store {
   get(key: string): Promise<KeyValue | null>;
   /**
    * Several keys at once, in as few round trips as the store allows (etcd: read-only transactions
-   * of up to GET_MANY_BATCH ranges, sent together); the answers in the order of `keys`, null
+   * of up to GET_MANY_BATCH ranges, a few at once); the answers in the order of `keys`, null
    * where a key is absent. Each batch is one consistent read; batches may be of different revisions.
    */
   getMany(keys: readonly string[]): Promise<Array<KeyValue | null>>;
