@@ -77,8 +77,10 @@ export function duplicateDiag(file: string, message: string): Diagnostic {
 }
 
 /** The drop-ins that apply to `unit`, in the order systemd applies them. */
+const NO_DROP_INS: AnalyzedDropIn[] = Object.freeze([]) as unknown as AnalyzedDropIn[];
+
 export function dropInsOf(index: DropInIndex, unit: string): AnalyzedDropIn[] {
-  if (index.size === 0) return [];
+  if (index.size === 0) return NO_DROP_INS;
   return applicableDropIns(unit, index).map((a) => a.item);
 }
 

@@ -59,6 +59,46 @@ interface KeptFacts {
 }
 
 const NONE: readonly Diagnostic[] = Object.freeze([]);
+const NO_NAMES: readonly string[] = Object.freeze([]);
+const NO_VALUES = Object.freeze([]) as unknown as never[];
+
+/**
+ * What parseFleetSection returns for a unit without [X-Fleet] and nothing to say about it, shared
+ * (frozen) by every such unit: most units of a large repository have none, and a commit of
+ * 100,000 units would otherwise keep ten arrays and objects per unit for it.
+ */
+const ABSENT: Omit<FleetSection, 'file'> = Object.freeze({
+  constraints: Object.freeze({
+    machineMetadata: Object.freeze({}),
+    machineOf: NO_VALUES,
+    conflicts: NO_VALUES,
+    global: false,
+    replaces: NO_VALUES,
+  }) as FleetSection['constraints'],
+  diagnostics: NONE as Diagnostic[],
+  present: false,
+  values: Object.freeze({
+    MachineID: NO_VALUES,
+    MachineOf: NO_VALUES,
+    MachineMetadata: NO_VALUES,
+    Conflicts: NO_VALUES,
+    Global: NO_VALUES,
+    Replaces: NO_VALUES,
+  }) as FleetSection['values'],
+});
+
+/** `f`, or the shared equivalent when the unit has no [X-Fleet] at all. */
+function compactFleet(f: FleetSection): FleetSection {
+  const c = f.constraints;
+  const empty =
+    !f.present &&
+    f.diagnostics.length === 0 &&
+    c.machineId === undefined &&
+    Object.keys(c.machineMetadata).length === 0 &&
+    c.machineOf.length + c.conflicts.length + c.replaces.length === 0 &&
+    !c.global;
+  return empty ? { ...ABSENT, file: f.file } : f;
+}
 
 /** Records the names asked about, with the answers (the facts hold while the answers do). */
 class AskedNames implements UnitNames {
@@ -90,7 +130,7 @@ export function computeUnitFacts(
   let fleetError: string | null = null;
   if (r.merged) {
     try {
-      fleet = parseFleetSection(r.merged, name);
+      fleet = compactFleet(parseFleetSection(r.merged, name));
     } catch (e) {
       fleetError = (e as Error)?.message ?? String(e);
     }
@@ -148,7 +188,8 @@ export function unitFacts(
     return hit.facts;
   const names = new AskedNames(repoUnits);
   const facts = computeUnitFacts(name, file, state, dropIns, names);
-  memo!.units.set(file.path, { oid: file.oid!, dropInsKey, facts, asked: names.asked } satisfies KeptFacts);
+  const asked = names.asked.length ? names.asked : NO_NAMES;
+  memo!.units.set(file.path, { oid: file.oid!, dropInsKey, facts, asked } satisfies KeptFacts);
   return facts;
 }
 
