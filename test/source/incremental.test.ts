@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCommit } from '../../src/source/git.js';
 import { readCommitSnapshot } from '../../src/source/commitfiles.js';
-import { clearBlobCache } from '../../src/source/readsession.js';
+import { clearBlobCache, commitMemo } from '../../src/source/readsession.js';
 import { desiredFromSnapshot, type DesiredResult } from '../../src/desired/build.js';
 import type { AnalyzedUnit } from '../../src/desired/repo.js';
 import { TestRepo, tempDir, type FileSpec } from '../support/git.js';
@@ -139,5 +139,15 @@ describe('loading commit after commit through the memo', () => {
     const mem = (r: DesiredResult) => r.desired?.units.find((u) => u.name === 'web@1.service')?.content;
     assert.match(mem(after_) ?? '', /MemoryMax=2G/);
     assert.match(mem(before) ?? '', /MemoryMax=1G/);
+  });
+
+  test('the memo keeps what the last commit used, and nothing of files it no longer has', () => {
+    const memo = commitMemo(repo.dir, undefined);
+    const last = warm.at(-1)!;
+    assert.equal(memo.units.size, last.analysis.units.length);
+    assert.equal(
+      memo.dropIns.size,
+      [...last.analysis.dropIns.values()].reduce((n, m) => n + m.size, 0),
+    );
   });
 });
