@@ -8,15 +8,20 @@ import type { DesiredState, DesiredStateName, DesiredUnit, RepoFile } from './ty
 import { FLEET_YAML } from './fleetyaml.js';
 import { instanceName } from './fleetyaml-units.js';
 import { resolveHealth, resolveRollout } from './policy-yaml.js';
-import { analyzeRepo, posKey, type AnalyzeOptions, type RepoAnalysis, type RepoSnapshot } from './repo.js';
+import {
+  analyzeRepo,
+  posKey,
+  type AnalyzedUnit,
+  type AnalyzeOptions,
+  type RepoAnalysis,
+  type RepoSnapshot,
+} from './repo.js';
+import { bodyOf, type UnitBody } from './body.js';
+import type { MemoPass } from './memo.js';
 import { dropInsOf, type AnalyzedDropIn } from './dropins.js';
 import { MAX_REPO_FILE_BYTES } from '../source/files.js';
-import { encodeUnitFiles } from '../unit/body.js';
 import { mergeDropIns } from '../unit/dropins.js';
-import { serializeUnit } from '../unit/serialize.js';
-import { sha256 } from '../util/hash.js';
-import { isTemplate, parseUnitName, templateOf } from '../unit/names.js';
-import { lastValue } from '../unit/parse.js';
+import { isTemplate, templateOf } from '../unit/names.js';
 import type { ParsedUnit } from '../unit/types.js';
 import { parseFleetSection, type FleetSection } from '../unit/xfleet.js';
 import { machineOfCycleDiagnostics, type FleetUnitRef } from '../unit/xfleet-cycles.js';
@@ -85,20 +90,20 @@ export function buildDesired(
   // Findings already made at a place (by the template's lint) are not repeated per instance.
   const seenAt = new Set(diagnostics.map(posKey));
   for (const u of analysis.units) {
-    if (!u.unit || !u.merged) continue; // unreachable without an error diagnostic; kept for type narrowing
-    const main = serializeUnit(u.unit);
-    if (!isTemplate(u.name)) {
-      const fleet = u.fleet ?? fleetOrError(u.merged, u.name, u.path, add);
+    if (!u.loaded || u.canonical === null) continue; // unreachable without an error diagnostic
+    const main = u.canonical;
+    if (!u.template) {
+      const fleet = u.fleet ?? fleetFailed(u, add);
       if (!fleet) continue;
       fleetRefs.push({ name: u.name, fleet });
       const du: DesiredUnit = {
         name: u.name,
-        ...bodyOf(main, u.dropIns),
+        ...(u.body ?? bodyOf(main, u.dropIns)),
         state: u.state,
         constraints: fleet.constraints,
         source: u.path,
       };
-      const t = triggerOf(u.merged, u.name);
+      const t = u.trigger;
       if (t) {
         du.triggers = t.unit;
         if (t.template && u.state !== 'inactive') socketTemplates.add(t.unit);
@@ -106,6 +111,9 @@ export function buildDesired(
       units.set(u.name, du);
       continue;
     }
+    if (!u.unit) continue; // a template keeps its parse (unitfacts.ts)
+    // Instances with the same drop-ins have the same body: encoded and hashed once.
+    const bodies = new Map<string, UnitBody>();
     for (const [inst, state] of wanted.get(u.name) ?? []) {
       if (files_.has(inst)) {
         add({
@@ -129,7 +137,10 @@ export function buildDesired(
       // (e.g. %i expanding to something invalid).
       for (const d of fleet.diagnostics) if (!seenAt.has(posKey(d))) add(d);
       fleetRefs.push({ name: inst, fleet });
-      const du = { name: inst, ...bodyOf(main, dropIns), state, constraints: fleet.constraints, source: u.path };
+      const bodyKey = dropIns.map((d) => d.path).join('\0');
+      let body = bodies.get(bodyKey);
+      if (!body) bodies.set(bodyKey, (body = bodyOf(main, dropIns)));
+      const du = { name: inst, ...body, state, constraints: fleet.constraints, source: u.path };
       units.set(inst, du);
     }
   }
@@ -137,19 +148,20 @@ export function buildDesired(
   // must be on the socket's machine, loaded (a template is never started by gitfleet).
   for (const tmpl of socketTemplates) {
     const t = files_.get(tmpl);
-    if (!t?.unit || !t.merged || units.has(tmpl)) continue; // TRG02/TRG03 already report a missing template
-    const fleet = t.fleet ?? fleetOrError(t.merged, tmpl, t.path, add);
+    if (!t?.loaded || t.canonical === null || units.has(tmpl)) continue; // TRG02/TRG03 report a missing one
+    const fleet = t.fleet ?? fleetFailed(t, add);
     if (!fleet) continue;
     units.set(tmpl, {
       name: tmpl,
-      ...bodyOf(serializeUnit(t.unit), t.dropIns),
+      ...(t.body ?? bodyOf(t.canonical, t.dropIns)),
       state: 'loaded',
       constraints: fleet.constraints,
       source: t.path,
     });
   }
   // Rollout and health policy: a unit's own entry, else its template's, over the top-level block.
-  for (const du of units.values()) {
+  const policies = spec.rollout !== undefined || Object.values(spec.units).some((e) => e.rollout || e.health);
+  for (const du of policies ? units.values() : []) {
     const tmpl = templateOf(du.name);
     const own = spec.units[du.name];
     const tEntry = tmpl ? spec.units[tmpl] : undefined;
@@ -162,8 +174,9 @@ export function buildDesired(
   for (const d of machineOfCycleDiagnostics(fleetRefs)) add(d);
   // A body is one etcd value: its files together have the limit each file has on its own.
   for (const du of units.values()) {
+    if (!du.dropIns) continue;
     const bytes = Buffer.byteLength(du.content);
-    if (bytes <= MAX_REPO_FILE_BYTES || !du.dropIns) continue;
+    if (bytes <= MAX_REPO_FILE_BYTES) continue;
     add({
       file: du.source,
       line: 0,
@@ -194,47 +207,23 @@ export function buildDesired(
   return { desired: { commit, units: sorted }, diagnostics, analysis };
 }
 
-/** buildDesired over what a reader returned (src/source/git.ts, src/source/fsrepo.ts). */
-export function desiredFromSnapshot(snap: RepoSnapshot, commit: string): DesiredResult {
+/**
+ * buildDesired over what a reader returned (src/source/git.ts, src/source/fsrepo.ts); with a memo
+ * pass, files analysed for an earlier commit are not analysed again (the result is the same).
+ */
+export function desiredFromSnapshot(snap: RepoSnapshot, commit: string, memo?: MemoPass): DesiredResult {
   return buildDesired(snap.files, snap.fleetYaml, commit, {
     base: snap.base,
     rejected: snap.rejected,
     fleetYamlResult: snap.fleetYamlResult,
     extraDiagnostics: snap.diagnostics,
     dropIns: snap.dropIns,
+    memo,
   });
-}
-
-/**
- * A unit's body and hash: its canonical unit file, with its drop-ins (canonical, under their file
- * names) when it has any, and the repo paths of those drop-ins.
- */
-function bodyOf(main: string, dropIns: readonly AnalyzedDropIn[]): Pick<DesiredUnit, 'content' | 'hash' | 'dropIns'> {
-  const texts = dropIns.flatMap((d) => (d.unit ? [{ name: d.name, text: serializeUnit(d.unit) }] : []));
-  const content = encodeUnitFiles({ unit: main, dropIns: texts });
-  return { content, hash: sha256(content), ...(dropIns.length ? { dropIns: dropIns.map((d) => d.path) } : {}) };
 }
 
 function parsedOf(dropIns: readonly AnalyzedDropIn[]): ParsedUnit[] {
   return dropIns.flatMap((d) => (d.unit ? [d.unit] : []));
-}
-
-const TRIGGER_SECTIONS: Record<string, string> = { timer: 'Timer', path: 'Path', socket: 'Socket' };
-const TRUE = /^(1|yes|y|true|t|on)$/i;
-
-/** The unit a timer/path/socket activates (see DesiredUnit.triggers); null for other units. */
-export function triggerOf(unit: ParsedUnit, name: string): { unit: string; template: boolean } | null {
-  const parsed = parseUnitName(name);
-  if (!parsed || parsed.template) return null;
-  const section = TRIGGER_SECTIONS[parsed.type];
-  if (!section) return null;
-  const explicit = lastValue(unit, section, 'Unit');
-  if (explicit) return { unit: explicit, template: false };
-  const base = parsed.instance !== null ? `${parsed.prefix}@${parsed.instance}` : parsed.prefix;
-  if (parsed.type === 'socket' && TRUE.test(lastValue(unit, 'Socket', 'Accept') ?? '')) {
-    return { unit: `${parsed.prefix}@.service`, template: true };
-  }
-  return { unit: `${base}.service`, template: false };
 }
 
 /** [X-Fleet] of `name`; a failure is a gitfleet bug and must block the deploy, not misplace units. */
@@ -242,18 +231,20 @@ function fleetOrError(unit: ParsedUnit, name: string, path: string, add: (d: Dia
   try {
     return parseFleetSection(unit, name);
   } catch (e) {
-    add({
-      file: path,
-      line: 0,
-      column: 0,
-      rule: 'LINT',
-      severity: 'error',
-      message:
-        `cannot read [X-Fleet] of ${name} (a gitfleet bug; please report it): ` +
-        `${(e as Error)?.message ?? String(e)}`,
-    });
+    add(fleetBug(path, name, (e as Error)?.message ?? String(e)));
     return null;
   }
+}
+
+/** The unit file's [X-Fleet] could not be read (unitfacts.ts kept why): the same finding. */
+function fleetFailed(u: AnalyzedUnit, add: (d: Diagnostic) => void): null {
+  add(fleetBug(u.path, u.name, u.fleetError ?? 'unknown error'));
+  return null;
+}
+
+function fleetBug(file: string, name: string, why: string): Diagnostic {
+  const message = `cannot read [X-Fleet] of ${name} (a gitfleet bug; please report it): ${why}`;
+  return { file, line: 0, column: 0, rule: 'LINT', severity: 'error', message };
 }
 
 function diagKey(d: Diagnostic): string {

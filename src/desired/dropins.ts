@@ -11,9 +11,10 @@
 import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
 import { applicableDropIns, dropInDirsOf, parseDropInDir, type DropInDir } from '../unit/dropins.js';
-import { lintDropIn } from '../unit/lint/index.js';
+import { lintDropIn, type LintResult } from '../unit/lint/index.js';
 import { parseUnitName } from '../unit/names.js';
 import type { ParsedUnit } from '../unit/types.js';
+import { byBlob, type MemoPass } from './memo.js';
 import { closest } from './suggest.js';
 import type { RepoFile } from './types.js';
 
@@ -26,6 +27,8 @@ export interface AnalyzedDropIn {
   dir: DropInDir;
   /** Parsed; null when systemd would refuse the file (its diagnostics say why). */
   unit: ParsedUnit | null;
+  /** Its git blob id, when read from a commit. */
+  oid?: string;
 }
 
 /** Directory (its name without `.d`: `web.service`, `service`) -> file name -> drop-in. */
@@ -38,6 +41,7 @@ export type DropInIndex = Map<string, Map<string, AnalyzedDropIn>>;
 export function indexDropIns(
   files: readonly RepoFile[],
   inUnitDir: (path: string) => boolean,
+  memo?: MemoPass,
 ): { index: DropInIndex; diagnostics: Diagnostic[] } {
   const index: DropInIndex = new Map();
   const diagnostics: Diagnostic[] = [];
@@ -54,11 +58,17 @@ export function indexDropIns(
       diagnostics.push(duplicateDiag(f.path, `drop-in ${dirName}/${f.name} is also defined by ${first.path}: ${why}`));
       continue;
     }
-    const r = lintDropIn(dir, f.content, f.path);
+    const r = lintedDropIn(dir, f, memo);
     diagnostics.push(...r.diagnostics);
-    files.set(f.name, { path: f.path, name: f.name, dir, unit: r.unit });
+    files.set(f.name, { path: f.path, name: f.name, dir, unit: r.unit, ...(f.oid ? { oid: f.oid } : {}) });
   }
   return { index, diagnostics };
+}
+
+/** lintDropIn, or what it found for the same path and blob before (its directory is in the path). */
+function lintedDropIn(dir: DropInDir, f: RepoFile, memo?: MemoPass): LintResult {
+  const lint = () => lintDropIn(dir, f.content, f.path);
+  return memo ? byBlob(memo.dropIns, f.path, f.oid, lint) : lint();
 }
 
 /** SRC06: a second file where one name (of a unit, of a drop-in) may appear once. */
@@ -67,8 +77,10 @@ export function duplicateDiag(file: string, message: string): Diagnostic {
 }
 
 /** The drop-ins that apply to `unit`, in the order systemd applies them. */
+const NO_DROP_INS: AnalyzedDropIn[] = Object.freeze([]) as unknown as AnalyzedDropIn[];
+
 export function dropInsOf(index: DropInIndex, unit: string): AnalyzedDropIn[] {
-  if (index.size === 0) return [];
+  if (index.size === 0) return NO_DROP_INS;
   return applicableDropIns(unit, index).map((a) => a.item);
 }
 

@@ -5,24 +5,17 @@
  */
 import { posix } from 'node:path';
 import type { Diagnostic } from '../diag.js';
-import type { ParsedUnit } from '../unit/types.js';
-import type { DesiredStateName, FleetSpec, RepoFile } from './types.js';
+import type { FleetSpec, RepoFile } from './types.js';
 import { FLEET_YAML, defaultFleetSpec, parseFleetYaml, type FleetYamlResult } from './fleetyaml.js';
 import { instanceName } from './fleetyaml-units.js';
 import { mergeDropIns } from '../unit/dropins.js';
-import { lintMergedUnit, lintUnitFile } from '../unit/lint/index.js';
-import {
-  dropInsOf,
-  duplicateDiag,
-  indexDropIns,
-  unusedDropInDirs,
-  type AnalyzedDropIn,
-  type DropInIndex,
-} from './dropins.js';
+import { lintMergedUnit } from '../unit/lint/index.js';
+import { dropInsOf, duplicateDiag, indexDropIns, unusedDropInDirs, type DropInIndex } from './dropins.js';
 import { isTemplate, templateOf } from '../unit/names.js';
-import { parseFleetSection, type FleetSection } from '../unit/xfleet.js';
 import { machineOfCycleDiagnostics } from '../unit/xfleet-cycles.js';
 import { closest } from './suggest.js';
+import { byBlob, type MemoPass } from './memo.js';
+import { unitFacts, type UnitFacts } from './unitfacts.js';
 
 /** What a reader (git commit or directory) hands to the pure analysis. */
 export interface RepoSnapshot {
@@ -51,6 +44,11 @@ export interface AnalyzeOptions {
   fleetYamlResult?: FleetYamlResult | null;
   /** The drop-ins the reader found (`NAME.d/*.conf`); those outside the unit directory are ignored. */
   dropIns?: readonly RepoFile[];
+  /**
+   * What earlier commits' analysis found, by file and blob id (memo.ts): files whose facts hold are
+   * not linted again. The result is the same with or without it.
+   */
+  memo?: MemoPass;
 }
 
 /**
@@ -61,30 +59,20 @@ export interface AnalyzeOptions {
 export function parseSnapshotFleetYaml(
   fleetYaml: RepoFile | null,
   base: string,
+  memo?: MemoPass,
 ): { result: FleetYamlResult | null; unitDir: string } {
-  const result = fleetYaml ? parseFleetYaml(fleetYaml.content, fleetYaml.path) : null;
+  const result = fleetYaml ? parsedFleetYaml(fleetYaml, memo) : null;
   return { result, unitDir: (result?.spec ?? defaultFleetSpec(base)).path };
 }
 
-export interface AnalyzedUnit {
-  /** Unit name (the file name). */
-  name: string;
-  /** Repo path of the file. */
-  path: string;
-  file: RepoFile;
-  /** The unit file parsed; null when systemd could not load the file at all (the diagnostics say why). */
-  unit: ParsedUnit | null;
-  /** The drop-ins that apply to it, in systemd's order (a template: those every instance has). */
-  dropIns: AnalyzedDropIn[];
-  /** `unit` merged with its drop-ins (what systemd runs); null with `unit`. */
-  merged: ParsedUnit | null;
-  /** The linter's findings for this file. */
-  diagnostics: Diagnostic[];
-  /** Desired state from fleet.yaml (entry, else defaults); for a template, its entry's state if any. */
-  state: DesiredStateName;
-  /** Parsed [X-Fleet] of `merged` under the file's own name (templates: as a sample instance); null when unit is. */
-  fleet: FleetSection | null;
+/** parseFleetYaml, or what it gave for the same path and blob before. */
+function parsedFleetYaml(f: RepoFile, memo?: MemoPass): FleetYamlResult {
+  const parse = () => parseFleetYaml(f.content, f.path);
+  return memo ? byBlob(memo.fleetYaml, f.path, f.oid, parse) : parse();
 }
+
+/** One unit file of the repository, analysed (unitfacts.ts: compact, no parse tree but a template's). */
+export type AnalyzedUnit = UnitFacts;
 
 export interface RepoAnalysis {
   /** null when fleet.yaml is invalid. */
@@ -180,7 +168,7 @@ export function analyzeRepo(
     }
   }
 
-  const dropIns = indexDropIns(opts.dropIns ?? [], (p) => isUnder(p, unitDir));
+  const dropIns = indexDropIns(opts.dropIns ?? [], (p) => isUnder(p, unitDir), opts.memo);
   diagnostics.push(...dropIns.diagnostics);
   const parsedDropIns = (name: string) => dropInsOf(dropIns.index, name).flatMap((d) => (d.unit ? [d.unit] : []));
 
@@ -200,28 +188,29 @@ export function analyzeRepo(
   for (const name of [...byName.keys()].sort()) {
     const file = byName.get(name)!;
     const state = effective.units[name]?.state ?? effective.defaults.state;
-    const ctx = { file: file.path, repoUnits, state, dropIns: parsedDropIns(name) };
-    const r = lintUnitFile(name, file.content, ctx);
-    diagnostics.push(...r.diagnostics);
-    const fleet = r.merged ? safeFleet(r.merged, name) : null;
     const unitDropIns = dropInsOf(dropIns.index, name);
-    units.push({ name, path: file.path, file, ...r, dropIns: unitDropIns, state, fleet });
+    const facts = unitFacts(name, file, state, unitDropIns, repoUnits, opts.memo);
+    for (const d of facts.diagnostics) diagnostics.push(d);
+    units.push(facts);
     // An instance with drop-ins of its own is another unit than its template: judge it whole too,
     // without repeating what the template's lint found at the same places.
-    for (const inst of instancesOf.get(name) ?? []) {
+    const instances = facts.unit ? (instancesOf.get(name) ?? []) : [];
+    const ctx = { file: file.path, repoUnits, state, dropIns: instances.length ? parsedDropIns(name) : [] };
+    for (const inst of instances) {
       const own = parsedDropIns(inst);
-      if (!r.unit || sameList(own, ctx.dropIns)) continue;
+      if (sameList(own, ctx.dropIns)) continue;
       const instState = effective.units[inst]?.state ?? state;
-      const found = lintMergedUnit(inst, mergeDropIns(r.unit, own), { ...ctx, state: instState, dropIns: own });
+      const found = lintMergedUnit(inst, mergeDropIns(facts.unit!, own), { ...ctx, state: instState, dropIns: own });
       for (; seenUpTo < diagnostics.length; seenUpTo++) seen.add(posKey(diagnostics[seenUpTo]!));
       for (const d of found) if (!seen.has(posKey(d))) diagnostics.push(d);
     }
   }
-  diagnostics.push(...unusedDropInDirs(dropIns.index, new Set([...byName.keys(), ...repoUnits])));
+  if (dropIns.index.size)
+    diagnostics.push(...unusedDropInDirs(dropIns.index, new Set([...byName.keys(), ...repoUnits])));
   // Across files: MachineOf cycles among the plain units (instances are checked in buildDesired).
   diagnostics.push(
     ...machineOfCycleDiagnostics(
-      units.filter((u) => u.fleet && !isTemplate(u.name)).map((u) => ({ name: u.name, fleet: u.fleet! })),
+      units.flatMap((u) => (u.fleet && !u.template ? [{ name: u.name, fleet: u.fleet }] : [])),
     ),
   );
   return { spec, unitDir, units, dropIns: dropIns.index, diagnostics };
@@ -234,15 +223,6 @@ function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
 /** Where a finding is: instances repeat their template's findings at the same places. */
 export function posKey(d: Diagnostic): string {
   return `${d.file}\0${d.line}\0${d.column}\0${d.rule}`;
-}
-
-/** parseFleetSection, which the linter has already run (and guarded) on this unit. */
-function safeFleet(unit: ParsedUnit, name: string): FleetSection | null {
-  try {
-    return parseFleetSection(unit, name);
-  } catch {
-    return null;
-  }
 }
 
 function dirOf(p: string): string {

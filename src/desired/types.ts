@@ -36,6 +36,8 @@ export interface RepoFile {
   /** File name (last path component): the unit name for unit files. */
   name: string;
   content: Uint8Array;
+  /** Its git blob id, when read from a commit: what a memo (memo.ts) knows the content by. */
+  oid?: string;
 }
 
 /** What one unit should be, cluster-wide. Deterministic for a given commit. */

@@ -10,9 +10,10 @@ import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../desired/types.js';
 import { FLEET_YAML } from '../desired/fleetyaml.js';
 import { parseSnapshotFleetYaml, type RepoSnapshot } from '../desired/repo.js';
+import type { MemoPass } from '../desired/memo.js';
 import { mapLimit } from '../util/pool.js';
 import { readBlobCached, withReadSession, type GitCache, type Where } from './readsession.js';
-import { MODE_GITLINK, MODE_LINK, MODE_TREE, readTreeEntries } from './tree.js';
+import { MODE_GITLINK, MODE_LINK, MODE_TREE, readTreeEntries, type TreeEntry } from './tree.js';
 import {
   byPath,
   checkContent,
@@ -35,11 +36,28 @@ export async function readCommitFiles(
   sha: string,
   subPath: string,
   cache: GitCache = {},
+  memo?: MemoPass,
 ): Promise<ReadFilesResult> {
-  return withReadSession(dir, cache, (w) => readFilesIn(w, sha, subPath));
+  return withReadSession(dir, cache, (w) => readFilesIn(w, sha, subPath, memo));
 }
 
-async function readFilesIn(w: Where, sha: string, subPath: string): Promise<ReadFilesResult> {
+interface BlobRef {
+  path: string;
+  name: string;
+  oid: string;
+  dropIn: boolean;
+}
+
+/** What one tree of the unit directory holds, by role (the same for every commit with this tree). */
+interface TreeListing {
+  path: string;
+  trees: Array<{ oid: string; path: string }>;
+  blobs: BlobRef[];
+  diagnostics: Diagnostic[];
+  rejected: string[];
+}
+
+async function readFilesIn(w: Where, sha: string, subPath: string, memo?: MemoPass): Promise<ReadFilesResult> {
   const out: ReadFilesResult = { files: [], dropIns: [], diagnostics: [], rejected: [] };
   const { commit } = await git.readCommit({ ...w, oid: sha });
   const start = await descend(w, commit.tree, subPath);
@@ -49,52 +67,80 @@ async function readFilesIn(w: Where, sha: string, subPath: string): Promise<Read
     );
     return out;
   }
-  const blobs: Array<{ path: string; name: string; oid: string; dropIn: boolean }> = [];
+  const blobs: BlobRef[] = [];
   const queue: Array<{ oid: string; path: string }> = [{ oid: start, path: subPath }];
-  while (queue.length) {
-    const t = queue.shift()!;
-    for (const e of await readTreeEntries(w, t.oid)) {
-      const path = t.path ? `${t.path}/${e.path}` : e.path;
-      if (e.mode === MODE_TREE) {
-        queue.push({ oid: e.oid, path });
-        continue;
-      }
-      const r = fileRole(path, e.path);
-      if (r.role === 'ignored') {
-        out.diagnostics.push(r.diagnostic);
-        continue;
-      }
-      const read = r.role !== 'other';
-      const what = r.role === 'dropIn' ? 'drop-in' : 'unit file';
-      if (e.mode === MODE_GITLINK) {
-        out.diagnostics.push(
-          refusedDiag(
-            path,
-            'SRC02',
-            `submodule '${path}' is not read: unit files must be committed in this repository`,
-            read ? 'error' : 'warning',
-          ),
-        );
-        if (r.role === 'unit') out.rejected.push(path);
-      } else if (e.mode === MODE_LINK) {
-        const d = read ? symlinkDiag(path, what) : dropInDirLinkDiag(path, e.path);
-        if (d) out.diagnostics.push(d);
-        if (r.role === 'unit') out.rejected.push(path);
-      } else if (read) blobs.push({ path, name: e.path, oid: e.oid, dropIn: r.role === 'dropIn' });
+  for (let i = 0; i < queue.length; i++) {
+    const t = queue[i]!;
+    // A tree with the same id at the same path lists the same: unchanged subtrees are not parsed again.
+    let listing = memo?.trees.get(t.oid) as TreeListing | undefined;
+    if (listing?.path !== t.path) {
+      listing = listTree(t.path, await readTreeEntries(w, t.oid));
+      memo?.trees.set(t.oid, listing);
     }
+    for (const sub of listing.trees) queue.push(sub);
+    for (const b of listing.blobs) blobs.push(b);
+    for (const d of listing.diagnostics) out.diagnostics.push(d);
+    for (const p of listing.rejected) out.rejected.push(p);
   }
-  // A few reads in flight overlap isomorphic-git's file system waits with inflating.
-  const contents = await mapLimit(blobs, 8, (b) => readBlobCached(w, b.oid));
-  blobs.forEach((b, i) => {
-    const blob = contents[i]!;
+  // Blobs that passed the checks for an earlier commit are taken from the memo as they are (the
+  // checks look at their bytes only); the others are read, a few in flight to overlap
+  // isomorphic-git's file system waits with inflating.
+  const contents: Array<Uint8Array | undefined> = blobs.map((b) => memo?.blobs.get(b.oid));
+  const missing = blobs.flatMap((_b, i) => (contents[i] ? [] : [i]));
+  const read = await mapLimit(missing, 8, (i) => readBlobCached(w, blobs[i]!.oid));
+  missing.forEach((i, k) => {
+    const b = blobs[i]!;
+    const blob = read[k]!;
     const bad = checkContent(b.path, blob, b.dropIn ? 'drop-in' : 'unit file');
     if (bad) {
       out.diagnostics.push(bad);
       if (!b.dropIn) out.rejected.push(b.path);
-    } else (b.dropIn ? out.dropIns : out.files).push({ path: b.path, name: b.name, content: blob });
+    } else {
+      contents[i] = blob;
+      memo?.blobs.set(b.oid, blob);
+    }
+  });
+  blobs.forEach((b, i) => {
+    const content = contents[i];
+    if (content) (b.dropIn ? out.dropIns : out.files).push({ path: b.path, name: b.name, content, oid: b.oid });
   });
   out.files.sort(byPath);
   out.dropIns.sort(byPath);
+  return out;
+}
+
+/** Sort one tree's entries: subtrees to walk, blobs to read, and what is refused or ignored. */
+function listTree(dirPath: string, entries: readonly TreeEntry[]): TreeListing {
+  const out: TreeListing = { path: dirPath, trees: [], blobs: [], diagnostics: [], rejected: [] };
+  for (const e of entries) {
+    const path = dirPath ? `${dirPath}/${e.path}` : e.path;
+    if (e.mode === MODE_TREE) {
+      out.trees.push({ oid: e.oid, path });
+      continue;
+    }
+    const r = fileRole(path, e.path);
+    if (r.role === 'ignored') {
+      out.diagnostics.push(r.diagnostic);
+      continue;
+    }
+    const read = r.role !== 'other';
+    const what = r.role === 'dropIn' ? 'drop-in' : 'unit file';
+    if (e.mode === MODE_GITLINK) {
+      out.diagnostics.push(
+        refusedDiag(
+          path,
+          'SRC02',
+          `submodule '${path}' is not read: unit files must be committed in this repository`,
+          read ? 'error' : 'warning',
+        ),
+      );
+      if (r.role === 'unit') out.rejected.push(path);
+    } else if (e.mode === MODE_LINK) {
+      const d = read ? symlinkDiag(path, what) : dropInDirLinkDiag(path, e.path);
+      if (d) out.diagnostics.push(d);
+      if (r.role === 'unit') out.rejected.push(path);
+    } else if (read) out.blobs.push({ path, name: e.path, oid: e.oid, dropIn: r.role === 'dropIn' });
+  }
   return out;
 }
 
@@ -132,7 +178,7 @@ async function readOneFile(
   const blob = await readBlobCached(w, e.oid);
   const bad = checkContent(path, blob, what, false);
   if (bad) return { file: null, diagnostics: [bad] };
-  return { file: { path, name, content: blob }, diagnostics: [] };
+  return { file: { path, name, content: blob, oid: e.oid }, diagnostics: [] };
 }
 
 /**
@@ -144,15 +190,15 @@ async function readOneFile(
 export async function readCommitSnapshot(
   dir: string,
   sha: string,
-  opts: { path?: string; cache?: GitCache } = {},
+  opts: { path?: string; cache?: GitCache; memo?: MemoPass } = {},
 ): Promise<RepoSnapshot> {
   const cache = opts.cache ?? {};
   const base = normalizeSubPath(opts.path ?? '');
   const fy = await withReadSession(dir, cache, (w) =>
     readOneFile(w, sha, base ? `${base}/${FLEET_YAML}` : FLEET_YAML, FLEET_YAML),
   );
-  const fleet = parseSnapshotFleetYaml(fy.file, base);
-  const read = await readCommitFiles(dir, sha, fleet.unitDir, cache);
+  const fleet = parseSnapshotFleetYaml(fy.file, base, opts.memo);
+  const read = await readCommitFiles(dir, sha, fleet.unitDir, cache, opts.memo);
   return {
     base,
     fleetYaml: fy.file,

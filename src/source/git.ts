@@ -8,10 +8,11 @@ import git from 'isomorphic-git';
 import type { Diagnostic } from '../diag.js';
 import type { RepoFile } from '../desired/types.js';
 import { desiredFromSnapshot, type DesiredResult } from '../desired/build.js';
+import type { RepoSnapshot } from '../desired/repo.js';
 import { readCommitSnapshot } from './commitfiles.js';
 import { refusedDiag } from './files.js';
 import { GitSourceError, findGitdir } from './gitdir.js';
-import { where, type GitCache, type Where } from './readsession.js';
+import { commitMemo, where, type GitCache, type Where } from './readsession.js';
 import { readHeadFile } from './worktree.js';
 
 export { GitSourceError };
@@ -130,8 +131,26 @@ export async function loadCommit(
   path?: string,
   cache: GitCache = {},
 ): Promise<DesiredResult & { files: RepoFile[] }> {
-  const snap = await readCommitSnapshot(dir, commit, { path, cache });
-  return { ...desiredFromSnapshot(snap, commit), files: [...snap.files, ...snap.dropIns] };
+  const { snap, result } = await readAndBuild(dir, commit, path, cache);
+  return { ...result, files: [...snap.files, ...snap.dropIns] };
+}
+
+/**
+ * Read a commit and build its desired state, through the repository's analysis memo: what the
+ * commits read before found about unchanged files (by blob id) is reused, so a commit that
+ * changes one file costs about that file. Results are the same as without the memo.
+ */
+async function readAndBuild(
+  dir: string,
+  commit: string,
+  path: string | undefined,
+  cache: GitCache,
+): Promise<{ snap: RepoSnapshot; result: DesiredResult }> {
+  const memo = commitMemo(dir, path).begin();
+  const snap = await readCommitSnapshot(dir, commit, { path, cache, memo });
+  const result = desiredFromSnapshot(snap, commit, memo);
+  memo.end();
+  return { snap, result };
 }
 
 /**
@@ -160,8 +179,7 @@ export async function loadCommitDesired(
   path?: string,
   cache: GitCache = {},
 ): Promise<DesiredResult> {
-  const snap = await readCommitSnapshot(dir, commit, { path, cache });
-  return desiredFromSnapshot(snap, commit);
+  return (await readAndBuild(dir, commit, path, cache)).result;
 }
 
 /**

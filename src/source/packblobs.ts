@@ -139,7 +139,9 @@ export class PackBlobs {
     const want = Math.min(pack.packSize - start, size + (size >> 9) + 256);
     const compressed = Buffer.alloc(want);
     fs.readSync(pack.fd, compressed, 0, want, start);
-    const data = inflateSync(compressed);
+    // Output chunks of exactly the object's size: the default 16 KiB chunk would be returned as a
+    // slice, and a cache of many small blobs would hold 16 KiB each.
+    const data = inflateSync(compressed, { chunkSize: Math.max(64, size) });
     if (data.length !== size) return null;
 
     let result: { type: number; data: Buffer };

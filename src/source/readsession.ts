@@ -9,6 +9,7 @@
  */
 import fs from 'node:fs';
 import git, { type FsClient } from 'isomorphic-git';
+import { AnalysisMemo } from '../desired/memo.js';
 import { MAX_REPO_FILE_BYTES } from './files.js';
 import { findGitdir } from './gitdir.js';
 import { readSessionFs } from './gitfs.js';
@@ -93,8 +94,30 @@ export async function readBlobCached(w: Where, oid: string): Promise<Uint8Array>
   return blob;
 }
 
-/** Forget every cached blob (benchmarks measure cold reads; tests isolate themselves). */
+// What the analysis of a repository's last commit found per file (desired/memo.ts), by objects
+// directory and unit path (`--path`): the next commit of that repository re-reads and re-lints only
+// what changed. Entries are keyed by content, so a memo can never serve stale results; a few
+// repositories' memos are kept, the least recently used dropped first.
+const MAX_MEMOS = 4;
+const memos = new Map<string, AnalysisMemo>();
+
+/** The analysis memo of `dir`'s commits read with fleet.yaml at `path`. */
+export function commitMemo(dir: string, path: string | undefined): AnalysisMemo {
+  const key = `${objectsDirOf(dir)}\0${path ?? ''}`;
+  let m = memos.get(key);
+  if (m) memos.delete(key);
+  else m = new AnalysisMemo();
+  memos.set(key, m);
+  while (memos.size > MAX_MEMOS) memos.delete(memos.keys().next().value as string);
+  return m;
+}
+
+/**
+ * Forget every cached blob and every repository's analysis memo (benchmarks measure cold reads;
+ * tests isolate themselves).
+ */
 export function clearBlobCache(): void {
   blobCache.clear();
   blobCacheBytes = 0;
+  memos.clear();
 }

@@ -16,7 +16,9 @@ export interface FleetUnitRef {
  * never place any of them, since each waits for the other. One diagnostic per unit in a cycle, at
  * its MachineOf= option.
  */
-export function machineOfCycleDiagnostics(units: readonly FleetUnitRef[]): Diagnostic[] {
+export function machineOfCycleDiagnostics(all: readonly FleetUnitRef[]): Diagnostic[] {
+  // Only units with MachineOf= can be in a cycle; one without is where a walk ends anyway.
+  const units = all.filter((u) => u.fleet.constraints.machineOf.length > 0);
   const byName = new Map(units.map((u) => [u.name, u] as const));
   const out: Diagnostic[] = [];
   const state = new Map<string, 'active' | 'done'>();

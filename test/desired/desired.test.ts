@@ -272,7 +272,10 @@ test('analyzeRepo lints with the repo as context and reports the unit directory'
   assert.equal(a.unitDir, 'units');
   assert.equal(a.units.length, 1);
   assert.equal(a.units[0]!.name, 'a.service');
-  assert.ok(a.units[0]!.unit);
+  assert.ok(a.units[0]!.loaded);
+  assert.match(a.units[0]!.canonical ?? '', /^\[Unit\]/);
+  // Only a template keeps its parse tree (its instances are built from it).
+  assert.equal(a.units[0]!.unit, null);
 });
 
 test('a timer, path or socket records the unit it activates (Unit=, else the same-named service)', () => {

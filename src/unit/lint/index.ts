@@ -24,6 +24,11 @@ import { mergeDropIns, type DropInDir } from '../dropins.js';
 
 export { RULES, ruleInfo, type RuleInfo } from './rules.js';
 
+/** The unit names of a repository, as the repo rules ask about them: one name at a time. */
+export interface UnitNames {
+  has(name: string): boolean;
+}
+
 export interface LintContext {
   /** Path shown in diagnostics (relative to the repo root, or as given on the command line). */
   file: string;
@@ -31,7 +36,7 @@ export interface LintContext {
    * Unit file names present in the repo (templates as `foo@.service`). Enables the repo rules:
    * DEP02, TRG02, TRG03. Without it those rules stay silent.
    */
-  repoUnits?: ReadonlySet<string>;
+  repoUnits?: UnitNames;
   /** The unit's desired state from fleet.yaml, for INS01. */
   state?: 'inactive' | 'loaded' | 'launched';
   /**
