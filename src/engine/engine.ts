@@ -18,11 +18,11 @@
  */
 import { retryKind } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { ENGINE_TRIGGERS, UNIT_STATE_PREFIX, type DesiredEntry, type DesiredRoot } from '../store/keys.js';
-import { readMachines, readRoot, readRootUnits } from '../store/readers.js';
-import type { MalformedRecordError } from '../store/records.js';
-import { readRolloutControl, pruneRollouts } from '../store/rollouts.js';
-import { StoreUnavailableError, type Compare, type Op, type Store, type Watch } from '../store/store.js';
+import { UNIT_STATE_PREFIX, type DesiredEntry, type DesiredRoot } from '../store/keys.js';
+import { readMachines, readRootUnits } from '../store/readers.js';
+import { decodeDesiredRoot, decodeRolloutControl, type MalformedRecordError } from '../store/records.js';
+import { pruneRollouts } from '../store/rollouts.js';
+import { StoreUnavailableError, type Compare, type Op, type Store } from '../store/store.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { steadyNow } from '../util/clock.js';
 import { ReconcileLoop } from '../util/loop.js';
@@ -75,7 +75,6 @@ export class Engine {
   private readonly onFatal: ((e: Error) => void) | undefined;
   private readonly election: LeaderElection;
   private readonly loop: ReconcileLoop;
-  private watches: Watch[] = [];
   /** Shard hash -> its units. Shards are content-addressed, so an entry never goes stale. */
   private readonly shardCache = new Map<string, DesiredEntry[]>();
   /** Revisions of this engine's own successful writes: their watch events need no pass. */
@@ -256,25 +255,21 @@ export class Engine {
     }
   }
 
+  /**
+   * The view's watches are the engine's triggers (the root, the rollout control key, machines,
+   * schedule, reports): read it whole and follow it.
+   */
   private async openWatches(
     term: number,
     onEvents: (events: { kv: { key: string; modRevision: number } }[]) => void,
     onError: (err: Error) => void,
   ): Promise<void> {
-    for (const prefix of ENGINE_TRIGGERS) {
-      const w = await this.store.watch(prefix, undefined, { onEvents, onError });
-      if (term !== this.term) {
-        await w.close();
-        return;
-      }
-      this.watches.push(w);
-    }
+    await this.view.load(this.store, onEvents, onError);
+    if (term !== this.term) await this.view.close();
   }
 
   private async closeWatches(): Promise<void> {
-    const ws = this.watches;
-    this.watches = [];
-    await Promise.all([...ws.map((w) => w.close().catch(() => {})), this.view.close()]);
+    await this.view.close();
   }
 
   private async becomeFollower(): Promise<void> {
@@ -320,13 +315,20 @@ export class Engine {
       fresh = true;
     };
     if (this.view.loadedAt === 0 || stale) await loadView();
-    const { root } = await readRoot(this.store);
+    else if (this.view.ownStale) {
+      const h = this.watchHandlers!;
+      await this.view.reloadOwn(this.store, h.onEvents, h.onError);
+    }
+    // The root and the control key are the view's (their watch events trigger passes): only the
+    // shards not yet cached are read, in one round.
+    const root: DesiredRoot | null = this.view.rootKv ? decodeDesiredRoot(this.view.rootKv) : null;
     if (!root) {
       // No desired state was ever applied: schedule nothing, remove nothing.
       this.log.debug('no desired state yet');
       return;
     }
-    const [units, control] = await Promise.all([this.readUnits(root), readRolloutControl(this.store)]);
+    const control = this.view.controlKv ? decodeRolloutControl(this.view.controlKv) : { paused: false };
+    const units = await this.readUnits(root);
     const { schedule, reasons, reports, rollout } = this.view;
     let machines = this.view.machineList();
     const t1 = performance.now();
@@ -376,8 +378,9 @@ export class Engine {
     try {
       written = await this.writeFenced(writeLanes(cutTransactions(plan.ops, plan.moves), plan.moves), fence);
     } catch (e) {
-      // Some of the pass may be stored and some not (or a reply was lost): read it all again.
-      this.view.loadedAt = 0;
+      // Some of the pass may be stored and some not (or a reply was lost): read again what the
+      // engine writes (the watches keep the machines and the reports).
+      this.view.ownStale = true;
       throw e;
     }
     const { ops, txns } = written;
