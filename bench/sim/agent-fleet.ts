@@ -72,6 +72,7 @@ export class AgentFleet {
         deletes: sum((r) => r.writes.deletes),
         txns: sum((r) => r.writes.txns),
         ranges: sum((r) => r.writes.ranges),
+        bytes: sum((r) => r.writes.bytes ?? 0),
       },
       vmHWM: sum((r) => r.vmHWM),
       cpuMs: sum((r) => (r.cpu.user + r.cpu.system) / 1000),

@@ -89,6 +89,7 @@ export class AgentSlice {
         deletes: a.deletes + b.deletes,
         txns: a.txns + b.txns,
         ranges: a.ranges + b.ranges,
+        bytes: (a.bytes ?? 0) + (b.bytes ?? 0),
       }));
     return {
       agents: this.agents.length,

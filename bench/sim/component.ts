@@ -49,7 +49,7 @@ const store = new CountingStore(new EtcdStore({ endpoints: endpoints.split(','),
 let stop: () => Promise<void>;
 let slice: AgentSlice | null = null;
 /** The controller's or the engine's warnings and errors (counted, the first few kept). */
-const log = countingLogger();
+const log = countingLogger(process.env.BENCH_VERBOSE && role !== 'agents' ? role : undefined);
 
 if (role === 'agents') {
   // FROM COUNT DIR CLIENTS arrive where the controller's REPO STATEDIR are.
@@ -81,7 +81,12 @@ if (role === 'agents') {
     store,
     id: `bench-engine-${process.pid}`,
     log,
-    onPass: (r) =>
+    onPass: (r) => {
+      if (process.env.BENCH_VERBOSE)
+        process.stderr.write(
+          `[${new Date().toISOString().slice(11, 23)} engine] pass ${Math.round(r.readMs)}/${Math.round(r.planMs)}/` +
+            `${Math.round(r.writeMs)} ms, ${r.ops} ops, ${r.planned} ${r.plannedWhy ?? ''}\n`,
+        );
       send({
         type: 'pass',
         at: wall(),
@@ -90,12 +95,13 @@ if (role === 'agents') {
         readMs: r.readMs,
         planMs: r.planMs,
         writeMs: r.writeMs,
-        planned: r.planned,
+        planned: r.planned + (r.plannedWhy ? ` (${r.plannedWhy})` : ''),
         assigned: r.assigned,
         unscheduled: r.unscheduled,
         units: r.units,
         machines: r.machines,
-      }),
+      });
+    },
   });
   await engine.start();
   while (!engine.isLeader()) await new Promise((r) => setTimeout(r, 10));

@@ -3,10 +3,12 @@ import type { Logger } from '../../src/log.js';
 
 export type CountingLogger = Logger & { warns: number; errors: number; samples: string[] };
 
-export function countingLogger(): CountingLogger {
+/** `live`: also write every warning and error to stderr as it happens (BENCH_VERBOSE). */
+export function countingLogger(live?: string): CountingLogger {
   const keep = (kind: string, m: string, f?: Record<string, unknown>) => {
-    if (l.samples.length < 8)
-      l.samples.push(`${kind} ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
+    const line = `${kind} ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`;
+    if (live) process.stderr.write(`[${new Date().toISOString().slice(11, 23)} ${live}] ${line}\n`);
+    if (l.samples.length < 8) l.samples.push(line);
   };
   const l = {
     warns: 0,

@@ -27,10 +27,12 @@ export interface WriteCounts {
   txns: number;
   /** Reads sent (get and range pages), as the inner store counts them. */
   ranges: number;
+  /** Bytes of values put (optional: older reports lack it). */
+  bytes?: number;
 }
 
 export class CountingStore implements Store {
-  private readonly counts = { puts: 0, deletes: 0, txns: 0 };
+  private readonly counts = { puts: 0, deletes: 0, txns: 0, bytes: 0 };
 
   constructor(readonly inner: Store) {}
 
@@ -50,6 +52,7 @@ export class CountingStore implements Store {
   async put(key: string, value: string, opts?: { lease?: string }): Promise<number> {
     const r = await this.inner.put(key, value, opts);
     this.counts.puts++;
+    this.counts.bytes += value.length;
     return r;
   }
 
@@ -62,7 +65,10 @@ export class CountingStore implements Store {
   async txn(compares: Compare[], success: Op[], failure?: Op[]): Promise<TxnResult> {
     const r = await this.inner.txn(compares, success, failure);
     this.counts.txns++;
-    for (const op of r.succeeded ? success : (failure ?? [])) this.counts[op.op === 'put' ? 'puts' : 'deletes']++;
+    for (const op of r.succeeded ? success : (failure ?? [])) {
+      this.counts[op.op === 'put' ? 'puts' : 'deletes']++;
+      if (op.op === 'put') this.counts.bytes += op.value.length;
+    }
     return r;
   }
 
@@ -85,9 +91,17 @@ export class CountingStore implements Store {
 
 /** b - a, field by field. */
 export function delta(a: WriteCounts, b: WriteCounts): WriteCounts {
-  return { puts: b.puts - a.puts, deletes: b.deletes - a.deletes, txns: b.txns - a.txns, ranges: b.ranges - a.ranges };
+  const bytes = (b.bytes ?? 0) - (a.bytes ?? 0);
+  return {
+    puts: b.puts - a.puts,
+    deletes: b.deletes - a.deletes,
+    txns: b.txns - a.txns,
+    ranges: b.ranges - a.ranges,
+    bytes,
+  };
 }
 
 export function fmtWrites(d: WriteCounts): string {
-  return `${d.puts} puts + ${d.deletes} deletes in ${d.txns} txns (${d.ranges} reads)`;
+  const mb = d.bytes ? `, ${(d.bytes / 1e6).toFixed(1)} MB of values` : '';
+  return `${d.puts} puts + ${d.deletes} deletes in ${d.txns} txns${mb} (${d.ranges} reads)`;
 }

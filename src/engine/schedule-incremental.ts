@@ -37,6 +37,8 @@ export interface IncrementalResult {
   memo: PlanMemo;
   /** Which way it was planned: only the changed units, or everything. */
   planned: 'incremental' | 'full';
+  /** Why everything was planned (empty when only the changed units were). */
+  why?: string;
   /** Units planned. */
   count: number;
 }
@@ -47,17 +49,25 @@ export function planScheduleIncremental(memo: PlanMemo | null, input: ScheduleIn
   for (const e of input.units) byName.set(e.name, e);
   const machines = machinesKey(input.machines, input.held);
   const changed = memo && byName.size === input.units.length ? changedUnits(memo, byName) : null;
-  if (
-    !memo ||
-    !changed ||
-    (input.held?.size ?? 0) > 0 ||
-    machines !== memo.machines ||
-    changed.length > Math.max(64, byName.size / 20) ||
-    !sameMap(input.current, memo.result.assign) ||
-    !changed.every((n) => isolated(n, memo.units.get(n), memo) && isolated(n, byName.get(n), memo))
-  ) {
+  const why = !memo
+    ? 'no previous plan'
+    : !changed
+      ? 'a name twice'
+      : (input.held?.size ?? 0) > 0
+        ? 'silent machines held'
+        : machines !== memo.machines
+          ? 'the machines changed'
+          : changed.length > Math.max(64, byName.size / 20)
+            ? 'many units changed'
+            : !sameMap(input.current, memo.result.assign)
+              ? 'the stored schedule is not the last plan'
+              : !changed.every((n) => isolated(n, memo.units.get(n), memo) && isolated(n, byName.get(n), memo))
+                ? 'a related unit changed'
+                : null;
+  if (why !== null || !memo || !changed) {
     const result = planSchedule(input);
-    return { result, memo: memoOf(byName, machines, result), planned: 'full', count: input.units.length };
+    const full = { planned: 'full' as const, why: why ?? '', count: input.units.length };
+    return { result, memo: memoOf(byName, machines, result), ...full };
   }
   if (changed.length === 0) {
     // Nothing to place; the schedule is the memo's, so nothing differs from it.
