@@ -12,8 +12,9 @@ import type { Store, WatchEvent } from '../store/store.js';
 import { mapLimit } from '../util/pool.js';
 import type { EngineView } from './view.js';
 
-/** Shards read at once. */
-const SHARD_READS = 8;
+/** Shards per read of the root's units (each read's shards are cached when it returns), and reads at once. */
+const SHARDS_PER_READ = 8;
+const READS_AT_ONCE = 2;
 
 export interface PassRead {
   /** The view was read whole by this pass (not only followed). */
@@ -60,7 +61,10 @@ export async function readPass(opts: {
   // A few at a time, each cached as it arrives: at 100,000 units a root has 256 shards, tens of MB
   // in all; asked for at once, the last outran the store's deadline (1.5 s a call) while etcd sent
   // the first, and since one failure failed them all, every retry asked for all of them again.
-  await mapLimit(missing, SHARD_READS, ([i, hash]) => readRootUnits(store, { ...root, shards: { [i]: hash } }, cache));
+  const chunks: Array<Record<string, string>> = [];
+  for (let i = 0; i < missing.length; i += SHARDS_PER_READ)
+    chunks.push(Object.fromEntries(missing.slice(i, i + SHARDS_PER_READ)));
+  await mapLimit(chunks, READS_AT_ONCE, (shards) => readRootUnits(store, { ...root, shards }, cache));
   const units = await readRootUnits(store, root, cache);
   const wanted = new Set(Object.values(root.shards));
   for (const hash of opts.shardCache.keys()) if (!wanted.has(hash)) opts.shardCache.delete(hash);
