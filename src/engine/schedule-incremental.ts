@@ -11,7 +11,10 @@
  * machines that carry the others' placements as a base load, decides what the full plan would:
  * the others stay where they are (stability), and the changed ones are kept or placed least-loaded
  * in the same order. A unit whose content alone changed needs no placement at all. Anything else
- * (a machine joined or left, a related unit changed, many units changed) is planned in full.
+ * (a machine joined or left, a related unit changed, many units changed) is planned in full; so is
+ * any placement change while silent machines are held, but with the same machines and held ones
+ * and no placement input changed, the plan is the memo's, held or not (passes that follow the
+ * agents' reports while many machines are silent).
  */
 import { triggerTarget } from '../fleet/constraints.js';
 import { compileGlob, type CompiledGlob } from '../fleet/glob.js';
@@ -53,7 +56,7 @@ export function planScheduleIncremental(memo: PlanMemo | null, input: ScheduleIn
     ? 'no previous plan'
     : !changed
       ? 'a name twice'
-      : (input.held?.size ?? 0) > 0
+      : (input.held?.size ?? 0) > 0 && changed.length > 0
         ? 'silent machines held'
         : machines !== memo.machines
           ? 'the machines changed'
