@@ -27,18 +27,26 @@ export interface WriteCounts {
   txns: number;
   /** Reads sent (get and range pages), as the inner store counts them. */
   ranges: number;
-  /** Bytes of values put (optional: older reports lack it). */
+  /** Bytes of values put (optional: older reports lack it), and by the key's first segment. */
   bytes?: number;
+  bytesBy?: Record<string, number>;
 }
 
 export class CountingStore implements Store {
   private readonly counts = { puts: 0, deletes: 0, txns: 0, bytes: 0 };
+  private readonly bytesBy: Record<string, number> = {};
+
+  private putBytes(key: string, value: string): void {
+    this.counts.bytes += value.length;
+    const seg = key.slice(0, key.indexOf('/') + 1) || key;
+    this.bytesBy[seg] = (this.bytesBy[seg] ?? 0) + value.length;
+  }
 
   constructor(readonly inner: Store) {}
 
   /** What was written so far. */
   writes(): WriteCounts {
-    return { ...this.counts, ranges: this.inner.stats().ranges };
+    return { ...this.counts, bytesBy: { ...this.bytesBy }, ranges: this.inner.stats().ranges };
   }
 
   get(key: string): Promise<KeyValue | null> {
@@ -52,7 +60,7 @@ export class CountingStore implements Store {
   async put(key: string, value: string, opts?: { lease?: string }): Promise<number> {
     const r = await this.inner.put(key, value, opts);
     this.counts.puts++;
-    this.counts.bytes += value.length;
+    this.putBytes(key, value);
     return r;
   }
 
@@ -67,7 +75,7 @@ export class CountingStore implements Store {
     this.counts.txns++;
     for (const op of r.succeeded ? success : (failure ?? [])) {
       this.counts[op.op === 'put' ? 'puts' : 'deletes']++;
-      if (op.op === 'put') this.counts.bytes += op.value.length;
+      if (op.op === 'put') this.putBytes(op.key, op.value);
     }
     return r;
   }
@@ -102,6 +110,10 @@ export function delta(a: WriteCounts, b: WriteCounts): WriteCounts {
 }
 
 export function fmtWrites(d: WriteCounts): string {
-  const mb = d.bytes ? `, ${(d.bytes / 1e6).toFixed(1)} MB of values` : '';
+  const by = Object.entries(d.bytesBy ?? {})
+    .filter(([, v]) => v >= 50_000)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${k} ${(v / 1e6).toFixed(1)}`);
+  const mb = d.bytes ? `, ${(d.bytes / 1e6).toFixed(1)} MB of values${by.length ? ` (${by.join(', ')})` : ''}` : '';
   return `${d.puts} puts + ${d.deletes} deletes in ${d.txns} txns${mb} (${d.ranges} reads)`;
 }
