@@ -100,8 +100,8 @@ export function planRollout(input: RolloutInput): RolloutOutput {
   } else {
     const prev = input.record;
     if (prev && !ENDED.has(prev.state)) {
-      // Its groups are only written out (never moved on again): shared, not copied (a copy of a
-      // 100,000-group record cost the pass of a one-unit change seconds).
+      // Its groups are only written out (never moved on again): shared, not copied (a deep copy
+      // of a 100,000-group record was about a second of a one-unit change's pass: 3.3 s -> 2.3 s).
       superseded = {
         ...prev,
         state: 'superseded',
