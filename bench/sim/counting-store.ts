@@ -100,12 +100,15 @@ export class CountingStore implements Store {
 /** b - a, field by field. */
 export function delta(a: WriteCounts, b: WriteCounts): WriteCounts {
   const bytes = (b.bytes ?? 0) - (a.bytes ?? 0);
+  const bytesBy: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b.bytesBy ?? {})) bytesBy[k] = v - (a.bytesBy?.[k] ?? 0);
   return {
     puts: b.puts - a.puts,
     deletes: b.deletes - a.deletes,
     txns: b.txns - a.txns,
     ranges: b.ranges - a.ranges,
     bytes,
+    bytesBy,
   };
 }
 
