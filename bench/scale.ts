@@ -1,54 +1,60 @@
 /**
  * bench/scale: 10,000 units over 1,000 simulated machines (issue 7).
  *
- *   node --import tsx bench/scale.ts [--units 10000] [--machines 1000] [--agent-clients 1] [--big]
+ *   node --import tsx bench/scale.ts [--units 10000] [--machines 1000] [--agent-procs 2]
+ *                                    [--agent-clients 1] [--big] [--no-agents]
  *   --big: 100,000 units over 10,000 machines. --no-agents: machine records under one lease instead
  *   of agents; "done" is then every unit scheduled (the controller's and the engine's part alone).
- *   BENCH_CPU_PROF=DIR: the controller and the engine
- *   write V8 CPU profiles (--cpu-prof) into DIR/controller and DIR/engine (one per thread; the
- *   largest is the main thread's) when they stop.
+ *   --agent-procs: child processes the agents are spread over (default 2, one per core of the
+ *   2-core machine it is sized for); --agent-clients: etcd clients per such process (default 1).
+ *   BENCH_CPU_PROF=DIR: the controller, the engine and each agents' process write V8 CPU profiles
+ *   (--cpu-prof) into DIR/controller, DIR/engine and DIR/agents-<n> (one per thread; the largest
+ *   is the main thread's) when they stop.
  *
  * Real parts: etcd 3.4 (test/support/etcd.ts), a git repository with a real 10,000-unit commit
  * (bench/sim/fleetrepo.ts), a real Controller following it and a real Engine, each in its own
  * child process (bench/sim/component.ts; their peak memory is the kernel's VmHWM of that process),
- * and 1,000 real Agents (src/agent/agent.ts) in this process.
+ * and 1,000 real Agents (src/agent/agent.ts) spread over --agent-procs child processes
+ * (bench/sim/agent-fleet.ts), each with its own etcd client(s): each agent still has its own
+ * lease, watches and keys. This process only observes (its own etcd watches) and measures.
  * SIMULATED: each agent drives a SimulatedSystemd (src/systemd/simulated.ts), an in-memory
  * stand-in for systemd's manager; no unit process runs (each agent still writes its unit files
- * to its own unit directory under the temp dir, as on a machine). The agents share --agent-clients etcd
- * clients (default 1: one gRPC connection for all 1,000; each agent still has its own lease,
- * watches and keys).
+ * to its own unit directory under the temp dir, as on a machine). The machines still share two
+ * cores with etcd, the controller and the engine, as no real fleet does.
  *
  * The commit "lands" when `git update-ref refs/heads/main` moves the followed branch to it (the
  * last step of a push; the objects were imported beforehand). Measured from that moment:
  *   controller: commit seen -> read -> applied; engine: passes and when the schedule was complete;
- *   every unit reported active with the right hash in etcd (state/<machine>/<unit>), goal < 15 s.
+ *   every unit reported active with the right hash in etcd (state/<machine>/<unit>), goal <= 8 s.
  * Then verified against etcd: every unit scheduled exactly once, reported on that machine only.
- * Then a commit that changes one unit: time until its new hash is reported active.
- * Prints etcd writes (keys put/deleted and txns) per component and peak memory.
+ * Then a commit that changes one unit: time until its new hash is reported active (goal <= 0.5 s).
+ * Prints etcd writes (keys put/deleted and txns) per component, peak memory and load averages.
  */
-import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Agent } from '../src/agent/agent.js';
 import { loadCommit } from '../src/source/git.js';
-import type { Logger } from '../src/log.js';
 import { EtcdStore } from '../src/store/etcd.js';
-import { DESIRED_ROOT, SCHEDULE_PREFIX, UNIT_STATE_PREFIX, machineKey, splitMachineUnit } from '../src/store/keys.js';
-import { decodeUnitStateReport } from '../src/store/records.js';
-import type { WatchEvent } from '../src/store/store.js';
 import { startEtcd } from '../test/support/etcd.js';
-import { CountingStore, delta, fmtWrites, type WriteCounts } from './sim/counting-store.js';
-import { SimulatedSystemd } from '../src/systemd/simulated.js';
+import { AgentFleet, type FleetFigures } from './sim/agent-fleet.js';
+import { SHARED_DEADLINES } from './sim/agent-slice.js';
+import { Child, type Report } from './sim/child.js';
+import { delta, fmtWrites, type WriteCounts } from './sim/counting-store.js';
 import { fleetFiles, importCommit, initBare, plainServicePath, unitText } from './sim/fleetrepo.js';
+import { fmtEtcd, sampleEtcd } from './sim/etcd-metrics.js';
 import { phase1Floor, phase2Floor } from './sim/floor.js';
+import { Observer, wall } from './sim/observer.js';
+import { registerMachines, verifyPlacement } from './sim/verify.js';
 
 const { values: args } = parseArgs({
   options: {
     units: { type: 'string', default: '10000' },
     machines: { type: 'string', default: '1000' },
+    'agent-procs': { type: 'string', default: '2' },
     'agent-clients': { type: 'string', default: '1' },
+    'agent-nice': { type: 'string', default: '0' },
     big: { type: 'boolean', default: false },
     'no-agents': { type: 'boolean', default: false },
   },
@@ -59,130 +65,16 @@ const NM = args.big ? 10_000 : Number(args.machines);
 const NO_AGENTS = args['no-agents'];
 /** How long a phase may take before the run gives up: longer for bigger fleets. */
 const PHASE_TIMEOUT_MS = Math.max(120_000, NU * 12);
+const PROCS = Math.max(1, Number(args['agent-procs']));
 const CLIENTS = Math.max(1, Number(args['agent-clients']));
 const PREFIX = '/gitfleet-scale/';
-/**
- * The agents' shared clients carry every simulated machine's requests through this one process's
- * thread: a call waits behind the other agents' work here, not in etcd. The store's deadlines
- * (1.5 s a call) are sized for one agent per machine; with them, a burst of 1,000 agents timing
- * out together trips the client's breaker and the retries come back as one burst again, which
- * measures the simulation, not gitfleet. The controller and the engine keep the defaults.
- */
-const SHARED_DEADLINES = { callTimeoutMs: 15_000, watchCreateTimeoutMs: 30_000 };
 
-const wall = () => performance.timeOrigin + performance.now();
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
 const load = () =>
   loadavg()
     .map((x) => x.toFixed(2))
     .join(' ');
-
-/** A logger for 1,000 agents: counts warnings and errors, keeps the first few. */
-function countingLogger(): Logger & { warns: number; errors: number; samples: string[] } {
-  const l = {
-    warns: 0,
-    errors: 0,
-    samples: [] as string[],
-    debug() {},
-    info() {},
-    warn(m: string, f?: Record<string, unknown>) {
-      l.warns++;
-      if (l.samples.length < 8)
-        l.samples.push(`warn ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
-    },
-    error(m: string, f?: Record<string, unknown>) {
-      l.errors++;
-      if (l.samples.length < 8)
-        l.samples.push(`error ${m} ${JSON.stringify(f, (_k, v) => (v instanceof Error ? v.message : v))}`);
-    },
-    child: () => l,
-  };
-  return l;
-}
-
-// ---- child processes ------------------------------------------------------------------------
-
-interface Report {
-  writes: WriteCounts;
-  memory: NodeJS.MemoryUsage;
-  vmHWM: number;
-  vmRSS: number;
-  cpu: NodeJS.CpuUsage;
-}
-
-class Component {
-  readonly proc: ChildProcess;
-  readonly messages: Array<Record<string, any>> = [];
-  private waiters: Array<{ pred: (m: Record<string, any>) => boolean; resolve: (m: Record<string, any>) => void }> = [];
-
-  constructor(
-    readonly name: string,
-    argv: string[],
-  ) {
-    const prof = process.env.BENCH_CPU_PROF;
-    this.proc = fork(join(import.meta.dirname, 'sim', 'component.ts'), argv, {
-      execArgv: ['--import', 'tsx', ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${join(prof, name)}`] : [])],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    children.add(this.proc);
-    this.proc.on('exit', () => children.delete(this.proc));
-    this.proc.on('message', (m: Record<string, any>) => {
-      this.messages.push(m);
-      this.waiters = this.waiters.filter((w) => {
-        if (!w.pred(m)) return true;
-        w.resolve(m);
-        return false;
-      });
-    });
-  }
-
-  /** The first message (already received or to come) that matches. */
-  wait(pred: (m: Record<string, any>) => boolean, timeoutMs = PHASE_TIMEOUT_MS): Promise<Record<string, any>> {
-    const seen = this.messages.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(
-        () => reject(new Error(`${this.name}: no matching message within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      this.waiters.push({
-        pred,
-        resolve: (m) => {
-          clearTimeout(t);
-          resolve(m);
-        },
-      });
-    });
-  }
-
-  async report(): Promise<Report> {
-    const n = this.messages.length;
-    this.proc.send({ type: 'report' });
-    const m = await this.wait((x) => x.type === 'report' && this.messages.indexOf(x) >= n);
-    return m as unknown as Report;
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    const exited = new Promise((r) => this.proc.once('exit', r));
-    this.proc.send({ type: 'stop' });
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 30_000);
-    await exited;
-    clearTimeout(t);
-  }
-}
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children)
-    if (c.pid)
-      try {
-        process.kill(c.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-});
 
 function git(cwd: string, argv: string[]): Promise<void> {
   return new Promise((resolve, reject) =>
@@ -192,110 +84,60 @@ function git(cwd: string, argv: string[]): Promise<void> {
   );
 }
 
-// ---- what etcd says -----------------------------------------------------------------------------
+const NONE: FleetFigures = {
+  passes: 0,
+  warns: 0,
+  errors: 0,
+  samples: [],
+  simActive: 0,
+  writes: { puts: 0, deletes: 0, txns: 0, ranges: 0 },
+  vmHWM: 0,
+  cpuMs: 0,
+};
 
-/**
- * Follows schedule/ and state/ and tells when every expected unit is reported active with its
- * expected hash (on any machine; the final check in etcd says which).
- */
-class Observer {
-  /** unit -> machines whose report for it is active with the expected hash */
-  private readonly ok = new Map<string, Set<string>>();
-  private readonly scheduled = new Set<string>();
-  /** machine -> revisions (transactions) its schedule puts came in */
-  readonly scheduleTxns = new Map<string, Set<number>>();
-  okUnits = 0;
-  firstReportAt = 0;
-  allScheduledAt = 0;
-  rootFlipAt = 0;
-  private target: { expected: Map<string, string>; resolve: (at: number) => void } | null = null;
-
-  constructor(private expected: Map<string, string>) {}
-
-  onSchedule(events: Array<{ type: string; kv: { key: string; modRevision: number } }>): void {
-    for (const ev of events) {
-      const mu = splitMachineUnit(ev.kv.key, SCHEDULE_PREFIX);
-      if (!mu || ev.type !== 'put') continue;
-      this.scheduled.add(mu.unit);
-      let revs = this.scheduleTxns.get(mu.machine);
-      if (!revs) this.scheduleTxns.set(mu.machine, (revs = new Set()));
-      revs.add(ev.kv.modRevision);
-    }
-    if (!this.allScheduledAt && this.scheduled.size >= this.expected.size) this.allScheduledAt = wall();
-    if (NO_AGENTS) this.check();
-  }
-
-  onState(events: WatchEvent[]): void {
-    if (!this.firstReportAt && events.length) this.firstReportAt = wall();
-    for (const ev of events) {
-      const mu = splitMachineUnit(ev.kv.key, UNIT_STATE_PREFIX);
-      if (!mu) continue;
-      let good = false;
-      if (ev.type === 'put') {
-        const r = decodeUnitStateReport(ev.kv);
-        good = r.active === 'active' && r.hash === this.expected.get(mu.unit);
-      }
-      let set = this.ok.get(mu.unit);
-      const had = (set?.size ?? 0) > 0;
-      if (good) {
-        if (!set) this.ok.set(mu.unit, (set = new Set()));
-        set.add(mu.machine);
-      } else set?.delete(mu.machine);
-      const has = (set?.size ?? 0) > 0;
-      if (has !== had) this.okUnits += has ? 1 : -1;
-    }
-    this.check();
-  }
-
-  /** Resolves (with the wall time) once every unit of `expected` is reported right. */
-  until(expected: Map<string, string>): Promise<number> {
-    this.expected = expected;
-    this.ok.clear();
-    this.okUnits = 0;
-    this.scheduled.clear();
-    this.scheduleTxns.clear();
-    this.allScheduledAt = 0;
-    this.firstReportAt = 0;
-    this.rootFlipAt = 0;
-    return new Promise((resolve) => {
-      this.target = { expected, resolve };
-      this.check();
-    });
-  }
-
-  private check(): void {
-    const done = NO_AGENTS ? this.allScheduledAt > 0 : this.okUnits >= (this.target?.expected.size ?? 0);
-    if (this.target && done) {
-      const t = this.target;
-      this.target = null;
-      t.resolve(wall());
-    }
-  }
+/** A component's warnings and errors, with the first few. */
+function printWarnings(name: string, r: { warns: number; errors: number; samples: string[] }): void {
+  console.log(`  ${name} warnings ${r.warns}, errors ${r.errors}${r.samples.length ? ':' : ''}`);
+  for (const x of r.samples) console.log(`    ${x}`);
 }
 
-// ---- the run --------------------------------------------------------------------------------------
+function printEngine(passes: Array<Record<string, any>>, t0: number, scheduledAt: number): void {
+  const writing = passes.filter((p) => p.ops > 0);
+  const last = writing.at(-1);
+  console.log(
+    `  engine:     ${passes.length} passes, ${writing.length} wrote; schedule complete +${s(scheduledAt - t0)}` +
+      (last
+        ? ` (last writing pass: read ${Math.round(last.readMs)} ms, plan ${Math.round(last.planMs)} ms, ` +
+          `write ${Math.round(last.writeMs)} ms)`
+        : ''),
+  );
+  const fmt = (p: Record<string, any>) =>
+    `+${((p.at - t0) / 1000).toFixed(2)}: ${Math.round(p.readMs)}/${Math.round(p.planMs)}/` +
+    `${Math.round(p.writeMs)}, ${p.ops}${p.planned ? `, ${p.planned}` : ''}`;
+  console.log(
+    `              passes (end +s: read/plan/write ms, ops, how placed): ${passes.slice(0, 12).map(fmt).join('; ')}` +
+      (passes.length > 12 ? `; ... ${fmt(passes.at(-1)!)}` : ''),
+  );
+}
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'gitfleet-bench-scale-'));
-  // --grpc-keepalive-min-time: the agents' one shared connection carries thousands of streams, and
-  // etcd's default (5 s) answered its keep-alive pings with "too many pings" (GOAWAY): every call
-  // and watch of every simulated machine failed and reconnected at once. One agent per machine
-  // (one connection each, a ping every 10 s) never meets that limit.
+  // --grpc-keepalive-min-time: an agents' process's one shared connection carries thousands of
+  // streams, and etcd answered its pings with "too many pings" (GOAWAY) at the default 5 s and
+  // still at 1 s: every call and watch of hundreds of simulated machines failed and reconnected at
+  // once. One agent per machine (one connection each, a ping every 10 s) never meets that limit.
   const etcd = await startEtcd({
-    extraArgs: ['--quota-backend-bytes=4294967296', '--grpc-keepalive-min-time=1s'],
+    extraArgs: ['--quota-backend-bytes=4294967296', '--grpc-keepalive-min-time=10ms'],
   });
   const ep = etcd.endpoints.join(',');
-  const agents: Agent[] = [];
-  const sims: SimulatedSystemd[] = [];
-  const agentStores: CountingStore[] = [];
-  let controller: Component | null = null;
-  let engine: Component | null = null;
+  let fleet: AgentFleet | null = null;
+  let controller: Child | null = null;
+  let engine: Child | null = null;
   const observerStore = new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX, ...SHARED_DEADLINES });
   try {
     console.log(
       `gitfleet bench/scale: ${NU} units over ${NM} simulated machines; real etcd 3.4, controller, engine and ` +
-        `agents; ` +
-        `SimulatedSystemd`,
+        `agents; SimulatedSystemd`,
     );
     console.log(`  loadavg at start: ${load()}`);
 
@@ -322,53 +164,39 @@ async function main(): Promise<void> {
     );
 
     // Controller and engine, each in its own process.
-    controller = new Component('controller', ['controller', ep, PREFIX, repo, join(tmp, 'controller-state')]);
-    engine = new Component('engine', ['engine', ep, PREFIX]);
-    await Promise.all([controller.wait((m) => m.type === 'ready'), engine.wait((m) => m.type === 'ready')]);
-    const [cBase, eBase] = [await controller.report(), await engine.report()];
+    controller = new Child(
+      'controller',
+      ['controller', ep, PREFIX, repo, join(tmp, 'controller-state')],
+      PHASE_TIMEOUT_MS,
+    );
+    engine = new Child('engine', ['engine', ep, PREFIX], PHASE_TIMEOUT_MS);
+    const [c, e] = [controller, engine];
+    await Promise.all([c.wait((m) => m.type === 'ready'), e.wait((m) => m.type === 'ready')]);
+    const [cBase, eBase] = [await c.report(), await e.report()];
 
-    // 1,000 agents.
-    for (let i = 0; i < CLIENTS; i++)
-      agentStores.push(
-        new CountingStore(new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX, ...SHARED_DEADLINES })),
-      );
-    const alog = countingLogger();
-    for (let i = 0; i < (NO_AGENTS ? 0 : NM); i++) {
-      const sim = new SimulatedSystemd();
-      const id = `sim-${String(i).padStart(4, '0')}`;
-      sims.push(sim);
-      agents.push(
-        new Agent({
-          store: agentStores[i % CLIENTS]!,
-          machineId: id,
-          metadata: { region: i % 2 ? 'eu' : 'us', rack: `r${i % 40}` },
-          address: `10.1.${i >> 8}.${i & 255}`,
-          systemd: sim,
-          unitDir: join(tmp, 'agents', id, 'units'),
-          stateDir: join(tmp, 'agents', id),
-          log: alog,
-        }),
-      );
-    }
+    // The machines: agents in their processes, or bare records.
     t = performance.now();
-    const heapBeforeAgents = process.memoryUsage();
-    for (let i = 0; i < agents.length; i += 50) await Promise.all(agents.slice(i, i + 50).map((a) => a.start()));
-    if (NO_AGENTS) await registerMachines(agentStores[0]!, NM);
+    if (NO_AGENTS) await registerMachines(observerStore, NM);
+    else {
+      fleet = new AgentFleet({
+        endpoints: ep,
+        prefix: PREFIX,
+        machines: NM,
+        procs: PROCS,
+        clients: CLIENTS,
+        dir: tmp,
+        timeoutMs: PHASE_TIMEOUT_MS,
+      });
+      await fleet.started();
+    }
+    const f = fleet;
+    const agentFigures = () => (f ? f.figures() : Promise.resolve(NONE));
     const regMs = performance.now() - t;
-    const sumWrites = () =>
-      agentStores
-        .map((x) => x.writes())
-        .reduce((a, b) => ({
-          puts: a.puts + b.puts,
-          deletes: a.deletes + b.deletes,
-          txns: a.txns + b.txns,
-          ranges: a.ranges + b.ranges,
-        }));
     console.log(
       `  ${NM} ${NO_AGENTS ? 'machine records (no agents) written' : 'agents started and registered'} in ` +
-        `${s(regMs)} (${CLIENTS} shared etcd ` +
-        `client${CLIENTS > 1 ? 's' : ''}); ` +
-        `agent writes: ${fmtWrites(sumWrites())}`,
+        `${s(regMs)}` +
+        (f ? ` (${f.procs.length} processes, ${CLIENTS} etcd client${CLIENTS > 1 ? 's' : ''} each)` : '') +
+        `; agent writes: ${fmtWrites((await agentFigures()).writes)}`,
     );
     // The floors, on the same etcd, just before the phases they stand beside (see bench/sim/floor.ts).
     const floorStore = new EtcdStore({ endpoints: etcd.endpoints, prefix: PREFIX, ...SHARED_DEADLINES });
@@ -384,66 +212,57 @@ async function main(): Promise<void> {
     // Let the engine see every machine before the commit lands.
     await new Promise((r) => setTimeout(r, 1000));
 
-    // Watch what the cluster reports.
-    const observer = new Observer(expected1);
-    const sw = await observerStore.watch(SCHEDULE_PREFIX, undefined, { onEvents: (e) => observer.onSchedule(e) });
-    const rw = await observerStore.watch(DESIRED_ROOT, undefined, { onEvents: () => (observer.rootFlipAt ||= wall()) });
-    const stw = await observerStore.watch(UNIT_STATE_PREFIX, undefined, { onEvents: (e) => observer.onState(e) });
+    const observer = new Observer(expected1, NO_AGENTS);
+    const unfollow = await observer.follow(observerStore);
+    /** Everything settled after a phase: the agents idle, then a moment for the last events. */
+    const settle = async () => {
+      await f?.idle();
+      await new Promise((r) => setTimeout(r, 500));
+      return { c: await c.report(), e: await e.report(), a: await agentFigures() };
+    };
+    const printWrites = (before: { c: Report; e: Report; a: { writes: WriteCounts } }, after: typeof before) => {
+      console.log(`    controller ${fmtWrites(delta(before.c.writes, after.c.writes))}`);
+      console.log(`    engine     ${fmtWrites(delta(before.e.writes, after.e.writes))}`);
+      console.log(`    agents     ${fmtWrites(delta(before.a.writes, after.a.writes))}`);
+    };
 
     // ---- phase 1: the 10,000-unit commit lands --------------------------------------------------
-    const c0 = await controller.report();
-    const e0 = await engine.report();
-    const a0 = sumWrites();
-    const passes0 = agents.reduce((n, a) => n + a.passes, 0);
-    const enginePasses0 = engine.messages.filter((m) => m.type === 'pass').length;
+    const metricsUrl = etcd.members[0]!.metricsUrl;
+    const before1 = {
+      c: await c.report(),
+      e: await e.report(),
+      a: await agentFigures(),
+      etcd: await sampleEtcd(metricsUrl),
+    };
+    const enginePasses0 = e.messages.filter((m) => m.type === 'pass').length;
     const allReported = observer.until(expected1);
+    console.log(`phase 1: commit of ${NU} units lands (t0 = git update-ref of the followed branch)`);
+    console.log(`  loadavg at t0: ${load()}`);
     const t0 = wall();
     await git(repo, ['update-ref', 'refs/heads/main', c1]);
-    const timeout = setTimeout(() => {
-      console.error(
-        `  NOT DONE after ${s(PHASE_TIMEOUT_MS)}: ${observer.okUnits}/${NU} units reported right; ` +
-          `agent warnings ${alog.warns}, errors ${alog.errors}`,
-      );
-      for (const x of alog.samples) console.error(`    ${x}`);
+    const timeout = setTimeout(async () => {
+      console.error(`  NOT DONE after ${s(PHASE_TIMEOUT_MS)}: ${observer.okUnits}/${NU} units reported right`);
+      const [er, ar] = await Promise.all([e.report(), agentFigures()]);
+      printWarnings('engine', er);
+      printWarnings('agent', ar);
       process.exit(1);
     }, PHASE_TIMEOUT_MS);
     const doneAt = await allReported;
     clearTimeout(timeout);
-    const loadMsg = await controller.wait((m) => m.type === 'load' && m.commit === c1);
-    const applied = await controller.wait((m) => m.type === 'outcome' && m.commit === c1);
-    await Promise.all(agents.map((a) => a.idle()));
-    await new Promise((r) => setTimeout(r, 500));
-    const c1r = await controller.report();
-    const e1r = await engine.report();
-    const a1 = sumWrites();
-    const enginePasses = engine.messages.filter((m) => m.type === 'pass').slice(enginePasses0);
-    const writing = enginePasses.filter((p) => p.ops > 0);
-    const lastWrite = writing.at(-1);
+    const loadMsg = await c.wait((m) => m.type === 'load' && m.commit === c1);
+    const applied = await c.wait((m) => m.type === 'outcome' && m.commit === c1);
+    const after1 = { ...(await settle()), etcd: await sampleEtcd(metricsUrl) };
 
-    console.log(`phase 1: commit of ${NU} units lands (t0 = git update-ref of the followed branch)`);
     console.log(
       `  controller: read starts +${s(loadMsg.at - t0)}, desired/root flipped +${s(observer.rootFlipAt - t0)}, pass ` +
         `done (garbage collected) +${s(applied.at - t0)} (${applied.kind})`,
     );
-    console.log(
-      `  engine:     ${enginePasses.length} passes, ${writing.length} wrote; schedule complete ` +
-        `+${s(observer.allScheduledAt - t0)}` +
-        (lastWrite
-          ? ` (last writing pass: read ${Math.round(lastWrite.readMs)} ms, plan ${Math.round(lastWrite.planMs)} ms, ` +
-            `write ${Math.round(lastWrite.writeMs)} ms)`
-          : ''),
-    );
-    console.log(
-      `              passes (end +s: read/plan/write ms, ops, how placed): ` +
-        enginePasses
-          .slice(0, 12)
-          .map(
-            (p) =>
-              `+${((p.at - t0) / 1000).toFixed(2)}: ${Math.round(p.readMs)}/${Math.round(p.planMs)}/` +
-              `${Math.round(p.writeMs)}, ${p.ops}${p.planned ? `, ${p.planned}` : ''}`,
-          )
-          .join('; '),
-    );
+    printEngine(e.messages.filter((m) => m.type === 'pass').slice(enginePasses0), t0, observer.allScheduledAt);
+    const terms = e.messages.filter((m) => m.type === 'leadership' && m.at >= t0);
+    if (terms.length)
+      console.log(
+        `              leadership: ${terms.map((m) => `${m.leading ? 'won' : 'LOST'} +${s(m.at - t0)}`).join(', ')}`,
+      );
     const txnsPerMachine = [...observer.scheduleTxns.values()].map((r) => r.size);
     console.log(
       `              each machine's schedule arrived in ` +
@@ -451,119 +270,79 @@ async function main(): Promise<void> {
         `transactions on average (max ${Math.max(...txnsPerMachine)})`,
     );
     console.log(
-      `  agents:     first report +${s(observer.firstReportAt - t0)}; ` +
-        `${agents.reduce((n, a) => n + a.passes, 0) - passes0} ` +
-        `passes`,
+      `  agents:     first report +${s(observer.firstReportAt - t0)}; ${after1.a.passes - before1.a.passes} passes`,
     );
     console.log(
       `  ${NO_AGENTS ? 'EVERY UNIT SCHEDULED' : 'EVERY UNIT REPORTED ACTIVE WITH ITS HASH'}: ` +
         `+${s(doneAt - t0)}   (goal <= 8 s at 10,000 units); floor ` +
-        `${s(floor1.totalMs)}, ratio ${((doneAt - t0) / floor1.totalMs).toFixed(1)}x`,
+        `${s(floor1.totalMs)}, ratio ${((doneAt - t0) / floor1.totalMs).toFixed(1)}x; loadavg now ${load()}`,
     );
     console.log(`  etcd writes, t0 -> done:`);
-    console.log(`    controller ${fmtWrites(delta(c0.writes, c1r.writes))}`);
-    console.log(`    engine     ${fmtWrites(delta(e0.writes, e1r.writes))}`);
-    console.log(`    agents     ${fmtWrites(delta(a0, a1))}`);
+    printWrites(before1, after1);
+    console.log(`  etcd itself, t0 -> settled: ${fmtEtcd(before1.etcd, after1.etcd)}`);
 
     // Verify in etcd: every unit scheduled exactly once, reported on that machine and only there.
-    const [sched, state] = await Promise.all([
-      observerStore.range(SCHEDULE_PREFIX, { keysOnly: true }),
-      observerStore.range(UNIT_STATE_PREFIX),
-    ]);
-    const placed = new Map<string, string>();
-    for (const kv of sched.kvs) {
-      const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX)!;
-      if (placed.has(mu.unit)) throw new Error(`${mu.unit} scheduled twice`);
-      placed.set(mu.unit, mu.machine);
-    }
-    let wrong = 0;
-    for (const kv of state.kvs) {
-      const mu = splitMachineUnit(kv.key, UNIT_STATE_PREFIX)!;
-      const r = decodeUnitStateReport(kv);
-      if (placed.get(mu.unit) !== mu.machine || r.active !== 'active' || r.hash !== expected1.get(mu.unit)) wrong++;
-    }
-    const simActive = sims.reduce((n, x) => n + x.activeUnits().length, 0);
-    if (placed.size !== NU || (!NO_AGENTS && (state.kvs.length !== NU || wrong > 0 || simActive !== NU))) {
-      throw new Error(
-        `verification failed: ${placed.size} scheduled, ${state.kvs.length} reports, ${wrong} wrong, ${simActive} ` +
-          `active in the simulations`,
-      );
-    }
-    const perMachine = new Map<string, number>();
-    for (const m of placed.values()) perMachine.set(m, (perMachine.get(m) ?? 0) + 1);
-    const counts = [...perMachine.values()];
+    const v = await verifyPlacement(observerStore, expected1, !NO_AGENTS, after1.a.simActive);
     console.log(
-      `  verified in etcd: ${NU} units scheduled once each on ${perMachine.size} machines ` +
-        `(${Math.min(...counts)}..${Math.max(...counts)} ` +
-        `per machine), each reported active with its hash by that machine only; ${simActive} units active in the ` +
-        `simulated systemds`,
+      `  verified in etcd: ${NU} units scheduled once each on ${v.machines} machines (${v.min}..${v.max} per ` +
+        `machine)` +
+        (NO_AGENTS
+          ? ''
+          : `, each reported active with its hash by that machine only; ${after1.a.simActive} units active in ` +
+            `the simulated systemds`),
     );
 
     // ---- phase 2: one unit changes -------------------------------------------------------------------
-    const c1w = await controller.report();
-    const e1w = await engine.report();
-    const a2 = sumWrites();
-    const passes2 = agents.reduce((n, a) => n + a.passes, 0);
-    const one = new Map([[edit.name, expected2.get(edit.name)!]]);
-    const changed = observer.until(one);
+    const before2 = after1;
+    const changed = observer.until(new Map([[edit.name, expected2.get(edit.name)!]]));
+    console.log(`phase 2: a commit that changes 1 unit (${edit.name}); loadavg at t1: ${load()}`);
     const t1 = wall();
     await git(repo, ['update-ref', 'refs/heads/main', c2]);
     const changedAt = await changed;
-    const applied2 = await controller.wait((m) => m.type === 'outcome' && m.commit === c2);
-    const rescheduledAt = observer.allScheduledAt;
-    const flipped2 = observer.rootFlipAt;
-    await Promise.all(agents.map((a) => a.idle()));
-    await new Promise((r) => setTimeout(r, 500));
-    const c2r = await controller.report();
-    const e2r = await engine.report();
-    const a3 = sumWrites();
-    console.log(`phase 2: a commit that changes 1 unit (${edit.name})`);
+    const applied2 = await c.wait((m) => m.type === 'outcome' && m.commit === c2);
+    const [rescheduledAt, flipped2] = [observer.allScheduledAt, observer.rootFlipAt];
+    const after2 = { ...(await settle()), etcd: await sampleEtcd(metricsUrl) };
     console.log(
       `  desired/root flipped +${s(flipped2 - t1)} (controller pass done +${s(applied2.at - t1)}), schedule entry ` +
         `rewritten +${s(rescheduledAt - t1)}, new hash reported active +${s(changedAt - t1)}`,
     );
     console.log(
       `  ONE-UNIT CHANGE ${NO_AGENTS ? 'SCHEDULED' : 'REPORTED ACTIVE'}: +${s(changedAt - t1)}   (goal <= 0.5 s); ` +
-        `floor ${s(floor2)}, ratio ` +
-        `${((changedAt - t1) / floor2).toFixed(1)}x`,
+        `floor ${s(floor2)}, ratio ${((changedAt - t1) / floor2).toFixed(1)}x`,
     );
     console.log(
-      `  agent passes: ${agents.reduce((n, a) => n + a.passes, 0) - passes2} (only the machine that runs the unit: ` +
-        `agents pass on a root change only when Global units change)`,
+      `  agent passes: ${after2.a.passes - before2.a.passes} (only the machine that runs the unit: agents pass on ` +
+        `a root change only when Global units change)`,
     );
-    console.log(`    controller ${fmtWrites(delta(c1w.writes, c2r.writes))}`);
-    console.log(`    engine     ${fmtWrites(delta(e1w.writes, e2r.writes))}`);
-    console.log(`    agents     ${fmtWrites(delta(a2, a3))}`);
+    printWrites(before2, after2);
+    console.log(`  etcd itself, t1 -> settled: ${fmtEtcd(before2.etcd, after2.etcd)}`);
 
     // ---- memory ------------------------------------------------------------------------------------------
+    const [cr, er, ar] = [after2.c, after2.e, after2.a];
+    const cpu = (r: Report) => s((r.cpu.user + r.cpu.system) / 1000);
+    console.log("memory (each component its own process running under tsx; peak = the kernel's VmHWM):");
+    console.log(
+      `  controller: RSS ${mib(cBase.vmRSS)} when started -> peak ${mib(cr.vmHWM)}; heap used now ` +
+        `${mib(cr.memory.heapUsed)}; CPU ${cpu(cr)}`,
+    );
+    console.log(
+      `  engine:     RSS ${mib(eBase.vmRSS)} when started -> peak ${mib(er.vmHWM)}; heap used now ` +
+        `${mib(er.memory.heapUsed)}; CPU ${cpu(er)}`,
+    );
+    if (f) console.log(`  agents:     ${f.procs.length} processes, peaks summed ${mib(ar.vmHWM)}; CPU ${s(ar.cpuMs)}`);
     const mine = process.memoryUsage();
-    console.log("memory (controller and engine: each its own process running under tsx; peak = the kernel's VmHWM):");
-    console.log(
-      `  controller: RSS ${mib(cBase.vmRSS)} when started -> peak ${mib(c2r.vmHWM)}; heap used now ` +
-        `${mib(c2r.memory.heapUsed)}; ` +
-        `CPU ${s((c2r.cpu.user + c2r.cpu.system) / 1000)}`,
-    );
-    console.log(
-      `  engine:     RSS ${mib(eBase.vmRSS)} when started -> peak ${mib(e2r.vmHWM)}; heap used now ` +
-        `${mib(e2r.memory.heapUsed)}; ` +
-        `CPU ${s((e2r.cpu.user + e2r.cpu.system) / 1000)}`,
-    );
-    console.log(
-      `  this process (${NM} agents + SimulatedSystemds + observer): RSS ${mib(mine.rss)}, heap used ` +
-        `${mib(mine.heapUsed)} ` +
-        `(${mib(heapBeforeAgents.heapUsed)} before the agents), peak ${mib(process.resourceUsage().maxRSS * 1024)}`,
-    );
+    console.log(`  this process (observer): RSS ${mib(mine.rss)}, heap used ${mib(mine.heapUsed)}`);
     const gib = (b: number) => (b < 1 << 30 ? 'under 1 GiB' : 'OVER 1 GiB');
     console.log(
-      `  PEAK RSS: controller ${mib(c2r.vmHWM)} (${gib(c2r.vmHWM)}), engine ${mib(e2r.vmHWM)} (${gib(e2r.vmHWM)})`,
+      `  PEAK RSS: controller ${mib(cr.vmHWM)} (${gib(cr.vmHWM)}), engine ${mib(er.vmHWM)} (${gib(er.vmHWM)})`,
     );
-    console.log(`  agent warnings ${alog.warns}, errors ${alog.errors}${alog.samples.length ? ':' : ''}`);
-    for (const x of alog.samples) console.log(`    ${x}`);
+    printWarnings('controller', cr);
+    printWarnings('engine', er);
+    if (f) printWarnings('agent', ar);
     console.log(`  loadavg at end: ${load()}`);
-    await Promise.all([sw.close(), stw.close(), rw.close()]);
+    await unfollow();
   } finally {
-    await Promise.all(agents.map((a) => a.stop().catch(() => {})));
-    await Promise.all(agentStores.map((x) => x.close().catch(() => {})));
+    await fleet?.stop();
     await observerStore.close().catch(() => {});
     await Promise.all([controller?.stop(), engine?.stop()]);
     await etcd.stop();
@@ -578,24 +357,3 @@ main().then(
     process.exit(1);
   },
 );
-
-/** --no-agents: NM machine records, as agents register them, under one lease kept alive by the store. */
-async function registerMachines(store: CountingStore, n: number): Promise<void> {
-  const lease = await store.grantLease(60);
-  for (let i = 0; i < n; i += 100) {
-    const ops = [];
-    for (let j = i; j < Math.min(n, i + 100); j++) {
-      const id = `sim-${String(j).padStart(5, '0')}`;
-      const record = {
-        id,
-        address: `10.1.${j >> 8}.${j & 255}`,
-        metadata: { region: j % 2 ? 'eu' : 'us', rack: `r${j % 40}` },
-        version: 'bench',
-        startedAt: new Date().toISOString(),
-        ttl: 60,
-      };
-      ops.push({ op: 'put' as const, key: machineKey(id), value: JSON.stringify(record), lease: lease.id });
-    }
-    await store.txn([], ops);
-  }
-}

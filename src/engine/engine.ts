@@ -2,8 +2,10 @@
  * The engine: one elected leader turns desired state + the machines into the schedule, and rolls
  * each commit out.
  *
- * A pass (only while leading) reads what is stored (the desired root and its shards, cached by
- * hash; the machines; the schedule; the agents' reports; the rollout record), decides which
+ * A pass (only while leading) takes what is stored from its view (src/engine/view.ts, read once
+ * a term and followed by watches: the desired root, the machines, the schedule, the agents'
+ * reports, the rollout record and control key; src/engine/pass-read.ts) and reads only the
+ * root's shards it has not cached, decides which
  * machines are really gone (src/engine/liveness.ts: only after this engine watched one silent for
  * a full TTL while it could reach etcd; a fresh grace after winning an election or a store
  * hiccup; nothing moves while many are silent at once), plans the pass (src/engine/pass.ts) and
@@ -11,18 +13,17 @@
  * (src/engine/writer.ts). A pass where nothing changed writes nothing; a new leader reads what
  * its predecessor left and keeps it, so a change of leader moves, restarts or stops nothing.
  *
- * Passes are event-driven (watches on the root, machines, schedule, reports and the rollout
- * control key, coalesced by the shared ReconcileLoop); timers wake it when a grace, a hold or a
- * rollout deadline runs out; a periodic resync is only a safety net. The engine ignores watch
- * events caused by its own writes.
+ * Passes are event-driven (the view's watches, coalesced by the shared ReconcileLoop); timers
+ * wake it when a grace, a hold or a rollout deadline runs out; a periodic resync is only a safety
+ * net. The engine ignores watch events caused by its own writes.
  */
 import { retryKind } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { ENGINE_TRIGGERS, UNIT_STATE_PREFIX, type DesiredEntry, type DesiredRoot } from '../store/keys.js';
-import { readMachines, readRoot, readRootUnits } from '../store/readers.js';
+import { UNIT_STATE_PREFIX, type DesiredEntry } from '../store/keys.js';
+import { readMachines } from '../store/readers.js';
 import type { MalformedRecordError } from '../store/records.js';
-import { readRolloutControl, pruneRollouts } from '../store/rollouts.js';
-import { StoreUnavailableError, type Compare, type Op, type Store, type Watch } from '../store/store.js';
+import { pruneRollouts } from '../store/rollouts.js';
+import { StoreUnavailableError, type Compare, type Op, type Store } from '../store/store.js';
 import { Backoff, sleep } from '../util/backoff.js';
 import { steadyNow } from '../util/clock.js';
 import { ReconcileLoop } from '../util/loop.js';
@@ -30,9 +31,10 @@ import { RecentSet } from '../util/recent.js';
 import { Wakeup } from '../util/wakeup.js';
 import { writeFenced } from './fenced-write.js';
 import { LeaderElection } from './leader.js';
-import { MachineLiveness } from './liveness.js';
+import { judgeMachines, MachineLiveness } from './liveness.js';
 import { announceRollout, RolloutNotifier } from './notify.js';
-import { planPass, type PassReport } from './pass.js';
+import { logDecisions, planPass, type PassReport } from './pass.js';
+import { readPass } from './pass-read.js';
 
 export type { PassReport } from './pass.js';
 import type { PlanMemo } from './schedule-incremental.js';
@@ -75,7 +77,6 @@ export class Engine {
   private readonly onFatal: ((e: Error) => void) | undefined;
   private readonly election: LeaderElection;
   private readonly loop: ReconcileLoop;
-  private watches: Watch[] = [];
   /** Shard hash -> its units. Shards are content-addressed, so an entry never goes stale. */
   private readonly shardCache = new Map<string, DesiredEntry[]>();
   /** Revisions of this engine's own successful writes: their watch events need no pass. */
@@ -103,6 +104,8 @@ export class Engine {
   private readonly resyncMs: number;
   /** The last pass's placement: the next plans only what changed when it can (schedule-incremental.ts). */
   private memo: PlanMemo | null = null;
+  /** Mod revision of the desired root the last successful pass planned and wrote. */
+  private plannedRoot = 0;
   /** The handlers of the current term's watches (the view's watches use them too). */
   private watchHandlers: {
     term: number;
@@ -198,8 +201,12 @@ export class Engine {
     this.liveness = new MachineLiveness(this.livenessOpts);
     const onEvents = (events: { kv: { key: string; modRevision: number } }[]) => {
       if (events.every((e) => e.kv.key.startsWith(UNIT_STATE_PREFIX))) {
-        // At most every REPORT_PASS_MS, and never more than a third of the time on such passes.
-        const gap = Math.max(REPORT_PASS_MS, 2 * (this.lastPass ? this.lastPass.readMs + this.lastPass.planMs : 0));
+        // At most every REPORT_PASS_MS, and never more than a fifth of the time on such passes,
+        // writing included: at 10,000 units each rewrote ~1 MB of rollout record while the agents
+        // were reporting (27 MB in all, two thirds of what etcd took in), yet with the default
+        // policy no schedule entry waits on them.
+        const last = this.lastPass;
+        const gap = Math.max(REPORT_PASS_MS, 4 * (last ? last.readMs + last.planMs + last.writeMs : 0));
         if (this.rolloutMoving) this.wakeup.soon(gap, 'reports');
         return;
       }
@@ -219,7 +226,7 @@ export class Engine {
       this.view.loadedAt = 0;
       this.transition(async () => {
         if (term !== this.term) return;
-        await this.closeWatches();
+        await this.view.close();
         await this.watchUntilUp(term, onEvents, onError);
         this.loop.trigger('rewatch');
       });
@@ -233,20 +240,23 @@ export class Engine {
 
   /**
    * Open the watches, trying again with backoff until they are up, this term ends or the error is
-   * fatal: a leader whose watch failed once must not sit idle for the rest of its term.
+   * fatal: a leader whose watch failed once must not sit idle for the rest of its term. The view's
+   * watches are the engine's triggers (the root, the rollout control key, machines, schedule,
+   * reports): it is read whole and followed.
    */
   private async watchUntilUp(
     term: number,
-    onEvents: Parameters<Engine['openWatches']>[1],
+    onEvents: (events: { kv: { key: string; modRevision: number } }[]) => void,
     onError: (err: Error) => void,
   ): Promise<void> {
     const backoff = new Backoff({ minMs: 200, maxMs: 5000 });
     for (;;) {
       try {
-        await this.openWatches(term, onEvents, onError);
+        await this.view.load(this.store, onEvents, onError);
+        if (term !== this.term) await this.view.close();
         return;
       } catch (e) {
-        await this.closeWatches();
+        await this.view.close();
         if (retryKind(e) === 'fatal') throw e;
         const delay = backoff.next();
         this.log.warn('engine cannot watch the store; trying again', { error: e as Error, retryInMs: delay });
@@ -256,32 +266,11 @@ export class Engine {
     }
   }
 
-  private async openWatches(
-    term: number,
-    onEvents: (events: { kv: { key: string; modRevision: number } }[]) => void,
-    onError: (err: Error) => void,
-  ): Promise<void> {
-    for (const prefix of ENGINE_TRIGGERS) {
-      const w = await this.store.watch(prefix, undefined, { onEvents, onError });
-      if (term !== this.term) {
-        await w.close();
-        return;
-      }
-      this.watches.push(w);
-    }
-  }
-
-  private async closeWatches(): Promise<void> {
-    const ws = this.watches;
-    this.watches = [];
-    await Promise.all([...ws.map((w) => w.close().catch(() => {})), this.view.close()]);
-  }
-
   private async becomeFollower(): Promise<void> {
     this.term++;
     this.wakeup.cancel();
     await this.loop.stop();
-    await this.closeWatches();
+    await this.view.close();
     this.ownRevisions.clear();
   }
 
@@ -308,25 +297,21 @@ export class Engine {
     // back to this engine), etcd refuses the write instead of taking a plan made for another term.
     const fence = this.election.fence();
 
-    // The view is read whole once a term, after a watch failed or a write's outcome was unknown,
-    // and when the safety-net resync is due; otherwise the watches and our own writes keep it.
-    // It is read before the root, so that a leader waiting for its first commit has it ready
-    // when the commit lands (the busiest moment for etcd).
-    let fresh = false;
-    const stale = this.resyncMs > 0 && performance.now() - this.view.loadedAt > this.resyncMs;
-    const loadView = async () => {
-      const h = this.watchHandlers!;
-      await this.view.load(this.store, h.onEvents, h.onError);
-      fresh = true;
-    };
-    if (this.view.loadedAt === 0 || stale) await loadView();
-    const { root } = await readRoot(this.store);
-    if (!root) {
-      // No desired state was ever applied: schedule nothing, remove nothing.
+    // The view is read before anything else, so that a leader waiting for its first commit has
+    // it ready when the commit lands (the busiest moment for etcd).
+    const read = await readPass({
+      store: this.store,
+      view: this.view,
+      shardCache: this.shardCache,
+      resyncMs: this.resyncMs,
+      plannedRoot: this.plannedRoot,
+      handlers: this.watchHandlers!,
+    });
+    if (!read) {
       this.log.debug('no desired state yet');
       return;
     }
-    const [units, control] = await Promise.all([this.readUnits(root), readRolloutControl(this.store)]);
+    const { fresh, root, units } = read;
     const { schedule, reasons, reports, rollout } = this.view;
     let machines = this.view.machineList();
     const t1 = performance.now();
@@ -337,18 +322,12 @@ export class Engine {
       this.graceDue = false;
       this.liveness.freshGrace(now);
     }
-    const scheduled = new Set<string>();
-    for (const byMachine of schedule.byUnit.values()) for (const m of byMachine.keys()) scheduled.add(m);
-    this.liveness.observe(now, machines, scheduled);
-    let verdict = this.liveness.verdict(now);
-    if (verdict.gone.length > 0 && !fresh) {
-      // Units are about to move off machines judged gone: judge on a fresh read of the machines,
-      // never only on what the watch has delivered so far.
-      const onBad = (e: MalformedRecordError) => this.log.warn('ignoring a malformed record', { key: e.key, error: e });
-      machines = await readMachines(this.store, onBad);
-      this.liveness.observe(now, machines, scheduled);
-      verdict = this.liveness.verdict(now);
-    }
+    const onBad = (e: MalformedRecordError) => this.log.warn('ignoring a malformed record', { key: e.key, error: e });
+    const judged = await judgeMachines(this.liveness, now, machines, schedule, fresh, () =>
+      readMachines(this.store, onBad),
+    );
+    machines = judged.machines;
+    const verdict = judged.verdict;
     if (verdict.holding) {
       this.log.warn('holding: many machines silent at once; nothing of theirs moves', {
         silent: verdict.holding.silent,
@@ -365,7 +344,7 @@ export class Engine {
       reasons,
       reports,
       rollout,
-      paused: control.paused,
+      paused: read.paused,
       status: this.view.status,
       memo: this.memo,
     });
@@ -376,13 +355,15 @@ export class Engine {
     try {
       written = await this.writeFenced(writeLanes(cutTransactions(plan.ops, plan.moves), plan.moves), fence);
     } catch (e) {
-      // Some of the pass may be stored and some not (or a reply was lost): read it all again.
-      this.view.loadedAt = 0;
+      // Some of the pass may be stored and some not (or a reply was lost): read again what the
+      // engine writes (the watches keep the machines and the reports).
+      this.view.ownStale = true;
       throw e;
     }
     const { ops, txns } = written;
     this.view.rollout = plan.stored;
     this.view.status = plan.statusJson;
+    this.plannedRoot = read.rootRevision;
     const t3 = performance.now();
 
     this.rolloutMoving = plan.record.state === 'progressing' || plan.record.state === 'paused';
@@ -393,14 +374,7 @@ export class Engine {
         this.log.warn('could not prune old rollout records', { error: e }),
       );
     }
-    for (const d of plan.decisions) {
-      this.log.info('schedule', {
-        unit: d.unit,
-        ...(d.from ? { from: d.from } : {}),
-        ...(d.to ? { to: d.to } : {}),
-        reason: d.reason,
-      });
-    }
+    logDecisions(this.log, plan.decisions);
     this.lastPass = {
       revision: schedule.revision,
       units: units.length,
@@ -412,24 +386,13 @@ export class Engine {
       txns,
       rollout: { commit: plan.record.commit, state: plan.record.state },
       planned: plan.planned,
+      plannedWhy: plan.plannedWhy,
       readMs: t1 - t0,
       planMs: t2 - t1,
       writeMs: t3 - t2,
     };
     if (ops > 0) this.log.info('engine pass wrote changes', { ops, txns, ms: Math.round(t3 - t0) });
     this.onPass?.(this.lastPass);
-  }
-
-  /**
-   * Every desired unit of `root`, fetching only shards not already cached. The controller writes
-   * shards before the root; a missing one was collected after a newer commit replaced this root:
-   * the pass stalls (MissingRecordError) and the newer root's watch event runs the next one.
-   */
-  private async readUnits(root: DesiredRoot): Promise<DesiredEntry[]> {
-    const units = await readRootUnits(this.store, root, this.shardCache);
-    const wanted = new Set(Object.values(root.shards));
-    for (const h of this.shardCache.keys()) if (!wanted.has(h)) this.shardCache.delete(h);
-    return units;
   }
 
   /** The pass's transactions under the fence (src/engine/fenced-write.ts). */

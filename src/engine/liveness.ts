@@ -18,6 +18,7 @@
  * A machine that is gone and has no units left is forgotten.
  */
 import type { MachineRecord } from '../store/keys.js';
+import type { StoredSchedule } from '../store/readers.js';
 
 export interface LivenessOptions {
   /** TTL of a machine whose record does not say its own (ms). */
@@ -125,4 +126,27 @@ export class MachineLiveness {
     gone.sort();
     return { live, held, gone, holding, nextChangeAt: next };
   }
+}
+
+/**
+ * A pass's verdict on the machines it knows (`machines` registered, and those `schedule` names).
+ * Before units move off a machine judged gone, the machines are judged again on `reread` (a fresh
+ * read of the store), never only on what a watch has delivered so far, unless `fresh` already is.
+ */
+export async function judgeMachines(
+  liveness: MachineLiveness,
+  now: number,
+  machines: MachineRecord[],
+  schedule: StoredSchedule,
+  fresh: boolean,
+  reread: () => Promise<MachineRecord[]>,
+): Promise<{ machines: MachineRecord[]; verdict: LivenessVerdict }> {
+  const scheduled = new Set<string>();
+  for (const byMachine of schedule.byUnit.values()) for (const m of byMachine.keys()) scheduled.add(m);
+  liveness.observe(now, machines, scheduled);
+  const verdict = liveness.verdict(now);
+  if (verdict.gone.length === 0 || fresh) return { machines, verdict };
+  const again = await reread();
+  liveness.observe(now, again, scheduled);
+  return { machines: again, verdict: liveness.verdict(now) };
 }

@@ -12,6 +12,7 @@
  */
 import { DEFAULT_ROLLOUT, isUngated } from '../desired/policy.js';
 import { metadataMatches } from '../fleet/constraints.js';
+import type { Logger } from '../log.js';
 import {
   ENGINE_STATUS,
   scheduleBatchKey,
@@ -49,8 +50,9 @@ export interface PassReport {
   txns: number;
   /** The latest rollout as this pass left it. */
   rollout: { commit: string; state: RolloutRecord['state'] };
-  /** Whether the placement was planned for the changed units only, or in full. */
+  /** Whether the placement was planned for the changed units only, or in full (and why). */
   planned: 'incremental' | 'full';
+  plannedWhy?: string;
   /** Milliseconds reading, planning, writing. */
   readMs: number;
   planMs: number;
@@ -94,6 +96,7 @@ export interface PassPlan {
   /** This pass's placement, for the next pass; and whether it placed only what changed. */
   memo: PlanMemo;
   planned: 'incremental' | 'full';
+  plannedWhy: string;
 }
 
 export function planPass(input: PassInput): PassPlan {
@@ -210,10 +213,19 @@ export function planPass(input: PassInput): PassPlan {
     statusJson,
     memo: placed.memo,
     planned: placed.planned,
+    plannedWhy: placed.why ?? '',
   };
 
   function subjectGroup(unit: string): string {
     return subjects.find((s) => s.name === unit)?.group ?? unit;
+  }
+}
+
+/** Each placement decision of a pass, logged. */
+export function logDecisions(log: Logger, decisions: readonly Decision[]): void {
+  for (const d of decisions) {
+    const moved = { ...(d.from ? { from: d.from } : {}), ...(d.to ? { to: d.to } : {}) };
+    log.info('schedule', { unit: d.unit, ...moved, reason: d.reason });
   }
 }
 

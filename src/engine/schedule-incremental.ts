@@ -11,7 +11,10 @@
  * machines that carry the others' placements as a base load, decides what the full plan would:
  * the others stay where they are (stability), and the changed ones are kept or placed least-loaded
  * in the same order. A unit whose content alone changed needs no placement at all. Anything else
- * (a machine joined or left, a related unit changed, many units changed) is planned in full.
+ * (a machine joined or left, a related unit changed, many units changed) is planned in full; so is
+ * any placement change while silent machines are held, but with the same machines and held ones
+ * and no placement input changed, the plan is the memo's, held or not (passes that follow the
+ * agents' reports while many machines are silent).
  */
 import { triggerTarget } from '../fleet/constraints.js';
 import { compileGlob, type CompiledGlob } from '../fleet/glob.js';
@@ -37,6 +40,8 @@ export interface IncrementalResult {
   memo: PlanMemo;
   /** Which way it was planned: only the changed units, or everything. */
   planned: 'incremental' | 'full';
+  /** Why everything was planned (empty when only the changed units were). */
+  why?: string;
   /** Units planned. */
   count: number;
 }
@@ -47,17 +52,25 @@ export function planScheduleIncremental(memo: PlanMemo | null, input: ScheduleIn
   for (const e of input.units) byName.set(e.name, e);
   const machines = machinesKey(input.machines, input.held);
   const changed = memo && byName.size === input.units.length ? changedUnits(memo, byName) : null;
-  if (
-    !memo ||
-    !changed ||
-    (input.held?.size ?? 0) > 0 ||
-    machines !== memo.machines ||
-    changed.length > Math.max(64, byName.size / 20) ||
-    !sameMap(input.current, memo.result.assign) ||
-    !changed.every((n) => isolated(n, memo.units.get(n), memo) && isolated(n, byName.get(n), memo))
-  ) {
+  const why = !memo
+    ? 'no previous plan'
+    : !changed
+      ? 'a name twice'
+      : (input.held?.size ?? 0) > 0 && changed.length > 0
+        ? 'silent machines held'
+        : machines !== memo.machines
+          ? 'the machines changed'
+          : changed.length > Math.max(64, byName.size / 20)
+            ? 'many units changed'
+            : !sameMap(input.current, memo.result.assign)
+              ? 'the stored schedule is not the last plan'
+              : !changed.every((n) => isolated(n, memo.units.get(n), memo) && isolated(n, byName.get(n), memo))
+                ? 'a related unit changed'
+                : null;
+  if (why !== null || !memo || !changed) {
     const result = planSchedule(input);
-    return { result, memo: memoOf(byName, machines, result), planned: 'full', count: input.units.length };
+    const full = { planned: 'full' as const, why: why ?? '', count: input.units.length };
+    return { result, memo: memoOf(byName, machines, result), ...full };
   }
   if (changed.length === 0) {
     // Nothing to place; the schedule is the memo's, so nothing differs from it.

@@ -3,15 +3,20 @@
  * unscheduled reasons and the agents' reports, each read once when this engine takes up
  * leadership (and again after a watch failed, a write's outcome is unknown, or the safety-net
  * resync is due) and kept up to date by watches and by the engine's own writes (src/store/mirror.ts).
- * A pass then reads only the desired root, the shards it lacks and the rollout control key: the
- * cost of a pass follows what changed, not the size of the fleet.
+ * The desired root and the rollout control key are followed the same way (their watches are the
+ * engine's triggers). A pass then reads only the shards it lacks: the cost of a pass follows what
+ * changed, not the size of the fleet. After a write whose outcome is unknown only what the engine
+ * itself writes (the schedule, the unscheduled reasons, the rollout record, the status) is read
+ * again; the machines and the reports are the agents' and stay followed.
  *
  * The latest rollout record and the engine status are written by the leader alone (fenced), so
  * within one term the copy this engine wrote is what is stored; they are read when the view loads.
  */
 import {
+  DESIRED_ROOT,
   ENGINE_STATUS,
   MACHINES_PREFIX,
+  ROLLOUT_CONTROL,
   SCHEDULE_BATCH,
   SCHEDULE_PREFIX,
   UNIT_STATE_PREFIX,
@@ -32,7 +37,7 @@ import {
   type MalformedRecordError,
 } from '../store/records.js';
 import { readStoredRollout } from '../store/rollouts.js';
-import type { Op, Store, WatchEvent } from '../store/store.js';
+import type { KeyValue, Op, Store, WatchEvent } from '../store/store.js';
 import { placementKey } from './rollout.js';
 
 export interface StoredRollout {
@@ -52,9 +57,16 @@ export class EngineView {
   readonly reports = new Map<string, UnitStateReport>();
   rollout: StoredRollout = { record: null, head: null, shards: new Map() };
   status: string | null = null;
+  /** The desired root and the rollout control key as stored (decoded by the pass), or null. */
+  rootKv: KeyValue | null = null;
+  controlKv: KeyValue | null = null;
   /** When the view was last read whole (ms, performance.now()); 0: it must be read before use. */
   loadedAt = 0;
+  /** A write's outcome is unknown: what the engine writes must be read again before use. */
+  ownStale = false;
   private readonly mirrors: PrefixMirror<unknown>[];
+  /** The mirrors of what the engine writes. */
+  private readonly own: PrefixMirror<unknown>[];
 
   constructor(onBad: (e: MalformedRecordError) => void) {
     const machineId = (key: string) => {
@@ -101,7 +113,16 @@ export class EngineView {
         if (mu) this.reports.delete(placementKey(mu.machine, mu.unit));
       },
     });
-    this.mirrors = [machines, schedule, unscheduled, reports] as PrefixMirror<unknown>[];
+    const exact = (want: string, to: (kv: KeyValue | null) => void) =>
+      new PrefixMirror<KeyValue>(want, {
+        decode: (kv) => kv,
+        set: (key, v) => key === want && to(v),
+        deleted: (key) => key === want && to(null),
+      });
+    const root = exact(DESIRED_ROOT, (kv) => (this.rootKv = kv));
+    const control = exact(ROLLOUT_CONTROL, (kv) => (this.controlKv = kv));
+    this.own = [schedule, unscheduled] as PrefixMirror<unknown>[];
+    this.mirrors = [machines, schedule, unscheduled, reports, root, control] as PrefixMirror<unknown>[];
   }
 
   private setEntry(key: string, v: ScheduleEntry | null, present: boolean): void {
@@ -129,15 +150,35 @@ export class EngineView {
    */
   async load(store: Store, onEvents: (events: WatchEvent[]) => void, onError: (err: Error) => void): Promise<void> {
     this.loadedAt = 0;
+    await this.read(store, this.mirrors, onEvents, onError);
+    this.loadedAt = performance.now();
+  }
+
+  /** Read again (and follow) only what the engine writes, after a write whose outcome is unknown. */
+  async reloadOwn(
+    store: Store,
+    onEvents: (events: WatchEvent[]) => void,
+    onError: (err: Error) => void,
+  ): Promise<void> {
+    this.ownStale = true;
+    await this.read(store, this.own, onEvents, onError);
+    this.ownStale = false;
+  }
+
+  private async read(
+    store: Store,
+    mirrors: PrefixMirror<unknown>[],
+    onEvents: (events: WatchEvent[]) => void,
+    onError: (err: Error) => void,
+  ): Promise<void> {
     const [revisions, rollout, status] = await Promise.all([
-      Promise.all(this.mirrors.map((m) => m.load(store, onEvents, onError))),
+      Promise.all(mirrors.map((m) => m.load(store, onEvents, onError))),
       readStoredRollout(store),
       store.get(ENGINE_STATUS),
     ]);
-    this.schedule.revision = Math.max(...revisions.map((r) => r.revision));
+    this.schedule.revision = Math.max(this.schedule.revision, ...revisions.map((r) => r.revision));
     this.rollout = rollout;
     this.status = status?.value ?? null;
-    this.loadedAt = performance.now();
   }
 
   /** A fenced transaction of this engine succeeded at `revision`. */

@@ -7,19 +7,9 @@ import assert from 'node:assert/strict';
 import { Engine } from '../../src/engine/engine.js';
 import { retryKind } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import {
-  DESIRED_ROOT,
-  ENGINE_LEADER,
-  SCHEDULE_PREFIX,
-  machineKey,
-  scheduleKey,
-  shardKey,
-  shardOf,
-  type DesiredEntry,
-  type DesiredRoot,
-} from '../../src/store/keys.js';
+import { ENGINE_LEADER, SCHEDULE_PREFIX, machineKey, scheduleKey } from '../../src/store/keys.js';
 import { MemoryBackend, MemoryStore } from '../../src/store/memory.js';
-import type { Store } from '../../src/store/store.js';
+import { writeDesired } from './desired-fixture.js';
 
 async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -27,27 +17,6 @@ async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeo
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-/** A minimal desired state: one shard per unit-name shard index, and the root naming them. */
-async function writeDesired(store: Store, commit: string, names: string[]): Promise<void> {
-  const shards = new Map<string, DesiredEntry[]>();
-  for (const name of names.sort()) {
-    const e: DesiredEntry = {
-      name,
-      hash: `h-${name}`,
-      state: 'launched',
-      constraints: { machineMetadata: {}, machineOf: [], conflicts: [], global: false, replaces: [] },
-    };
-    (shards.get(shardOf(name)) ?? shards.set(shardOf(name), []).get(shardOf(name))!).push(e);
-  }
-  const root: DesiredRoot = { commit, at: new Date().toISOString(), shards: {}, global: [], count: names.length };
-  for (const [idx, units] of shards) {
-    const hash = `${commit}-${idx}`;
-    await store.put(shardKey(hash), JSON.stringify({ units }));
-    root.shards[idx] = hash;
-  }
-  await store.put(DESIRED_ROOT, JSON.stringify(root));
 }
 
 test(

@@ -152,3 +152,38 @@ test('a silent machine held by one plan and gone in the next: its units move (pl
   assert.deepEqual(list(after.result), list(planSchedule(gone)));
   for (const u of onM3) assert.notEqual(after.result.assign.get(u), 'm3', `${u} left the gone machine`);
 });
+
+test(
+  "silent machines held and no placement input changed: the plan is the memo's; a placement change while held " +
+    'is planned in full',
+  () => {
+    const machines = [machine('m1'), machine('m2'), machine('m3'), machine('m4')];
+    const units = Array.from({ length: 24 }, (_, i) =>
+      i % 6 === 1 ? unit(`svc-${i}.service`, { machineOf: [`svc-${i - 1}.service`] }) : unit(`svc-${i}.service`),
+    );
+    const first = planScheduleIncremental(null, { units, machines, current: new Map() });
+    const live = machines.slice(0, 3);
+    const heldSet = new Set(['m4']);
+    const held = planScheduleIncremental(first.memo, {
+      units,
+      machines: live,
+      current: first.result.assign,
+      held: heldSet,
+    });
+    assert.equal(held.planned, 'full');
+
+    const contentOnly = units.map((u, i) => (i === 7 ? { ...u, hash: 'new' } : u));
+    const same = { units: contentOnly, machines: live, current: held.result.assign, held: heldSet };
+    const again = planScheduleIncremental(held.memo, same);
+    assert.equal(again.planned, 'incremental');
+    assert.equal(again.count, 0);
+    assert.deepEqual(list(again.result), list(planSchedule(same)));
+    for (const [u, m] of first.result.assign) if (m === 'm4') assert.equal(again.result.assign.get(u), 'm4');
+
+    const added = { ...same, units: [...contentOnly, unit('svc-99.service')] };
+    const grown = planScheduleIncremental(again.memo, added);
+    assert.equal(grown.planned, 'full');
+    assert.equal(grown.why, 'silent machines held');
+    assert.deepEqual(list(grown.result), list(planSchedule(added)));
+  },
+);
