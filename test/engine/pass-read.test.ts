@@ -16,18 +16,26 @@ import { writeDesired } from './desired-fixture.js';
 const handlers = { onEvents() {}, onError() {} };
 const names = Array.from({ length: 300 }, (_, i) => `unit-${i}.service`);
 
-/** `store`, with its gets recorded, and one get of `failKey.key` failing once. */
+/** `store`, with the keys it was asked for recorded (get and getMany), and `failKey.key` failing once. */
 function recording(store: Store, failKey: { key: string | null }, gets: string[]): Store {
+  const ask = (keys: readonly string[]) => {
+    gets.push(...keys);
+    if (failKey.key !== null && keys.includes(failKey.key)) {
+      failKey.key = null;
+      throw new Error('the store did not answer in time');
+    }
+  };
   return new Proxy(store, {
     get(target, prop) {
       if (prop === 'get')
         return async (key: string) => {
-          gets.push(key);
-          if (key === failKey.key) {
-            failKey.key = null;
-            throw new Error('the store did not answer in time');
-          }
+          ask([key]);
           return target.get(key);
+        };
+      if (prop === 'getMany')
+        return async (keys: readonly string[]) => {
+          ask(keys);
+          return target.getMany(keys);
         };
       const v = Reflect.get(target, prop);
       return typeof v === 'function' ? v.bind(target) : v;
