@@ -8,17 +8,11 @@ import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { Child, type Report } from './child.js';
 import type { SliceFigures } from './agent-slice.js';
-import type { WriteCounts } from './counting-store.js';
 
 export type SliceReport = Report & SliceFigures;
 
-export interface FleetFigures {
-  passes: number;
-  warns: number;
-  errors: number;
-  samples: string[];
-  simActive: number;
-  writes: WriteCounts;
+/** A slice's figures summed over the processes, and: */
+export interface FleetFigures extends Omit<SliceFigures, 'agents'> {
   /** Summed over the processes: peak RSS (VmHWM) and CPU time (ms). */
   vmHWM: number;
   cpuMs: number;

@@ -3,8 +3,6 @@
  * per gRPC method, bytes it received and sent, and its own CPU time, so that a phase's cost in
  * etcd can be read beside what each component says it sent.
  */
-import * as http from 'node:http';
-
 export type EtcdSample = Map<string, number>;
 
 const WANTED = [
@@ -17,27 +15,18 @@ const WANTED = [
 ];
 
 /** The counters above (a gRPC method's count under its method name). */
-export function sampleEtcd(metricsUrl: string): Promise<EtcdSample> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(`${metricsUrl}/metrics`, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          const out: EtcdSample = new Map();
-          for (const line of body.split('\n')) {
-            const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
-            if (!m || !WANTED.includes(m[1]!)) continue;
-            const method = /grpc_method="([^"]+)"/.exec(m[2] ?? '')?.[1];
-            const key = m[1] === 'grpc_server_handled_total' ? `rpc ${method}` : m[1]!;
-            out.set(key, (out.get(key) ?? 0) + Number(m[3]));
-          }
-          resolve(out);
-        });
-      })
-      .on('error', reject);
-  });
+export async function sampleEtcd(metricsUrl: string): Promise<EtcdSample> {
+  const res = await fetch(`${metricsUrl}/metrics`);
+  if (!res.ok) throw new Error(`${metricsUrl}/metrics: HTTP ${res.status}`);
+  const out: EtcdSample = new Map();
+  for (const line of (await res.text()).split('\n')) {
+    const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    if (!m || !WANTED.includes(m[1]!)) continue;
+    const method = /grpc_method="([^"]+)"/.exec(m[2] ?? '')?.[1];
+    const key = m[1] === 'grpc_server_handled_total' ? `rpc ${method}` : m[1]!;
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]));
+  }
+  return out;
 }
 
 /** One line: requests per method (the busiest first), MB in and out, etcd's CPU seconds. */

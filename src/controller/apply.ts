@@ -126,14 +126,13 @@ export async function applyDesired(
 ): Promise<ApplyOutcome> {
   const now = opts.now ?? (() => new Date());
   const layout = layoutDesired(desired);
-  let useHint = Boolean(opts.known?.modRevision);
   for (let attempt = 0; ; attempt++) {
     const at = now().toISOString();
     const next = rootOf(desired.commit, at, layout);
     // The root the last apply wrote stands in for a read on the first try, only to write: a
     // decision not to write (nothing changed, or not a descendant) is made on what the store holds.
-    const hint = useHint && !sameRoot(opts.known!.root, next) ? opts.known! : null;
-    useHint = false;
+    const known = attempt === 0 && opts.known?.modRevision ? opts.known : null;
+    const hint = known && !(known.root && sameContent(known.root, next)) ? known : null;
     const { root: current, modRevision } = hint ?? (await readRoot(store));
     if (current && sameContent(current, next)) {
       // Same commit, same content: nothing to write (a refusal of a later commit stays recorded).
@@ -172,7 +171,8 @@ export async function applyDesired(
       { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
       { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
     ];
-    const together = batches([...ops, ...flipOps], opts.requestBytes).length === 1;
+    const together =
+      ops.length + flipOps.length <= MAX_TXN_OPS && batches([...ops, ...flipOps], opts.requestBytes).length === 1;
     if (!together) await writeBatched(store, ops, opts.requestBytes);
     const flip = await store.txn([guard], together ? [...ops, ...flipOps] : flipOps);
     if (!flip.succeeded) {
@@ -204,11 +204,6 @@ export async function applyDesired(
       previous: current?.commit ?? null,
     };
   }
-}
-
-/** Same commit and content as `next` (or both absent). */
-function sameRoot(a: DesiredRoot | null, next: DesiredRoot): boolean {
-  return a !== null && sameContent(a, next);
 }
 
 async function collectGarbage(

@@ -111,7 +111,7 @@ test('a commit changing a few units is one transaction, guarded on the root the 
   assert.equal((await readRoot(store)).root?.commit, 'c2');
 });
 
-test('another writer moved the root since the last apply: the guard fails, the apply reads and decides again', async () => {
+test('another writer moved the root since the last apply: the apply reads it and decides again', async () => {
   const store = new MemoryStore({ backend: new MemoryBackend() });
   const known = { root: null, modRevision: 0 };
   await applyDesired(store, desired('c1', { 'a.service': body('a') }), { known });
