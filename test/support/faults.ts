@@ -26,6 +26,12 @@ const service = (d: string, v: string, x = '') =>
 const PLACED = ['a.service', 'b.service', 'c.service', 'd.service', 'e.service', 'w@1.service', 'w@2.service'];
 const GLOBAL = 'g.service';
 const TEN = Array.from({ length: 10 }, (_, i) => `t${i}.service`);
+/**
+ * Padding of each of the ten: together they are more than one write transaction holds, so the
+ * controller writes their content before it flips the root, and can be killed in between (a small
+ * commit goes in one transaction with its flip, and has no such moment).
+ */
+const TEN_PAD = `Environment=PAD=${'x'.repeat(120 * 1024)}`;
 const ALL = [...PLACED, GLOBAL, ...TEN];
 /** The unit each fresh commit changes. */
 const FRESH = 'a.service';
@@ -37,7 +43,7 @@ function unitRepo(version: string, tenVersion: string): Record<string, string> {
     [GLOBAL]: service('everywhere', 'v1', 'Global=true'),
   };
   for (const u of ['a', 'b', 'c', 'd', 'e']) files[`${u}.service`] = service(u, u === 'a' ? version : 'v1');
-  for (const u of TEN) files[u] = service(u, tenVersion);
+  for (const u of TEN) files[u] = `${service(u, tenVersion)}${TEN_PAD}\n`;
   return files;
 }
 
