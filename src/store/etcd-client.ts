@@ -44,7 +44,10 @@ export function etcdClientOptions(opts: EtcdStoreOptions, timeout: number): IOpt
     grpcOptions: {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.keepalive_permit_without_calls': 1,
+      // Only while a call or stream is open: etcd's server refuses pings on a connection with no
+      // stream (its enforcement policy does not permit them) and, after two, closes it with
+      // "too many pings"; a connection with nothing open has nothing to lose when it half-opens.
+      'grpc.keepalive_permit_without_calls': 0,
       'grpc.max_receive_message_length': MAX_RECEIVE_BYTES,
     },
     faultHandling: {

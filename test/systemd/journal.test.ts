@@ -44,7 +44,8 @@ describe('the journal of a private systemd instance', () => {
   });
 
   test('readJournal gives a unit its own lines (stdout, the manager about it), not another one', async () => {
-    await write('one.service', "[Service]\nExecStart=/bin/sh -c 'for i in 1 2 3 4 5; do echo one-$i; done'\n");
+    const lines = 'for i in 1 2 3 4 5; do echo one-$i; done';
+    await write('one.service', `[Service]\nExecStart=/bin/sh -c '${lines}; exec sleep 30'\n`);
     await write('two.service', "[Service]\nExecStart=/bin/sh -c 'echo two-1'\n");
     await mgr.startUnit('one.service');
     await mgr.startUnit('two.service');
@@ -119,7 +120,10 @@ describe('the journal of a private systemd instance', () => {
   });
 
   test('a unit in a nested slice is matched by its cgroup path', async () => {
-    await write('deep.service', "[Service]\nSlice=team-web.slice\nExecStart=/bin/sh -c 'echo deep line'\n");
+    // The process stays alive after its line: journald learns a sender's cgroup from /proc when it
+    // reads the stream, and a process that has already exited leaves its line without one.
+    const deep = "[Service]\nSlice=team-web.slice\nExecStart=/bin/sh -c 'echo deep line; exec sleep 30'\n";
+    await write('deep.service', deep);
     await mgr.startUnit('deep.service');
     const s = await mgr.unitStatus('deep.service');
     assert.equal(s.slice, 'team-web.slice');
