@@ -14,9 +14,14 @@
  *      flip, garbage) timed apart; median of --runs runs, each on a fresh prefix. Goal: < 5 s.
  *   3. etcd writes of a commit that changes 1 unit of --big, and of applying the same commit again
  *      (store.writes() deltas of the controller's client).
+ * Beside each, its floor in the same run: for 1, the git push alone plus one transaction of as many
+ * puts of the same size as the controller wrote, by the etcd3 client alone; for 2, git itself
+ * printing every blob of the commit (`git cat-file --batch`) and the etcd3 client putting as many
+ * keys of as many bytes as the controller wrote, in transactions of 128, 4 in flight.
  * Everything started here is ended by PID before exit.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { Etcd3 } from 'etcd3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +32,8 @@ import { silentLogger } from '../src/log.js';
 import { clearBlobCache } from '../src/source/readsession.js';
 import { EtcdStore } from '../src/store/etcd.js';
 import { startEtcd } from '../test/support/etcd.js';
+import { mapLimit } from '../src/util/pool.js';
+import { ratio } from './floor.js';
 import { CountingStore, delta, fmtWrites } from './sim/counting-store.js';
 import { fleetFiles, importCommit, initBare, plainServicePath, unitText } from './sim/fleetrepo.js';
 
@@ -77,6 +84,28 @@ function outcomeFor(c: Controller, commit: string, timeoutMs = 30_000): Promise<
   });
 }
 
+/** The etcd3 client alone: `keys` puts of `bytes` in all, in transactions of 128, 4 in flight; ms. */
+async function rawPuts(endpoints: string[], prefix: string, keys: number, bytes: number): Promise<number> {
+  const client = new Etcd3({ hosts: endpoints });
+  try {
+    await client.get(`${prefix}warm-up`);
+    const value = Buffer.alloc(Math.max(1, Math.round(bytes / Math.max(1, keys))), 'x');
+    const batches: number[][] = [];
+    for (let i = 0; i < keys; i += 128) batches.push([...Array(Math.min(128, keys - i)).keys()].map((k) => i + k));
+    const a = performance.now();
+    await mapLimit(batches, 4, async (b) => {
+      const ns = client.namespace(prefix);
+      await ns
+        .if(`k${b[0]}`, 'Version', '>', -1)
+        .then(...b.map((k) => ns.put(`k${k}`).value(value)))
+        .commit();
+    });
+    return performance.now() - a;
+  } finally {
+    client.close();
+  }
+}
+
 /**
  * Push-to-applied over `samples` pushes: `dev` is where commits are made (fast-import), `followed`
  * the bare repository the controller watches.
@@ -110,6 +139,7 @@ async function pushLatency(
     await controller.idle();
     const lat: number[] = [];
     const pushOnly: number[] = [];
+    const txnFloor: number[] = [];
     for (let s = 0; s < samples; s++) {
       const edit = plainServicePath(s % Math.max(1, Math.floor(units / 20)));
       head = importCommit(
@@ -123,13 +153,19 @@ async function pushLatency(
       const t0 = performance.now();
       await push(dev, followed, 'main:main');
       pushOnly.push(performance.now() - t0);
-      const { at } = await applied;
+      const { at, out } = await applied;
       lat.push(at - t0);
       await controller.idle();
+      // The floor's etcd part: one transaction of as many puts, each the size of the unit's text.
+      const puts = out.kind === 'applied' ? out.writes : 1;
+      const size = unitText(edit.name, edit.i, s + 2).length;
+      txnFloor.push(await rawPuts(endpoints, `/bench-apply-floor-${label}/`, puts, puts * size));
     }
+    const floor = median(pushOnly) + median(txnFloor);
     console.log(
       `  ${label.padEnd(6)} ${String(units).padStart(6)} units: p50 ${ms(pct(lat, 50))}, p95 ${ms(pct(lat, 95))}, ` +
-        `max ${ms(Math.max(...lat))} (n=${samples}); the git push itself p50 ${ms(median(pushOnly))}`,
+        `max ${ms(Math.max(...lat))} (n=${samples}); FLOOR git push alone p50 ${ms(median(pushOnly))} + ` +
+        `one etcd txn of the same puts p50 ${ms(median(txnFloor))} = ${ms(floor)}, ratio ${ratio(pct(lat, 50), floor)}`,
     );
   } finally {
     await controller.stop();
@@ -178,6 +214,7 @@ async function main(): Promise<void> {
     const writes: number[] = [];
     const totals: number[] = [];
     let firstWrites = '';
+    let firstCounts = { puts: 0, bytes: 0 };
     let oneUnit = '';
     let again = '';
     for (let r = 0; r < RUNS; r++) {
@@ -202,7 +239,9 @@ async function main(): Promise<void> {
         loads.push(loadMs);
         writes.push(total - loadMs);
         totals.push(total);
-        firstWrites = fmtWrites(delta(s0, store.writes()));
+        const d = delta(s0, store.writes());
+        firstWrites = fmtWrites(d);
+        firstCounts = { puts: d.puts, bytes: d.bytes ?? 0 };
 
         if (r === 0) {
           // 3. one unit changed, then the same commit again
@@ -231,10 +270,41 @@ async function main(): Promise<void> {
         await store.close();
       }
     }
+    // The floors: git printing every blob of the commit; the etcd3 client writing as much.
+    const blobs = execFileSync('git', ['ls-tree', '-r', c1], { cwd: repo, maxBuffer: 1 << 30 })
+      .toString()
+      .split('\n')
+      .filter((l) => l.includes(' blob '))
+      .map((l) => l.split(/\s+/)[2]!);
+    const readFloors: number[] = [];
+    const writeFloors: number[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const a = performance.now();
+      execFileSync('git', ['cat-file', '--batch'], { cwd: repo, input: `${blobs.join('\n')}\n`, maxBuffer: 1 << 30 });
+      readFloors.push(performance.now() - a);
+      writeFloors.push(
+        await rawPuts(etcd.endpoints, `/bench-apply-floor-big${r}/`, firstCounts.puts, firstCounts.bytes),
+      );
+    }
+    const floorRow = (xs: number[], floor: number[], what: string) =>
+      `   FLOOR ${ms(median(floor))} (${what}), ratio ${ratio(median(xs), median(floor))}`;
     console.log(`apply a ${BIG}-unit commit to an empty keyspace (Controller.pass), median of ${RUNS}:   goal < 5 s`);
-    console.log(`  load  (git read + desired state)   ${ms(median(loads))}   [${loads.map(ms).join(', ')}]`);
-    console.log(`  write (bodies, shards, root, gc)    ${ms(median(writes))}   [${writes.map(ms).join(', ')}]`);
-    console.log(`  total                               ${ms(median(totals))}   [${totals.map(ms).join(', ')}]`);
+    console.log(
+      `  load  (git read + desired state)   ${ms(median(loads))}   [${loads.map(ms).join(', ')}]` +
+        floorRow(loads, readFloors, `git cat-file --batch of its ${blobs.length} blobs`),
+    );
+    console.log(
+      `  write (bodies, shards, root, gc)    ${ms(median(writes))}   [${writes.map(ms).join(', ')}]` +
+        floorRow(writes, writeFloors, `${firstCounts.puts} puts of the same bytes, txns of 128, 4 in flight`),
+    );
+    console.log(
+      `  total                               ${ms(median(totals))}   [${totals.map(ms).join(', ')}]` +
+        floorRow(
+          totals,
+          readFloors.map((x, i) => x + writeFloors[i]!),
+          'both',
+        ),
+    );
     console.log(`  etcd writes: ${firstWrites}`);
     console.log(`commit changing 1 unit of ${BIG}: ${oneUnit}`);
     console.log(`same commit again (a new controller): ${again}`);

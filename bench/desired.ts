@@ -10,9 +10,14 @@
  *   read   readCommitSnapshot (isomorphic-git: walk the tree once, read every unit blob by oid)
  *   build  desiredFromSnapshot (pure: fleet.yaml, lint of every unit, canonical text + hash, X-Fleet)
  *   plan   planRange(dir, 'HEAD') (both commits read + built, diffed, rendered as markdown)
- * Goal (docs/performance.md): build < 2 s for 10,000 units.
+ * Beside each, its floor measured in the same run:
+ *   read   git itself: `git cat-file --batch` printing every blob of the commit's tree to a pipe
+ *   build  the least a content-addressed state needs: sha256 of every unit file's bytes
+ *   plan   git's own diff of the two commits (`git diff --stat HEAD^ HEAD` and the patch)
+ * Goal: build < 2 s for 10,000 units.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +27,7 @@ import { clearBlobCache } from '../src/source/readsession.js';
 import { desiredFromSnapshot } from '../src/desired/build.js';
 import { planRange } from '../src/preview/range.js';
 import { renderPlanMarkdown } from '../src/preview/render.js';
+import { load, ratio } from './floor.js';
 
 const UNITS = Number(process.argv[2] ?? 10_000);
 const CHANGED = Number(process.argv[3] ?? 10);
@@ -84,8 +90,32 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** The contents of `git cat-file --batch` output: "<oid> <type> <size>\\n<content>\\n" each. */
+function splitBatch(out: Buffer): Buffer[] {
+  const contents: Buffer[] = [];
+  for (let at = 0; at < out.length; ) {
+    const eol = out.indexOf(10, at);
+    const size = Number(out.subarray(at, eol).toString().split(' ')[2]);
+    contents.push(out.subarray(eol + 1, eol + 1 + size));
+    at = eol + 1 + size + 1;
+  }
+  return contents;
+}
+
+/** Time `f` RUNS times: each run's ms. */
+function timed(f: () => void): number[] {
+  const out: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const a = performance.now();
+    f();
+    out.push(performance.now() - a);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gitfleet-bench-'));
+  const loadStart = load();
   try {
     const t0 = performance.now();
     execFileSync('git', ['init', '-q', '--bare', '-b', 'main', dir]);
@@ -133,15 +163,43 @@ async function main(): Promise<void> {
         `unchanged`;
       mdLength = md.length;
     }
+    // The floors, in the same run.
+    const git = (argv: string[], input?: string) =>
+      execFileSync('git', argv, { cwd: dir, input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'ignore'] });
+    const blobs = git(['ls-tree', '-r', 'main'])
+      .toString()
+      .split('\n')
+      .filter((l) => l.includes(' blob '))
+      .map((l) => l.split(/\s+/)[2]!);
+    const batch = `${blobs.join('\n')}\n`;
+    const readFloor = timed(() => git(['cat-file', '--batch'], batch));
+    const contents = splitBatch(git(['cat-file', '--batch'], batch));
+    const buildFloor = timed(() => {
+      for (const c of contents) createHash('sha256').update(c).digest('hex');
+    });
+    const planFloor = timed(() => {
+      git(['diff', '--stat', 'main^', 'main']);
+      git(['diff', 'main^', 'main']);
+    });
+
     const ms = (x: number) => `${x.toFixed(0)} ms`;
+    const row = (label: string, xs: number[], floor: number[], floorName: string, goal = '') =>
+      console.log(
+        `  ${label.padEnd(37)} ${ms(median(xs)).padStart(7)}   [${xs.map(ms).join(', ')}]   ` +
+          `floor ${ms(median(floor))} (${floorName}), ratio ${ratio(median(xs), median(floor))}${goal}`,
+      );
     console.log(`desired state of one commit (${unitsOut} units), median of ${RUNS}:`);
-    console.log(`  read  (git objects, cold caches)     ${ms(median(reads))}   [${reads.map(ms).join(', ')}]`);
-    console.log(
-      `  build (pure: lint + canonical + hash) ${ms(median(builds))}   [${builds.map(ms).join(', ')}]   goal < 2000 ms`,
+    row('read  (git objects, cold caches)', reads, readFloor, 'git cat-file --batch of every blob');
+    row('build (pure: lint + canonical + hash)', builds, buildFloor, 'sha256 of every file', '   goal < 2000 ms');
+    row(
+      'read + build',
+      reads.map((x, i) => x + builds[i]!),
+      readFloor.map((x, i) => x + buildFloor[i]!),
+      'both floors',
     );
-    console.log(`  read + build                         ${ms(median(reads.map((x, i) => x + builds[i]!)))}`);
     console.log(`plan HEAD vs first parent (${summary}; markdown ${mdLength} chars), median of ${RUNS}:`);
-    console.log(`  planRange + render                   ${ms(median(plans))}   [${plans.map(ms).join(', ')}]`);
+    row('planRange + render', plans, planFloor, 'git diff --stat + git diff of the two commits');
+    console.log(`load average at start ${loadStart}, at end ${load()}`);
   } finally {
     // BENCH_KEEP=1 leaves the repository for profiling.
     if (process.env.BENCH_KEEP) console.log(`kept ${dir}`);

@@ -205,8 +205,8 @@ async function main(): Promise<void> {
     await floorStore.close();
     console.log(
       `  floors (etcd alone, this run): phase 1 ${s(floor1.totalMs)} = controller's ${NU} puts ` +
-        `${s(floor1.controllerMs)} + engine's ${NU} puts ${s(floor1.engineMs)} + agents' ${NU} gets and ${NM} ` +
-        `report txns ${s(floor1.agentsMs)}; phase 2 (4 hops through watches) ${s(floor2)}`,
+        `${s(floor1.controllerMs)} + engine's ${NU} puts ${s(floor1.engineMs)} + agents' ${NM} reads of their bodies ` +
+        `and ${NM} report txns ${s(floor1.agentsMs)}; phase 2 (4 hops through watches) ${s(floor2)}`,
     );
     if (process.env.BENCH_STOP_AFTER_FLOORS) throw new Error('stopped after the floors (BENCH_STOP_AFTER_FLOORS)');
     // Let the engine see every machine before the commit lands.

@@ -5,8 +5,9 @@
  *
  * Phase 1 (N units over M machines): the controller's bodies and shards (N puts in transactions
  * of 128), the engine's schedule (N puts in transactions of 128), each agent reading its bodies
- * (N gets: a machine's at once, 50 machines in flight) and writing its reports (one transaction
- * per machine), one step after the other as the pipeline runs them.
+ * (one read of a machine's bodies, as Store.getMany sends it: a read-only transaction of a range
+ * per key; 50 machines in flight) and writing its reports (one transaction per machine), one step
+ * after the other as the pipeline runs them.
  * Phase 2 (one unit): the hops of a one-unit change, each a write seen through a watch: the root
  * flip, the schedule entry, the agent's body read and its report.
  */
@@ -45,7 +46,7 @@ export async function phase1Floor(store: Store, units: number, machines: number)
     50,
     async (m) => {
       const mine = Array.from({ length: perMachine }, (_, j) => m * perMachine + j).filter((i) => i < units);
-      await Promise.all(mine.map((i) => store.get(`${SCRATCH}bodies/${i}`)));
+      await store.getMany(mine.map((i) => `${SCRATCH}bodies/${i}`));
       const ops = mine.map((i) => ({ op: 'put' as const, key: `${SCRATCH}state/${m}/${i}`, value: 'x'.repeat(120) }));
       if (ops.length) await store.txn([], ops);
     },

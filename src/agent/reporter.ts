@@ -10,6 +10,7 @@
  * all are written again after registering.
  */
 import type { Logger } from '../log.js';
+import { Backoff } from '../util/backoff.js';
 import { unitStateKey, type UnitStateReport } from '../store/keys.js';
 import { MAX_TXN_OPS, type Lease, type Op, type Store } from '../store/store.js';
 import type { UnitState } from '../systemd/manager.js';
@@ -41,6 +42,8 @@ export class Reporter {
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private stopped = false;
+  /** A failed write is retried after 1 s, then longer, spread so that agents do not retry in step. */
+  private readonly retry = new Backoff({ minMs: 1_000, maxMs: 10_000, jitter: 0.5 });
 
   constructor(private readonly o: ReporterOptions) {}
 
@@ -155,10 +158,12 @@ export class Reporter {
         if (json === null) this.reported.delete(unit);
         else this.reported.set(unit, json);
       }
+      this.retry.reset();
     } catch (e) {
       for (const u of units) this.dirty.add(u);
-      this.o.log.warn('could not write unit state reports; retrying', { error: e as Error });
-      if (!this.stopped) this.flushSoon(1_000);
+      const retryInMs = Math.round(this.retry.next());
+      this.o.log.warn('could not write unit state reports; retrying', { error: e as Error, retryInMs });
+      if (!this.stopped) this.flushSoon(retryInMs);
     }
   }
 }

@@ -8,6 +8,12 @@ export interface BackoffOptions {
   maxMs: number;
   /** Growth per failure (default 2). */
   factor?: number;
+  /**
+   * Spread, 0..1: each delay next() returns is shortened by up to this fraction, at random, so
+   * that many processes that failed together (every agent when etcd was overloaded) do not all
+   * retry at the same moment. The growth itself is not randomised. Default 0.
+   */
+  jitter?: number;
 }
 
 export class Backoff {
@@ -20,7 +26,7 @@ export class Backoff {
   next(): number {
     const d = this.delay;
     this.delay = grow(d, this.opts);
-    return d;
+    return this.opts.jitter ? d * (1 - this.opts.jitter * Math.random()) : d;
   }
 
   /** The delay next() would return, without advancing. */

@@ -85,3 +85,13 @@ test('backoff doubles up to its ceiling and starts over after reset', () => {
   b.reset();
   assert.equal(b.next(), 100);
 });
+
+test('backoff with jitter: each delay within its spread below the unjittered one, and not all equal', () => {
+  const b = new Backoff({ minMs: 1000, maxMs: 4000, jitter: 0.5 });
+  const first = [b.next(), b.next(), b.next(), b.next()];
+  for (const [d, full] of first.map((d, i) => [d, [1000, 2000, 4000, 4000][i]!] as const)) {
+    assert.ok(d <= full && d >= full * 0.5, `${d} within [${full * 0.5}, ${full}]`);
+  }
+  const many = Array.from({ length: 50 }, () => new Backoff({ minMs: 1000, maxMs: 4000, jitter: 0.5 }).next());
+  assert.ok(new Set(many).size > 1, 'fifty agents failing together do not all wait the same time');
+});
