@@ -7,7 +7,7 @@
  */
 import type { IOptions } from 'etcd3';
 import { backoffStrategy } from '../util/backoff.js';
-import { WATCH_BACKOFF, hostBreaker, retryOnOtherHosts } from './etcd-faults.js';
+import { WATCH_BACKOFF, hostBreaker, passThrough, retryOnOtherHosts } from './etcd-faults.js';
 
 export interface EtcdStoreOptions {
   /** Client URLs, http:// or https:// (not mixed). */
@@ -52,7 +52,12 @@ export function etcdClientOptions(opts: EtcdStoreOptions, timeout: number): IOpt
     },
     faultHandling: {
       global: retryOnOtherHosts(opts.endpoints.length) as unknown as NonNullable<IOptions['faultHandling']>['global'],
-      host: ((h: string) => hostBreaker(h)) as unknown as NonNullable<IOptions['faultHandling']>['host'],
+      // Only where there is another member to turn to: with one endpoint, skipping it would turn a
+      // slow etcd into an outage of every call this process makes (hundreds of agents retrying at
+      // once when it opened), for no gain.
+      host: ((h: string) => (opts.endpoints.length > 1 ? hostBreaker(h) : passThrough)) as unknown as NonNullable<
+        IOptions['faultHandling']
+      >['host'],
       watchBackoff: backoffStrategy(WATCH_BACKOFF) as unknown as NonNullable<IOptions['faultHandling']>['watchBackoff'],
     },
   };

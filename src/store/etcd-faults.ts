@@ -94,6 +94,16 @@ export function hostBreaker(host: string) {
   };
 }
 
+/** A host policy that only runs the call: for a store with a single endpoint (no other host). */
+export const passThrough = {
+  onSuccess: noEvent,
+  onFailure: noEvent,
+  // async, as etcd3 expects of a policy: a call that throws at once becomes a rejection.
+  async execute<T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> {
+    return await fn({ signal: new AbortController().signal });
+  },
+};
+
 /** Watch reconnect delays: 100 ms doubling to 1 s (etcd3's default grows to 30 s). */
 export const WATCH_BACKOFF = { minMs: 100, maxMs: 1000 };
 

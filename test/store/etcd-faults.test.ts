@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { retryKind } from '../../src/errors.js';
 import { EtcdStore } from '../../src/store/etcd.js';
+import { etcdClientOptions } from '../../src/store/etcd-client.js';
+import { passThrough } from '../../src/store/etcd-faults.js';
 import { StoreUnavailableError, type WatchEvent } from '../../src/store/store.js';
 import { startEtcd, type EtcdCluster } from '../support/etcd.js';
 
@@ -83,28 +85,37 @@ test('etcd SIGKILLed: calls fail with StoreUnavailableError (transient), and wor
   assert.equal((await s.get('k'))?.value, 'after');
 });
 
-test('etcd hung (SIGSTOP): a call fails at its deadline, later ones skip the host, and all work after SIGCONT', {
+test('etcd hung (SIGSTOP): each call fails at its deadline (a lone endpoint is not skipped); all work after SIGCONT', {
   timeout: 60_000,
 }, async (t) => {
   const s = open(t, '/faults/hung/');
   await s.put('k', 'before');
   await etcd.kill(0, 'SIGSTOP');
   try {
-    // A hung etcd answers nothing: the call ends at its deadline instead of waiting forever.
-    const first = await unavailable(() => s.put('k', 'during'));
-    assert.match(first.message, new RegExp(`no answer within ${CALL_TIMEOUT_MS} ms`));
-    const second = await unavailable(() => s.get('k'));
-    assert.match(second.message, new RegExp(`no answer within ${CALL_TIMEOUT_MS} ms`));
-    // After two timeouts in a row the host is skipped for a second: no more waiting.
-    const third = await unavailable(() => s.get('k'));
-    assert.match(third.message, /timed out 2 times in a row; skipped/);
-    t.diagnostic(`hung etcd: first call ${first.ms} ms, second ${second.ms} ms, third ${third.ms} ms`);
+    // A hung etcd answers nothing: the call ends at its deadline instead of waiting forever. With
+    // no other member to turn to, the host is not skipped after repeated timeouts: each call waits
+    // its own deadline, and the first one after the server answers again succeeds.
+    const calls = [
+      await unavailable(() => s.put('k', 'during')),
+      await unavailable(() => s.get('k')),
+      await unavailable(() => s.get('k')),
+    ];
+    for (const c of calls) assert.match(c.message, new RegExp(`no answer within ${CALL_TIMEOUT_MS} ms`));
+    t.diagnostic(`hung etcd: calls ${calls.map((c) => `${c.ms} ms`).join(', ')}`);
   } finally {
     await etcd.kill(0, 'SIGCONT');
   }
   const back = await recovers(() => s.put('k', 'after'));
   t.diagnostic(`first successful put ${back} ms after SIGCONT`);
   assert.equal((await s.get('k'))?.value, 'after');
+});
+
+test('the host breaker is there only when the store has another endpoint to turn to', () => {
+  const lone = etcdClientOptions({ endpoints: ['http://127.0.0.1:1'] }, 500).faultHandling!.host!;
+  const three = etcdClientOptions({ endpoints: ['http://127.0.0.1:1', 'http://127.0.0.1:2'] }, 500).faultHandling!
+    .host!;
+  assert.equal((lone as (h: string) => unknown)('127.0.0.1:1'), passThrough);
+  assert.notEqual((three as (h: string) => unknown)('127.0.0.1:1'), passThrough);
 });
 
 test('a watch resumes across an etcd restart without losing or repeating events', async (t) => {
