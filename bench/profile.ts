@@ -51,6 +51,9 @@ function placeOf(url: string, functionName: string): string {
   return url;
 }
 
+/** place:line, without the line when the profile has none (code loaded through tsx reports line 1). */
+const where = (place: string, lineNumber: number) => (lineNumber > 0 ? `${place}:${lineNumber + 1}` : place);
+
 function add(map: Map<string, number>, key: string, us: number): void {
   map.set(key, (map.get(key) ?? 0) + us);
 }
@@ -89,13 +92,13 @@ for (const dir of dirs) {
       const { functionName, url, lineNumber } = node.callFrame;
       const place = placeOf(url, functionName);
       add(byPlace, place, us);
-      add(byFunction, `${functionName || '(anonymous)'}  ${url ? `${place}:${lineNumber + 1}` : ''}`, us);
+      add(byFunction, `${functionName || '(anonymous)'}  ${url ? where(place, lineNumber) : ''}`, us);
       total += us;
       const seen = new Set<string>();
       for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
         const f = nodes.get(id)!.callFrame;
         if (!/\/src\//.test(f.url)) continue;
-        const key = `${f.functionName || '(anonymous)'}  ${placeOf(f.url, f.functionName)}:${f.lineNumber + 1}`;
+        const key = `${f.functionName || '(anonymous)'}  ${where(placeOf(f.url, f.functionName), f.lineNumber)}`;
         if (seen.has(key)) continue;
         seen.add(key);
         add(underSrc, key, us);

@@ -37,6 +37,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCommit } from '../src/source/git.js';
 import { EtcdStore } from '../src/store/etcd.js';
+import { rolloutHeadKey } from '../src/store/keys.js';
+import { decodeRolloutHead } from '../src/store/records.js';
+import type { Store } from '../src/store/store.js';
 import { startEtcd } from '../test/support/etcd.js';
 import { AgentFleet, type FleetFigures } from './sim/agent-fleet.js';
 import { SHARED_DEADLINES } from './sim/agent-slice.js';
@@ -118,6 +121,18 @@ function printEngine(passes: Array<Record<string, any>>, t0: number, scheduledAt
     `              passes (end +s: read/plan/write ms, ops, how placed): ${passes.slice(0, 12).map(fmt).join('; ')}` +
       (passes.length > 12 ? `; ... ${fmt(passes.at(-1)!)}` : ''),
   );
+}
+
+/** Wait until the rollout record of `commit` has ended (its head's state); its state then. */
+async function rolloutEnded(store: Store, commit: string, timeoutMs: number): Promise<{ state: string }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const kv = await store.get(rolloutHeadKey(commit));
+    const state = kv ? decodeRolloutHead(kv).state : 'missing';
+    if (state !== 'progressing' && state !== 'paused' && state !== 'missing') return { state };
+    if (Date.now() > deadline) throw new Error(`the rollout of ${commit} still ${state} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function main(): Promise<void> {
@@ -292,8 +307,16 @@ async function main(): Promise<void> {
             `the simulated systemds`),
     );
 
+    // The rollout of the first commit ends when each unit has stayed healthy for minHealthy (10 s by
+    // default) on its machine: the reports and record writes of that tail are not the next commit's
+    // cost, so the one-unit change waits for it.
+    if (!NO_AGENTS) {
+      const ended = await rolloutEnded(observerStore, c1, 120_000);
+      console.log(`  rollout of the commit ${ended.state} +${s(wall() - t0)} (units healthy for minHealthy)`);
+    }
+
     // ---- phase 2: one unit changes -------------------------------------------------------------------
-    const before2 = after1;
+    const before2 = NO_AGENTS ? after1 : { ...(await settle()), etcd: await sampleEtcd(metricsUrl) };
     const changed = observer.until(new Map([[edit.name, expected2.get(edit.name)!]]));
     console.log(`phase 2: a commit that changes 1 unit (${edit.name}); loadavg at t1: ${load()}`);
     const t1 = wall();

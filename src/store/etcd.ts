@@ -42,6 +42,13 @@ import {
 } from './store.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 1500;
+/**
+ * A transaction gets one call deadline per this many operations (at least one): etcd's work for a
+ * transaction grows with what it holds, and a deadline sized for one key made a loaded etcd's answer
+ * to a 128-operation write come too late. The call is then given up, though etcd still applies it,
+ * and the caller's retry asks for the same work again (the engine's schedule passes at 10,000 units).
+ */
+const TXN_OPS_PER_DEADLINE = 32;
 /** getMany's transactions in flight at once. */
 const GET_MANY_LANES = 4;
 const DEFAULT_WATCH_CREATE_TIMEOUT_MS = 3000;
@@ -97,11 +104,11 @@ export class EtcdStore implements Store {
   }
 
   /** An etcd3/grpc error as one of ours, classified by kind (etcd-faults.ts). */
-  private fail(e: unknown, what: string): Error {
+  private fail(e: unknown, what: string, timeoutMs = this.callTimeoutMs): Error {
     return classifyEtcdError(e, what, {
       endpoints: this.endpoints,
       prefix: this.prefix,
-      callTimeoutMs: this.callTimeoutMs,
+      callTimeoutMs: timeoutMs,
       closed: this.closed,
     });
   }
@@ -247,17 +254,23 @@ export class EtcdStore implements Store {
     this.checkOpen('txn');
     this.counters.txns++;
     const full = (key: string) => this.full(key);
+    const ops = compares.length + success.length + failure.length;
+    const timeoutMs = this.callTimeoutMs * Math.max(1, Math.ceil(ops / TXN_OPS_PER_DEADLINE));
     try {
-      const res = await this.client.kv.txn({
-        compare: compares.map((c) => etcdCompare(c, full)),
-        success: success.map((o) => etcdOp(o, full)),
-        failure: failure.map((o) => etcdOp(o, full)),
-      });
+      const res = await this.client.kv.txn(
+        {
+          compare: compares.map((c) => etcdCompare(c, full)),
+          success: success.map((o) => etcdOp(o, full)),
+          failure: failure.map((o) => etcdOp(o, full)),
+        },
+        timeoutMs > this.callTimeoutMs ? { deadline: Date.now() + timeoutMs } : undefined,
+      );
       return { succeeded: res.succeeded, revision: Number(res.header.revision) };
     } catch (e) {
       if (e instanceof EtcdLeaseInvalidError)
         throw new Error('txn: a put names a lease that does not exist (expired or revoked)', { cause: e });
-      throw this.fail(e, `txn (${success.length} ops${failure.length ? ` / ${failure.length} on failure` : ''})`);
+      const what = `txn (${success.length} ops${failure.length ? ` / ${failure.length} on failure` : ''})`;
+      throw this.fail(e, what, timeoutMs);
     }
   }
 

@@ -102,6 +102,10 @@ test('etcd hung (SIGSTOP): each call fails at its deadline (a lone endpoint is n
     ];
     for (const c of calls) assert.match(c.message, new RegExp(`no answer within ${CALL_TIMEOUT_MS} ms`));
     t.diagnostic(`hung etcd: calls ${calls.map((c) => `${c.ms} ms`).join(', ')}`);
+    // A transaction's deadline grows with its size: one call deadline per 32 operations.
+    const puts = Array.from({ length: 100 }, (_, i) => ({ op: 'put' as const, key: `big/${i}`, value: 'v' }));
+    const big = await unavailable(() => s.txn([], puts));
+    assert.match(big.message, new RegExp(`txn \\(100 ops\\).*no answer within ${4 * CALL_TIMEOUT_MS} ms`));
   } finally {
     await etcd.kill(0, 'SIGCONT');
   }
