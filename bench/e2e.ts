@@ -237,17 +237,40 @@ async function latency(c: Cluster): Promise<{
 
 // ---- 2. many units converge -----------------------------------------------------------------------
 
-/** The floor of the many-units figure: UNITS units by hand, a third on each machine's systemd, started at once. */
-async function manyFloor(c: Cluster): Promise<number> {
+/**
+ * How many of the UNITS new units each machine gets: what the engine's least-loaded placement does
+ * with the units each machine is scheduled now (fewest first, ties in machine order), so that the
+ * floor starts on each systemd as many units as gitfleet will put there.
+ */
+async function expectedSpread(c: Cluster): Promise<Map<string, number>> {
+  const { kvs } = await c.store.range(SCHEDULE_PREFIX, { keysOnly: true });
+  const load = new Map(c.machines.map((m) => [m.id, 0]));
+  for (const kv of kvs) {
+    const mu = splitMachineUnit(kv.key, SCHEDULE_PREFIX);
+    if (mu && load.has(mu.machine)) load.set(mu.machine, load.get(mu.machine)! + 1);
+  }
+  const added = new Map(c.machines.map((m) => [m.id, 0]));
+  for (let i = 0; i < UNITS; i++) {
+    const [id] = [...load].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))[0]!;
+    load.set(id, load.get(id)! + 1);
+    added.set(id, added.get(id)! + 1);
+  }
+  return added;
+}
+
+/** The floor of the many-units figure: on each machine's systemd, as many units as gitfleet places there, at once. */
+async function manyFloor(c: Cluster, spread: Map<string, number>): Promise<number> {
   const floors: Floor[] = [];
   try {
     for (const m of c.machines) floors.push(await Floor.open((await c.machineSystemd(m))!));
-    const per = (k: number) => {
+    let next = 1;
+    const per = (count: number) => {
       const files: Record<string, string> = {};
-      for (let i = 1; i <= UNITS; i++) if (i % floors.length === k) files[`floor-${bulkName(i)}`] = bulkUnit(i);
+      for (let k = 0; k < count; k++, next++) files[`floor-${bulkName(next)}`] = bulkUnit(next);
       return files;
     };
-    const times = await Promise.all(floors.map((f, k) => f.manyUnits(per(k))));
+    const batches = c.machines.map((m) => per(spread.get(m.id) ?? 0));
+    const times = await Promise.all(floors.map((f, k) => f.manyUnits(batches[k]!)));
     return Math.max(...times);
   } finally {
     for (const f of floors) {
@@ -407,15 +430,16 @@ async function main(): Promise<void> {
       console.log(`  load average: ${loadBefore} at the start, ${load()} at the end`);
       if (UNITS > 0) {
         const loadAt = load();
-        const floor = await manyFloor(c);
+        const expected = await expectedSpread(c);
+        const floor = await manyFloor(c, expected);
         const v = await converge(c);
         console.log(`  ${UNITS} units in one commit -> every unit active on its machine (goal <= 1.5x floor):`);
         console.log(`    active in the machines' systemd, from push start (D-Bus):  ${ms(v.systemd)}`);
         console.log(`    active in the machines' systemd, from commit landed:       ${ms(v.landed)}`);
         console.log(`    reported active by the agents, from push start (etcd):     ${ms(v.reported)}`);
         console.log(
-          `    FLOOR by hand: ${UNITS / c.machines.length} units written + started at once on each systemd: ` +
-            `${ms(floor)}` +
+          `    FLOOR by hand: on each systemd at once, as many units as the schedule's least-loaded placement ` +
+            `gives it (${[...expected].map(([m, n]) => `${m}=${n}`).join(' ')}): ${ms(floor)}` +
             `   ratio: push start ${ratio(v.systemd, floor)}, landed ${ratio(v.landed, floor)}`,
         );
         console.log(

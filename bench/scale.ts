@@ -319,16 +319,22 @@ async function main(): Promise<void> {
     const before2 = NO_AGENTS ? after1 : { ...(await settle()), etcd: await sampleEtcd(metricsUrl) };
     const changed = observer.until(new Map([[edit.name, expected2.get(edit.name)!]]));
     console.log(`phase 2: a commit that changes 1 unit (${edit.name}); loadavg at t1: ${load()}`);
+    const enginePasses1 = e.messages.filter((m) => m.type === 'pass').length;
     const t1 = wall();
     await git(repo, ['update-ref', 'refs/heads/main', c2]);
     const changedAt = await changed;
     const applied2 = await c.wait((m) => m.type === 'outcome' && m.commit === c2);
     const [rescheduledAt, flipped2] = [observer.allScheduledAt, observer.rootFlipAt];
+    const load2 = await c.wait((m) => m.type === 'load' && m.commit === c2);
+    const loaded2 = await c.wait((m) => m.type === 'loaded' && m.commit === c2);
     const after2 = { ...(await settle()), etcd: await sampleEtcd(metricsUrl) };
     console.log(
-      `  desired/root flipped +${s(flipped2 - t1)} (controller pass done +${s(applied2.at - t1)}), schedule entry ` +
-        `rewritten +${s(rescheduledAt - t1)}, new hash reported active +${s(changedAt - t1)}`,
+      `  controller: read starts +${s(load2.at - t1)}, read and built +${s(loaded2.at - t1)}, ` +
+        `desired/root flipped +${s(flipped2 - t1)} (pass done +` +
+        `${s(applied2.at - t1)}); schedule entry rewritten +${s(rescheduledAt - t1)}, new hash reported active ` +
+        `+${s(changedAt - t1)}`,
     );
+    printEngine(e.messages.filter((m) => m.type === 'pass').slice(enginePasses1), t1, rescheduledAt);
     console.log(
       `  ONE-UNIT CHANGE ${NO_AGENTS ? 'SCHEDULED' : 'REPORTED ACTIVE'}: +${s(changedAt - t1)}   (goal <= 0.5 s); ` +
         `floor ${s(floor2)}, ratio ${((changedAt - t1) / floor2).toFixed(1)}x`,

@@ -12,6 +12,7 @@
  * Talks to the parent over the IPC channel (child_process.fork):
  *   -> { type: 'ready' }                             started (controller: following; engine: leading)
  *   -> { type: 'load', at }                          the controller began reading a commit
+ *   -> { type: 'loaded', at }                        it has read and built the commit's desired state
  *   -> { type: 'outcome', kind, commit, at }         a controller pass ended
  *   -> { type: 'pass', at, ops, txns, readMs, planMs, writeMs, assigned, unscheduled }   an engine pass
  *   -> { type: 'leadership', leading, at }           the engine stopped (or again started) leading
@@ -60,7 +61,9 @@ if (role === 'agents') {
 } else if (role === 'controller') {
   const load: CommitLoader = async (gitdir, commit, path) => {
     send({ type: 'load', at: wall(), commit });
-    return loadCommit(gitdir, commit, path);
+    const loaded = await loadCommit(gitdir, commit, path);
+    send({ type: 'loaded', at: wall(), commit });
+    return loaded;
   };
   const controller = new Controller({
     store,
