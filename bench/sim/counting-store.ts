@@ -16,6 +16,7 @@ import type {
   TxnResult,
   Watch,
   WatchHandler,
+  RangeOptions,
 } from '../../src/store/store.js';
 
 export interface WriteCounts {
@@ -57,7 +58,7 @@ export class CountingStore implements Store {
     return this.inner.get(key);
   }
 
-  range(prefix: string, opts?: { keysOnly?: boolean }): Promise<RangeResult> {
+  range(prefix: string, opts?: RangeOptions): Promise<RangeResult> {
     return this.inner.range(prefix, opts);
   }
 

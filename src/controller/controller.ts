@@ -194,9 +194,17 @@ export class Controller extends EventEmitter {
     let commit: string | null;
     if (this.loc.kind === 'remote') {
       if (this.fetchWanted || !this.branch) {
-        const r = await fetchRemote(this.loc, this.branch);
-        this.branch = r.branch;
+        // Cleared before the fetch, not after: a webhook that arrives while this fetch is in
+        // flight (which may have read the refs before its push landed) asks for another one.
         this.fetchWanted = false;
+        let r: { branch: string; commit: string };
+        try {
+          r = await fetchRemote(this.loc, this.branch);
+        } catch (e) {
+          this.fetchWanted = true;
+          throw e;
+        }
+        this.branch = r.branch;
         commit = r.commit;
       } else {
         commit = await resolveBranch(this.loc.gitdir, this.branch);

@@ -39,6 +39,7 @@ import {
   type TxnResult,
   type Watch,
   type WatchHandler,
+  type RangeOptions,
 } from './store.js';
 
 const DEFAULT_CALL_TIMEOUT_MS = 1500;
@@ -176,7 +177,7 @@ export class EtcdStore implements Store {
    * Reads the prefix in pages of `pageSize` keys. Every page after the first is read at the first
    * page's revision, so the result is one consistent snapshot whatever its size.
    */
-  async range(prefix: string, opts: { keysOnly?: boolean } = {}): Promise<RangeResult> {
+  async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     const what = `range ${prefix}*`;
     this.checkOpen(what);
     const start = this.full(prefix);
@@ -194,7 +195,7 @@ export class EtcdStore implements Store {
             res = await this.client.kv.range({
               key: from,
               range_end: end,
-              limit: this.pageSize,
+              limit: Math.min(this.pageSize, opts.pageSize ?? this.pageSize),
               revision: revision || undefined,
               keys_only: keysOnly,
             });

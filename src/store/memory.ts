@@ -22,6 +22,7 @@ import {
   type TxnResult,
   type Watch,
   type WatchHandler,
+  type RangeOptions,
 } from './store.js';
 import {
   MemoryBackend,
@@ -99,7 +100,7 @@ export class MemoryStore implements Store {
     });
   }
 
-  async range(prefix: string, opts: { keysOnly?: boolean } = {}): Promise<RangeResult> {
+  async range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     this.checkOpen(`range ${prefix}*`);
     this.counters.ranges++;
     const kvs = this.backend.range(this.full(prefix)).map((kv) => {

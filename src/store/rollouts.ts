@@ -27,6 +27,13 @@ import {
 } from './records.js';
 import type { Compare, KeyValue, Op, Store } from './store.js';
 
+/**
+ * Keys per request when a record is read: its shards are large (~100 KiB each at 100,000 units), and
+ * one request for all of a big record (30 MB) outran the call deadline; pages of this many arrive
+ * in time and still make one consistent snapshot.
+ */
+const RECORD_PAGE = 16;
+
 /** Counts of machine states over a record: a reverted machine counts as failed. */
 export function rolloutCounts(r: { groups: readonly RolloutGroup[] }): RolloutHead['counts'] {
   const c = { healthy: 0, failed: 0, pending: 0, updating: 0 };
@@ -110,7 +117,7 @@ export async function latestRolloutCommit(store: Store): Promise<string | null> 
 export async function readRollout(store: Store, commit?: string): Promise<RolloutRecord | null> {
   const c = commit ?? (await latestRolloutCommit(store));
   if (!c) return null;
-  return recordOf(c, (await store.range(rolloutPrefix(c))).kvs);
+  return recordOf(c, (await store.range(rolloutPrefix(c), { pageSize: RECORD_PAGE })).kvs);
 }
 
 /** A record from the keys under its prefix (one range read). */
@@ -166,7 +173,7 @@ export async function readStoredRollout(
 ): Promise<{ record: RolloutRecord | null; head: string | null; shards: Map<string, string> }> {
   const commit = await latestRolloutCommit(store);
   if (!commit) return { record: null, head: null, shards: new Map() };
-  const res = await store.range(rolloutPrefix(commit));
+  const res = await store.range(rolloutPrefix(commit), { pageSize: RECORD_PAGE });
   const headKv = res.kvs.find((kv) => kv.key === rolloutHeadKey(commit));
   if (!headKv) return { record: null, head: null, shards: new Map() };
   const shards = new Map<string, string>();

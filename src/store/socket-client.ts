@@ -22,6 +22,7 @@ import {
   type Watch,
   type WatchEvent,
   type WatchHandler,
+  type RangeOptions,
 } from './store.js';
 
 const CALL_TIMEOUT_MS = 10_000;
@@ -159,9 +160,13 @@ export class SocketStore implements Store {
     return this.call('getMany', { keys: [...keys] });
   }
 
-  range(prefix: string, opts: { keysOnly?: boolean } = {}): Promise<RangeResult> {
+  range(prefix: string, opts: RangeOptions = {}): Promise<RangeResult> {
     this.counters.ranges++;
-    return this.call('range', { prefix, keysOnly: Boolean(opts.keysOnly) });
+    return this.call('range', {
+      prefix,
+      keysOnly: Boolean(opts.keysOnly),
+      ...(opts.pageSize !== undefined ? { pageSize: opts.pageSize } : {}),
+    });
   }
 
   put(key: string, value: string, opts: { lease?: string } = {}): Promise<number> {

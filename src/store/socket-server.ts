@@ -113,7 +113,12 @@ class Connection {
           throw new Error('getMany: keys must be a list of strings');
         return s.getMany(m.keys as string[]);
       case 'range':
-        return s.range(String(m.prefix), { keysOnly: Boolean(m.keysOnly) });
+        return s.range(String(m.prefix), {
+          keysOnly: Boolean(m.keysOnly),
+          ...(typeof m.pageSize === 'number' && Number.isInteger(m.pageSize) && m.pageSize > 0
+            ? { pageSize: m.pageSize }
+            : {}),
+        });
       case 'put':
         return s.put(String(m.key), String(m.value), m.lease ? { lease: String(m.lease) } : {});
       case 'delete':

@@ -7,6 +7,17 @@
  */
 import { FatalError, TransientError } from '../errors.js';
 
+export interface RangeOptions {
+  /** Keys (and revisions) without their values. */
+  keysOnly?: boolean;
+  /**
+   * At most this many keys per request, for a prefix of large values (a 100,000-unit rollout
+   * record's shards are ~100 KiB each): pages that each arrive well within a call's deadline.
+   * The pages are still one consistent snapshot. Stores that do not page ignore it.
+   */
+  pageSize?: number;
+}
+
 export interface KeyValue {
   key: string;
   value: string;
@@ -92,7 +103,7 @@ export interface Store {
    */
   getMany(keys: readonly string[]): Promise<Array<KeyValue | null>>;
   /** Every key that starts with `prefix`, in key order. Implementations page large ranges. */
-  range(prefix: string, opts?: { keysOnly?: boolean }): Promise<RangeResult>;
+  range(prefix: string, opts?: RangeOptions): Promise<RangeResult>;
   put(key: string, value: string, opts?: { lease?: string }): Promise<number>;
   delete(key: string): Promise<number>;
   /** All compares true -> `success` ops, else `failure` ops; atomic. At most 128 ops per branch. */

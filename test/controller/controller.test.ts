@@ -384,8 +384,10 @@ describe('controller', () => {
 
 describe('controller over smart HTTP', () => {
   let server: GitServer;
+  /** Set by a test to hold a request of the server's (see GitServerOptions.hold). */
+  let hold: ((request: string) => Promise<void> | undefined) | null = null;
   before(async () => {
-    server = await startGitServer(join(tmp.dir, 'srv'));
+    server = await startGitServer(join(tmp.dir, 'srv'), { hold: (r) => hold?.(r) });
   });
   after(async () => {
     await server?.stop();
@@ -461,4 +463,55 @@ describe('controller over smart HTTP', () => {
       }
     },
   );
+
+  test('a webhook that arrives while a fetch is in flight gets a fetch of its own (its push is applied)', async () => {
+    const { work, url } = servedRepo('raced');
+    const store = newStore();
+    const secret = 'race-secret';
+    const c = controllerFor(store, url, { pollSeconds: 0, listen: '127.0.0.1:0', webhookSecret: secret });
+    const body = Buffer.from(JSON.stringify({ ref: 'refs/heads/main' }));
+    const hook = () =>
+      fetch(c.webhookUrl!, {
+        method: 'POST',
+        body: new Uint8Array(body),
+        headers: {
+          'x-github-event': 'push',
+          'x-hub-signature-256': `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`,
+        },
+      });
+    await c.start();
+    try {
+      await c.idle();
+      // A push and its webhook: the controller's fetch has read the refs (this commit) and is held
+      // while it asks for the objects.
+      work.commit('add b', { 'b.service': unit('b') });
+      const first = work.head();
+      await gitAsync(work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let fetching!: () => void;
+      const inFlight = new Promise<void>((r) => (fetching = r));
+      hold = (r) => {
+        if (r !== 'POST /raced.git/git-upload-pack') return undefined;
+        hold = null;
+        fetching();
+        return gate;
+      };
+      assert.equal((await hook()).status, 202);
+      await inFlight;
+      // Meanwhile another push lands and its webhook arrives; then the held fetch finishes.
+      work.commit('add c', { 'c.service': unit('c') });
+      await gitAsync(work.dir, ['push', '-q', 'origin', 'HEAD:main']);
+      const applied = nextOutcome(c, (o) => o.kind === 'applied' && o.commit === work.head(), 10_000);
+      assert.equal((await hook()).status, 202);
+      release();
+      // No poll: only a fetch after the second webhook brings its commit.
+      await applied;
+      assert.notEqual(work.head(), first);
+      assert.deepEqual(await unitNames(store), ['a.service', 'b.service', 'c.service']);
+    } finally {
+      hold = null;
+      await c.stop();
+    }
+  });
 });

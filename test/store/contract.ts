@@ -218,6 +218,17 @@ export function storeContract(
       40 * 128 * 1024,
     );
     assert.ok(rb.kvs.every((kv, i) => kv.value === big(i)));
+
+    // Asked for small pages (a prefix of large values): the same answer, at the same revision.
+    const before = s.stats().ranges;
+    const paged = await s.range('big/', { pageSize: 3 });
+    assert.deepEqual(
+      paged.kvs.map((kv) => [kv.key, kv.value]),
+      rb.kvs.map((kv) => [kv.key, kv.value]),
+    );
+    assert.equal(paged.revision, rb.revision);
+    // etcd sends one request per page: 40 keys in pages of 3.
+    if (name === 'etcd') assert.equal(s.stats().ranges - before, Math.ceil(40 / 3));
   });
 
   test(`${name}: a txn runs its success ops when every compare holds, its failure ops otherwise`, async (t) => {

@@ -30,6 +30,11 @@ export interface GitServerOptions {
    * WWW-Authenticate challenge otherwise), as a hosted git server does for a private repository.
    */
   auth?: { username: string; password: string };
+  /**
+   * Called with each request ("POST /repo.git/git-upload-pack"); a promise it returns holds the
+   * request until it settles (a test's way to have a fetch in flight at a moment of its choosing).
+   */
+  hold?: (request: string) => Promise<void> | undefined;
 }
 
 export async function startGitServer(root: string, opts: GitServerOptions = {}): Promise<GitServer> {
@@ -43,6 +48,12 @@ export async function startGitServer(root: string, opts: GitServerOptions = {}):
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const u = new URL(req.url ?? '/', 'http://localhost');
     requests.push(`${req.method} ${u.pathname}`);
+    const held = opts.hold?.(`${req.method} ${u.pathname}`);
+    if (held) void held.then(() => serve(req, res, u));
+    else serve(req, res, u);
+  });
+
+  function serve(req: IncomingMessage, res: ServerResponse, u: URL): void {
     if (opts.auth) {
       const want = `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`;
       if (req.headers.authorization !== want) {
@@ -117,7 +128,7 @@ export async function startGitServer(root: string, opts: GitServerOptions = {}):
       if (!headersDone) res.writeHead(502).end(`git http-backend: no CGI headers; ${stderr}`);
       else res.end();
     });
-  });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
