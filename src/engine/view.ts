@@ -87,8 +87,9 @@ export class EngineView {
         if (id !== null) this.machines.delete(id);
       },
     });
-    const schedule = new PrefixMirror<ScheduleEntry>(SCHEDULE_PREFIX, {
-      decode: decodeScheduleEntry,
+    const schedule = new PrefixMirror<ScheduleEntry | null>(SCHEDULE_PREFIX, {
+      // A machine's batch marker is no entry: only its presence counts (setEntry).
+      decode: (kv) => (kv.key.endsWith(`/${SCHEDULE_BATCH}`) ? null : decodeScheduleEntry(kv)),
       onBad,
       set: (key, v) => this.setEntry(key, v, true),
       deleted: (key) => this.setEntry(key, null, false),

@@ -13,7 +13,7 @@ import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { applyDesired } from '../../src/controller/apply.js';
 import { Engine, type PassReport } from '../../src/engine/engine.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { sha256 } from '../../src/util/hash.js';
 import type { DesiredState, DesiredStateName } from '../../src/desired/types.js';
 import { EtcdStore } from '../../src/store/etcd.js';
@@ -22,6 +22,7 @@ import {
   SCHEDULE_PREFIX,
   UNSCHEDULED_PREFIX,
   machineKey,
+  scheduleBatchKey,
   scheduleKey,
   splitMachineUnit,
   type MachineRecord,
@@ -623,5 +624,34 @@ test('an engine started while etcd is down leads once etcd is back', async () =>
     await etcd.restart(0);
   }
   await waitFor('the engine to lead once etcd is back', () => engine.isLeader(), 10_000);
+  await engine.stop();
+});
+
+test('a batch marker a dead leader left is removed by the next, read as a marker (not malformed)', async () => {
+  const prefix = freshPrefix();
+  const store = openStore(prefix);
+  for (const id of M) await registerMachine(store, id, {}, 5);
+  // What a leader that died between the transactions of a machine's batch leaves behind.
+  await store.put(scheduleBatchKey(M[0]!), JSON.stringify({ term: 'gone' }));
+  const lines: string[] = [];
+  const engine = new Engine({
+    store: openStore(prefix),
+    id: 'e-batch',
+    leaseTtl: TTL,
+    resyncSeconds: 0,
+    log: createLogger('engine', { level: 'warn', sink: (l) => lines.push(l) }),
+  });
+  engines.push(engine);
+  await engine.start();
+  await leaderOf([engine]);
+  await writeDesired(store, 'c1', [{ name: 'a.service' }]);
+  await waitFor('the marker removed and the unit scheduled', async () => {
+    const marker = await store.get(scheduleBatchKey(M[0]!));
+    return !marker && (await readSchedule(store)).size === 1 ? true : null;
+  });
+  assert.deepEqual(
+    lines.filter((l) => /malformed/.test(l)),
+    [],
+  );
   await engine.stop();
 });
