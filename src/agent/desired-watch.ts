@@ -1,7 +1,9 @@
 /**
  * The desired-state watch: what this machine should run, kept in memory from two places in the
- * store, schedule/<machine>/ (the engine's placement) and desired/root (for Global units, which
- * every machine whose metadata matches runs without being scheduled).
+ * store, schedule/<machine>/ (the engine's placement) and desired/globals (the Global units, which
+ * every machine whose metadata matches runs without being scheduled). A store whose controller
+ * predates desired/globals has them only in desired/root: then the root is followed instead, until
+ * a desired/globals key appears.
  *
  * Level-triggered: follow() reads both at one revision and watches from the next; events only
  * update the in-memory copy (deduplicated by modRevision, so a replayed event changes nothing)
@@ -10,21 +12,33 @@
  * because a read failed: an unreachable store leaves every unit as it is.
  *
  * A malformed record (src/store/records.ts) is logged and left out: a malformed schedule entry
- * keeps the unit's previous entry, a malformed root counts as no root.
+ * keeps the unit's previous entry, a malformed desired/globals (or root) counts as no Global units.
  */
 import { isUngated, type HealthCheck } from '../desired/policy.js';
 import { metadataMatches } from '../fleet/constraints.js';
 import type { Logger } from '../log.js';
 import {
+  DESIRED_GLOBALS,
   DESIRED_ROOT,
   SCHEDULE_BATCH,
   schedulePrefix,
   type DesiredEntry,
-  type DesiredRoot,
   type ScheduleEntry,
 } from '../store/keys.js';
-import { decodeDesiredRoot, decodeScheduleEntry, MalformedRecordError } from '../store/records.js';
-import type { KeyValue, Store, Watch, WatchEvent } from '../store/store.js';
+import {
+  decodeDesiredGlobals,
+  decodeDesiredRoot,
+  decodeScheduleEntry,
+  MalformedRecordError,
+} from '../store/records.js';
+import {
+  StoreAccessError,
+  type KeyValue,
+  type RangeResult,
+  type Store,
+  type Watch,
+  type WatchEvent,
+} from '../store/store.js';
 import type { AgentUnitState } from './tasks.js';
 import { isUnitFileName } from './unit-dir.js';
 
@@ -66,9 +80,14 @@ export class DesiredWatch {
   private readonly scheduleRev = new Map<string, number>();
   /** The revision the schedule was read at: an event from before it is in the read already. */
   private scheduleReadRev = 0;
-  private root: DesiredRoot | null = null;
-  /** The revision of the root in hand (its read, or its last event). */
-  private rootRev = 0;
+  /** The Global units in force (from desired/globals, or from the root when there is no such key). */
+  private global: DesiredEntry[] = [];
+  /** Where they come from: desired/globals, or desired/root (a controller that does not write the key). */
+  private globalsFrom: 'globals' | 'root' = 'globals';
+  /** The revision of the Global units in hand (their read, or their last event). */
+  private globalRev = 0;
+  /** The store refused to let this machine read desired/globals (logged once). */
+  private globalsDenied = false;
   private watches: Watch[] = [];
   private readonly badNames = new Set<string>();
   private readonly prefix: string;
@@ -85,11 +104,11 @@ export class DesiredWatch {
     this.prefix = schedulePrefix(o.machineId);
   }
 
-  /** Read the schedule and the root at a revision, and watch both from the next one. */
+  /** Read the schedule and the Global units at a revision, and watch both from the next one. */
   async follow(): Promise<void> {
     await this.close();
     const { store } = this.o;
-    const [sched, rootR] = await Promise.all([store.range(this.prefix), store.range(DESIRED_ROOT)]);
+    const [sched, globalsR] = await Promise.all([store.range(this.prefix), this.readGlobalsKey()]);
     this.schedule.clear();
     this.scheduleRev.clear();
     this.closeBatch(false);
@@ -102,9 +121,18 @@ export class DesiredWatch {
     }
     if (sched.kvs.some((kv) => kv.key.endsWith(`/${SCHEDULE_BATCH}`))) this.openBatch();
     this.scheduleReadRev = sched.revision;
-    const rootKv = rootR.kvs.find((kv) => kv.key === DESIRED_ROOT);
-    this.root = rootKv ? this.decode(rootKv, decodeDesiredRoot) : null;
-    this.rootRev = rootR.revision;
+    const globalsKv = globalsR?.kvs.find((kv) => kv.key === DESIRED_GLOBALS);
+    // Without the key, the root (read after the key's absence was seen: a key written meanwhile
+    // comes as an event of the globals watch, which starts from that read).
+    const rootR = globalsKv ? null : await store.range(DESIRED_ROOT);
+    const rootKv = rootR?.kvs.find((kv) => kv.key === DESIRED_ROOT);
+    this.globalsFrom = globalsKv ? 'globals' : 'root';
+    this.global = globalsKv
+      ? (this.decode(globalsKv, decodeDesiredGlobals)?.global ?? [])
+      : rootKv
+        ? (this.decode(rootKv, decodeDesiredRoot)?.global ?? [])
+        : [];
+    this.globalRev = Math.max(globalsKv?.modRevision ?? 0, rootKv?.modRevision ?? 0);
     const onError = (e: Error) => {
       this.o.log.warn('watch failed; re-reading the schedule', { error: e });
       this.broken = true;
@@ -112,9 +140,29 @@ export class DesiredWatch {
     };
     this.watches = await Promise.all([
       store.watch(this.prefix, sched.revision + 1, { onEvents: (ev) => this.scheduleEvents(ev), onError }),
-      store.watch(DESIRED_ROOT, rootR.revision + 1, { onEvents: (ev) => this.rootEvents(ev), onError }),
+      ...(globalsR
+        ? [store.watch(DESIRED_GLOBALS, globalsR.revision + 1, { onEvents: (ev) => this.globalsEvents(ev), onError })]
+        : []),
+      ...(rootR
+        ? [store.watch(DESIRED_ROOT, rootR.revision + 1, { onEvents: (ev) => this.rootEvents(ev), onError })]
+        : []),
     ]);
     this.broken = false;
+  }
+
+  /**
+   * desired/globals, or null where this machine's etcd user may not read it (its role was granted
+   * before the key existed: `gitfleet auth` grants it now): the root is followed instead.
+   */
+  private async readGlobalsKey(): Promise<RangeResult | null> {
+    try {
+      return await this.o.store.range(DESIRED_GLOBALS);
+    } catch (e) {
+      if (!(e instanceof StoreAccessError)) throw e;
+      if (!this.globalsDenied) this.o.log.warn('may not read desired/globals; following desired/root', { error: e });
+      this.globalsDenied = true;
+      return null;
+    }
   }
 
   /**
@@ -125,7 +173,7 @@ export class DesiredWatch {
    */
   entries(running: (unit: string) => string | undefined = () => undefined): Map<string, DesiredUnit> {
     const out = new Map<string, DesiredUnit>();
-    for (const g of this.root?.global ?? []) {
+    for (const g of this.global) {
       if (!this.globalHere(g)) continue;
       const have = running(g.name);
       const staged = g.rollout !== undefined && !isUngated(g.rollout);
@@ -133,7 +181,7 @@ export class DesiredWatch {
       out.set(g.name, { hash, state: g.state, ...healthOf(g) });
     }
     for (const [unit, e] of this.schedule) {
-      const g = this.root?.global.find((x) => x.name === unit);
+      const g = this.global.find((x) => x.name === unit);
       out.set(unit, { hash: e.hash, state: e.state, ...(g ? healthOf(g) : healthOfEntry(e)) });
     }
     for (const unit of out.keys()) {
@@ -153,7 +201,7 @@ export class DesiredWatch {
   stateOf(unit: string): AgentUnitState | undefined {
     const s = this.schedule.get(unit);
     if (s) return s.state;
-    const g = this.root?.global.find((e) => e.name === unit);
+    const g = this.global.find((e) => e.name === unit);
     return g && this.globalHere(g) ? g.state : undefined;
   }
 
@@ -218,16 +266,35 @@ export class DesiredWatch {
     return true;
   }
 
-  private rootEvents(events: WatchEvent[]): void {
-    const before = JSON.stringify(this.root?.global ?? []);
+  /** desired/globals changed: a commit changed the Global units (a commit that does not costs no event). */
+  private globalsEvents(events: WatchEvent[]): void {
+    const before = JSON.stringify(this.global);
     for (const { type, kv } of events) {
-      if (kv.key !== DESIRED_ROOT || kv.modRevision <= this.rootRev) continue;
-      this.rootRev = kv.modRevision;
-      this.root = type === 'delete' ? null : this.decode(kv, decodeDesiredRoot);
+      if (kv.key !== DESIRED_GLOBALS || kv.modRevision <= this.globalRev) continue;
+      if (type === 'delete') {
+        // Only a wiped store loses it: follow again from scratch (the root, if there is one).
+        this.broken = true;
+        this.o.changed('Global units key deleted');
+        return;
+      }
+      this.globalRev = kv.modRevision;
+      this.globalsFrom = 'globals'; // a controller that writes the key: the root is no longer read
+      this.global = this.decode(kv, decodeDesiredGlobals)?.global ?? []; // malformed: as if none
+    }
+    if (JSON.stringify(this.global) !== before) this.o.changed('Global units changed');
+  }
+
+  /** The root, followed only while the store has no desired/globals (see the top of this file). */
+  private rootEvents(events: WatchEvent[]): void {
+    if (this.globalsFrom !== 'root') return;
+    const before = JSON.stringify(this.global);
+    for (const { type, kv } of events) {
+      if (kv.key !== DESIRED_ROOT || kv.modRevision <= this.globalRev) continue;
+      this.globalRev = kv.modRevision;
+      this.global = type === 'delete' ? [] : (this.decode(kv, decodeDesiredRoot)?.global ?? []);
     }
     // The root matters to an agent only for Global units; the engine's schedule carries the rest.
-    // (A commit that leaves Global units alone costs 1,000 agents no pass at all.)
-    if (JSON.stringify(this.root?.global ?? []) !== before) this.o.changed('Global units changed');
+    if (JSON.stringify(this.global) !== before) this.o.changed('Global units changed');
   }
 
   private decode<T>(kv: KeyValue, decode: (kv: KeyValue) => T): T | null {

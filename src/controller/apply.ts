@@ -13,18 +13,20 @@ import type { DesiredState } from '../desired/types.js';
 import {
   BODIES_PREFIX,
   CONTROLLER_STATUS,
+  DESIRED_GLOBALS,
   DESIRED_ROOT,
   SHARDS_PREFIX,
   bodyKey,
   shardKey,
   type ControllerStatus,
   type DesiredEntry,
+  type DesiredGlobals,
   type DesiredRoot,
 } from '../store/keys.js';
 import { layoutDesired, rootOf, sameContent } from '../store/layout.js';
 import { readDesiredEntries, readRoot, readSchedule, readStatusRecord } from '../store/readers.js';
 import { readRollout } from '../store/rollouts.js';
-import { MalformedRecordError, MissingRecordError } from '../store/records.js';
+import { decodeDesiredGlobals, MalformedRecordError, MissingRecordError } from '../store/records.js';
 import { MAX_REQUEST_BYTES, MAX_TXN_OPS, type Compare, type Op, type Store } from '../store/store.js';
 import { mapLimit } from '../util/pool.js';
 
@@ -58,6 +60,20 @@ export interface ApplyOptions {
 export interface KnownRoot {
   root: DesiredRoot | null;
   modRevision: number;
+  /** The Global units as DESIRED_GLOBALS holds them (JSON of the list; null: no key), when known. */
+  globals?: string | null;
+}
+
+/** The Global units DESIRED_GLOBALS holds, as JSON of the list; null when there is no such key. */
+async function readGlobalsJson(store: Store): Promise<string | null> {
+  const kv = await store.get(DESIRED_GLOBALS);
+  if (!kv) return null;
+  try {
+    return JSON.stringify(decodeDesiredGlobals(kv).global);
+  } catch (e) {
+    if (e instanceof MalformedRecordError) return null; // written anew with the next flip
+    throw e;
+  }
 }
 
 export type ApplyOutcome =
@@ -133,7 +149,11 @@ export async function applyDesired(
     // decision not to write (nothing changed, or not a descendant) is made on what the store holds.
     const known = attempt === 0 && opts.known?.modRevision ? opts.known : null;
     const hint = known && !(known.root && sameContent(known.root, next)) ? known : null;
-    const { root: current, modRevision } = hint ?? (await readRoot(store));
+    const knownGlobals = hint ? opts.known?.globals : undefined;
+    const [{ root: current, modRevision }, storedGlobals] = await Promise.all([
+      hint ?? readRoot(store),
+      knownGlobals !== undefined ? knownGlobals : readGlobalsJson(store),
+    ]);
     if (current && sameContent(current, next)) {
       // Same commit, same content: nothing to write (a refusal of a later commit stays recorded).
       return { result: 'unchanged', commit: desired.commit };
@@ -171,12 +191,21 @@ export async function applyDesired(
       { op: 'put', key: DESIRED_ROOT, value: JSON.stringify(next) },
       { op: 'put', key: CONTROLLER_STATUS, value: JSON.stringify(newStatus) },
     ];
+    // The Global units' own key, only when they change (the agents follow it, not the root).
+    const globalsJson = JSON.stringify(next.global);
+    if (globalsJson !== storedGlobals) {
+      const value: DesiredGlobals = { commit: desired.commit, global: next.global };
+      flipOps.push({ op: 'put', key: DESIRED_GLOBALS, value: JSON.stringify(value) });
+    }
     const together =
       ops.length + flipOps.length <= MAX_TXN_OPS && batches([...ops, ...flipOps], opts.requestBytes).length === 1;
     if (!together) await writeBatched(store, ops, opts.requestBytes);
     const flip = await store.txn([guard], together ? [...ops, ...flipOps] : flipOps);
     if (!flip.succeeded) {
-      if (opts.known) opts.known.modRevision = 0;
+      if (opts.known) {
+        opts.known.modRevision = 0;
+        opts.known.globals = undefined;
+      }
       if (attempt >= 5)
         throw new Error('desired state changed under the controller five times in a row; giving up this pass');
       continue; // another controller applied meanwhile: re-read and decide again
@@ -184,6 +213,7 @@ export async function applyDesired(
     if (opts.known) {
       opts.known.root = next;
       opts.known.modRevision = flip.revision;
+      opts.known.globals = globalsJson;
     }
 
     // 3. Garbage: keep what the new and the previous root reference.

@@ -24,6 +24,18 @@ export const BODIES_PREFIX = 'bodies/';
  */
 export const DESIRED_PREFIX = 'desired/';
 export const DESIRED_ROOT = 'desired/root';
+/**
+ * The Global units of the root in force, on a key of their own, written in the root's transaction
+ * whenever they change: every agent follows this one, not the root, which is ~20 KB of shard
+ * hashes at 10,000 units and changes with every commit (1,000 agents were sent 20 MB per commit).
+ */
+export const DESIRED_GLOBALS = 'desired/globals';
+
+export interface DesiredGlobals {
+  /** The commit whose root these are the Global units of. */
+  commit: string;
+  global: DesiredEntry[];
+}
 export const shardKey = (hash: string) => `desired/shards/${hash}`;
 export const SHARDS_PREFIX = 'desired/shards/';
 
@@ -210,6 +222,7 @@ export function roleGrants(role: AccessRole): KeyGrant[] {
     case 'machine':
       return [
         read(DESIRED_ROOT),
+        read(DESIRED_GLOBALS),
         read(schedulePrefix(role.id)),
         read(BODIES_PREFIX),
         write(machineKey(role.id), false),

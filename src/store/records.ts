@@ -19,6 +19,7 @@ import type {
   ControllerStatus,
   DesiredEntry,
   DesiredRoot,
+  DesiredGlobals,
   DesiredShard,
   EngineStatus,
   InspectAnswer,
@@ -172,6 +173,7 @@ const desiredRoot: Check<DesiredRoot> = obj({
   count: num,
 });
 const desiredShard: Check<DesiredShard> = obj({ units: arr(desiredEntry) });
+const desiredGlobals: Check<DesiredGlobals> = obj({ commit: str, global: arr(desiredEntry) });
 const unscheduledEntry: Check<UnscheduledEntry> = obj({ reason: str });
 const machineRecord: Check<MachineRecord> = obj(
   { id: str, address: str, metadata: dict(str), version: str, startedAt: str },
@@ -287,6 +289,7 @@ function decodeJson<T>(kv: KeyValue, check: Check<T>): T {
 
 export const decodeDesiredRoot = (kv: KeyValue): DesiredRoot => decodeJson(kv, desiredRoot);
 export const decodeDesiredShard = (kv: KeyValue): DesiredShard => decodeJson(kv, desiredShard);
+export const decodeDesiredGlobals = (kv: KeyValue): DesiredGlobals => decodeJson(kv, desiredGlobals);
 export const decodeScheduleEntry = (kv: KeyValue): ScheduleEntry => decodeJson(kv, scheduleEntry);
 export const decodeUnscheduledEntry = (kv: KeyValue): UnscheduledEntry => decodeJson(kv, unscheduledEntry);
 export const decodeMachineRecord = (kv: KeyValue): MachineRecord => decodeJson(kv, machineRecord);

@@ -1,9 +1,16 @@
-// The desired-state watch against the in-memory store: schedule/<machine>/ + desired/root.
+// The desired-state watch against the in-memory store: schedule/<machine>/ + desired/globals (or desired/root).
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { DesiredWatch } from '../../src/agent/desired-watch.js';
 import { createLogger } from '../../src/log.js';
-import { DESIRED_ROOT, scheduleKey, type DesiredEntry, type DesiredRoot } from '../../src/store/keys.js';
+import {
+  DESIRED_GLOBALS,
+  DESIRED_ROOT,
+  scheduleKey,
+  type DesiredEntry,
+  type DesiredGlobals,
+  type DesiredRoot,
+} from '../../src/store/keys.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import type { Store, WatchEvent, WatchHandler } from '../../src/store/store.js';
 import { NO_CONSTRAINTS } from '../../src/unit/types.js';
@@ -227,4 +234,62 @@ test('a failed watch marks the desired state broken and asks for a pass (which f
   await admin.put(scheduleKey('m1', 'c.service'), sched(H1, 'launched'));
   await settle();
   assert.deepEqual(changes, ['schedule changed'], 'closed: no more events');
+});
+
+const globalsValue = (globals: DesiredEntry[], commit = 'c1'): string =>
+  JSON.stringify({ commit, global: globals } satisfies DesiredGlobals);
+
+test('with desired/globals, the Global units come from it and the root is not followed', async (t) => {
+  const { admin, watch, changes } = setup(t);
+  await admin.put(DESIRED_ROOT, root([global('old.service', H1)]));
+  await admin.put(DESIRED_GLOBALS, globalsValue([global('g.service', H1)]));
+  const watched: string[] = [];
+  const spy = setup(t, (s) => {
+    const inner = s.watch.bind(s);
+    s.watch = ((prefix: string, rev: number | undefined, h: WatchHandler) => {
+      watched.push(prefix);
+      return inner(prefix, rev, h);
+    }) as typeof s.watch;
+    return s;
+  });
+  await spy.admin.put(DESIRED_GLOBALS, globalsValue([global('g.service', H1)]));
+  await spy.watch.follow();
+  assert.ok(!watched.includes(DESIRED_ROOT), `watched ${watched.join(', ')}`);
+
+  await watch.follow();
+  assert.deepEqual([...watch.entries().keys()], ['g.service']);
+  // A commit: the root changes, the Global units do not; nothing reaches the agent.
+  await admin.put(DESIRED_ROOT, root([global('other.service', H2)], 'c2'));
+  await settle();
+  assert.deepEqual(changes, []);
+  assert.deepEqual([...watch.entries().keys()], ['g.service']);
+  // A commit that changes them.
+  await admin.put(DESIRED_GLOBALS, globalsValue([global('g.service', H2)], 'c3'));
+  await settle();
+  assert.deepEqual(changes, ['Global units changed']);
+  assert.equal(watch.entries().get('g.service')?.hash, H2);
+});
+
+test('a store without desired/globals (an older controller): the root is followed until the key appears', async (t) => {
+  const { admin, watch, changes } = setup(t);
+  await admin.put(DESIRED_ROOT, root([global('g.service', H1)]));
+  await watch.follow();
+  assert.equal(watch.entries().get('g.service')?.hash, H1);
+  await admin.put(DESIRED_ROOT, root([global('g.service', H2)], 'c2'));
+  await settle();
+  assert.deepEqual(changes, ['Global units changed']);
+  assert.equal(watch.entries().get('g.service')?.hash, H2);
+  // The controller now writes the key: from then on the root is not what counts.
+  await admin.put(DESIRED_GLOBALS, globalsValue([global('h.service', H1)], 'c3'));
+  await settle();
+  assert.deepEqual([...watch.entries().keys()], ['h.service']);
+  await admin.put(DESIRED_ROOT, root([global('g.service', H1)], 'c4'));
+  await settle();
+  assert.deepEqual([...watch.entries().keys()], ['h.service']);
+  // Deleted (a wiped store): follow again from scratch.
+  changes.length = 0;
+  await admin.delete(DESIRED_GLOBALS);
+  await settle();
+  assert.equal(watch.broken, true);
+  assert.deepEqual(changes, ['Global units key deleted']);
 });

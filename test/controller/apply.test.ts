@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import { applyDesired } from '../../src/controller/apply.js';
 import type { DesiredState } from '../../src/desired/types.js';
 import { retryKind } from '../../src/errors.js';
-import { BODIES_PREFIX, DESIRED_ROOT, bodyKey, scheduleKey, shardKey } from '../../src/store/keys.js';
+import { BODIES_PREFIX, DESIRED_GLOBALS, DESIRED_ROOT, bodyKey, scheduleKey, shardKey } from '../../src/store/keys.js';
 import { MemoryBackend, MemoryStore } from '../../src/store/memory.js';
 import { readDesiredEntries, readRoot } from '../../src/store/readers.js';
-import { MalformedRecordError } from '../../src/store/records.js';
+import { decodeDesiredGlobals, MalformedRecordError } from '../../src/store/records.js';
 import { sha256 } from '../../src/util/hash.js';
 
 function desired(commit: string, bodies: Record<string, string>): DesiredState {
@@ -139,4 +139,36 @@ test('another writer moved the root since the last apply: the apply reads it and
     known,
   });
   assert.equal(again.result, 'unchanged');
+});
+
+test('desired/globals holds the Global units, written with the root only when they change', async () => {
+  const store = new MemoryStore({ backend: new MemoryBackend() });
+  const known = { root: null, modRevision: 0 };
+  const withGlobal = (commit: string, units: Record<string, string>, globals: string[]) => {
+    const d = desired(commit, units);
+    for (const u of d.units) u.constraints = { ...u.constraints, global: globals.includes(u.name) };
+    return d;
+  };
+  const units = { 'g.service': body('g'), 'a.service': body('a') };
+  assert.equal((await applyDesired(store, withGlobal('c1', units, ['g.service']), { known })).result, 'applied');
+  const first = await store.get(DESIRED_GLOBALS);
+  assert.ok(first, 'written by the first commit');
+  assert.equal((await store.get(DESIRED_ROOT))?.modRevision, first.modRevision, 'in the root flip');
+  assert.deepEqual(
+    decodeDesiredGlobals(first).global.map((e) => [e.name, e.hash]),
+    [['g.service', sha256(body('g'))]],
+  );
+  // A commit that changes only a scheduled unit: the root flips, the key is not written.
+  await applyDesired(store, withGlobal('c2', { ...units, 'a.service': body('a2') }, ['g.service']), { known });
+  assert.equal((await readRoot(store)).root?.commit, 'c2');
+  assert.equal((await store.get(DESIRED_GLOBALS))?.modRevision, first.modRevision);
+  // Also not by another apply that knows nothing (it reads the key to compare).
+  await applyDesired(store, withGlobal('c3', { ...units, 'a.service': body('a3') }, ['g.service']));
+  assert.equal((await store.get(DESIRED_GLOBALS))?.modRevision, first.modRevision);
+  // A commit that changes the Global unit: written, with that commit.
+  await applyDesired(store, withGlobal('c4', { ...units, 'g.service': body('g4') }, ['g.service']), { known });
+  const changed = await store.get(DESIRED_GLOBALS);
+  assert.equal(changed?.modRevision, (await store.get(DESIRED_ROOT))?.modRevision);
+  assert.equal(decodeDesiredGlobals(changed!).commit, 'c4');
+  assert.equal(decodeDesiredGlobals(changed!).global[0]?.hash, sha256(body('g4')));
 });
