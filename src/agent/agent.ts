@@ -88,7 +88,7 @@ export class Agent {
     const resyncMs = opts.resyncMs ?? 60_000;
     this.log = log;
     const onFatal = opts.onFatal;
-    this.loop = new ReconcileLoop(`agent ${machineId}`, () => this.pass(), {
+    this.loop = new ReconcileLoop(`agent ${machineId}`, () => this.reporter.during(() => this.pass()), {
       ...{ resyncMs, backoff: PASS_RETRY, log },
       ...(onFatal ? { onFatal } : {}),
     });

@@ -34,6 +34,11 @@ export interface ReporterOptions {
 
 const UNKNOWN = { load: 'unknown', active: 'unknown', sub: 'unknown' };
 
+/** A signal's report is written this soon: the signals of one burst go out together. */
+const SIGNAL_FLUSH_MS = 5;
+/** ... or this soon while a pass runs, whose own flush at its end usually comes first. */
+const PASS_FLUSH_MS = 200;
+
 export class Reporter {
   private readonly states = new Map<string, UnitState>();
   /** What is in the store now: unit -> the report's JSON. */
@@ -42,6 +47,8 @@ export class Reporter {
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private stopped = false;
+  /** Agent passes running (signals meanwhile are flushed at PASS_FLUSH_MS, or by the pass). */
+  private passes = 0;
   /** A failed write is retried after 1 s, then longer, spread so that agents do not retry in step. */
   private readonly retry = new Backoff({ minMs: 1_000, maxMs: 10_000, jitter: 0.5 });
 
@@ -67,7 +74,20 @@ export class Reporter {
   signal(s: UnitState): void {
     this.observe(s);
     this.mark(s.name);
-    this.flushSoon();
+    // During a pass its own flush at the end writes what its jobs did: a unit's way through
+    // "activating" to "active" is then one report, not two (half of 1,000 agents' report writes
+    // on a 10,000-unit commit). A pass that runs long still reports at this pace meanwhile.
+    this.flushSoon(this.passes > 0 ? PASS_FLUSH_MS : SIGNAL_FLUSH_MS);
+  }
+
+  /** Run `pass` (an agent pass, which ends with a flush) with signals' reports held back a little. */
+  async during<T>(pass: () => Promise<T>): Promise<T> {
+    this.passes++;
+    try {
+      return await pass();
+    } finally {
+      this.passes--;
+    }
   }
 
   /** The unit's report may have changed: write it with the next flush. */
@@ -98,7 +118,7 @@ export class Reporter {
   }
 
   /** Flush after `delayMs` (signals of one burst go out together). */
-  flushSoon(delayMs = 5): void {
+  flushSoon(delayMs = SIGNAL_FLUSH_MS): void {
     if (this.timer || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
