@@ -88,6 +88,8 @@ export class DesiredWatch {
   private globalRev = 0;
   /** The store refused to let this machine read desired/globals (logged once). */
   private globalsDenied = false;
+  /** The root's watch, while the Global units come from the root. */
+  private rootWatch: Watch | null = null;
   private watches: Watch[] = [];
   private readonly badNames = new Set<string>();
   private readonly prefix: string;
@@ -143,10 +145,10 @@ export class DesiredWatch {
       ...(globalsR
         ? [store.watch(DESIRED_GLOBALS, globalsR.revision + 1, { onEvents: (ev) => this.globalsEvents(ev), onError })]
         : []),
-      ...(rootR
-        ? [store.watch(DESIRED_ROOT, rootR.revision + 1, { onEvents: (ev) => this.rootEvents(ev), onError })]
-        : []),
     ]);
+    this.rootWatch = rootR
+      ? await store.watch(DESIRED_ROOT, rootR.revision + 1, { onEvents: (ev) => this.rootEvents(ev), onError })
+      : null;
     this.broken = false;
   }
 
@@ -207,8 +209,9 @@ export class DesiredWatch {
 
   async close(): Promise<void> {
     this.closeBatch(false);
-    const ws = this.watches;
+    const ws = this.rootWatch ? [...this.watches, this.rootWatch] : this.watches;
     this.watches = [];
+    this.rootWatch = null;
     await Promise.all(ws.map((w) => w.close().catch(() => {})));
   }
 
@@ -278,7 +281,12 @@ export class DesiredWatch {
         return;
       }
       this.globalRev = kv.modRevision;
-      this.globalsFrom = 'globals'; // a controller that writes the key: the root is no longer read
+      if (this.globalsFrom === 'root') {
+        // A controller that writes the key: the root is no longer followed (nor sent here).
+        this.globalsFrom = 'globals';
+        void this.rootWatch?.close().catch(() => {});
+        this.rootWatch = null;
+      }
       this.global = this.decode(kv, decodeDesiredGlobals)?.global ?? []; // malformed: as if none
     }
     if (JSON.stringify(this.global) !== before) this.o.changed('Global units changed');

@@ -271,7 +271,21 @@ test('with desired/globals, the Global units come from it and the root is not fo
 });
 
 test('a store without desired/globals (an older controller): the root is followed until the key appears', async (t) => {
-  const { admin, watch, changes } = setup(t);
+  const open = new Set<string>();
+  const { admin, watch, changes } = setup(t, (s) => {
+    const inner = s.watch.bind(s);
+    s.watch = (async (prefix: string, rev: number | undefined, h: WatchHandler) => {
+      const w = await inner(prefix, rev, h);
+      open.add(prefix);
+      return {
+        close: async () => {
+          open.delete(prefix);
+          await w.close();
+        },
+      };
+    }) as typeof s.watch;
+    return s;
+  });
   await admin.put(DESIRED_ROOT, root([global('g.service', H1)]));
   await watch.follow();
   assert.equal(watch.entries().get('g.service')?.hash, H1);
@@ -279,10 +293,12 @@ test('a store without desired/globals (an older controller): the root is followe
   await settle();
   assert.deepEqual(changes, ['Global units changed']);
   assert.equal(watch.entries().get('g.service')?.hash, H2);
-  // The controller now writes the key: from then on the root is not what counts.
+  assert.ok(open.has(DESIRED_ROOT));
+  // The controller now writes the key: from then on the root is not what counts, nor watched.
   await admin.put(DESIRED_GLOBALS, globalsValue([global('h.service', H1)], 'c3'));
   await settle();
   assert.deepEqual([...watch.entries().keys()], ['h.service']);
+  assert.ok(!open.has(DESIRED_ROOT), 'the root watch is closed');
   await admin.put(DESIRED_ROOT, root([global('g.service', H1)], 'c4'));
   await settle();
   assert.deepEqual([...watch.entries().keys()], ['h.service']);
