@@ -96,6 +96,7 @@ const NONE: FleetFigures = {
   writes: { puts: 0, deletes: 0, txns: 0, ranges: 0 },
   vmHWM: 0,
   cpuMs: 0,
+  loopDelayMaxMs: 0,
 };
 
 /** A component's warnings and errors, with the first few. */
@@ -285,7 +286,8 @@ async function main(): Promise<void> {
         `transactions on average (max ${Math.max(...txnsPerMachine)})`,
     );
     console.log(
-      `  agents:     first report +${s(observer.firstReportAt - t0)}; ${after1.a.passes - before1.a.passes} passes`,
+      `  agents:     first report +${s(observer.firstReportAt - t0)}; ${after1.a.passes - before1.a.passes} passes; ` +
+        `their processes' event loops held up ${Math.round(after1.a.loopDelayMaxMs)} ms at most`,
     );
     console.log(
       `  ${NO_AGENTS ? 'EVERY UNIT SCHEDULED' : 'EVERY UNIT REPORTED ACTIVE WITH ITS HASH'}: ` +

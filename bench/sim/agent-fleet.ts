@@ -70,6 +70,7 @@ export class AgentFleet {
       },
       vmHWM: sum((r) => r.vmHWM),
       cpuMs: sum((r) => (r.cpu.user + r.cpu.system) / 1000),
+      loopDelayMaxMs: Math.max(0, ...rs.map((r) => r.loopDelayMaxMs)),
     };
   }
 

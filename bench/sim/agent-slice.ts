@@ -5,6 +5,7 @@
  * the metadata bench/scale always gave it, so a slice of a fleet is the same machines in any
  * number of processes.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
 import { EtcdStore } from '../../src/store/etcd.js';
@@ -31,6 +32,11 @@ export interface SliceFigures {
   /** Units active in the slice's simulated systemds. */
   simActive: number;
   writes: WriteCounts;
+  /**
+   * The longest the process's event loop was held up since the previous figures(), ms: the
+   * agents' timers (their lease keep-alives among them) waited that long.
+   */
+  loopDelayMaxMs: number;
 }
 
 export class AgentSlice {
@@ -38,6 +44,7 @@ export class AgentSlice {
   private readonly sims: SimulatedSystemd[] = [];
   private readonly stores: CountingStore[] = [];
   private readonly log = countingLogger();
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
 
   constructor(opts: {
     endpoints: string[];
@@ -47,6 +54,7 @@ export class AgentSlice {
     dir: string;
     clients: number;
   }) {
+    this.loopDelay.enable();
     for (let i = 0; i < opts.clients; i++) {
       const inner = new EtcdStore({ endpoints: opts.endpoints, prefix: opts.prefix, ...SHARED_DEADLINES });
       this.stores.push(new CountingStore(inner));
@@ -99,7 +107,14 @@ export class AgentSlice {
       samples: this.log.samples,
       simActive: this.sims.reduce((n, x) => n + x.activeUnits().length, 0),
       writes,
+      loopDelayMaxMs: this.takeLoopDelay(),
     };
+  }
+
+  private takeLoopDelay(): number {
+    const max = this.loopDelay.max / 1e6;
+    this.loopDelay.reset();
+    return Number.isFinite(max) ? max : 0;
   }
 
   async stop(): Promise<void> {

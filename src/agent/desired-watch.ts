@@ -146,9 +146,12 @@ export class DesiredWatch {
         ? [store.watch(DESIRED_GLOBALS, globalsR.revision + 1, { onEvents: (ev) => this.globalsEvents(ev), onError })]
         : []),
     ]);
-    this.rootWatch = rootR
+    const rootWatch = rootR
       ? await store.watch(DESIRED_ROOT, rootR.revision + 1, { onEvents: (ev) => this.rootEvents(ev), onError })
       : null;
+    // The key may have appeared while the root's watch was being set up: then it is not needed.
+    if (rootWatch && this.globalsFrom === 'globals') void rootWatch.close().catch(() => {});
+    else this.rootWatch = rootWatch;
     this.broken = false;
   }
 
