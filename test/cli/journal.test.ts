@@ -21,10 +21,12 @@ const UNITS = {
   'talk.service':
     "[Service]\nExecStart=/bin/sh -c 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done'\n" +
     '[X-Fleet]\nMachineMetadata=region=a\n',
-  // Loaded only: the test starts it by hand; it fails three times, then stays failed.
+  // Loaded only: the test starts it by hand; it fails three times, then stays failed. It lives a
+  // moment after its line: journald learns a sender's unit from its cgroup in /proc when it reads
+  // the line, and the line of a process already gone has none (so no unit's journal shows it).
   'crash.service':
     '[Unit]\nStartLimitIntervalSec=60\nStartLimitBurst=3\n[Service]\n' +
-    "ExecStart=/bin/sh -c 'echo about to fail >&2; exit 7'\nRestart=on-failure\nRestartSec=50ms\n" +
+    "ExecStart=/bin/sh -c 'echo about to fail >&2; sleep 0.3; exit 7'\nRestart=on-failure\nRestartSec=50ms\n" +
     '[X-Fleet]\nMachineMetadata=region=b\n',
   'everywhere.service':
     "[Service]\nExecStart=/bin/sh -c 'echo here I am; exec sleep infinity'\n[X-Fleet]\nGlobal=true\n",

@@ -33,7 +33,9 @@ describe('the journal of a private systemd instance', () => {
   test('journald runs inside the instance: a unit stdout and stderr lines are in its journal', async () => {
     assert.ok(inst.journalDir, 'the instance has a journal directory');
     assert.ok(existsSync(inst.journalDir!));
-    await write('talk.service', "[Service]\nExecStart=/bin/sh -c 'echo to stdout; echo to stderr >&2; exit 3'\n");
+    // Alive a moment after its lines, so that journald can still read its cgroup (see below).
+    const talk = "[Service]\nExecStart=/bin/sh -c 'echo to stdout; echo to stderr >&2; sleep 0.3; exit 3'\n";
+    await write('talk.service', talk);
     await mgr.startUnit('talk.service');
     await eventually('the exit is logged', () => /talk\.service: Failed with result/.test(oracle('-o', 'cat')));
     const text = oracle('-o', 'cat');
