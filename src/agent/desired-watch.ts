@@ -276,7 +276,15 @@ export class DesiredWatch {
   private globalsEvents(events: WatchEvent[]): void {
     const before = JSON.stringify(this.global);
     for (const { type, kv } of events) {
-      if (kv.key !== DESIRED_GLOBALS || kv.modRevision <= this.globalRev) continue;
+      if (kv.key !== DESIRED_GLOBALS) continue;
+      if (type === 'put' && this.globalsFrom === 'root') {
+        // A controller that writes the key: the root is no longer followed (nor sent here). Also
+        // when the root read already held this revision (the same transaction wrote both).
+        this.globalsFrom = 'globals';
+        void this.rootWatch?.close().catch(() => {});
+        this.rootWatch = null;
+      }
+      if (kv.modRevision <= this.globalRev) continue;
       if (type === 'delete') {
         // Only a wiped store loses it: follow again from scratch (the root, if there is one).
         this.broken = true;
@@ -284,12 +292,6 @@ export class DesiredWatch {
         return;
       }
       this.globalRev = kv.modRevision;
-      if (this.globalsFrom === 'root') {
-        // A controller that writes the key: the root is no longer followed (nor sent here).
-        this.globalsFrom = 'globals';
-        void this.rootWatch?.close().catch(() => {});
-        this.rootWatch = null;
-      }
       this.global = this.decode(kv, decodeDesiredGlobals)?.global ?? []; // malformed: as if none
     }
     if (JSON.stringify(this.global) !== before) this.o.changed('Global units changed');
