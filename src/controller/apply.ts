@@ -60,18 +60,24 @@ export interface ApplyOptions {
 export interface KnownRoot {
   root: DesiredRoot | null;
   modRevision: number;
-  /** The Global units as DESIRED_GLOBALS holds them (JSON of the list; null: no key), when known. */
-  globals?: string | null;
+  /** DESIRED_GLOBALS as this controller last wrote or read it, when known. */
+  globals?: StoredGlobals;
 }
 
-/** The Global units DESIRED_GLOBALS holds, as JSON of the list; null when there is no such key. */
-async function readGlobalsJson(store: Store): Promise<string | null> {
+/** The Global units DESIRED_GLOBALS holds (JSON of the list; null: no key) and its mod revision (0: none). */
+interface StoredGlobals {
+  json: string | null;
+  modRevision: number;
+}
+
+async function readGlobals(store: Store): Promise<StoredGlobals> {
   const kv = await store.get(DESIRED_GLOBALS);
-  if (!kv) return null;
+  if (!kv) return { json: null, modRevision: 0 };
   try {
-    return JSON.stringify(decodeDesiredGlobals(kv).global);
+    return { json: JSON.stringify(decodeDesiredGlobals(kv).global), modRevision: kv.modRevision };
   } catch (e) {
-    if (e instanceof MalformedRecordError) return null; // written anew with the next flip
+    // Written anew with the next flip.
+    if (e instanceof MalformedRecordError) return { json: null, modRevision: kv.modRevision };
     throw e;
   }
 }
@@ -152,7 +158,7 @@ export async function applyDesired(
     const knownGlobals = hint ? opts.known?.globals : undefined;
     const [{ root: current, modRevision }, storedGlobals] = await Promise.all([
       hint ?? readRoot(store),
-      knownGlobals !== undefined ? knownGlobals : readGlobalsJson(store),
+      knownGlobals ?? readGlobals(store),
     ]);
     if (current && sameContent(current, next)) {
       // Same commit, same content: nothing to write (a refusal of a later commit stays recorded).
@@ -185,6 +191,14 @@ export async function applyDesired(
     // 2. The flip: one transaction, guarded on the root we read; with the new content in it when
     // it all fits in one (a commit that changes a few units: one write, not two).
     const guard: Compare = { key: DESIRED_ROOT, target: 'modRevision', op: '==', value: modRevision };
+    // And on the Global units' key as it was read: another controller's flip between the two reads
+    // would otherwise leave its Global units beside this root.
+    const globalsGuard: Compare = {
+      key: DESIRED_GLOBALS,
+      target: 'modRevision',
+      op: '==',
+      value: storedGlobals.modRevision,
+    };
     // A refusal described the branch's head; a newer commit now applies, so it is history.
     const newStatus: ControllerStatus = { applied: { commit: desired.commit, at }, refused: null };
     const flipOps: Op[] = [
@@ -193,14 +207,15 @@ export async function applyDesired(
     ];
     // The Global units' own key, only when they change (the agents follow it, not the root).
     const globalsJson = JSON.stringify(next.global);
-    if (globalsJson !== storedGlobals) {
+    const writeGlobals = globalsJson !== storedGlobals.json;
+    if (writeGlobals) {
       const value: DesiredGlobals = { commit: desired.commit, global: next.global };
       flipOps.push({ op: 'put', key: DESIRED_GLOBALS, value: JSON.stringify(value) });
     }
     const together =
       ops.length + flipOps.length <= MAX_TXN_OPS && batches([...ops, ...flipOps], opts.requestBytes).length === 1;
     if (!together) await writeBatched(store, ops, opts.requestBytes);
-    const flip = await store.txn([guard], together ? [...ops, ...flipOps] : flipOps);
+    const flip = await store.txn([guard, globalsGuard], together ? [...ops, ...flipOps] : flipOps);
     if (!flip.succeeded) {
       if (opts.known) {
         opts.known.modRevision = 0;
@@ -213,7 +228,10 @@ export async function applyDesired(
     if (opts.known) {
       opts.known.root = next;
       opts.known.modRevision = flip.revision;
-      opts.known.globals = globalsJson;
+      opts.known.globals = {
+        json: globalsJson,
+        modRevision: writeGlobals ? flip.revision : storedGlobals.modRevision,
+      };
     }
 
     // 3. Garbage: keep what the new and the previous root reference.

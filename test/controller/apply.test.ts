@@ -172,3 +172,23 @@ test('desired/globals holds the Global units, written with the root only when th
   assert.equal(decodeDesiredGlobals(changed!).commit, 'c4');
   assert.equal(decodeDesiredGlobals(changed!).global[0]?.hash, sha256(body('g4')));
 });
+
+test('desired/globals changed under the controller: its flip fails; it reads and writes the key right', async () => {
+  const store = new MemoryStore({ backend: new MemoryBackend() });
+  const known = { root: null, modRevision: 0 };
+  const d = (commit: string, g: string) => {
+    const x = desired(commit, { 'g.service': body(g), 'a.service': body(`a-${commit}`) });
+    for (const u of x.units) u.constraints = { ...u.constraints, global: u.name === 'g.service' };
+    return x;
+  };
+  await applyDesired(store, d('c1', 'g1'), { known });
+  // Someone writes other Global units without moving the root.
+  await store.put(DESIRED_GLOBALS, JSON.stringify({ commit: 'elsewhere', global: [] }));
+  assert.equal((await applyDesired(store, d('c2', 'g1'), { known })).result, 'applied');
+  const g = decodeDesiredGlobals((await store.get(DESIRED_GLOBALS))!);
+  assert.equal(g.commit, 'c2', 'written again: its content was not the root’s');
+  assert.deepEqual(
+    g.global.map((e) => e.hash),
+    [sha256(body('g1'))],
+  );
+});
