@@ -129,6 +129,10 @@ export class Reporter {
 
   /** Write every marked report; one write at a time, and one more if units were marked meanwhile. */
   flush(): Promise<void> {
+    // This flush writes every marked report: a timed one still pending (a signal during a pass
+    // waits PASS_FLUSH_MS) would only hold back the next signal's.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     if (this.writing) return this.writing.then(() => (this.dirty.size > 0 ? this.flush() : undefined));
     this.writing = this.write().finally(() => {
       this.writing = null;

@@ -168,3 +168,22 @@ test('stop: no timed flush after it, and the write in flight ends first', async 
   const kv = await store.get(unitStateKey('m1', 'a.service'));
   assert.equal(kv && decodeUnitStateReport(kv).active, 'unknown');
 });
+
+test("a unit's way to active during a pass is one report, written by the pass's flush", async (t) => {
+  const { store, reporter, files } = await setup(t);
+  files.set('a.service', 'h1');
+  const txns = store.stats().txns;
+  await reporter.during(async () => {
+    reporter.signal({ name: 'a.service', load: 'loaded', active: 'activating', sub: 'start' });
+    // Longer than a signal's own flush delay outside a pass (5 ms).
+    await new Promise((r) => setTimeout(r, 30));
+    reporter.signal(running('a.service'));
+    await reporter.flush(); // as an agent pass ends
+  });
+  assert.equal(store.stats().txns - txns, 1, 'one write for the two signals');
+  assert.equal(decodeUnitStateReport((await reports(store))['a.service']!).active, 'active');
+  // Outside a pass a signal is written on its own.
+  reporter.signal({ name: 'a.service', load: 'loaded', active: 'failed', sub: 'failed' });
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(store.stats().txns - txns, 2);
+});
