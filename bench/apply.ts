@@ -35,7 +35,7 @@ import { startEtcd } from '../test/support/etcd.js';
 import { mapLimit } from '../src/util/pool.js';
 import { ratio } from './floor.js';
 import { CountingStore, delta, fmtWrites } from './sim/counting-store.js';
-import { fleetFiles, importCommit, initBare, plainServicePath, unitText } from './sim/fleetrepo.js';
+import { commitBlobs, fleetFiles, importCommit, initBare, plainServicePath, unitText } from './sim/fleetrepo.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -271,16 +271,12 @@ async function main(): Promise<void> {
       }
     }
     // The floors: git printing every blob of the commit; the etcd3 client writing as much.
-    const blobs = execFileSync('git', ['ls-tree', '-r', c1], { cwd: repo, maxBuffer: 1 << 30 })
-      .toString()
-      .split('\n')
-      .filter((l) => l.includes(' blob '))
-      .map((l) => l.split(/\s+/)[2]!);
+    const blobs = commitBlobs(repo, c1);
     const readFloors: number[] = [];
     const writeFloors: number[] = [];
     for (let r = 0; r < RUNS; r++) {
       const a = performance.now();
-      execFileSync('git', ['cat-file', '--batch'], { cwd: repo, input: `${blobs.join('\n')}\n`, maxBuffer: 1 << 30 });
+      blobs.catAll();
       readFloors.push(performance.now() - a);
       writeFloors.push(
         await rawPuts(etcd.endpoints, `/bench-apply-floor-big${r}/`, firstCounts.puts, firstCounts.bytes),
@@ -291,7 +287,7 @@ async function main(): Promise<void> {
     console.log(`apply a ${BIG}-unit commit to an empty keyspace (Controller.pass), median of ${RUNS}:   goal < 5 s`);
     console.log(
       `  load  (git read + desired state)   ${ms(median(loads))}   [${loads.map(ms).join(', ')}]` +
-        floorRow(loads, readFloors, `git cat-file --batch of its ${blobs.length} blobs`),
+        floorRow(loads, readFloors, `git cat-file --batch of its ${blobs.blobs.length} blobs`),
     );
     console.log(
       `  write (bodies, shards, root, gc)    ${ms(median(writes))}   [${writes.map(ms).join(', ')}]` +

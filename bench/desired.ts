@@ -28,6 +28,7 @@ import { desiredFromSnapshot } from '../src/desired/build.js';
 import { planRange } from '../src/preview/range.js';
 import { renderPlanMarkdown } from '../src/preview/render.js';
 import { load, ratio } from './floor.js';
+import { commitBlobs } from './sim/fleetrepo.js';
 
 const UNITS = Number(process.argv[2] ?? 10_000);
 const CHANGED = Number(process.argv[3] ?? 10);
@@ -164,16 +165,10 @@ async function main(): Promise<void> {
       mdLength = md.length;
     }
     // The floors, in the same run.
-    const git = (argv: string[], input?: string) =>
-      execFileSync('git', argv, { cwd: dir, input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'ignore'] });
-    const blobs = git(['ls-tree', '-r', 'main'])
-      .toString()
-      .split('\n')
-      .filter((l) => l.includes(' blob '))
-      .map((l) => l.split(/\s+/)[2]!);
-    const batch = `${blobs.join('\n')}\n`;
-    const readFloor = timed(() => git(['cat-file', '--batch'], batch));
-    const contents = splitBatch(git(['cat-file', '--batch'], batch));
+    const git = (argv: string[]) => execFileSync('git', argv, { cwd: dir, maxBuffer: 1 << 30, stdio: 'pipe' });
+    const blobs = commitBlobs(dir, 'main');
+    const readFloor = timed(() => blobs.catAll());
+    const contents = splitBatch(blobs.catAll());
     const buildFloor = timed(() => {
       for (const c of contents) createHash('sha256').update(c).digest('hex');
     });

@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCommit } from '../src/source/git.js';
 import { EtcdStore } from '../src/store/etcd.js';
-import { rolloutHeadKey } from '../src/store/keys.js';
+import { ROLLOUT_ENDED, rolloutHeadKey } from '../src/store/keys.js';
 import { decodeRolloutHead } from '../src/store/records.js';
 import type { Store } from '../src/store/store.js';
 import { startEtcd } from '../test/support/etcd.js';
@@ -129,9 +129,10 @@ async function rolloutEnded(store: Store, commit: string, timeoutMs: number): Pr
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const kv = await store.get(rolloutHeadKey(commit));
-    const state = kv ? decodeRolloutHead(kv).state : 'missing';
-    if (state !== 'progressing' && state !== 'paused' && state !== 'missing') return { state };
-    if (Date.now() > deadline) throw new Error(`the rollout of ${commit} still ${state} after ${timeoutMs} ms`);
+    const state = kv ? decodeRolloutHead(kv).state : null;
+    if (state && ROLLOUT_ENDED.has(state)) return { state };
+    if (Date.now() > deadline)
+      throw new Error(`the rollout of ${commit} still ${state ?? 'missing'} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

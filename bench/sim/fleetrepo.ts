@@ -120,3 +120,19 @@ export function importCommit(
 export function initBare(dir: string): void {
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', dir]);
 }
+
+/**
+ * A git floor: every blob of `rev`'s tree, and git itself printing them all (`git cat-file
+ * --batch` to a pipe) — the least any reader of the commit's files does.
+ */
+export function commitBlobs(repo: string, rev: string): { blobs: string[]; catAll(): Buffer } {
+  const git = (argv: string[], input?: string) =>
+    execFileSync('git', argv, { cwd: repo, input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'ignore'] });
+  const blobs = git(['ls-tree', '-r', rev])
+    .toString()
+    .split('\n')
+    .filter((l) => l.includes(' blob '))
+    .map((l) => l.split(/\s+/)[2]!);
+  const batch = `${blobs.join('\n')}\n`;
+  return { blobs, catAll: () => git(['cat-file', '--batch'], batch) };
+}

@@ -4,7 +4,7 @@
  * watches until the rollout ends (for CI: exit 0 succeeded; 1 failed, reverted, superseded or
  * timed out).
  */
-import { ROLLOUT_CONTROL, ROLLOUT_LATEST, ROLLOUTS_PREFIX, type RolloutRecord } from '../store/keys.js';
+import { ROLLOUT_CONTROL, ROLLOUT_ENDED, ROLLOUT_LATEST, ROLLOUTS_PREFIX, type RolloutRecord } from '../store/keys.js';
 import { progressLine, readRollout, rolloutJson, toldHash } from '../store/rollouts.js';
 import type { Store } from '../store/store.js';
 import { withStore, writeOut, type StoreFlags } from './common.js';
@@ -16,7 +16,6 @@ interface StatusFlags extends StoreFlags {
   timeout?: string;
 }
 
-const ENDED = new Set(['succeeded', 'failed', 'reverted', 'superseded']);
 const short = (h: string | null) => (h ? h.slice(0, 7) : '-');
 
 export function renderRolloutText(r: RolloutRecord, now = Date.now()): string {
@@ -87,7 +86,7 @@ async function waitFor(store: Store, commit: string | undefined, timeoutMs: numb
         const text = format === 'json' ? '' : r.groups.map((g) => `${short(r.commit)} ${progressLine(g)}`).join('\n');
         if (text && text !== last) writeOut(text + '\n');
         last = text;
-        if (ENDED.has(r.state)) {
+        if (ROLLOUT_ENDED.has(r.state)) {
           if (format === 'json') writeOut(JSON.stringify(rolloutJson(r), null, 2) + '\n');
           else writeOut(`rollout of ${short(r.commit)} ${r.state}${r.reason ? `: ${r.reason}` : ''}\n`);
           return r.state === 'succeeded' ? 0 : 1;

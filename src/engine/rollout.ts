@@ -20,7 +20,13 @@
  * machine is told at that moment, so no machine is left half-way without a record saying so.
  */
 import { parallelOf, type RolloutPolicy } from '../desired/policy.js';
-import type { RolloutGroup, RolloutMachine, RolloutRecord, RolloutState } from '../store/keys.js';
+import {
+  ROLLOUT_ENDED,
+  type RolloutGroup,
+  type RolloutMachine,
+  type RolloutRecord,
+  type RolloutState,
+} from '../store/keys.js';
 import { cmp, placementKey, startRecord } from './rollout-start.js';
 
 export { placementKey } from './rollout-start.js';
@@ -79,8 +85,6 @@ export interface RolloutOutput {
   nextCheckAt: number | null;
 }
 
-const ENDED: ReadonlySet<RolloutState> = new Set(['succeeded', 'failed', 'reverted', 'superseded']);
-
 export function planRollout(input: RolloutInput): RolloutOutput {
   const byGroup = new Map<string, RolloutSubject[]>();
   for (const u of input.units) {
@@ -99,7 +103,7 @@ export function planRollout(input: RolloutInput): RolloutOutput {
     };
   } else {
     const prev = input.record;
-    if (prev && !ENDED.has(prev.state)) {
+    if (prev && !ROLLOUT_ENDED.has(prev.state)) {
       // Its groups are only written out (never moved on again): shared, not copied (a deep copy
       // of a 100,000-group record was about a second of a one-unit change's pass: 3.3 s -> 2.3 s).
       superseded = {
@@ -113,7 +117,7 @@ export function planRollout(input: RolloutInput): RolloutOutput {
   }
 
   const nexts: number[] = [];
-  if (!ENDED.has(record.state)) {
+  if (!ROLLOUT_ENDED.has(record.state)) {
     for (const g of record.groups) advanceGroup(g, input, byGroup.get(g.unit) ?? [], record.started, nexts);
     // A copied group that did not move is the input's group again: the record's writer sees by
     // identity which groups (so which stored shards) are as they were.
@@ -123,7 +127,7 @@ export function planRollout(input: RolloutInput): RolloutOutput {
       if (old && old !== g && sameGroup(old, g)) record.groups[i] = old;
     });
     record.state = overall(record, input.paused);
-    if (ENDED.has(record.state)) {
+    if (ROLLOUT_ENDED.has(record.state)) {
       record.ended = input.now;
       record.reason = endReason(record);
     }

@@ -334,6 +334,8 @@ export const ENGINE_TRIGGERS: readonly string[] = [DESIRED_ROOT, ROLLOUT_CONTROL
 
 /** A rollout as the engine plans it (src/engine/rollout.ts): stored as a head and group shards. */
 export type RolloutState = 'progressing' | 'succeeded' | 'failed' | 'reverted' | 'paused' | 'superseded';
+/** The states a rollout does not leave (a paused one is still under way). */
+export const ROLLOUT_ENDED: ReadonlySet<RolloutState> = new Set(['succeeded', 'failed', 'reverted', 'superseded']);
 export type GroupState = 'progressing' | 'succeeded' | 'failed' | 'reverted';
 export type MachineRolloutState = 'pending' | 'updating' | 'healthy' | 'failed' | 'reverted';
 

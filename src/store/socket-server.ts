@@ -113,11 +113,11 @@ class Connection {
           throw new Error('getMany: keys must be a list of strings');
         return s.getMany(m.keys as string[]);
       case 'range':
+        if (m.pageSize !== undefined && !(Number.isInteger(m.pageSize) && (m.pageSize as number) > 0))
+          throw new Error('range: pageSize must be a positive whole number');
         return s.range(String(m.prefix), {
           keysOnly: Boolean(m.keysOnly),
-          ...(typeof m.pageSize === 'number' && Number.isInteger(m.pageSize) && m.pageSize > 0
-            ? { pageSize: m.pageSize }
-            : {}),
+          ...(m.pageSize !== undefined ? { pageSize: m.pageSize as number } : {}),
         });
       case 'put':
         return s.put(String(m.key), String(m.value), m.lease ? { lease: String(m.lease) } : {});

@@ -239,24 +239,31 @@ test('a failed watch marks the desired state broken and asks for a pass (which f
 const globalsValue = (globals: DesiredEntry[], commit = 'c1'): string =>
   JSON.stringify({ commit, global: globals } satisfies DesiredGlobals);
 
-test('with desired/globals, the Global units come from it and the root is not followed', async (t) => {
-  const { admin, watch, changes } = setup(t);
-  await admin.put(DESIRED_ROOT, root([global('old.service', H1)]));
-  await admin.put(DESIRED_GLOBALS, globalsValue([global('g.service', H1)]));
-  const watched: string[] = [];
-  const spy = setup(t, (s) => {
+/** A `setup` wrap that keeps, in `open`, the prefixes the watch has watches open on. */
+const trackWatches =
+  (open: Set<string>) =>
+  (s: MemoryStore): Store => {
     const inner = s.watch.bind(s);
-    s.watch = ((prefix: string, rev: number | undefined, h: WatchHandler) => {
-      watched.push(prefix);
-      return inner(prefix, rev, h);
+    s.watch = (async (prefix: string, rev: number | undefined, h: WatchHandler) => {
+      const w = await inner(prefix, rev, h);
+      open.add(prefix);
+      return {
+        close: async () => {
+          open.delete(prefix);
+          await w.close();
+        },
+      };
     }) as typeof s.watch;
     return s;
-  });
-  await spy.admin.put(DESIRED_GLOBALS, globalsValue([global('g.service', H1)]));
-  await spy.watch.follow();
-  assert.ok(!watched.includes(DESIRED_ROOT), `watched ${watched.join(', ')}`);
+  };
 
+test('with desired/globals, the Global units come from it and the root is not followed', async (t) => {
+  const open = new Set<string>();
+  const { admin, watch, changes } = setup(t, trackWatches(open));
+  await admin.put(DESIRED_ROOT, root([global('old.service', H1)]));
+  await admin.put(DESIRED_GLOBALS, globalsValue([global('g.service', H1)]));
   await watch.follow();
+  assert.ok(open.has(DESIRED_GLOBALS) && !open.has(DESIRED_ROOT), `watched ${[...open].join(', ')}`);
   assert.deepEqual([...watch.entries().keys()], ['g.service']);
   // A commit: the root changes, the Global units do not; nothing reaches the agent.
   await admin.put(DESIRED_ROOT, root([global('other.service', H2)], 'c2'));
@@ -272,20 +279,7 @@ test('with desired/globals, the Global units come from it and the root is not fo
 
 test('a store without desired/globals (an older controller): the root is followed until the key appears', async (t) => {
   const open = new Set<string>();
-  const { admin, watch, changes } = setup(t, (s) => {
-    const inner = s.watch.bind(s);
-    s.watch = (async (prefix: string, rev: number | undefined, h: WatchHandler) => {
-      const w = await inner(prefix, rev, h);
-      open.add(prefix);
-      return {
-        close: async () => {
-          open.delete(prefix);
-          await w.close();
-        },
-      };
-    }) as typeof s.watch;
-    return s;
-  });
+  const { admin, watch, changes } = setup(t, trackWatches(open));
   await admin.put(DESIRED_ROOT, root([global('g.service', H1)]));
   await watch.follow();
   assert.equal(watch.entries().get('g.service')?.hash, H1);

@@ -90,3 +90,18 @@ test('socket: nothing listening, or the server gone mid-session, is StoreUnavail
   await client.close();
   await store.close();
 });
+
+test('socket: a range with a page size that is not a positive whole number is refused, naming it', async () => {
+  const store = new MemoryStore();
+  const server = await serveStore(store, join(dir, 'pages', 'store.sock'));
+  const client = await SocketStore.connect(server.path);
+  try {
+    for (const pageSize of [0, 1.5, -3])
+      await assert.rejects(client.range('', { pageSize }), /range: pageSize must be a positive whole number/);
+    assert.deepEqual((await client.range('', { pageSize: 2 })).kvs, []);
+  } finally {
+    await client.close();
+    await server.close();
+    await store.close();
+  }
+});
